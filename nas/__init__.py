@@ -1,0 +1,10 @@
+"""nas: turn recordings of one instrument into a fast neural synthesizer."""
+
+import os
+
+# ddsp 3.7 is written against Keras 2; TensorFlow 2.21 reaches it through tf-keras.
+# This must be set before TensorFlow is first imported anywhere in the process.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"

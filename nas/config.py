@@ -1,0 +1,123 @@
+"""The dataset config: one YAML file per instrument dataset, validated on load.
+
+Relative audio globs are resolved against the config file's folder. Unknown keys and
+wrong types are errors that name the key and the file.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .pitch.network import CAPACITIES
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+class ConfigError(ValueError):
+    """A dataset config that cannot be used; the message names the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CrepeConfig(_Strict):
+    capacity: Literal[CAPACITIES] = Field("full", description="CREPE model size")  # type: ignore[valid-type]
+    viterbi: bool = Field(True, description="Viterbi-smoothed f0 (CREPE's HMM) instead of per-frame peaks")
+    batch_frames: int = Field(512, gt=0, description="frames per network call (memory vs speed)")
+
+
+class BeamConfig(_Strict):
+    runner: str = Field("DirectRunner", description="Beam runner: DirectRunner, DaskRunner, FlinkRunner, ...")
+    direct_num_workers: int = Field(1, ge=0, description="DirectRunner workers (0: one per core)")
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "multi_processing"
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="extra pipeline options passed through as --key=value")
+
+
+class WandbConfig(_Strict):
+    project: str = Field("nas", description="W&B project of the dataset artifact")
+    entity: str | None = None
+    mode: Literal["auto", "online", "offline", "disabled"] = Field(
+        "auto", description="auto: online when WANDB_API_KEY is set, else offline")
+
+
+class DatasetConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="dataset name (W&B artifact name)")
+    audio: list[str] = Field(min_length=1, description="folders or globs of audio files")
+    sample_rate: int = Field(16000, gt=0, description="audio rate of the records")
+    frame_rate: int = Field(50, gt=0, description="f0 / loudness frames per second")
+    centered: bool = Field(True, description="frames centred on their timestamps (n = secs * rate + 1)")
+    example_secs: float = Field(4.0, gt=0)
+    hop_secs: float = Field(1.0, gt=0)
+    chunk_secs: float = Field(20.0, gt=0, description="audio is cut into chunks this long before features")
+    eval_fraction: float = Field(0.1, ge=0, lt=1, description="share of chunks held out for eval")
+    train_shards: int = Field(2, gt=0)
+    eval_shards: int = Field(1, gt=0)
+    crepe: CrepeConfig = CrepeConfig()
+    beam: BeamConfig = BeamConfig()
+    wandb: WandbConfig = WandbConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetConfig:
+        if 16000 % self.frame_rate:
+            raise ValueError(f"frame_rate {self.frame_rate} must divide 16000 (CREPE hop)")
+        if self.sample_rate % self.frame_rate:
+            raise ValueError(f"frame_rate {self.frame_rate} must divide sample_rate {self.sample_rate}")
+        for key in ("example_secs", "hop_secs", "chunk_secs"):
+            frames = getattr(self, key) * self.frame_rate
+            if abs(frames - round(frames)) > 1e-9:
+                raise ValueError(f"{key} must be a whole number of frames at {self.frame_rate} frames/s")
+        if self.chunk_secs < self.example_secs:
+            raise ValueError("chunk_secs must be at least example_secs")
+        return self
+
+    def parameters(self) -> dict:
+        """What changes the prepared data (the version hash input): not W&B, not runner."""
+        return self.model_dump(exclude={"wandb", "beam"})
+
+
+def load_config(path: str | Path) -> tuple[DatasetConfig, Path]:
+    """Parse and validate; returns the config and the folder relative globs start from."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    try:
+        config = DatasetConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = []
+        for e in error.errors():
+            key = ".".join(str(part) for part in e["loc"]) or "(config)"
+            message = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            problems.append(f"  {key}: {message}")
+        raise ConfigError(f"{path}: invalid dataset config\n" + "\n".join(problems)) from None
+    return config, path.resolve().parent
+
+
+def find_audio(config: DatasetConfig, base: Path) -> list[Path]:
+    """All files the globs name (folders are searched recursively), sorted, de-duplicated.
+
+    Non-audio suffixes under a folder are ignored; a glob that matches nothing is an error."""
+    found: dict[str, Path] = {}
+    for pattern in config.audio:
+        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+        if Path(full).is_dir():
+            matches = [p for p in Path(full).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]
+        else:
+            matches = [Path(p) for p in glob.glob(full, recursive=True)]
+        if not matches:
+            raise ConfigError(f"audio: {pattern!r} matches no files (looked in {base})")
+        for p in matches:
+            found[str(p.absolute())] = p.absolute()
+    return [found[k] for k in sorted(found)]

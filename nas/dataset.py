@@ -1,0 +1,178 @@
+"""Preparing one dataset: scan sources, version by content, build, publish.
+
+A dataset is built in `<root>/<name>/<version>.partial/` and renamed to
+`<root>/<name>/<version>/` when complete, so a published folder is always whole. Each
+stage's outputs are written atomically and reused when a killed run is started again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .atomic import atomic_path, write_json
+from .audio import SourceFile, inspect_source
+from .config import DatasetConfig, find_audio
+from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
+
+log = logging.getLogger("nas.prepare")
+RECORDS_FORMAT = 1  # bump when the meaning of the records changes for the same inputs
+DATASET_FILE = "dataset.json"
+RECORDS_DONE = ".records-done.json"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    name: str
+    version: str
+
+    @property
+    def final(self) -> Path:
+        return self.root / self.name / self.version
+
+    @property
+    def staging(self) -> Path:
+        return self.root / self.name / f"{self.version}.partial"
+
+
+def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:
+    paths = find_audio(config, base)
+    sources = []
+    for i, path in enumerate(paths, 1):
+        source = inspect_source(path, config.example_secs)
+        if source.status == "ok":
+            log.info("[%d/%d] %s: %.1f s, %d Hz, %d ch%s", i, len(paths), path.name, source.duration_s,
+                     source.original_rate, source.channels, f" ({', '.join(source.flags)})" if source.flags else "")
+        else:
+            log.warning("[%d/%d] skipped %s: %s", i, len(paths), path, source.reason)
+        sources.append(source)
+    return sources
+
+
+def dataset_version(config: DatasetConfig, sources: list[SourceFile]) -> str:
+    """Hash of the usable sources' bytes and the preparation parameters."""
+    usable = sorted(s.sha256 for s in sources if s.status == "ok")
+    payload = json.dumps({"format": RECORDS_FORMAT, "parameters": config.parameters(), "sources": usable},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def plan_chunks(config: DatasetConfig, sources: list[SourceFile]) -> list[tuple[str, list[Chunk]]]:
+    """(path, chunks) per usable source, with the content-keyed train/eval split."""
+    candidates = []
+    seen = set()
+    for s in sources:
+        if s.status != "ok" or s.sha256 in seen:  # identical copies would leak across splits
+            continue
+        seen.add(s.sha256)
+        candidates += [(s.sha256, i, start) for i, start in
+                       enumerate(chunk_starts(s.duration_s, config.chunk_secs, config.example_secs))]
+    chunks = assign_splits(candidates, config.eval_fraction)
+    by_source: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        by_source.setdefault(chunk.source_sha256, []).append(chunk)
+    return [(s.path, by_source.pop(s.sha256)) for s in sources
+            if s.status == "ok" and s.sha256 in by_source]
+
+
+def write_manifest(sources: list[SourceFile], path: Path) -> None:
+    table = pa.Table.from_pylist([s.row() for s in sources])
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Layout) -> dict:
+    """Run the Beam pipeline into the staging folder (reused if already complete there)."""
+    from .beam_pipeline import run_pipeline
+    from .features_table import write_features
+
+    staging = layout.staging
+    done = staging / RECORDS_DONE
+    if done.exists():
+        log.info("records already built in %s", staging)
+        return json.loads(done.read_text())
+    staging.mkdir(parents=True, exist_ok=True)
+    for stale in list(staging.glob("*.tfrecord-*")) + list(staging.glob(".feature-rows*")):
+        stale.unlink()  # left by a run that was killed before it finished
+    plan = plan_chunks(config, sources)
+    n_chunks = sum(len(c) for _, c in plan)
+    log.info("preparing %d chunks from %d files with CREPE %s%s", n_chunks, len(plan),
+             config.crepe.capacity, " + Viterbi" if config.crepe.viterbi else "")
+    rows = run_pipeline(config, plan, staging)
+    write_features(rows, staging / "features.parquet")
+    summary = {"counts": count_examples(staging), "chunks": {s: sum(c.split == s for _, cs in plan for c in cs)
+                                                              for s in SPLITS}}
+    write_json(done, summary)
+    return summary
+
+
+def count_examples(dataset_dir: Path) -> dict[str, int]:
+    import tensorflow as tf
+
+    counts = {}
+    for split in SPLITS:
+        files = sorted(str(p) for p in dataset_dir.glob(file_pattern(split)))
+        counts[split] = sum(1 for _ in tf.data.TFRecordDataset(files)) if files else 0
+    return counts
+
+
+def metadata(config: DatasetConfig, layout: Layout, sources: list[SourceFile], summary: dict) -> dict:
+    import apache_beam
+    import tensorflow as tf
+
+    from .ddsp_import import ddsp_module
+
+    usable = sorted(s.sha256 for s in sources if s.status == "ok")
+    return {
+        "name": config.name,
+        "version": layout.version,
+        "sample_rate": config.sample_rate,
+        "frame_rate": config.frame_rate,
+        "centered": config.centered,
+        "example_secs": config.example_secs,
+        "hop_secs": config.hop_secs,
+        "chunk_secs": config.chunk_secs,
+        "crepe": {"model": config.crepe.capacity, "viterbi": config.crepe.viterbi},
+        "loudness": {"n_fft": 512, "range_db": 80.0, "source": "ddsp.spectral_ops.compute_loudness"},
+        "split": {"rule": "chunks ranked by sha256(source sha256:chunk index); the lowest "
+                          "ceil(eval_fraction * n_chunks) are eval", "eval_fraction": config.eval_fraction},
+        "chunks": summary["chunks"],
+        "counts": summary["counts"],
+        "shards": {"train": config.train_shards, "eval": config.eval_shards},
+        "files": {"train": file_pattern("train"), "eval": file_pattern("eval")},
+        "sources": {"ok": sum(s.status == "ok" for s in sources), "skipped": sum(s.status != "ok" for s in sources)},
+        "source_manifest_digest": hashlib.sha256("\n".join(usable).encode()).hexdigest(),
+        "parameters": config.parameters(),
+        "nas_version": __version__,
+        "software": {"tensorflow": tf.__version__, "ddsp": ddsp_module("ddsp").__version__,
+                     "apache_beam": apache_beam.__version__},
+    }
+
+
+def publish(layout: Layout, meta: dict) -> Path:
+    """Write dataset.json last and rename the staging folder into place."""
+    (layout.staging / RECORDS_DONE).unlink(missing_ok=True)
+    write_json(layout.staging / DATASET_FILE, meta)
+    if layout.final.exists():  # another run published the same content first
+        shutil.rmtree(layout.staging)
+    else:
+        os.replace(layout.staging, layout.final)
+    return layout.final
+
+
+def load_metadata(dataset_dir: Path) -> dict:
+    return json.loads((dataset_dir / DATASET_FILE).read_text())
+
+
+def is_published(layout: Layout) -> bool:
+    return (layout.final / DATASET_FILE).exists()

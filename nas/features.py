@@ -1,0 +1,43 @@
+"""Frame-level features of 16 kHz audio: CREPE f0 and ddsp's A-weighted loudness."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ddsp_import import ddsp_module
+from .pitch.network import SAMPLE_RATE
+from .pitch.tracker import hop_for_frame_rate, track_pitch
+
+LOUDNESS_N_FFT = 512
+
+
+def loudness_db(audio_16k: np.ndarray, frame_rate: int, centered: bool) -> np.ndarray:
+    """ddsp.spectral_ops.compute_loudness: A-weighted power in dB, 80 dB range."""
+    spectral_ops = ddsp_module("ddsp.spectral_ops")
+    loudness = spectral_ops.compute_loudness(
+        audio_16k, SAMPLE_RATE, frame_rate, LOUDNESS_N_FFT, padding="center" if centered else "same")
+    return np.asarray(loudness, dtype=np.float32)
+
+
+def frame_count(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
+    """Frames for `center` (n / hop + 1) or `same` (ceil(n / hop)) padding, as ddsp."""
+    hop = hop_for_frame_rate(frame_rate)
+    return n_samples_16k // hop + 1 if centered else -(-n_samples_16k // hop)
+
+
+def compute_features(audio_16k: np.ndarray, frame_rate: int, centered: bool, capacity: str,
+                     viterbi: bool, batch_frames: int) -> dict[str, np.ndarray]:
+    """f0_hz, f0_confidence and loudness_db, all with `frame_count` frames."""
+    hop = hop_for_frame_rate(frame_rate)
+    n = frame_count(len(audio_16k), frame_rate, centered)
+    if centered:
+        track = track_pitch(audio_16k, hop, capacity, viterbi, center=True, batch_frames=batch_frames)
+    else:
+        # "same" padding: pad the end so every hop starts a frame, as ddsp.spectral_ops.pad does.
+        padded = np.pad(audio_16k, (0, (n - 1) * hop + 1024 - len(audio_16k)))
+        track = track_pitch(padded, hop, capacity, viterbi, center=False, batch_frames=batch_frames)
+    return {
+        "f0_hz": track.f0_hz[:n],
+        "f0_confidence": track.confidence[:n],
+        "loudness_db": loudness_db(audio_16k, frame_rate, centered)[:n],
+    }

@@ -1,0 +1,1 @@
+"""CREPE pitch tracking: the original network and weights, CREPE's decoders."""
