@@ -7,7 +7,8 @@ inputs give byte-identical files on every runner.
 
 from __future__ import annotations
 
-import logging
+import json
+import sys
 import time
 from pathlib import Path
 
@@ -19,12 +20,10 @@ from .audio import read_mono, resample
 from .config import DatasetConfig
 from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
 
-log = logging.getLogger("nas.prepare")
-
 
 def pipeline_options(config: DatasetConfig) -> PipelineOptions:
     beam_config = config.beam
-    args = [f"--runner={beam_config.runner}"]
+    args = [f"--runner={beam_config.runner}", "--default_sdk_harness_log_level=WARNING"]
     if beam_config.runner == "DirectRunner":
         args += [f"--direct_num_workers={beam_config.direct_num_workers}",
                  f"--direct_running_mode={beam_config.direct_running_mode}"]
@@ -70,8 +69,9 @@ class ComputeFeatures(beam.DoFn):
         features = compute_features(audio_16k, c.frame_rate, c.centered, c.crepe.capacity,
                                     c.crepe.viterbi, c.crepe.batch_frames)
         seconds = len(audio_16k) / 16000
-        log.info("features %s chunk %d: %.1f s of audio in %.1f s", Path(path).name, chunk.index,
-                 seconds, time.perf_counter() - start)
+        # Printed, not logged: Beam workers are separate processes sharing our stderr.
+        print(f"  features {Path(path).name} chunk {chunk.index}: {seconds:.1f} s of audio "
+              f"in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
         yield chunk, path, {"audio": audio, "audio_16k": audio_16k, **features}
 
 
@@ -135,12 +135,12 @@ def run_pipeline(config: DatasetConfig, sources: list[tuple[str, list[Chunk]]], 
         _ = (
             features
             | "feature_rows" >> beam.FlatMap(to_feature_rows, config.frame_rate)
-            | "feature_json" >> beam.Map(_row_json)
+            | "feature_json" >> beam.Map(json.dumps)
             | "write_rows" >> beam.io.WriteToText(str(rows_path), shard_name_template="-SSSSS-of-NNNNN")
         )
     rows = []
     for part in sorted(out_dir.glob(".feature-rows-*")):
-        rows += [_json_row(line) for line in part.read_text().splitlines() if line]
+        rows += [json.loads(line) for line in part.read_text().splitlines() if line]
         part.unlink()
     for split, n in shards.items():  # a shard that drew no example is still written, empty
         for i in range(n):
@@ -148,15 +148,3 @@ def run_pipeline(config: DatasetConfig, sources: list[tuple[str, list[Chunk]]], 
             if not path.exists():
                 path.write_bytes(b"")
     return sorted(rows, key=lambda r: (r["path"], r["chunk"]))
-
-
-def _row_json(row: dict) -> str:
-    import json
-
-    return json.dumps(row)
-
-
-def _json_row(line: str) -> dict:
-    import json
-
-    return json.loads(line)

@@ -14,8 +14,9 @@ LOUDNESS_N_FFT = 512
 def loudness_db(audio_16k: np.ndarray, frame_rate: int, centered: bool) -> np.ndarray:
     """ddsp.spectral_ops.compute_loudness: A-weighted power in dB, 80 dB range."""
     spectral_ops = ddsp_module("ddsp.spectral_ops")
-    loudness = spectral_ops.compute_loudness(
-        audio_16k, SAMPLE_RATE, frame_rate, LOUDNESS_N_FFT, padding="center" if centered else "same")
+    with np.errstate(divide="ignore"):  # librosa's A-weighting takes log10(0) at 0 Hz
+        loudness = spectral_ops.compute_loudness(
+            audio_16k, SAMPLE_RATE, frame_rate, LOUDNESS_N_FFT, padding="center" if centered else "same")
     return np.asarray(loudness, dtype=np.float32)
 
 

@@ -1,0 +1,71 @@
+"""Markdown and table content of the Prefect artifacts (lineage in the UI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nas.audio import SourceFile
+
+_STATS_SHOWN = ("mean_pitch", "std_pitch", "mean_pitch_note", "mean_loudness", "mean_loudness_note",
+                "mean_max_loudness", "mean_min_loudness")
+
+
+def source_table(sources: list[SourceFile]) -> list[dict]:
+    return [{"file": Path(s.path).name, "status": s.status, "reason": s.reason, "flags": ", ".join(s.flags),
+             "duration_s": round(s.duration_s, 2), "rate": s.original_rate, "channels": s.channels,
+             "sha256": s.sha256[:16]} for s in sources]
+
+
+def dataset_card(dataset_dir: Path, meta: dict, sources: list[SourceFile], wandb_info: dict) -> str:
+    stats = json.loads((dataset_dir / "statistics.json").read_text())
+    ok = [s for s in sources if s.status == "ok"]
+    skipped = [s for s in sources if s.status != "ok"]
+    lines = [
+        f"# Dataset `{meta['name']}` version `{meta['version']}`",
+        "",
+        f"Folder: `{dataset_dir}`",
+        "",
+        "## Parameters",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+        *[f"| {k} | `{v}` |" for k, v in sorted(meta["parameters"].items())],
+        "",
+        "## Contents",
+        "",
+        f"- sources: {len(ok)} used ({sum(s.duration_s for s in ok):.1f} s), {len(skipped)} skipped",
+        f"- chunks: {meta['chunks']['train']} train / {meta['chunks']['eval']} eval",
+        f"- examples: {meta['counts']['train']} train / {meta['counts']['eval']} eval "
+        f"({meta['example_secs']} s, hop {meta['hop_secs']} s)",
+        f"- CREPE {meta['crepe']['model']}{' + Viterbi' if meta['crepe']['viterbi'] else ''}, "
+        f"{meta['frame_rate']} frames/s, {'centred' if meta['centered'] else 'same'} padding",
+        "",
+        "## Statistics (ddsp)",
+        "",
+        "| statistic | value |",
+        "|---|---|",
+        *[f"| {k} | {stats[k]:.3f} |" for k in _STATS_SHOWN if k in stats],
+        "",
+        "## Sources",
+        "",
+        "| file | sha256 | seconds | status |",
+        "|---|---|---|---|",
+        *[f"| {Path(s.path).name} | `{s.sha256[:16]}` | {s.duration_s:.1f} | "
+          f"{s.status}{': ' + s.reason if s.reason else ''} |" for s in sources],
+        "",
+        "## Weights & Biases",
+        "",
+        _wandb_line(wandb_info),
+    ]
+    return "\n".join(lines)
+
+
+def _wandb_line(info: dict) -> str:
+    if info.get("url"):
+        return f"Artifact `{info['artifact']}`: [{info['url']}]({info['url']})"
+    if info.get("mode") == "offline":
+        return f"Artifact `{info['artifact']}` logged offline in `{info['run_dir']}` (upload with `wandb sync`)"
+    if info.get("error"):
+        return f"Upload failed, dataset kept locally: {info['error']}"
+    return "W&B disabled for this dataset"

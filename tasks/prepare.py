@@ -1,0 +1,75 @@
+"""Prefect tasks of the data half, one per stage of nas.dataset.
+
+Heavy stages are cached by the dataset version (a hash of the sources' bytes and the
+parameters). A cached result is only trusted while its product is on disk: the flow
+passes `refresh_cache` when it is not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from nas import dataset as ds
+from nas.audio import SourceFile
+from nas.config import DatasetConfig
+from nas.features_table import read_features
+from nas.plots import plot_distributions, plot_tracks
+from nas.statistics import compute_statistics, statistics_json, write_statistics
+
+from .cards import dataset_card, source_table
+from .wandb_upload import resolve_mode, upload_dataset
+
+
+def _version_key(stage: str):
+    return lambda context, parameters: f"nas-{stage}-{parameters['layout'].name}-{parameters['layout'].version}"
+
+
+@task(name="ingest")
+def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:
+    """Find, hash, decode and check every source file (skips are recorded, not raised)."""
+    return ds.scan_sources(config, base)
+
+
+@task(name="features-and-records", cache_key_fn=_version_key("records"), persist_result=True)
+def build_records(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout) -> dict:
+    """CREPE f0 + loudness and the sharded TFRecords, by the Beam pipeline."""
+    return ds.build_records(config, sources, layout)
+
+
+@task(name="statistics", cache_key_fn=_version_key("statistics"), persist_result=True)
+def statistics(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout, summary: dict) -> dict:
+    ds.write_manifest(sources, layout.staging / "manifest.parquet")
+    meta = ds.metadata(config, layout, sources, summary)
+    stats = compute_statistics(layout.staging, meta)
+    write_statistics(stats, layout.staging)
+    return statistics_json(stats)
+
+
+@task(name="plots")
+def plots(layout: ds.Layout) -> None:
+    features = read_features(layout.staging / "features.parquet")
+    plot_distributions(features, layout.staging / "distributions.png")
+    plot_tracks(features, layout.staging / "tracks.png")
+
+
+@task(name="publish")
+def publish(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout, summary: dict) -> Path:
+    return ds.publish(layout, ds.metadata(config, layout, sources, summary))
+
+
+@task(name="wandb-dataset-artifact", retries=2, retry_delay_seconds=10)
+def wandb_artifact(config: DatasetConfig, dataset_dir: Path, root: Path) -> dict:
+    return upload_dataset(dataset_dir, ds.load_metadata(dataset_dir), config.wandb, root / "wandb")
+
+
+@task(name="dataset-card")
+def publish_cards(dataset_dir: Path, sources: list[SourceFile], wandb_info: dict) -> None:
+    meta = ds.load_metadata(dataset_dir)
+    key = f"dataset-{meta['name']}"
+    create_table_artifact(table=source_table(sources), key=f"{key}-sources",
+                          description=f"Source files of {meta['name']} {meta['version']}")
+    create_markdown_artifact(markdown=dataset_card(dataset_dir, meta, sources, wandb_info), key=key,
+                             description=f"Dataset card of {meta['name']} {meta['version']}")

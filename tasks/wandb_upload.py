@@ -1,0 +1,53 @@
+"""W&B: the prepared dataset as an artifact of type `dataset`.
+
+Online when WANDB_API_KEY is set (or mode says so), offline otherwise; offline runs
+are written under the data root and can be uploaded later with `wandb sync`. The key
+is read by wandb from the environment and never passed, logged or stored by us.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from nas.config import WandbConfig
+
+
+def resolve_mode(config: WandbConfig) -> str:
+    if config.mode != "auto":
+        return config.mode
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir: Path,
+                   attempts: int = 3, backoff_s: float = 5.0) -> dict:
+    """Log the dataset folder as artifact `<name>:<version>`; returns where it went."""
+    import wandb
+
+    mode = resolve_mode(config)
+    if mode == "disabled":
+        return {"mode": mode}
+    wandb_dir.mkdir(parents=True, exist_ok=True)
+    last_error: Exception | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            run = wandb.init(project=config.project, entity=config.entity, mode=mode, dir=str(wandb_dir),
+                             job_type="prepare-dataset", name=f"prepare-{meta['name']}-{meta['version']}",
+                             config={"dataset": meta["name"], "version": meta["version"], **meta["parameters"]},
+                             settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
+            artifact = wandb.Artifact(meta["name"], type="dataset", metadata=meta,
+                                      description=f"nas dataset {meta['name']} version {meta['version']}")
+            artifact.add_dir(str(dataset_dir))
+            run.log_artifact(artifact, aliases=[meta["version"], "latest"])
+            where = {"mode": mode, "artifact": f"{meta['name']}:{meta['version']}", "run_dir": run.dir}
+            if mode == "online":
+                where["url"] = run.url
+            run.finish()
+            return where
+        except Exception as error:  # network and service errors vary by wandb version
+            last_error = error
+            if attempt < attempts:
+                time.sleep(backoff_s * 2 ** (attempt - 1))
+    raise RuntimeError(f"W&B upload of {meta['name']}:{meta['version']} failed after {attempts} attempts: "
+                       f"{type(last_error).__name__}")
