@@ -78,8 +78,9 @@ class DatasetConfig(_Strict):
         return self
 
     def parameters(self) -> dict:
-        """What changes the prepared data (the version hash input): not W&B, not runner."""
-        return self.model_dump(exclude={"wandb", "beam"})
+        """What changes the prepared data from the same sources: not where they are, not the
+        runner, not W&B. (The sources enter the version by their bytes.)"""
+        return self.model_dump(exclude={"wandb", "beam", "audio"})
 
 
 def load_config(path: str | Path) -> tuple[DatasetConfig, Path]:

@@ -38,7 +38,7 @@ def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir
                              settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
             artifact = wandb.Artifact(meta["name"], type="dataset", metadata=meta,
                                       description=f"nas dataset {meta['name']} version {meta['version']}")
-            artifact.add_dir(str(dataset_dir))
+            artifact.add_dir(str(dataset_dir), policy="immutable")  # published folders never change
             run.log_artifact(artifact, aliases=[meta["version"], "latest"])
             where = {"mode": mode, "artifact": f"{meta['name']}:{meta['version']}", "run_dir": run.dir}
             if mode == "online":

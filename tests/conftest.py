@@ -1,0 +1,70 @@
+"""Shared fixtures: real audio from the bundled demo, small configs, a prepared dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import yaml
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("WANDB_API_KEY", None)  # tests never go online
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "data" / "demo-violin"
+
+
+def demo_audio(name: str = "violin-00") -> tuple[np.ndarray, int]:
+    return sf.read(DEMO / "audio" / f"{name}.flac", dtype="float32")
+
+
+def demo_truth(name: str = "violin-00") -> np.ndarray:
+    """Rows of (time_s, f0_hz, seconds to the nearest note boundary) every 10 ms."""
+    return np.loadtxt(DEMO / "f0" / f"{name}.csv", delimiter=",", skiprows=1)
+
+
+def write_config(path: Path, **overrides) -> Path:
+    config = {
+        "name": "test-violin", "audio": ["audio/*"], "sample_rate": 16000, "frame_rate": 50,
+        "centered": True, "example_secs": 4.0, "hop_secs": 2.0, "chunk_secs": 8.0,
+        "eval_fraction": 0.25, "train_shards": 2, "eval_shards": 1,
+        "crepe": {"capacity": "tiny", "viterbi": True},
+        "wandb": {"project": "nas-tests", "mode": "offline"},
+    }
+    config.update(overrides)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_sources(tmp_path_factory) -> Path:
+    """Three real violin excerpts in different formats, plus two unusable files."""
+    folder = tmp_path_factory.mktemp("sources")
+    audio_dir = folder / "audio"
+    audio_dir.mkdir()
+    a, rate = demo_audio("violin-00")
+    sf.write(audio_dir / "a-mono-32k.flac", a[: 14 * rate], rate)
+    b, rate_b = demo_audio("violin-01")
+    b = soxr.resample(b[: 12 * rate_b], rate_b, 44100)
+    sf.write(audio_dir / "b-stereo-44k-24bit.wav", np.stack([b, 0.5 * b], axis=1), 44100, subtype="PCM_24")
+    c, rate_c = demo_audio("violin-02")
+    sf.write(audio_dir / "c-vorbis.ogg", c[: 10 * rate_c], rate_c)
+    (audio_dir / "d-not-audio.wav").write_text("this is text, not a RIFF file")
+    sf.write(audio_dir / "e-too-short.wav", a[: rate], rate)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def prepared(small_sources, tmp_path_factory):
+    """The small dataset prepared once by the plain-Python path (tiny CREPE)."""
+    from nas.config import load_config
+    from nas.prepare import prepare_dataset
+
+    config, base = load_config(write_config(small_sources / "test.yaml"))
+    root = tmp_path_factory.mktemp("data")
+    return prepare_dataset(config, base, root), config, base, root
