@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from nas.config import ConfigError
+from nas.config import ConfigError, load_config
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         if args.command == "prepare":
+            load_config(args.config)  # config errors are reported before any flow starts
             from flows.prepare import prepare as prepare_flow
 
             print(prepare_flow(args.config, args.data_root))

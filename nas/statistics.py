@@ -29,11 +29,14 @@ def record_provider(dataset_dir: Path, split: str, metadata: dict):
 def compute_statistics(dataset_dir: Path, metadata: dict, split: str = "train") -> dict:
     """`ddsp.training.postprocessing.compute_dataset_statistics` on one split.
 
-    Its loudness quantile fit subsamples with NumPy's global generator: seeded here so
-    the statistics are reproducible."""
+    Batches of one: ddsp drops a final partial batch, which would drop examples. Its
+    loudness quantile fit subsamples with NumPy's global generator: seeded here so the
+    statistics are reproducible."""
+    if metadata["counts"][split] == 0:
+        raise ValueError(f"{dataset_dir}: no {split} examples to compute statistics on")
     postprocessing = ddsp_module("ddsp.training.postprocessing")
     np.random.seed(0)
-    return postprocessing.compute_dataset_statistics(record_provider(dataset_dir, split, metadata), batch_size=16)
+    return postprocessing.compute_dataset_statistics(record_provider(dataset_dir, split, metadata), batch_size=1)
 
 
 def statistics_json(stats: dict) -> dict:

@@ -1,0 +1,85 @@
+"""The `prepare` flow on a real (temporary) Prefect server, W&B offline, and the CLI."""
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from tests.conftest import REPO, write_config
+
+FAKE_KEY = "fake-wandb-key-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+async def _artifacts(flow_run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async with get_client() as client:
+        return await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+
+
+async def _task_names(flow_run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        return {r.name.rsplit("-", 1)[0] for r in runs}
+
+
+def test_prepare_flow_cards_wandb_and_cache(prefect_server, small_sources, tmp_path, monkeypatch):
+    from flows.prepare import prepare
+
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)  # must not leak anywhere, even offline
+    config = write_config(small_sources / "flow.yaml", name="flow-violin")
+    root = tmp_path / "data"
+    state = prepare(str(config), str(root), return_state=True)
+    assert state.is_completed()
+    dataset_dir = root / "flow-violin" / state.result().rsplit("/", 1)[-1]
+    assert (dataset_dir / "dataset.json").exists()
+
+    artifacts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
+    card = artifacts["dataset-flow-violin"].data
+    assert dataset_dir.name in card and "a-mono-32k.flac" in card and "cannot decode" in card
+    assert "offline" in card
+    table = artifacts["dataset-flow-violin-sources"].data
+    assert "d-not-audio.wav" in table and "skipped" in table
+
+    # The W&B offline run holds a `dataset` artifact named after the dataset, with dataset.json.
+    runs = list((root / "wandb").rglob("run-*.wandb"))
+    assert len(runs) == 1
+    records = subprocess.run([str(REPO / ".venv/bin/wandb"), "leet", "inspect", str(runs[0])],
+                             capture_output=True, text=True, timeout=120).stdout
+    assert 'type:  "dataset"' in records and 'name:  "flow-violin"' in records
+    assert f'\\"version\\":\\"{dataset_dir.name}\\"' in records
+
+    # Nothing we wrote holds the key.
+    for path in [*root.rglob("*"), *[p for p in (root / "wandb").rglob("*")]]:
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            assert FAKE_KEY.encode() not in path.read_bytes(), path
+    assert all(FAKE_KEY not in a.data for a in artifacts.values() if isinstance(a.data, str))
+
+    # Unchanged config: no feature extraction, no upload, same folder.
+    again = prepare(str(config), str(root), return_state=True)
+    assert again.result() == state.result()
+    names = asyncio.run(_task_names(again.state_details.flow_run_id))
+    assert "features-and-records" not in names and "wandb-dataset-artifact" not in names
+    assert len(list((root / "wandb").rglob("run-*.wandb"))) == 1
+
+
+def test_cli_config_error_exits_cleanly(tmp_path):
+    bad = write_config(tmp_path / "bad.yaml", colour="blue")
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "prepare", str(bad)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "colour: unknown key" in result.stderr and str(bad) in result.stderr
+    assert "Traceback" not in result.stderr
