@@ -1,1 +1,3 @@
 """CREPE pitch tracking: the original network and weights, CREPE's decoders."""
+
+CAPACITIES = ("tiny", "small", "medium", "large", "full")

@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
-CAPACITIES = ("tiny", "small", "medium", "large", "full")
+from . import CAPACITIES
+
 FRAME_SIZE = 1024
 SAMPLE_RATE = 16000
 N_BINS = 360
