@@ -10,7 +10,9 @@ from prefect import flow, get_run_logger
 from nas import dataset as ds
 from nas.atomic import write_json
 from nas.config import load_config
+from nas.prepare import locate
 from tasks import prepare as t
+from tasks.wandb_upload import resolve_mode
 
 
 @flow(name="prepare")
@@ -20,9 +22,7 @@ def prepare(config_path: str, data_root: str = "nas-data") -> str:
     config, base = load_config(config_path)
     root = Path(data_root).resolve()
     sources = t.scan_sources(config, base)
-    if not any(s.status == "ok" for s in sources):
-        raise ValueError(f"{config_path}: no usable audio among {len(sources)} files")
-    layout = ds.Layout(root, config.name, ds.dataset_version(config, sources))
+    layout = locate(config, sources, root)
     if ds.is_published(layout):
         logger.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
         dataset_dir = layout.final
@@ -45,7 +45,7 @@ def _upload_once(config, dataset_dir: Path, root: Path, logger) -> dict:
     record = dataset_dir.parent / f"{dataset_dir.name}.wandb.json"
     if record.exists():
         info = json.loads(record.read_text())
-        if info.get("mode") == t.resolve_mode(config.wandb):
+        if info.get("mode") == resolve_mode(config.wandb):
             return info
     state = t.wandb_artifact(config, dataset_dir, root, return_state=True)
     if state.is_failed():

@@ -1,7 +1,8 @@
-"""The data half without an orchestrator: config -> published, versioned dataset folder.
+"""The data half as stages: config -> published, versioned dataset folder.
 
-The Prefect flow runs the same stages as separate tasks; this is the plain-Python
-path (benchmarks, notebooks). Every stage is a function of `nas.dataset`.
+The Prefect flow runs each stage as its own task; `prepare_dataset` runs them in order
+without an orchestrator (benchmarks, notebooks). Stages write into the staging folder
+and are safe to repeat.
 """
 
 from __future__ import annotations
@@ -9,35 +10,50 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .audio import SourceFile
 from .config import DatasetConfig
 from .dataset import (Layout, build_records, dataset_version, is_published, metadata, publish, scan_sources,
                       write_manifest)
 from .features_table import read_features
 from .plots import plot_distributions, plot_tracks
-from .statistics import compute_statistics, write_statistics
+from .statistics import compute_statistics, statistics_json, write_statistics
 
 log = logging.getLogger("nas.prepare")
 
 
-def finish_dataset(config: DatasetConfig, sources, layout: Layout) -> Path:
-    """Records, manifest, statistics and plots in the staging folder, then publish."""
-    summary = build_records(config, sources, layout)
-    write_manifest(sources, layout.staging / "manifest.parquet")
-    meta = metadata(config, layout, sources, summary)
-    write_statistics(compute_statistics(layout.staging, meta), layout.staging)
+def statistics_stage(config: DatasetConfig, sources: list[SourceFile], layout: Layout, summary: dict) -> dict:
+    """ddsp's statistics of the train split, written as JSON and pickle; returns the JSON."""
+    stats = compute_statistics(layout.staging, metadata(config, layout, sources, summary))
+    write_statistics(stats, layout.staging)
+    return statistics_json(stats)
+
+
+def plots_stage(layout: Layout) -> None:
     features = read_features(layout.staging / "features.parquet")
     plot_distributions(features, layout.staging / "distributions.png")
     plot_tracks(features, layout.staging / "tracks.png")
-    return publish(layout, meta)
+
+
+def publish_stage(config: DatasetConfig, sources: list[SourceFile], layout: Layout, summary: dict) -> Path:
+    """Manifest and dataset.json last, then the staging folder is renamed into place."""
+    write_manifest(sources, layout.staging / "manifest.parquet")
+    return publish(layout, metadata(config, layout, sources, summary))
+
+
+def locate(config: DatasetConfig, sources: list[SourceFile], root: Path) -> Layout:
+    if not any(s.status == "ok" for s in sources):
+        raise ValueError(f"{config.name}: no usable audio among {len(sources)} files")
+    return Layout(root, config.name, dataset_version(config, sources))
 
 
 def prepare_dataset(config: DatasetConfig, base: Path, root: Path) -> Path:
     """Prepare (or find, if unchanged) the dataset a config describes."""
     sources = scan_sources(config, base)
-    if not any(s.status == "ok" for s in sources):
-        raise ValueError(f"{config.name}: no usable audio among {len(sources)} files")
-    layout = Layout(root, config.name, dataset_version(config, sources))
+    layout = locate(config, sources, root)
     if is_published(layout):
         log.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
         return layout.final
-    return finish_dataset(config, sources, layout)
+    summary = build_records(config, sources, layout)
+    statistics_stage(config, sources, layout, summary)
+    plots_stage(layout)
+    return publish_stage(config, sources, layout, summary)

@@ -56,7 +56,7 @@ def assign_splits(chunks: list[tuple[str, int, float]], eval_fraction: float) ->
 
 def windows(n: int, size: int, hop: int) -> range:
     """Window starts over a sequence of n as ddsp's `_split_example` (no end padding)."""
-    return range(0, max(n - size, -1) + 1, hop) if n >= size else range(0)
+    return range(0, n - size + 1, hop)
 
 
 def split_chunk(features: dict[str, np.ndarray], sample_rate: int, frame_rate: int,

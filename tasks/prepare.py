@@ -1,4 +1,4 @@
-"""Prefect tasks of the data half, one per stage of nas.dataset.
+"""Prefect tasks of the data half, one per stage of nas.prepare.
 
 Heavy stages are cached by the dataset version (a hash of the sources' bytes and the
 parameters). A cached result is only trusted while its product is on disk: the flow
@@ -13,14 +13,12 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas import dataset as ds
+from nas import prepare as stages
 from nas.audio import SourceFile
 from nas.config import DatasetConfig
-from nas.features_table import read_features
-from nas.plots import plot_distributions, plot_tracks
-from nas.statistics import compute_statistics, statistics_json, write_statistics
 
 from .cards import dataset_card, source_table
-from .wandb_upload import resolve_mode, upload_dataset
+from .wandb_upload import upload_dataset
 
 
 def _version_key(stage: str):
@@ -41,23 +39,17 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: ds.L
 
 @task(name="statistics", cache_key_fn=_version_key("statistics"), persist_result=True)
 def statistics(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout, summary: dict) -> dict:
-    ds.write_manifest(sources, layout.staging / "manifest.parquet")
-    meta = ds.metadata(config, layout, sources, summary)
-    stats = compute_statistics(layout.staging, meta)
-    write_statistics(stats, layout.staging)
-    return statistics_json(stats)
+    return stages.statistics_stage(config, sources, layout, summary)
 
 
 @task(name="plots")
 def plots(layout: ds.Layout) -> None:
-    features = read_features(layout.staging / "features.parquet")
-    plot_distributions(features, layout.staging / "distributions.png")
-    plot_tracks(features, layout.staging / "tracks.png")
+    stages.plots_stage(layout)
 
 
 @task(name="publish")
 def publish(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout, summary: dict) -> Path:
-    return ds.publish(layout, ds.metadata(config, layout, sources, summary))
+    return stages.publish_stage(config, sources, layout, summary)
 
 
 @task(name="wandb-dataset-artifact", retries=2, retry_delay_seconds=10)
