@@ -29,7 +29,7 @@ class _Strict(BaseModel):
 class CrepeConfig(_Strict):
     capacity: Literal[CAPACITIES] = Field("full", description="CREPE model size")  # type: ignore[valid-type]
     viterbi: bool = Field(True, description="Viterbi-smoothed f0 (CREPE's HMM) instead of per-frame peaks")
-    batch_frames: int = Field(512, gt=0, description="frames per network call (memory vs speed)")
+    batch_frames: int = Field(64, gt=0, description="frames per network call (memory vs speed)")
 
 
 class BeamConfig(_Strict):

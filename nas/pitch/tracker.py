@@ -9,7 +9,7 @@ import numpy as np
 from .decode import cents_to_hz, local_average_cents, viterbi_path
 from .network import FRAME_SIZE, SAMPLE_RATE, load_network
 
-DEFAULT_BATCH_FRAMES = 512
+DEFAULT_BATCH_FRAMES = 64  # full: ~64 MB per activation tensor; larger batches are no faster on CPU
 
 
 @dataclass(frozen=True)
