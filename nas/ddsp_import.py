@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .crepe_compat import install as _install_crepe
-
 
 def ddsp_module(name: str = "ddsp") -> ModuleType:
     """Import `ddsp` or one of its submodules (e.g. "ddsp.training.data")."""
-    _install_crepe()
+    from .crepe_compat import install  # imports TensorFlow: only when ddsp is wanted
+
+    install()
     return importlib.import_module(name)

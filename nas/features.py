@@ -1,23 +1,14 @@
-"""Frame-level features of 16 kHz audio: CREPE f0 and ddsp's A-weighted loudness."""
+"""Frame-level features of 16 kHz audio: CREPE f0 and A-weighted loudness."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .ddsp_import import ddsp_module
+from .loudness import compute_loudness
 from .pitch.network import SAMPLE_RATE
 from .pitch.tracker import hop_for_frame_rate, track_pitch
 
 LOUDNESS_N_FFT = 512
-
-
-def loudness_db(audio_16k: np.ndarray, frame_rate: int, centered: bool) -> np.ndarray:
-    """ddsp.spectral_ops.compute_loudness: A-weighted power in dB, 80 dB range."""
-    spectral_ops = ddsp_module("ddsp.spectral_ops")
-    with np.errstate(divide="ignore"):  # librosa's A-weighting takes log10(0) at 0 Hz
-        loudness = spectral_ops.compute_loudness(
-            audio_16k, SAMPLE_RATE, frame_rate, LOUDNESS_N_FFT, padding="center" if centered else "same")
-    return np.asarray(loudness, dtype=np.float32)
 
 
 def frame_count(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
@@ -40,5 +31,5 @@ def compute_features(audio_16k: np.ndarray, frame_rate: int, centered: bool, cap
     return {
         "f0_hz": track.f0_hz[:n],
         "f0_confidence": track.confidence[:n],
-        "loudness_db": loudness_db(audio_16k, frame_rate, centered)[:n],
+        "loudness_db": compute_loudness(audio_16k, SAMPLE_RATE, frame_rate, LOUDNESS_N_FFT, centered)[:n],
     }

@@ -1,0 +1,43 @@
+"""A-weighted loudness in dB, as `ddsp.spectral_ops.compute_loudness` defines it, in NumPy.
+
+Same definition: Hann-windowed (periodic) STFT of n_fft samples every sample_rate /
+frame_rate, power weighted by the A-curve at each bin's frequency, mean over bins,
+10 log10 with an 80 dB floor. Written here so feature workers need neither TensorFlow's
+eager overhead nor ddsp's imports; `tests/test_loudness.py` checks it against ddsp's
+function on real audio.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import librosa
+import numpy as np
+
+DB_RANGE = 80.0
+
+
+@functools.lru_cache(maxsize=8)
+def _a_weighting(n_fft: int, sample_rate: int) -> np.ndarray:
+    frequencies = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    with np.errstate(divide="ignore"):  # the A-curve takes log10(0) at 0 Hz (weight 0)
+        return 10 ** (librosa.A_weighting(frequencies) / 10)
+
+
+def compute_loudness(audio: np.ndarray, sample_rate: int, frame_rate: int, n_fft: int = 512,
+                     centered: bool = True, range_db: float = DB_RANGE) -> np.ndarray:
+    """Loudness [frames] of mono audio; `centered`: ddsp's "center" padding, else "same"."""
+    hop = sample_rate // frame_rate
+    audio = np.asarray(audio, dtype=np.float32)
+    n = len(audio)
+    if centered:
+        audio = np.pad(audio, n_fft // 2)
+    else:
+        n_frames = -(-n // hop)
+        audio = np.pad(audio, (0, (n_frames - 1) * hop + n_fft - n))
+    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft)[::hop]
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as tf.signal.stft
+    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
+    mean_power = (power * _a_weighting(n_fft, sample_rate)).mean(axis=-1)
+    db = 10.0 * np.log10(np.maximum(mean_power, 10 ** (-range_db / 10)))
+    return np.maximum(db, -range_db).astype(np.float32)
