@@ -80,7 +80,7 @@ def matmul_gflops() -> float:
         t = time.perf_counter()
         f(a, b).numpy()
         times.append(time.perf_counter() - t)
-    return 2 * 4096 * 1024 * 4096 / np.median(times) / 1e9
+    return float(2 * 4096 * 1024 * 4096 / np.median(times) / 1e9)
 
 
 def main() -> None:

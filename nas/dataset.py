@@ -22,6 +22,7 @@ from . import __version__
 from .atomic import atomic_path, write_json
 from .audio import SourceFile, inspect_source
 from .config import DatasetConfig, find_audio
+from .features_table import write_features
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
 
 log = logging.getLogger("nas.prepare")
@@ -93,8 +94,7 @@ def write_manifest(sources: list[SourceFile], path: Path) -> None:
 
 def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Layout) -> dict:
     """Run the Beam pipeline into the staging folder (reused if already complete there)."""
-    from .beam_pipeline import run_pipeline
-    from .features_table import write_features
+    from .beam_pipeline import run_pipeline  # Beam takes seconds to import; scans don't need it
 
     staging = layout.staging
     done = staging / RECORDS_DONE
