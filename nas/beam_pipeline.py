@@ -41,7 +41,7 @@ class LoadChunks(beam.DoFn):
         path, chunks = source
         mono, rate, _ = read_mono(Path(path))
         audio = resample(mono, rate, self.sample_rate)
-        audio_16k = resample(mono, rate, 16000)
+        audio_16k = audio if self.sample_rate == 16000 else resample(mono, rate, 16000)
         del mono
         for chunk in chunks:
             a = slice(round(chunk.start_s * self.sample_rate), round((chunk.start_s + self.chunk_secs) * self.sample_rate))

@@ -23,6 +23,7 @@ from .atomic import atomic_path, write_json
 from .audio import SourceFile, inspect_source
 from .config import DatasetConfig, find_audio
 from .features_table import write_features
+from .loudness import DB_RANGE, LOUDNESS_N_FFT
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
 
 log = logging.getLogger("nas.prepare")
@@ -143,7 +144,9 @@ def metadata(config: DatasetConfig, layout: Layout, sources: list[SourceFile], s
         "hop_secs": config.hop_secs,
         "chunk_secs": config.chunk_secs,
         "crepe": {"model": config.crepe.capacity, "viterbi": config.crepe.viterbi},
-        "loudness": {"n_fft": 512, "range_db": 80.0, "source": "ddsp.spectral_ops.compute_loudness"},
+        "loudness": {"n_fft": LOUDNESS_N_FFT, "range_db": DB_RANGE,
+                     "definition": "ddsp.spectral_ops.compute_loudness",
+                     "implementation": "nas.loudness.compute_loudness"},
         "split": {"rule": "chunks ranked by sha256(source sha256:chunk index); the lowest "
                           "ceil(eval_fraction * n_chunks) are eval", "eval_fraction": config.eval_fraction},
         "chunks": summary["chunks"],

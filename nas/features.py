@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .loudness import compute_loudness
+from .loudness import LOUDNESS_N_FFT, compute_loudness
 from .pitch.network import SAMPLE_RATE
 from .pitch.tracker import hop_for_frame_rate, track_pitch
-
-LOUDNESS_N_FFT = 512
 
 
 def frame_count(n_samples_16k: int, frame_rate: int, centered: bool) -> int:

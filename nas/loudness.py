@@ -15,6 +15,7 @@ import librosa
 import numpy as np
 
 DB_RANGE = 80.0
+LOUDNESS_N_FFT = 512  # ddsp's default for loudness features
 
 
 @functools.lru_cache(maxsize=8)
@@ -24,7 +25,7 @@ def _a_weighting(n_fft: int, sample_rate: int) -> np.ndarray:
         return 10 ** (librosa.A_weighting(frequencies) / 10)
 
 
-def compute_loudness(audio: np.ndarray, sample_rate: int, frame_rate: int, n_fft: int = 512,
+def compute_loudness(audio: np.ndarray, sample_rate: int, frame_rate: int, n_fft: int = LOUDNESS_N_FFT,
                      centered: bool = True, range_db: float = DB_RANGE) -> np.ndarray:
     """Loudness [frames] of mono audio; `centered`: ddsp's "center" padding, else "same"."""
     hop = sample_rate // frame_rate

@@ -14,8 +14,8 @@ import importlib.util
 import sys
 
 import numpy as np
-import soxr
 
+from ..audio import resample
 from ..pitch import decode
 from ..pitch.network import SAMPLE_RATE as model_srate
 from ..pitch.tracker import activations, frame_audio
@@ -39,8 +39,7 @@ def get_activation(audio, sr, model_capacity="full", center=True, step_size=10, 
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
-    if sr != model_srate:
-        audio = soxr.resample(audio, sr, model_srate, "VHQ").astype(np.float32)
+    audio = resample(audio, sr, model_srate)
     hop = int(model_srate * step_size / 1000)
     return activations(frame_audio(audio, hop, center), model_capacity, batch_size)
 
