@@ -1,4 +1,5 @@
-"""PNG plots of a prepared dataset: feature distributions and tracks over time."""
+"""PNG plots: a prepared dataset (feature distributions, tracks over time) and a training
+run (loss curve, original vs resynthesised spectrograms)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,44 @@ def plot_tracks(features, path: Path, n_files: int = 3) -> None:
         twin.set_ylabel("loudness (dB)")
     axes[-1, 0].set_xlabel("time (s)")
     _save(fig, path)
+
+
+def plot_loss_curve(rows: list[dict], path: Path, title: str = "") -> None:
+    """Training loss (logged every few steps) and eval loss, against the step."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    train = [(r["step"], r["loss"]) for r in rows if np.isfinite(r.get("loss", np.nan))]
+    evals = [(r["step"], r["eval_loss"]) for r in rows if np.isfinite(r.get("eval_loss", np.nan))]
+    if train:
+        ax.plot(*zip(*train), label="train (spectral loss)", lw=1.2)
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval", ms=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("multi-scale spectral loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_spectrograms(original: np.ndarray, synthesized: np.ndarray, sample_rate: int, path: Path,
+                      title: str = "") -> None:
+    """Log-magnitude spectrograms side by side on one colour scale."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
+    specs = [_log_spectrogram(audio) for audio in (original, synthesized)]
+    top = max(s.max() for s in specs)
+    for ax, spec, name in zip(axes, specs, ("original", "resynthesis")):
+        ax.imshow(spec, origin="lower", aspect="auto", vmin=top - 80, vmax=top, cmap="magma",
+                  extent=(0, len(original) / sample_rate, 0, sample_rate / 2))
+        ax.set_title(name)
+        ax.set_xlabel("time (s)")
+    axes[0].set_ylabel("frequency (Hz)")
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def _log_spectrogram(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """dB magnitudes, [frequency, time]."""
+    audio = np.pad(audio, (0, max(0, n_fft - len(audio))))
+    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft)[::hop]
+    magnitude = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=-1)).T
+    return 20 * np.log10(np.maximum(magnitude, 1e-6))

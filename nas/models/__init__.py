@@ -1,0 +1,1 @@
+"""DDSP models: typed presets, decoders and the synthesizer they drive."""

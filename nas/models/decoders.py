@@ -1,0 +1,71 @@
+"""Decoders: (loudness, f0) frames -> synthesizer controls, as ddsp DictLayers.
+
+Being ddsp DictLayers, the same decoder objects run in our synthesizer and inside
+ddsp's own `Autoencoder` (the reference the benchmark compares against).
+"""
+
+from __future__ import annotations
+
+from nas.ddsp_import import ddsp_module
+
+from .presets import ModelConfig
+
+INPUT_KEYS = ("ld_scaled", "f0_scaled")
+
+
+def output_splits(config: ModelConfig) -> tuple[tuple[str, int], ...]:
+    return (("amps", 1), ("harmonic_distribution", config.n_harmonics), ("noise_magnitudes", config.n_noise_bands))
+
+
+def _dilated_cnn_class():
+    import tensorflow as tf
+
+    nn = ddsp_module("ddsp.training.nn")
+    tfkl = tf.keras.layers
+
+    class CausalResidual(tfkl.Layer):
+        """ReLU6 -> causal left padding -> dilated conv (no bias) -> layer Normalize -> + input."""
+
+        def __init__(self, channels: int, kernel_size: int, dilation: int, **kwargs):
+            super().__init__(**kwargs)
+            self.pad = (kernel_size - 1) * dilation
+            self.conv = tfkl.Conv1D(channels, kernel_size, dilation_rate=dilation, use_bias=False)
+            self.norm = nn.Normalize("layer")
+
+        def call(self, x):
+            y = tf.pad(tf.nn.relu6(x), [[0, 0], [self.pad, 0], [0, 0]])
+            return x + self.norm(self.conv(y))
+
+    class DilatedCnnDecoder(nn.DictLayer):
+        """DDSP-CNN-Tiny's decoder: causal input conv, stacks of dilated residual layers,
+        layer Normalize, Dense head split into amplitudes / harmonics / noise bands."""
+
+        def __init__(self, config: ModelConfig, **kwargs):
+            splits = output_splits(config)
+            super().__init__(input_keys=INPUT_KEYS, output_keys=[k for k, _ in splits], **kwargs)
+            self.splits = splits
+            self.input_pad = config.kernel_size - 1
+            self.input_conv = tfkl.Conv1D(config.channels, config.kernel_size, use_bias=False)
+            self.residuals = [CausalResidual(config.channels, config.kernel_size, d)
+                              for _ in range(config.stacks) for d in config.dilations]
+            self.out_norm = nn.Normalize("layer")
+            self.dense_out = tfkl.Dense(sum(n for _, n in splits))
+
+        def call(self, *inputs, **unused_kwargs):
+            x = tf.concat(inputs, axis=-1)
+            x = self.input_conv(tf.pad(x, [[0, 0], [self.input_pad, 0], [0, 0]]))
+            for layer in self.residuals:
+                x = layer(x)
+            x = self.dense_out(self.out_norm(x))
+            return nn.split_to_dict(x, self.splits)
+
+    return DilatedCnnDecoder
+
+
+def build_decoder(config: ModelConfig):
+    if config.decoder == "dilated-cnn":
+        return _dilated_cnn_class()(config, name="decoder")
+    decoders = ddsp_module("ddsp.training.decoders")
+    return decoders.RnnFcDecoder(rnn_channels=config.rnn_units, rnn_type="gru", ch=config.fc_units,
+                                 layers_per_stack=config.fc_layers, input_keys=INPUT_KEYS,
+                                 output_splits=output_splits(config), name="decoder")

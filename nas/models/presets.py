@@ -1,0 +1,98 @@
+"""Model presets as typed configs (no gin): the thesis's four decoders and their synth.
+
+`cnn-tiny` is DDSP-CNN-Tiny (2,446 decoder parameters); `cnn` the same at 128 channels;
+`full` is DDSP's RnnFcDecoder as in the DDSP paper; `rnn-tiny` its small GRU variant.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PresetName = Literal["cnn-tiny", "cnn", "rnn-tiny", "full"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    decoder: Literal["dilated-cnn", "rnn-fc"]
+    channels: int = Field(8, gt=0, description="dilated-cnn: channels of every conv")
+    kernel_size: int = Field(3, gt=0)
+    dilations: tuple[int, ...] = Field((1, 3, 9), description="dilated-cnn: one residual layer per dilation")
+    stacks: int = Field(2, gt=0, description="dilated-cnn: repeats of the dilation sequence")
+    rnn_units: int = Field(512, gt=0, description="rnn-fc: GRU units")
+    fc_units: int = Field(512, gt=0, description="rnn-fc: units of the fully connected stacks")
+    fc_layers: int = Field(3, ge=0, description="rnn-fc: layers per fully connected stack (0: none)")
+    n_harmonics: int = Field(60, gt=0)
+    n_noise_bands: int = Field(65, gt=1)
+    reverb_length: int = Field(16000, gt=1, description="taps of the trainable reverb")
+    control_rate: int = Field(250, gt=0, description="decoder frames per second (ddsp: 1000 per 4 s)")
+
+
+class LossConfig(_Strict):
+    fft_sizes: tuple[int, ...] = (2048, 1024, 512, 256, 128, 64)
+    overlap: float = Field(0.75, ge=0, lt=1)
+    mag_weight: float = Field(1.0, ge=0)
+    logmag_weight: float = Field(1.0, ge=0)
+
+
+class OptimConfig(_Strict):
+    learning_rate: float = Field(3e-4, gt=0)
+    decay_rate: float = Field(0.98, gt=0, le=1)
+    decay_steps: int = Field(10000, gt=0)
+    clip_norm: float = Field(3.0, gt=0, description="gradients are clipped to this global norm")
+    batch_size: int = Field(8, gt=0, description="global batch (split across devices)")
+
+
+class TrainConfig(_Strict):
+    preset: PresetName = "cnn-tiny"
+    model: ModelConfig
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    steps: int = Field(30000, gt=0, description="train until this global step")
+    seed: int = 0
+    checkpoint_every: int = Field(500, gt=0)
+    keep_checkpoints: int = Field(3, gt=0)
+    log_every: int = Field(50, gt=0, description="metrics every this many steps")
+    sample_every: int = Field(1000, gt=0, description="audio + spectrogram of an eval example")
+    jit_compile: bool = Field(True, description="compile the training step with XLA")
+
+    def recipe(self) -> dict:
+        """What makes a run: everything but the step budget and the reporting cadence, so
+        raising `steps` continues the same run from its checkpoint."""
+        return self.model_dump(mode="json", exclude={"steps", "log_every", "sample_every", "checkpoint_every",
+                                                     "keep_checkpoints", "jit_compile"})
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "cnn-tiny": ModelConfig(decoder="dilated-cnn", channels=8, reverb_length=16000),
+    "cnn": ModelConfig(decoder="dilated-cnn", channels=128, reverb_length=16000),
+    "rnn-tiny": ModelConfig(decoder="rnn-fc", rnn_units=256, fc_layers=0, reverb_length=16000),
+    "full": ModelConfig(decoder="rnn-fc", rnn_units=512, fc_units=512, fc_layers=3, reverb_length=48000),
+}
+
+
+def _set_dotted(tree: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        if not isinstance(tree.get(key), dict):
+            raise KeyError(dotted)
+        tree = tree[key]
+    tree[leaf] = value
+
+
+def train_config(preset: str = "cnn-tiny", overrides: dict | None = None) -> TrainConfig:
+    """A preset with dotted overrides, e.g. {"steps": 500, "optim.learning_rate": 1e-3,
+    "model.channels": 16}; unknown keys and wrong types raise pydantic's ValidationError."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    tree = TrainConfig(preset=preset, model=PRESETS[preset]).model_dump()
+    for dotted, value in (overrides or {}).items():
+        try:
+            _set_dotted(tree, dotted, value)
+        except KeyError:
+            raise ValueError(f"override {dotted!r}: no such setting") from None
+    return TrainConfig.model_validate(tree)

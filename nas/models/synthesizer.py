@@ -1,0 +1,82 @@
+"""The DDSP autoencoder without z-encoder: preprocess -> decoder -> harmonic + filtered
+noise -> trainable reverb, with ddsp's own processors and spectral loss.
+
+Preprocessing (ddsp's `F0LoudnessPreprocessor`: loudness recomputed from audio at the
+control rate, f0 resampled, both scaled) depends only on the data, so training applies
+it once per example in the input pipeline (`preprocess`) rather than in every step.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from nas.ddsp_import import ddsp_module
+
+from .decoders import build_decoder
+from .harmonic import harmonic_class
+from .presets import LossConfig, ModelConfig
+
+NOISE_WINDOW = 0  # ddsp's solo-instrument setting: the filter's full impulse response
+
+
+def make_preprocessor(config: ModelConfig, sample_rate: int, example_secs: float):
+    preprocessing = ddsp_module("ddsp.training.preprocessing")
+    return preprocessing.F0LoudnessPreprocessor(
+        time_steps=int(round(config.control_rate * example_secs)), frame_rate=config.control_rate,
+        sample_rate=sample_rate, compute_loudness=True)
+
+
+def make_spectral_loss(config: LossConfig):
+    losses = ddsp_module("ddsp.losses")
+    if config.overlap != 0.75:
+        raise ValueError("ddsp's SpectralLoss uses 75% overlap")
+    return losses.SpectralLoss(fft_sizes=config.fft_sizes, loss_type="L1", mag_weight=config.mag_weight,
+                               logmag_weight=config.logmag_weight)
+
+
+def make_processors(config: ModelConfig, sample_rate: int, example_secs: float, fast: bool = True) -> dict:
+    """ddsp's processors; `fast` swaps in our equivalent harmonic signal (nas.models.harmonic)."""
+    ddsp = ddsp_module("ddsp")
+    n_samples = int(round(sample_rate * example_secs))
+    harmonic = harmonic_class() if fast else ddsp.synths.Harmonic
+    return {
+        "harmonic": harmonic(n_samples=n_samples, sample_rate=sample_rate, name="harmonic"),
+        "noise": ddsp.synths.FilteredNoise(n_samples=n_samples, window_size=NOISE_WINDOW, name="filtered_noise"),
+        "reverb": ddsp.effects.Reverb(trainable=True, reverb_length=config.reverb_length, name="reverb"),
+    }
+
+
+def preprocess(preprocessor, example: dict) -> dict:
+    """One unbatched example (audio, f0_hz, loudness_db, ...) -> the decoder's inputs."""
+    batched = {k: example[k][tf.newaxis] for k in ("audio", "f0_hz", "loudness_db")}
+    out = preprocessor(batched)
+    return {"audio": example["audio"], **{k: out[k][0] for k in ("f0_hz", "loudness_db", "f0_scaled", "ld_scaled")}}
+
+
+class Synthesizer(tf.keras.Model):
+    """Decoder + DDSP synth. Call with preprocessed features; returns the controls and
+    `audio_synth` [batch, samples]."""
+
+    def __init__(self, config: ModelConfig, sample_rate: int, example_secs: float):
+        super().__init__(name="synthesizer")
+        self.config = config
+        self.sample_rate = sample_rate
+        self.example_secs = example_secs
+        self.decoder = build_decoder(config)
+        processors = make_processors(config, sample_rate, example_secs)
+        self.harmonic, self.noise, self.reverb = processors["harmonic"], processors["noise"], processors["reverb"]
+
+    def call(self, features: dict, training: bool = False) -> dict:
+        controls = self.decoder(features)
+        harmonic = self.harmonic(controls["amps"], controls["harmonic_distribution"], features["f0_hz"])
+        noise = self.noise(controls["noise_magnitudes"])
+        audio = self.reverb(harmonic + noise)
+        return {**controls, "harmonic": harmonic, "noise": noise, "audio_synth": audio}
+
+    def decoder_parameters(self) -> int:
+        return int(sum(v.shape.num_elements() for v in self.decoder.trainable_variables))
+
+    def build_variables(self) -> None:
+        """Create the variables with one forward pass on constant controls."""
+        frames = tf.ones([1, int(round(self.config.control_rate * self.example_secs)), 1])
+        self({"f0_hz": 440.0 * frames, "f0_scaled": 0.5 * frames, "ld_scaled": 0.5 * frames})

@@ -1,0 +1,1 @@
+"""Training DDSP models on prepared datasets: input pipeline, run folders, the loop."""

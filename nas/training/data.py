@@ -1,0 +1,33 @@
+"""The input pipeline: a prepared dataset's records, read by ddsp's own TFRecordProvider
+with the metadata in its dataset.json, preprocessed once and cached in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from nas.models.synthesizer import preprocess
+from nas.statistics import record_provider
+
+
+def examples(dataset_dir: Path, split: str, metadata: dict, preprocessor) -> tf.data.Dataset:
+    """Unbatched, preprocessed examples of one split in record order (deterministic)."""
+    if metadata["counts"][split] == 0:
+        raise ValueError(f"{dataset_dir}: the {split} split has no examples")
+    dataset = record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False)
+    dataset = dataset.map(lambda example: preprocess(preprocessor, example), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.cache()
+
+
+def training_batches(dataset: tf.data.Dataset, batch_size: int, seed: int, skip_batches: int = 0,
+                     shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+    """Endless shuffled batches; the order depends only on the seed, so a resumed run skips
+    the batches it already trained on and sees the same data an uninterrupted run would."""
+    dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True).skip(skip_batches)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_batches(dataset: tf.data.Dataset, batch_size: int, max_batches: int) -> tf.data.Dataset:
+    return dataset.batch(batch_size).take(max_batches)

@@ -1,0 +1,285 @@
+"""The training loop: a compiled step under a tf.distribute strategy, checkpoints and
+resumption, metrics and samples reported through callbacks (nas knows no W&B)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import tensorflow as tf
+
+from nas.atomic import atomic_path, write_json
+from nas.dataset import load_metadata
+from nas.models.presets import ModelConfig, TrainConfig
+from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
+from nas.plots import plot_loss_curve, plot_spectrograms
+
+from . import data
+from .metrics import MetricsLog
+from .run import MODEL_FILE, RunLayout, load_summary, model_version, write_run_config
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCHES = 4  # eval loss on at most this many batches of the eval split
+
+
+@dataclass
+class Sample:
+    step: int
+    sample_rate: int
+    original: np.ndarray
+    synthesized: np.ndarray
+    wav_original: Path
+    wav_synthesized: Path
+    spectrogram: Path
+
+
+class Callback:
+    """Hooks the loop calls. The default does nothing; tasks/ reports to W&B with one."""
+
+    def on_start(self, info: dict) -> None:
+        pass
+
+    def on_metrics(self, step: int, metrics: dict) -> None:
+        pass
+
+    def on_sample(self, sample: Sample) -> None:
+        pass
+
+    def on_end(self, summary: dict) -> None:
+        pass
+
+
+def default_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over several GPUs, otherwise the default (one device, a GPU if any)."""
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+class Trainer:
+    """Model, optimiser and compiled step, built in a strategy's scope."""
+
+    def __init__(self, config: TrainConfig, metadata: dict, strategy: tf.distribute.Strategy | None = None):
+        self.config = config
+        self.strategy = strategy or default_strategy()
+        self.sample_rate = metadata["sample_rate"]
+        self.example_secs = metadata["example_secs"]
+        self.preprocessor = make_preprocessor(config.model, self.sample_rate, self.example_secs)
+        self.loss_fn = make_spectral_loss(config.loss)
+        optim = config.optim
+        if optim.batch_size % self.strategy.num_replicas_in_sync:
+            raise ValueError(f"batch size {optim.batch_size} does not split over "
+                             f"{self.strategy.num_replicas_in_sync} devices")
+        with self.strategy.scope():
+            self.model = Synthesizer(config.model, self.sample_rate, self.example_secs)
+            self.model.build_variables()
+            schedule = tf.keras.optimizers.schedules.ExponentialDecay(
+                optim.learning_rate, decay_steps=optim.decay_steps, decay_rate=optim.decay_rate)
+            self.optimizer = tf.keras.optimizers.Adam(schedule)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+        self._compute = tf.function(self._loss_and_grads, jit_compile=config.jit_compile)
+        self._forward = tf.function(self._loss_and_audio)
+
+    def _loss_and_grads(self, batch: dict):
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            audio = self.model(batch, training=True)["audio_synth"]
+            loss = self.loss_fn(batch["audio"], audio)
+            share = loss / self.strategy.num_replicas_in_sync  # replicas' gradients are summed
+        return loss, tape.gradient(share, variables)
+
+    def _replica_step(self, batch: dict):
+        loss, grads = self._compute(batch)
+        # Sum the replicas' gradients first so clipping sees the whole batch's norm.
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, norm = tf.clip_by_global_norm(grads, self.config.optim.clip_norm)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables), skip_gradients_aggregation=True)
+        return loss, norm
+
+    @tf.function
+    def train_step(self, iterator):
+        loss, norm = self.strategy.run(self._replica_step, args=(next(iterator),))
+        mean = tf.distribute.ReduceOp.MEAN
+        return self.strategy.reduce(mean, loss, axis=None), self.strategy.reduce(mean, norm, axis=None)
+
+    def _loss_and_audio(self, batch: dict):
+        audio = self.model(batch, training=False)["audio_synth"]
+        return self.loss_fn(batch["audio"], audio), audio
+
+    def evaluate(self, batches: tf.data.Dataset) -> float:
+        losses, weights = [], []
+        for batch in batches:
+            loss, _ = self._forward(batch)
+            losses.append(float(loss))
+            weights.append(int(batch["audio"].shape[0]))
+        return float(np.average(losses, weights=weights))
+
+    def resynthesize(self, batch: dict) -> np.ndarray:
+        return self._forward(batch)[1].numpy()
+
+    def learning_rate(self) -> float:
+        return float(self.optimizer.learning_rate) if not callable(self.optimizer.learning_rate) else \
+            float(self.optimizer.learning_rate(self.optimizer.iterations))
+
+
+def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: list[Callback] = (),
+          strategy: tf.distribute.Strategy | None = None) -> dict:
+    """Train (or resume) the run in `layout` until `config.steps`; returns the run summary."""
+    dataset_dir = Path(dataset_dir)
+    metadata = load_metadata(dataset_dir)
+    if metadata["counts"]["train"] < config.optim.batch_size:
+        raise ValueError(f"{dataset_dir}: {metadata['counts']['train']} training examples, fewer than one "
+                         f"batch of {config.optim.batch_size}")
+    tf.keras.utils.set_random_seed(config.seed)
+    trainer = Trainer(config, metadata, strategy)
+    manager = tf.train.CheckpointManager(trainer.checkpoint, str(layout.checkpoints),
+                                         max_to_keep=config.keep_checkpoints, step_counter=trainer.step)
+    start = 0
+    if manager.latest_checkpoint:
+        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        start = int(trainer.step)
+        log.info("resumed %s from its checkpoint at step %d", layout.dir.name, start)
+    finished = load_summary(layout)
+    if finished and finished["step"] >= config.steps and start == finished["step"]:
+        log.info("%s is already trained to step %d: %s", layout.dir.name, start, layout.model)
+        return finished
+    write_run_config(layout, dataset_dir, metadata, config, _software())
+    metrics = MetricsLog(layout.metrics, start)
+
+    train_examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
+    eval_examples = data.examples(dataset_dir, "eval" if metadata["counts"]["eval"] else "train", metadata,
+                                  trainer.preprocessor)
+    eval_set = data.eval_batches(eval_examples, config.optim.batch_size, EVAL_BATCHES)
+    batches = data.training_batches(train_examples, config.optim.batch_size, config.seed, skip_batches=start)
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(batches))
+    sample_batch = next(iter(eval_examples.take(1).batch(1)))
+
+    info = {"run_id": layout.dir.name, "run_dir": str(layout.dir), "preset": config.preset,
+            "decoder_parameters": trainer.model.decoder_parameters(),
+            "parameters": int(sum(v.shape.num_elements() for v in trainer.model.trainable_variables)),
+            "dataset": metadata["name"], "dataset_version": metadata["version"], "start_step": start,
+            "steps": config.steps, "devices": trainer.strategy.num_replicas_in_sync,
+            "config": config.model_dump(mode="json")}
+    for callback in callbacks:
+        callback.on_start(info)
+    log.info("training %s (%s, %d decoder parameters) on %s %s: steps %d -> %d, batch %d on %d device(s)",
+             info["run_id"], config.preset, info["decoder_parameters"], metadata["name"], metadata["version"],
+             start, config.steps, config.optim.batch_size, info["devices"])
+
+    def report(step: int, row: dict) -> None:
+        metrics.add({"step": step, **row})
+        for callback in callbacks:
+            callback.on_metrics(step, row)
+
+    def sample(step: int) -> None:
+        report(step, {"eval_loss": trainer.evaluate(eval_set)})
+        produced = _write_sample(layout, step, sample_batch, trainer.resynthesize(sample_batch),
+                                 trainer.sample_rate)
+        for callback in callbacks:
+            callback.on_sample(produced)
+
+    if start == 0:
+        sample(0)
+    t0 = time.perf_counter()
+    window_start, window_losses, window_norms = t0, [], []
+    step = start
+    while step < config.steps:
+        loss, norm = trainer.train_step(iterator)
+        step += 1
+        window_losses.append(loss)
+        window_norms.append(norm)
+        if step % config.log_every == 0 or step == config.steps:
+            now = time.perf_counter()
+            row = {"loss": float(np.mean([float(x) for x in window_losses])),
+                   "grad_norm": float(np.mean([float(x) for x in window_norms])),
+                   "learning_rate": trainer.learning_rate(),
+                   "steps_per_s": len(window_losses) / (now - window_start), "elapsed_s": now - t0}
+            if not np.isfinite(row["loss"]):
+                raise FloatingPointError(f"{layout.dir.name}: loss is {row['loss']} at step {step}")
+            report(step, row)
+            log.info("step %d/%d  loss %.4f  grad norm %.3f  lr %.2e  %.2f steps/s", step, config.steps,
+                     row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"])
+            window_start, window_losses, window_norms = time.perf_counter(), [], []
+        if step % config.sample_every == 0 and step != config.steps:
+            sample(step)
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            trainer.step.assign(step)
+            manager.save(checkpoint_number=step)
+            metrics.write()
+    sample(step)
+    metrics.write()
+    plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata['name']} · {config.preset}")
+    summary = _export(trainer, layout, metadata, config, metrics, step)
+    for callback in callbacks:
+        callback.on_end(summary)
+    return summary
+
+
+def _write_sample(layout: RunLayout, step: int, batch: dict, synthesized: np.ndarray, sample_rate: int) -> Sample:
+    original = batch["audio"].numpy()[0]
+    synthesized = synthesized[0]
+    folder = layout.samples
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"step-{step:07d}-{kind}" for kind in ("original.wav", "resynthesis.wav", "spectrogram.png")]
+    for path, audio in zip(paths[:2], (original, synthesized)):
+        with atomic_path(path) as tmp:
+            sf.write(tmp, audio, sample_rate, format="WAV", subtype="FLOAT")
+    plot_spectrograms(original, synthesized, sample_rate, paths[2], title=f"step {step}")
+    return Sample(step, sample_rate, original, synthesized, *paths)
+
+
+def _export(trainer: Trainer, layout: RunLayout, metadata: dict, config: TrainConfig, metrics: MetricsLog,
+            step: int) -> dict:
+    """The trained model as weights + model.json in `model/`, swapped in whole."""
+    version = model_version(layout.dir.name, step)
+    summary = {
+        "run_id": layout.dir.name, "model_version": version, "step": step, "preset": config.preset,
+        "decoder_parameters": trainer.model.decoder_parameters(),
+        "dataset": {"name": metadata["name"], "version": metadata["version"]},
+        "sample_rate": metadata["sample_rate"], "example_secs": metadata["example_secs"],
+        "model": config.model.model_dump(mode="json"),
+        "final": {"loss": metrics.last("loss"), "eval_loss": metrics.last("eval_loss"),
+                  "initial_eval_loss": metrics.first("eval_loss")},
+        "files": {"weights": "model/weights", "metrics": layout.metrics.name, "loss_plot": layout.loss_plot.name},
+    }
+    staging = layout.dir / "model.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    tf.train.Checkpoint(model=trainer.model).write(str(staging / "weights"))
+    write_json(staging / MODEL_FILE, summary)
+    if layout.model.exists():
+        old = layout.dir / "model.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(layout.model, old)
+        os.replace(staging, layout.model)
+        shutil.rmtree(old)
+    else:
+        os.replace(staging, layout.model)
+    write_json(layout.summary, summary)
+    return summary
+
+
+def load_model(model_dir: Path) -> tuple[Synthesizer, dict]:
+    """A trained model from its `model/` folder (weights + model.json)."""
+    summary = json.loads((Path(model_dir) / MODEL_FILE).read_text())
+    model = Synthesizer(ModelConfig.model_validate(summary["model"]), summary["sample_rate"],
+                        summary["example_secs"])
+    model.build_variables()
+    tf.train.Checkpoint(model=model).read(str(Path(model_dir) / "weights")).assert_existing_objects_matched()
+    return model, summary
+
+
+def _software() -> dict:
+    from nas import __version__
+    from nas.ddsp_import import ddsp_module
+
+    return {"nas": __version__, "tensorflow": tf.__version__, "ddsp": ddsp_module("ddsp").__version__}
