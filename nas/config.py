@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .models.presets import PresetName
 from .pitch import CAPACITIES
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
@@ -47,6 +48,13 @@ class WandbConfig(_Strict):
         "auto", description="auto: online when WANDB_API_KEY is set, else offline")
 
 
+class TrainingConfig(_Strict):
+    preset: PresetName = Field("cnn-tiny", description="model preset (nas/models/presets.py)")
+    steps: int = Field(30000, gt=0, description="training steps")
+    overrides: dict[str, str | int | float | bool | list] = Field(
+        default_factory=dict, description="dotted settings of the preset, e.g. optim.learning_rate: 0.001")
+
+
 class DatasetConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="dataset name (W&B artifact name)")
     audio: list[str] = Field(min_length=1, description="folders or globs of audio files")
@@ -62,6 +70,7 @@ class DatasetConfig(_Strict):
     crepe: CrepeConfig = CrepeConfig()
     beam: BeamConfig = BeamConfig()
     wandb: WandbConfig = WandbConfig()
+    training: TrainingConfig = TrainingConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
@@ -79,8 +88,8 @@ class DatasetConfig(_Strict):
 
     def parameters(self) -> dict:
         """What changes the prepared data from the same sources: not where they are, not the
-        runner, not W&B. (The sources enter the version by their bytes.)"""
-        return self.model_dump(exclude={"wandb", "beam", "audio"})
+        runner, not W&B, not training. (The sources enter the version by their bytes.)"""
+        return self.model_dump(exclude={"wandb", "beam", "audio", "training"})
 
 
 def load_config(path: str | Path) -> tuple[DatasetConfig, Path]:

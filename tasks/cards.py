@@ -69,3 +69,50 @@ def _wandb_line(info: dict) -> str:
     if info.get("error"):
         return f"Upload failed, dataset kept locally: {info['error']}"
     return "W&B disabled for this dataset"
+
+
+def model_card(summary: dict, wandb_info: dict, loss_plot: Path) -> str:
+    """The run card: what was trained on what, how far, with which result."""
+    final = summary["final"]
+    model = summary["model"]
+    decoder = (f"dilated CNN, {model['channels']} channels, {model['stacks']} x {list(model['dilations'])}"
+               if model["decoder"] == "dilated-cnn" else
+               f"GRU {model['rnn_units']}, FC {model['fc_units']} x {model['fc_layers']}")
+    lines = [
+        f"# Model `{summary['model_version']}`",
+        "",
+        f"- preset: **{summary['preset']}** ({decoder}); decoder parameters: **{summary['decoder_parameters']:,}**",
+        f"- synth: {model['n_harmonics']} harmonics + {model['n_noise_bands']} noise bands, "
+        f"trainable reverb of {model['reverb_length']} taps",
+        f"- dataset: `{summary['dataset']['name']}` version `{summary['dataset']['version']}`",
+        f"- steps: {summary['step']}",
+        f"- spectral loss: eval {final['initial_eval_loss']:.3f} at step 0 -> **{final['eval_loss']:.3f}**; "
+        f"last train {final['loss']:.3f}",
+        f"- run folder: `{summary['run_dir']}`",
+        "",
+        "## Weights & Biases",
+        "",
+        _wandb_run_line(wandb_info),
+        "",
+        "## Loss curve",
+        "",
+        f"![loss curve]({_data_uri(loss_plot)})" if loss_plot.exists() else "(no plot)",
+    ]
+    return "\n".join(lines)
+
+
+def _wandb_run_line(info: dict) -> str:
+    artifact = f"model artifact `{info['artifact']}`" if info.get("artifact") else "no model artifact"
+    if info.get("error"):
+        return f"W&B failed, the model is kept locally: {info['error']}"
+    if info.get("url"):
+        return f"Run: [{info['url']}]({info['url']}); {artifact}"
+    if info.get("mode") == "offline":
+        return f"Logged offline in `{info['run_dir']}` ({artifact}; upload with `wandb sync`)"
+    return "W&B disabled"
+
+
+def _data_uri(png: Path) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()

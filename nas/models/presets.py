@@ -96,3 +96,12 @@ def train_config(preset: str = "cnn-tiny", overrides: dict | None = None) -> Tra
         except KeyError:
             raise ValueError(f"override {dotted!r}: no such setting") from None
     return TrainConfig.model_validate(tree)
+
+
+def resolve_training(training, preset: str | None = None, steps: int | None = None,
+                     overrides: dict | None = None) -> TrainConfig:
+    """A dataset config's `training` section, with what a command line or flow run asks for
+    on top: the preset, the step budget and further dotted overrides."""
+    settings = {**training.overrides, **(overrides or {})}
+    settings["steps"] = steps or settings.get("steps", training.steps)
+    return train_config(preset or training.preset, settings)

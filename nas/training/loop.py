@@ -242,7 +242,8 @@ def _export(trainer: Trainer, layout: RunLayout, metadata: dict, config: TrainCo
     """The trained model as weights + model.json in `model/`, swapped in whole."""
     version = model_version(layout.dir.name, step)
     summary = {
-        "run_id": layout.dir.name, "model_version": version, "step": step, "preset": config.preset,
+        "run_id": layout.dir.name, "run_dir": str(layout.dir), "model_version": version, "step": step,
+        "preset": config.preset,
         "decoder_parameters": trainer.model.decoder_parameters(),
         "dataset": {"name": metadata["name"], "version": metadata["version"]},
         "sample_rate": metadata["sample_rate"], "example_secs": metadata["example_secs"],

@@ -1,0 +1,48 @@
+"""The `train` flow: a prepared dataset + a model preset (+ overrides) -> a trained model
+in a versioned run folder, a W&B model artifact and a run card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from nas import dataset as ds
+from nas.atomic import write_json
+from nas.config import load_config
+from nas.models.presets import resolve_training
+from nas.training.run import run_layout
+from tasks import train as t
+
+
+@flow(name="train")
+def train(config_path: str, preset: str | None = None, steps: int | None = None, overrides: dict | None = None,
+          dataset_version: str | None = None, data_root: str = "nas-data") -> dict:
+    """Train `preset` (default: the config's `training.preset`) on the dataset version given,
+    or on the one the config prepares now (the `prepare` flow runs first; unchanged, it is
+    a quick no-op). Re-running continues the run from its latest checkpoint."""
+    logger = get_run_logger()
+    config, _ = load_config(config_path)
+    root = Path(data_root).resolve()
+    if dataset_version is None:
+        from flows.prepare import prepare
+
+        dataset_dir = Path(prepare(config_path, data_root))
+    else:
+        dataset_dir = ds.Layout(root, config.name, dataset_version).final
+        if not (dataset_dir / ds.DATASET_FILE).exists():
+            raise FileNotFoundError(f"{dataset_dir}: no published dataset {config.name} {dataset_version}")
+    train_cfg = resolve_training(config.training, preset, steps, overrides)
+    layout = run_layout(root, ds.load_metadata(dataset_dir), train_cfg)
+    record = layout.dir / "wandb.json"
+    summary = t.train_model(dataset_dir, layout, train_cfg, config.wandb, root / "wandb")
+    if not {"run_dir", "error"} & summary["wandb"].keys() and record.exists():
+        summary["wandb"] = json.loads(record.read_text())  # trained earlier: where that run went
+    else:
+        write_json(record, summary["wandb"])
+    if "error" in summary["wandb"]:
+        logger.warning("W&B failed; the model is kept locally at %s (%s)", layout.model, summary["wandb"]["error"])
+    t.publish_run_card(summary, layout)
+    logger.info("model %s ready: %s", summary["model_version"], layout.model)
+    return summary

@@ -1,0 +1,47 @@
+"""Prefect tasks of the model half: train (resumable), and the run card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import math
+
+import pyarrow.parquet as pq
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from nas.config import WandbConfig
+from nas.models.presets import TrainConfig
+from nas.training.loop import train
+from nas.training.run import RunLayout
+
+from .cards import model_card
+from .wandb_training import WandbTraining
+
+
+@task(name="train-model")
+def train_model(dataset_dir: Path, layout: RunLayout, config: TrainConfig, wandb_config: WandbConfig,
+                wandb_dir: Path) -> dict:
+    """Train or resume until `config.steps`; W&B gets metrics, samples and the model artifact."""
+    callback = WandbTraining(wandb_config, wandb_dir)
+    try:
+        summary = train(dataset_dir, layout, config, callbacks=[callback])
+    finally:
+        callback.close()
+    return {**summary, "wandb": callback.info}
+
+
+@task(name="run-card")
+def publish_run_card(summary: dict, layout: RunLayout) -> None:
+    key = f"model-{summary['dataset']['name']}"
+    create_markdown_artifact(markdown=model_card(summary, summary.get("wandb", {}), layout.loss_plot), key=key,
+                             description=f"Model card of {summary['model_version']}")
+    rows = pq.read_table(layout.metrics).to_pylist()
+    create_table_artifact(table=[{k: _cell(v) for k, v in r.items()} for r in rows[-50:]], key=f"{key}-metrics",
+                          description=f"Last logged training metrics of {summary['model_version']}")
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 5)  # JSON has no NaN
+    return value

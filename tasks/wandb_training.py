@@ -1,0 +1,102 @@
+"""W&B for training: a training-loop callback that logs losses, learning rate, steps/s,
+audio samples and spectrograms, and logs the trained model as an artifact of type `model`.
+
+Online, the run declares the dataset artifact it trained on (`use_artifact`), which W&B
+shows as lineage; offline (no key) that call is refused by wandb, so the dataset version
+is recorded in the run config and the artifact metadata instead. A W&B failure never
+stops training: it is logged once and W&B is left alone for the rest of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from nas.config import WandbConfig
+from nas.training.loop import Callback, Sample
+
+from .wandb_upload import resolve_mode
+
+log = logging.getLogger(__name__)
+
+
+class WandbTraining(Callback):
+    def __init__(self, config: WandbConfig, wandb_dir: Path):
+        self.config = config
+        self.mode = resolve_mode(config)
+        self.wandb_dir = Path(wandb_dir)
+        self.run = None
+        self.info: dict = {"mode": self.mode}
+
+    def _guard(self, action, *args) -> None:
+        if self.mode == "disabled" or (self.run is None and action != self._start):
+            return
+        try:
+            action(*args)
+        except Exception as error:  # wandb raises many types; training must go on
+            log.warning("W&B %s failed (%s: %s); training continues without W&B", action.__name__.strip("_"),
+                        type(error).__name__, error)
+            self.info["error"] = f"{type(error).__name__}: {error}"
+            self.mode = "disabled"
+
+    def on_start(self, info: dict) -> None:
+        self._guard(self._start, info)
+
+    def on_metrics(self, step: int, metrics: dict) -> None:
+        self._guard(self._metrics, step, metrics)
+
+    def on_sample(self, sample: Sample) -> None:
+        self._guard(self._sample, sample)
+
+    def on_end(self, summary: dict) -> None:
+        self._guard(self._end, summary)
+
+    def _start(self, info: dict) -> None:
+        import wandb
+
+        self.wandb_dir.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(
+            project=self.config.project, entity=self.config.entity, mode=self.mode, dir=str(self.wandb_dir),
+            job_type="train", name=info["run_id"], group=info["dataset"],
+            config={k: info[k] for k in ("preset", "decoder_parameters", "parameters", "dataset", "dataset_version",
+                                         "steps", "devices", "start_step", "config")},
+            settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
+        if self.mode == "online":
+            self.run.use_artifact(f"{info['dataset']}:{info['dataset_version']}")
+        self.info.update({"run_dir": self.run.dir, "run_name": info["run_id"]})
+        if self.mode == "online":
+            self.info["url"] = self.run.url
+
+    def _metrics(self, step: int, metrics: dict) -> None:
+        self.run.log({f"train/{k}" if k != "eval_loss" else "eval/loss": v for k, v in metrics.items()}, step=step)
+
+    def _sample(self, sample: Sample) -> None:
+        import wandb
+
+        self.run.log({
+            "samples/original": wandb.Audio(sample.original, sample_rate=sample.sample_rate),
+            "samples/resynthesis": wandb.Audio(sample.synthesized, sample_rate=sample.sample_rate),
+            "samples/spectrogram": wandb.Image(str(sample.spectrogram)),
+        }, step=sample.step)
+
+    def _end(self, summary: dict) -> None:
+        import wandb
+
+        self.run.summary.update({"final/" + k: v for k, v in summary["final"].items()})
+        artifact = wandb.Artifact(f"{summary['dataset']['name']}-{summary['preset']}", type="model",
+                                  metadata=summary, description=f"nas model {summary['model_version']}")
+        model_dir = Path(summary["run_dir"]) / "model"
+        artifact.add_dir(str(model_dir))
+        self.run.log_artifact(artifact, aliases=[summary["model_version"], "latest"])
+        self.info["artifact"] = f"{artifact.name}:{summary['model_version']}"
+        self.run.finish()
+        self.run = None
+
+    def close(self) -> None:
+        """Finish a run left open by a failure in training."""
+        if self.run is not None:
+            try:
+                self.run.finish(exit_code=1)
+            except Exception:
+                pass
+            self.run = None
