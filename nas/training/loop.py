@@ -80,9 +80,9 @@ class Trainer:
         with self.strategy.scope():
             self.model = Synthesizer(config.model, self.sample_rate, self.example_secs)
             self.model.build_variables()
-            schedule = tf.keras.optimizers.schedules.ExponentialDecay(
+            self.schedule = tf.keras.optimizers.schedules.ExponentialDecay(
                 optim.learning_rate, decay_steps=optim.decay_steps, decay_rate=optim.decay_rate)
-            self.optimizer = tf.keras.optimizers.Adam(schedule)
+            self.optimizer = tf.keras.optimizers.Adam(self.schedule)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
@@ -126,9 +126,8 @@ class Trainer:
     def resynthesize(self, batch: dict) -> np.ndarray:
         return self._forward(batch)[1].numpy()
 
-    def learning_rate(self) -> float:
-        return float(self.optimizer.learning_rate) if not callable(self.optimizer.learning_rate) else \
-            float(self.optimizer.learning_rate(self.optimizer.iterations))
+    def learning_rate(self, step: int) -> float:
+        return float(self.schedule(step))
 
 
 def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: list[Callback] = (),
@@ -201,7 +200,7 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
             now = time.perf_counter()
             row = {"loss": float(np.mean([float(x) for x in window_losses])),
                    "grad_norm": float(np.mean([float(x) for x in window_norms])),
-                   "learning_rate": trainer.learning_rate(),
+                   "learning_rate": trainer.learning_rate(step),
                    "steps_per_s": len(window_losses) / (now - window_start), "elapsed_s": now - t0}
             if not np.isfinite(row["loss"]):
                 raise FloatingPointError(f"{layout.dir.name}: loss is {row['loss']} at step {step}")
