@@ -83,3 +83,54 @@ def test_cli_config_error_exits_cleanly(tmp_path):
     assert result.returncode == 2
     assert "colour: unknown key" in result.stderr and str(bad) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared, monkeypatch):
+    from flows.train import train
+
+    dataset_dir, _, _, root = prepared
+    config = prepared[2] / "test.yaml"
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    overrides = {"log_every": 10, "sample_every": 10, "optim.batch_size": 4}
+    state = train(str(config), steps=20, overrides=overrides, data_root=str(root), return_state=True)
+    assert state.is_completed()
+    summary = state.result()
+    assert summary["step"] == 20 and summary["dataset"]["version"] == dataset_dir.name
+    run_dir = root / "test-violin" / "runs" / summary["run_id"]
+    assert (run_dir / "model" / "model.json").exists() and (run_dir / "config.json").exists()
+
+    artifacts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
+    card = artifacts["model-test-violin"].data
+    assert summary["model_version"] in card and "2,446" in card and dataset_dir.name in card
+    assert "offline" in card and "data:image/png;base64," in card
+    assert "model-test-violin-metrics" in artifacts
+
+    # The offline W&B training run logged metrics, samples and a `model` artifact.
+    runs = [p for p in (root / "wandb").rglob("run-*.wandb") if summary["run_id"] in p.read_bytes().decode("latin-1")]
+    assert len(runs) == 1
+    records = subprocess.run([str(REPO / ".venv/bin/wandb"), "leet", "inspect", str(runs[0])],
+                             capture_output=True, text=True, timeout=120).stdout
+    assert 'type:  "model"' in records and "train/loss" in records and "samples/resynthesis" in records
+    assert summary["model_version"] in records and dataset_dir.name in records
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert FAKE_KEY.encode() not in path.read_bytes(), path
+
+    # The same request again: nothing is retrained and no new W&B run is made.
+    wandb_runs = len(list((root / "wandb").rglob("run-*.wandb")))
+    trained = (run_dir / "metrics.parquet").stat().st_mtime_ns
+    again = train(str(config), steps=20, overrides=overrides, data_root=str(root), return_state=True)
+    assert again.result()["model_version"] == summary["model_version"]
+    assert again.result()["wandb"] == summary["wandb"]
+    assert len(list((root / "wandb").rglob("run-*.wandb"))) == wandb_runs
+    assert (run_dir / "metrics.parquet").stat().st_mtime_ns == trained
+
+
+def test_cli_train_rejects_bad_settings_cleanly(small_sources):
+    config = small_sources / "test.yaml"
+    for args, message in ((["--set", "optim.nope=1"], "optim.nope"), (["--preset", "huge"], "invalid choice"),
+                          (["--set", "steps=many"], "steps")):
+        result = subprocess.run([sys.executable, "-m", "flows.cli", "train", str(config), *args], cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert message in result.stderr and "Traceback" not in result.stderr
