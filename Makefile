@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
-	$(BIN)/nas prepare $(CONFIG)
+	$(BIN)/nas train $(CONFIG)
 
 test: install-test
 	$(BIN)/python -m pytest -q

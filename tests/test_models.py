@@ -123,3 +123,34 @@ def test_harmonic_gradients_match_ddsp():
         grads.append(tape.gradient(loss, [amps, dist]))
     for ours, theirs in zip(*grads):
         assert np.abs(ours - theirs).max() < 5e-3 * np.abs(theirs).max()
+
+
+def test_same_model_as_ddsp_autoencoder(prepared):
+    """Our synthesizer with the weights of ddsp's Autoencoder (the thesis's code path):
+    same preprocessed inputs, same decoder controls, same harmonic signal."""
+    from nas.dataset import load_metadata
+    from nas.models.reference import reference_autoencoder
+    from nas.models.synthesizer import make_preprocessor
+    from nas.statistics import record_provider
+    from nas.training.data import examples
+
+    dataset_dir = prepared[0]
+    metadata = load_metadata(dataset_dir)
+    config = train_config("cnn-tiny")
+    reference = reference_autoencoder(config, 16000, 4.0)
+    raw = next(iter(record_provider(dataset_dir, "train", metadata).get_dataset(shuffle=False).batch(2)))
+    outputs = reference(dict(raw), training=False)
+    ours = Synthesizer(config.model, 16000, 4.0)
+    ours.build_variables()
+    ours.decoder.set_weights(reference.decoder.get_weights())
+    features = next(iter(examples(dataset_dir, "train", metadata, make_preprocessor(config.model, 16000, 4.0))
+                         .batch(2)))
+    encoded = reference.encode(dict(raw), training=False)
+    for key in ("f0_hz", "f0_scaled", "ld_scaled"):
+        assert np.allclose(features[key], encoded[key], atol=1e-6), key
+    produced = ours(features)
+    controls = outputs["harmonic"]["controls"]
+    assert np.allclose(ours.harmonic.get_controls(produced["amps"], produced["harmonic_distribution"],
+                                                  features["f0_hz"])["amplitudes"], controls["amplitudes"], atol=1e-6)
+    theirs = outputs["harmonic"]["signal"].numpy()[:, :1600]
+    assert np.abs(produced["harmonic"].numpy()[:, :1600] - theirs).max() < 1e-3 * np.abs(theirs).max()

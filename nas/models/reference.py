@@ -1,0 +1,38 @@
+"""The same model assembled the thesis's way: ddsp's `Autoencoder` with ddsp's processor
+group, preprocessor inside the model and ddsp's own harmonic synth. Used as the reference
+in benchmarks and parity tests; training goes through nas.training."""
+
+from __future__ import annotations
+
+from nas.ddsp_import import ddsp_module
+
+from .decoders import build_decoder
+from .presets import TrainConfig
+from .synthesizer import make_preprocessor, make_processors, make_spectral_loss
+
+
+def reference_autoencoder(config: TrainConfig, sample_rate: int, example_secs: float):
+    ddsp = ddsp_module("ddsp")
+    models = ddsp_module("ddsp.training.models")
+    proc = make_processors(config.model, sample_rate, example_secs, fast=False)
+    dag = [
+        (proc["harmonic"], ["amps", "harmonic_distribution", "f0_hz"]),
+        (proc["noise"], ["noise_magnitudes"]),
+        (ddsp.processors.Add(name="add"), ["filtered_noise/signal", "harmonic/signal"]),
+        (proc["reverb"], ["add/signal"]),
+    ]
+    return models.Autoencoder(
+        preprocessor=make_preprocessor(config.model, sample_rate, example_secs),
+        encoder=None,
+        decoder=build_decoder(config.model),
+        processor_group=ddsp.processors.ProcessorGroup(dag=dag, name="processor_group"),
+        losses=[make_spectral_loss(config.loss)],
+    )
+
+
+def reference_trainer(model, config: TrainConfig, strategy):
+    trainers = ddsp_module("ddsp.training.trainers")
+    optim = config.optim
+    return trainers.Trainer(model, strategy, checkpoints_to_keep=config.keep_checkpoints,
+                            learning_rate=optim.learning_rate, lr_decay_steps=optim.decay_steps,
+                            lr_decay_rate=optim.decay_rate, grad_clip_norm=optim.clip_norm)
