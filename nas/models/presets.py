@@ -30,6 +30,9 @@ class ModelConfig(_Strict):
     n_noise_bands: int = Field(65, gt=1)
     reverb_length: int = Field(16000, gt=1, description="taps of the trainable reverb")
     control_rate: int = Field(250, gt=0, description="decoder frames per second (ddsp: 1000 per 4 s)")
+    harmonic_synth: Literal["matmul", "ddsp"] = Field(
+        "matmul", description="how the harmonic signal is computed: nas' per-frame matrix product or ddsp's "
+                              "own (same signal, slower)")
 
 
 class LossConfig(_Strict):
@@ -58,7 +61,13 @@ class TrainConfig(_Strict):
     keep_checkpoints: int = Field(3, gt=0)
     log_every: int = Field(50, gt=0, description="metrics every this many steps")
     sample_every: int = Field(1000, gt=0, description="audio + spectrogram of an eval example")
-    jit_compile: bool = Field(True, description="compile the training step with XLA")
+    jit_compile: bool | None = Field(
+        None, description="compile the model's forward and backward with XLA; default: where measured faster "
+                          "(the CNN decoders, not the GRU ones: benchmarks/README.md)")
+
+    @property
+    def use_xla(self) -> bool:
+        return self.model.decoder == "dilated-cnn" if self.jit_compile is None else self.jit_compile
 
     def recipe(self) -> dict:
         """What makes a run: everything but the step budget and the reporting cadence, so

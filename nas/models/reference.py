@@ -14,7 +14,7 @@ from .synthesizer import make_preprocessor, make_processors, make_spectral_loss
 def reference_autoencoder(config: TrainConfig, sample_rate: int, example_secs: float):
     ddsp = ddsp_module("ddsp")
     models = ddsp_module("ddsp.training.models")
-    proc = make_processors(config.model, sample_rate, example_secs, fast=False)
+    proc = make_processors(config.model.model_copy(update={"harmonic_synth": "ddsp"}), sample_rate, example_secs)
     dag = [
         (proc["harmonic"], ["amps", "harmonic_distribution", "f0_hz"]),
         (proc["noise"], ["noise_magnitudes"]),

@@ -34,11 +34,11 @@ def make_spectral_loss(config: LossConfig):
                                logmag_weight=config.logmag_weight)
 
 
-def make_processors(config: ModelConfig, sample_rate: int, example_secs: float, fast: bool = True) -> dict:
-    """ddsp's processors; `fast` swaps in our equivalent harmonic signal (nas.models.harmonic)."""
+def make_processors(config: ModelConfig, sample_rate: int, example_secs: float) -> dict:
+    """ddsp's processors; by default with our equivalent harmonic signal (nas.models.harmonic)."""
     ddsp = ddsp_module("ddsp")
     n_samples = int(round(sample_rate * example_secs))
-    harmonic = harmonic_class() if fast else ddsp.synths.Harmonic
+    harmonic = harmonic_class() if config.harmonic_synth == "matmul" else ddsp.synths.Harmonic
     return {
         "harmonic": harmonic(n_samples=n_samples, sample_rate=sample_rate, name="harmonic"),
         "noise": ddsp.synths.FilteredNoise(n_samples=n_samples, window_size=NOISE_WINDOW, name="filtered_noise"),

@@ -86,7 +86,7 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
-        self._compute = tf.function(self._loss_and_grads, jit_compile=config.jit_compile)
+        self._compute = tf.function(self._loss_and_grads, jit_compile=config.use_xla)
         self._forward = tf.function(self._loss_and_audio)
 
     def _loss_and_grads(self, batch: dict):
