@@ -152,5 +152,9 @@ def test_same_model_as_ddsp_autoencoder(prepared):
     controls = outputs["harmonic"]["controls"]
     assert np.allclose(ours.harmonic.get_controls(produced["amps"], produced["harmonic_distribution"],
                                                   features["f0_hz"])["amplitudes"], controls["amplitudes"], atol=1e-6)
-    theirs = outputs["harmonic"]["signal"].numpy()[:, :1600]
-    assert np.abs(produced["harmonic"].numpy()[:, :1600] - theirs).max() < 1e-3 * np.abs(theirs).max()
+    # Real violin f0 puts harmonics near Nyquist, where ddsp's float32 phase drifts within
+    # milliseconds; both are judged against the float64 reference of ddsp's formula.
+    exact = _float64_reference(controls, 64000, 16000)
+    ours_error = np.abs(produced["harmonic"].numpy() - exact).max()
+    ddsp_error = np.abs(outputs["harmonic"]["signal"].numpy() - exact).max()
+    assert ours_error < 1e-3 * np.abs(exact).max() and ours_error < ddsp_error

@@ -114,3 +114,19 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
     assert final["eval_loss"] < 0.75 * final["initial_eval_loss"], final
     assert len(list((run_dir / "samples").glob("*.wav"))) >= 4 and (run_dir / "loss.png").exists()
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith("model")) == ["model"]
+
+    # The exported model loads on its own and scores what training reported (the filtered
+    # noise is random, hence the tolerance).
+    from nas.dataset import load_metadata
+    from nas.models.presets import LossConfig
+    from nas.models.synthesizer import make_preprocessor, make_spectral_loss
+    from nas.training.data import eval_batches, examples
+    from nas.training.loop import EVAL_BATCHES, load_model
+
+    model, saved = load_model(run_dir / "model")
+    assert saved["model_version"] == summary["model_version"] and model.decoder_parameters() == 2446
+    eval_set = examples(dataset_dir, "eval", load_metadata(dataset_dir), make_preprocessor(model.config, 16000, 4.0))
+    spectral_loss = make_spectral_loss(LossConfig())
+    losses, sizes = zip(*[(float(spectral_loss(b["audio"], model(b)["audio_synth"])), len(b["audio"]))
+                          for b in eval_batches(eval_set, 4, EVAL_BATCHES)])
+    assert abs(np.average(losses, weights=sizes) - final["eval_loss"]) < 0.03 * final["eval_loss"]
