@@ -14,6 +14,8 @@ import functools
 import librosa
 import numpy as np
 
+from .spectrum import stft_magnitude
+
 DB_RANGE = 80.0
 LOUDNESS_N_FFT = 512  # ddsp's default for loudness features
 
@@ -36,9 +38,7 @@ def compute_loudness(audio: np.ndarray, sample_rate: int, frame_rate: int, n_fft
     else:
         n_frames = -(-n // hop)
         audio = np.pad(audio, (0, (n_frames - 1) * hop + n_fft - n))
-    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft)[::hop]
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as tf.signal.stft
-    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
+    power = stft_magnitude(audio, n_fft, hop) ** 2
     mean_power = (power * _a_weighting(n_fft, sample_rate)).mean(axis=-1)
     db = 10.0 * np.log10(np.maximum(mean_power, 10 ** (-range_db / 10)))
     return np.maximum(db, -range_db).astype(np.float32)

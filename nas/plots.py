@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
+from .spectrum import stft_magnitude  # noqa: E402
 
 CONFIDENT = 0.5
 
@@ -85,6 +86,4 @@ def plot_spectrograms(original: np.ndarray, synthesized: np.ndarray, sample_rate
 def _log_spectrogram(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
     """dB magnitudes, [frequency, time]."""
     audio = np.pad(audio, (0, max(0, n_fft - len(audio))))
-    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft)[::hop]
-    magnitude = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=-1)).T
-    return 20 * np.log10(np.maximum(magnitude, 1e-6))
+    return 20 * np.log10(np.maximum(stft_magnitude(audio, n_fft, hop).T, 1e-6))

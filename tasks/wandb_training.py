@@ -61,10 +61,9 @@ class WandbTraining(Callback):
             config={k: info[k] for k in ("preset", "decoder_parameters", "parameters", "dataset", "dataset_version",
                                          "steps", "devices", "start_step", "config")},
             settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
-        if self.mode == "online":
-            self.run.use_artifact(f"{info['dataset']}:{info['dataset_version']}")
         self.info.update({"run_dir": self.run.dir, "run_name": info["run_id"]})
         if self.mode == "online":
+            self.run.use_artifact(f"{info['dataset']}:{info['dataset_version']}")
             self.info["url"] = self.run.url
 
     def _metrics(self, step: int, metrics: dict) -> None:

@@ -19,10 +19,15 @@ from .presets import LossConfig, ModelConfig
 NOISE_WINDOW = 0  # ddsp's solo-instrument setting: the filter's full impulse response
 
 
+def control_steps(config: ModelConfig, example_secs: float) -> int:
+    """Decoder frames per example (ddsp's `time_steps`: 1000 per 4 s)."""
+    return int(round(config.control_rate * example_secs))
+
+
 def make_preprocessor(config: ModelConfig, sample_rate: int, example_secs: float):
     preprocessing = ddsp_module("ddsp.training.preprocessing")
     return preprocessing.F0LoudnessPreprocessor(
-        time_steps=int(round(config.control_rate * example_secs)), frame_rate=config.control_rate,
+        time_steps=control_steps(config, example_secs), frame_rate=config.control_rate,
         sample_rate=sample_rate, compute_loudness=True)
 
 
@@ -78,5 +83,5 @@ class Synthesizer(tf.keras.Model):
 
     def build_variables(self) -> None:
         """Create the variables with one forward pass on constant controls."""
-        frames = tf.ones([1, int(round(self.config.control_rate * self.example_secs)), 1])
+        frames = tf.ones([1, control_steps(self.config, self.example_secs), 1])
         self({"f0_hz": 440.0 * frames, "f0_scaled": 0.5 * frames, "ld_scaled": 0.5 * frames})

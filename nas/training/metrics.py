@@ -31,10 +31,14 @@ class MetricsLog:
         with atomic_path(self.path) as tmp:
             pq.write_table(table, tmp)
 
+    def logged(self, column: str) -> list[float]:
+        """The values of a column on the rows that have one (eval and train rows alternate)."""
+        return [r[column] for r in self.rows if np.isfinite(r[column])]
+
     def last(self, column: str) -> float:
-        values = [r[column] for r in self.rows if np.isfinite(r[column])]
+        values = self.logged(column)
         return values[-1] if values else float("nan")
 
     def first(self, column: str) -> float:
-        values = [r[column] for r in self.rows if np.isfinite(r[column])]
+        values = self.logged(column)
         return values[0] if values else float("nan")
