@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import tensorflow as tf
 
-from nas.atomic import atomic_path, write_json
+from nas.atomic import atomic_path, replace_dir, write_json
 from nas.dataset import load_metadata
 from nas.models.presets import ModelConfig, TrainConfig
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
@@ -256,14 +255,7 @@ def _export(trainer: Trainer, layout: RunLayout, metadata: dict, config: TrainCo
     staging.mkdir(parents=True)
     tf.train.Checkpoint(model=trainer.model).write(str(staging / "weights"))
     write_json(staging / MODEL_FILE, summary)
-    if layout.model.exists():
-        old = layout.dir / "model.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(layout.model, old)
-        os.replace(staging, layout.model)
-        shutil.rmtree(old)
-    else:
-        os.replace(staging, layout.model)
+    replace_dir(staging, layout.model)
     write_json(layout.summary, summary)
     return summary
 

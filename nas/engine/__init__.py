@@ -1,0 +1,1 @@
+"""A CPU synthesis engine for trained models, outside TensorFlow (NumPy, SciPy, Numba)."""

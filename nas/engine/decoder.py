@@ -1,0 +1,103 @@
+"""The decoders in NumPy, from exported weights: the same arithmetic as the Keras layers.
+
+Weights are a flat dict of arrays named by `nas.export.weights` (e.g. `res3.conv`,
+`in0.fc1.dense.kernel`). ddsp's `Normalize("layer")` pools over time and channels of the
+whole sequence; Keras' LayerNormalization (in ddsp's Fc stacks) over channels per frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NORMALIZE_EPS = 1e-5  # ddsp.training.nn.normalize_op
+LAYER_NORM_EPS = 1e-3  # tf.keras.layers.LayerNormalization's default
+LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default
+
+
+def _sequence_norm(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    x = (x - x.mean()) / np.sqrt(x.var() + NORMALIZE_EPS)
+    return x * scale + shift
+
+
+def _causal_conv(x: np.ndarray, kernel: np.ndarray, dilation: int) -> np.ndarray:
+    """x [frames, in], kernel [taps, in, out] -> [frames, out], left-padded (causal)."""
+    taps = kernel.shape[0]
+    pad = (taps - 1) * dilation
+    padded = np.concatenate([np.zeros((pad, x.shape[1]), x.dtype), x])
+    frames = len(x)
+    out = padded[:frames] @ kernel[0]
+    for t in range(1, taps):
+        out += padded[t * dilation:t * dilation + frames] @ kernel[t]
+    return out
+
+
+class CnnDecoder:
+    """DDSP-CNN-Tiny's decoder (nas.models.decoders.DilatedCnnDecoder)."""
+
+    def __init__(self, weights: dict, dilations: list[int]):
+        self.w = weights
+        self.dilations = dilations
+
+    def __call__(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
+        w = self.w
+        x = np.stack([ld_scaled, f0_scaled], axis=-1).astype(np.float32)
+        x = _causal_conv(x, w["input_conv"], 1)
+        for i, dilation in enumerate(self.dilations):
+            y = _causal_conv(np.clip(x, 0.0, 6.0), w[f"res{i}.conv"], dilation)
+            x = x + _sequence_norm(y, w[f"res{i}.scale"], w[f"res{i}.shift"])
+        x = _sequence_norm(x, w["out_norm.scale"], w["out_norm.shift"])
+        return x @ w["dense_out.kernel"] + w["dense_out.bias"]
+
+
+def _fc_stack(x: np.ndarray, w: dict, prefix: str, layers: int) -> np.ndarray:
+    for i in range(layers):
+        p = f"{prefix}.fc{i}"
+        x = x @ w[f"{p}.dense.kernel"] + w[f"{p}.dense.bias"]
+        mean = x.mean(axis=-1, keepdims=True)
+        x = (x - mean) / np.sqrt(x.var(axis=-1, keepdims=True) + LAYER_NORM_EPS)
+        x = x * w[f"{p}.norm.gamma"] + w[f"{p}.norm.beta"]
+        x = np.where(x > 0, x, LEAKY_SLOPE * x)
+    return x
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def gru(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Keras GRU (reset_after=True, gates z, r, h), zero initial state: [frames, in] -> [frames, units]."""
+    units = recurrent.shape[0]
+    inputs = x @ kernel + bias[0]  # every frame's input projections at once
+    h = np.zeros(units, dtype=np.float32)
+    out = np.empty((len(x), units), dtype=np.float32)
+    for t in range(len(x)):
+        hidden = h @ recurrent + bias[1]
+        z = _sigmoid(inputs[t, :units] + hidden[:units])
+        r = _sigmoid(inputs[t, units:2 * units] + hidden[units:2 * units])
+        candidate = np.tanh(inputs[t, 2 * units:] + r * hidden[2 * units:])
+        h = z * h + (1.0 - z) * candidate
+        out[t] = h
+    return out
+
+
+class RnnFcDecoder:
+    """ddsp's RnnFcDecoder (GRU) as the `full` and `rnn-tiny` presets build it."""
+
+    def __init__(self, weights: dict, fc_layers: int):
+        self.w = weights
+        self.layers = fc_layers
+
+    def __call__(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
+        w = self.w
+        stacks = [_fc_stack(x[:, None].astype(np.float32), w, f"in{i}", self.layers)
+                  for i, x in enumerate((ld_scaled, f0_scaled))]
+        x = gru(np.concatenate(stacks, axis=-1), w["gru.kernel"], w["gru.recurrent"], w["gru.bias"])
+        x = _fc_stack(np.concatenate(stacks + [x], axis=-1), w, "out", self.layers)
+        return x @ w["dense_out.kernel"] + w["dense_out.bias"]
+
+
+def build(model: dict, weights: dict):
+    """A decoder for a model.json `model` section and its weights."""
+    if model["decoder"] == "dilated-cnn":
+        return CnnDecoder(weights, list(model["dilations"]) * model["stacks"])
+    return RnnFcDecoder(weights, model["fc_layers"])

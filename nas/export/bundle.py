@@ -1,0 +1,122 @@
+"""`<run>/export/`: everything a deployment needs, with the parity figures that vouch for it.
+
+| file | holds |
+|---|---|
+| `decoder.onnx`, `decoder.int8.onnx`, `decoder.tflite` | the decoder (see `formats`) |
+| `engine.npz`, `model.json` | weights + config for the NumPy engine (`nas.engine`) |
+| `export.json` | max abs differences vs TensorFlow, the int8 spectral-loss change, sizes |
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from nas.atomic import replace_dir, write_json
+from nas.dataset import load_metadata
+from nas.ddsp_import import ddsp_module
+from nas.engine.engine import MODEL_FILE, WEIGHTS_FILE, Engine, OnnxDecoder
+from nas.models.presets import LossConfig
+from nas.models.synthesizer import make_preprocessor, make_spectral_loss
+from nas.training import data
+from nas.training.loop import load_model
+
+from . import formats
+from .weights import engine_weights
+
+log = logging.getLogger(__name__)
+
+EXPORT_FILE = "export.json"
+PARITY_EXAMPLES = 8
+CALIBRATION_EXAMPLES = 32
+FLOAT_TOLERANCE = 1e-4  # max abs difference of a float export's decoder outputs vs TensorFlow
+
+
+def _inputs(dataset_dir: Path, split: str, metadata: dict, model, limit: int) -> list[dict]:
+    preprocessor = make_preprocessor(model.config, metadata["sample_rate"], metadata["example_secs"])
+    examples = data.examples(dataset_dir, split, metadata, preprocessor).take(limit)
+    return [{k: v.numpy() for k, v in example.items()} for example in examples]
+
+
+def _decoder_outputs(model, example: dict) -> np.ndarray:
+    features = {k: example[k][None] for k in ("ld_scaled", "f0_scaled")}
+    out = model.decoder(features)
+    return tf.concat([out["amps"], out["harmonic_distribution"], out["noise_magnitudes"]], -1).numpy()[0]
+
+
+def _scaled(example: dict) -> tuple[np.ndarray, np.ndarray]:
+    return example["ld_scaled"][:, 0], example["f0_scaled"][:, 0]
+
+
+def engine_difference(model, engine: Engine, example: dict, seed: int = 0) -> float:
+    """Max abs difference of the engine's audio vs the TensorFlow model's, with the same
+    uniform noise fed to both (ddsp's FilteredNoise draws its own inside the model)."""
+    core = ddsp_module("ddsp.core")
+    features = {k: example[k][None] for k in ("f0_hz", "f0_scaled", "ld_scaled")}
+    out = model(features)
+    noise = np.random.default_rng(seed).uniform(-1, 1, out["harmonic"].shape[1]).astype(np.float32)
+    magnitudes = model.noise.get_controls(out["noise_magnitudes"])["magnitudes"]
+    reference = model.reverb(out["harmonic"] + core.frequency_filter(noise[None], magnitudes, window_size=0))
+    f0 = example["f0_hz"][:, 0]
+    ours = engine.synthesize(engine.decode(f0, example["loudness_db"][:, 0]), f0, noise)["audio"]
+    return float(np.abs(ours - reference.numpy()[0]).max())
+
+
+def spectral_loss(engine: Engine, examples: list[dict]) -> float:
+    loss = make_spectral_loss(LossConfig())
+    values = [float(loss(e["audio"][None], engine.render(e["f0_hz"][:, 0], e["loudness_db"][:, 0])[None]))
+              for e in examples]
+    return float(np.mean(values))
+
+
+def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> dict:
+    """Export the model in `model_dir` (a run's `model/`) into `out_dir`, swapped in whole."""
+    model, summary = load_model(model_dir)
+    metadata = load_metadata(dataset_dir)
+    eval_split = "eval" if metadata["counts"]["eval"] else "train"
+    evaluation = _inputs(dataset_dir, eval_split, metadata, model, PARITY_EXAMPLES)
+    calibration = _inputs(dataset_dir, "train", metadata, model, CALIBRATION_EXAMPLES)
+    frames = evaluation[0]["f0_scaled"].shape[0]
+
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    np.savez(staging / WEIGHTS_FILE, **engine_weights(model))
+    write_json(staging / MODEL_FILE, summary)
+    log.info("exporting %s: ONNX, TFLite, int8 (calibrated on %d training examples)", summary["model_version"],
+             len(calibration))
+    formats.to_onnx(model, staging / "decoder.onnx")
+    formats.to_tflite(model, staging / "decoder.tflite", frames)
+    formats.quantize_int8(staging / "decoder.onnx", staging / "decoder.int8.onnx", [_scaled(e) for e in calibration])
+
+    onnx = OnnxDecoder(staging / "decoder.onnx")
+    reference = [_decoder_outputs(model, e) for e in evaluation]
+    differences = {
+        "onnx": max(float(np.abs(onnx(*_scaled(e)) - r).max()) for e, r in zip(evaluation, reference)),
+        "tflite": max(float(np.abs(formats.run_tflite(staging / "decoder.tflite", *_scaled(e)) - r).max())
+                      for e, r in zip(evaluation, reference)),
+    }
+    engine = Engine.load(staging)
+    differences["engine_decoder"] = max(float(np.abs(engine.decoder(*_scaled(e)) - r).max())
+                                        for e, r in zip(evaluation, reference))
+    differences["engine_audio"] = max(engine_difference(model, engine, e) for e in evaluation)
+    losses = {"float": spectral_loss(Engine.load(staging, seed=1), evaluation),
+              "int8": spectral_loss(Engine.load(staging, "decoder.int8.onnx", seed=1), evaluation)}
+    report = {
+        "model_version": summary["model_version"], "dataset": summary["dataset"],
+        "examples": len(evaluation), "split": eval_split, "frames": frames,
+        "max_abs_difference": differences, "float_tolerance": FLOAT_TOLERANCE,
+        "float_within_tolerance": differences["onnx"] <= FLOAT_TOLERANCE and differences["tflite"] <= FLOAT_TOLERANCE,
+        "spectral_loss": {**losses, "int8_change_pct": 100 * (losses["int8"] / losses["float"] - 1)},
+        "bytes": {p.name: p.stat().st_size for p in sorted(staging.iterdir())},
+    }
+    write_json(staging / EXPORT_FILE, report)
+    replace_dir(staging, out_dir)
+    log.info("exported %s to %s: ONNX diff %.1e, TFLite diff %.1e, engine audio diff %.1e, int8 loss %+.2f%%",
+             summary["model_version"], out_dir, differences["onnx"], differences["tflite"],
+             differences["engine_audio"], report["spectral_loss"]["int8_change_pct"])
+    return report

@@ -1,0 +1,95 @@
+"""The trained decoder as ONNX (tf2onnx), TFLite, and int8 ONNX (ONNX Runtime static
+quantisation calibrated on training examples).
+
+Inputs `ld_scaled`, `f0_scaled` [1, frames, 1]; output [1, frames, 1 + harmonics + bands]
+(amplitude, harmonic distribution, noise magnitudes before ddsp's scaling).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from nas.atomic import atomic_path
+from nas.ddsp_import import ddsp_module
+
+OPSET = 17
+INPUTS = ("ld_scaled", "f0_scaled")
+
+
+@contextlib.contextmanager
+def _convertible_normalize():
+    """ddsp's Normalize adds an axis with `x[:, :, tf.newaxis, :]`, a StridedSlice the
+    TFLite converter rejects; `tf.expand_dims` is the same operation in a form it accepts."""
+    nn = ddsp_module("ddsp.training.nn")
+    original = nn.ensure_4d
+    nn.ensure_4d = lambda x: tf.expand_dims(x, 2) if len(x.shape) == 3 else original(x)
+    try:
+        yield
+    finally:
+        nn.ensure_4d = original
+
+
+def decoder_function(model, frames: int | None):
+    """A tf.function of the decoder; trace it inside `_convertible_normalize()`."""
+    signature = [tf.TensorSpec([1, frames, 1], tf.float32, name=name) for name in INPUTS]
+
+    @tf.function(input_signature=signature)
+    def decode(ld_scaled, f0_scaled):
+        out = model.decoder({"ld_scaled": ld_scaled, "f0_scaled": f0_scaled})
+        return tf.concat([out["amps"], out["harmonic_distribution"], out["noise_magnitudes"]], axis=-1)
+
+    return decode
+
+
+def to_onnx(model, path: Path) -> None:
+    """Any number of frames (the time axis is dynamic)."""
+    import tf2onnx
+
+    function = decoder_function(model, None)
+    with _convertible_normalize():
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+
+
+def to_tflite(model, path: Path, frames: int) -> None:
+    """A fixed number of frames (TFLite plans memory for static shapes)."""
+    with _convertible_normalize():
+        concrete = decoder_function(model, frames).get_concrete_function()
+        flatbuffer = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(flatbuffer)
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader protocol over (ld_scaled, f0_scaled) pairs."""
+
+    def __init__(self, examples: list[tuple[np.ndarray, np.ndarray]]):
+        self.feeds = iter([{"ld_scaled": ld[None, :, None], "f0_scaled": f0[None, :, None]} for ld, f0 in examples])
+
+    def get_next(self):
+        return next(self.feeds, None)
+
+
+def quantize_int8(onnx_path: Path, path: Path, calibration: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Static int8 quantisation (QDQ, per-channel weights, MinMax activations)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    with atomic_path(path) as tmp:
+        quantize_static(str(onnx_path), str(tmp), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+
+
+def run_tflite(path: Path, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
+    interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    for detail in interpreter.get_input_details():
+        value = ld_scaled if "ld_scaled" in detail["name"] else f0_scaled
+        interpreter.set_tensor(detail["index"], value[None, :, None].astype(np.float32))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
