@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
@@ -48,11 +49,26 @@ def main(argv: list[str] | None = None) -> int:
                        help="override a setting of the preset, e.g. --set optim.learning_rate=1e-3 (repeatable)")
     train.add_argument("--dataset-version", help="a published dataset version (default: prepare the config now)")
     train.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are written")
+    evaluate = commands.add_parser("evaluate", help="score a trained model on a dataset; report, history, W&B")
+    evaluate.add_argument("config", help="dataset config (YAML)")
+    evaluate.add_argument("--model-version", help="e.g. cnn-tiny-0123456789ab-500 (default: the latest model)")
+    evaluate.add_argument("--dataset-version", help="a published dataset version (default: the latest)")
+    evaluate.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are")
+    export = commands.add_parser("export", help="export a trained model: ONNX, TFLite, int8 ONNX, CPU engine")
+    export.add_argument("config", help="dataset config (YAML)")
+    export.add_argument("--model-version", help="default: the latest model of the config's dataset")
+    export.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are")
+    transfer = commands.add_parser("transfer", help="play a monophonic recording with a trained model")
+    transfer.add_argument("model", help="a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/")
+    transfer.add_argument("input", help="audio file (wav, flac, ogg, mp3, ...)")
+    transfer.add_argument("-o", "--output", required=True, help="WAV file to write")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     _quiet_libraries()
+    if args.command == "transfer":
+        return _transfer(args)
     try:  # config errors are reported before any flow starts
         config, _ = load_config(args.config)
         if args.command == "train":
@@ -72,6 +88,40 @@ def main(argv: list[str] | None = None) -> int:
         final = summary["final"]
         print(f"model {summary['model_version']}: {summary['run_dir']}/model "
               f"(eval spectral loss {final['initial_eval_loss']:.3f} at step 0 -> {final['eval_loss']:.3f})")
+    elif args.command == "evaluate":
+        from flows.evaluate import evaluate as evaluate_flow
+
+        result = evaluate_flow(args.config, args.model_version, args.dataset_version, args.data_root)
+        m = result["metrics"]
+        print(f"evaluation {result['eval_id']} of {result['model_version']}: spectral loss {m['spectral_loss']:.3f}, "
+              f"f0 {m['f0_mae_cents']:.1f} cents (RPA {m['rpa']:.3f}), loudness {m['loudness_mae_db']:.2f} dB"
+              f"{' REGRESSION: ' + '; '.join(result['regressions']) if result['regression'] else ''}\n"
+              f"report: {result['dir']}/report.html")
+    elif args.command == "export":
+        from flows.evaluate import export as export_flow
+
+        report = export_flow(args.config, args.model_version, args.data_root)
+        diff = report["max_abs_difference"]
+        print(f"exported {report['model_version']}: ONNX {diff['onnx']:.1e}, TFLite {diff['tflite']:.1e} max abs "
+              f"difference; int8 spectral loss {report['spectral_loss']['int8_change_pct']:+.2f}%")
+    return 0
+
+
+def _transfer(args) -> int:
+    import soundfile as sf
+
+    from nas.atomic import atomic_path
+    from nas.transfer import TransferError, transfer
+
+    try:
+        audio, rate, info = transfer(args.model, args.input)
+    except (TransferError, FileNotFoundError) as error:
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
+    with atomic_path(Path(args.output)) as tmp:
+        sf.write(tmp, audio, rate, format="WAV", subtype="FLOAT")
+    print(f"{args.output}: {info['seconds']:.2f} s, shifted {info['octaves']:+d} octave(s) and "
+          f"{info['loudness_offset_db']:+.1f} dB toward the dataset")
     return 0
 
 

@@ -179,3 +179,12 @@ def load_metadata(dataset_dir: Path) -> dict:
 
 def is_published(layout: Layout) -> bool:
     return (layout.final / DATASET_FILE).exists()
+
+
+def latest_version(data_root: Path, name: str) -> Path:
+    """The most recently published version folder of dataset `name`."""
+    published = sorted((p.parent for p in (Path(data_root) / name).glob(f"*/{DATASET_FILE}")),
+                       key=lambda d: (d / DATASET_FILE).stat().st_mtime)
+    if not published:
+        raise FileNotFoundError(f"{Path(data_root) / name}: no prepared dataset (run `nas prepare` first)")
+    return published[-1]

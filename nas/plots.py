@@ -87,3 +87,18 @@ def _log_spectrogram(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np
     """dB magnitudes, [frequency, time]."""
     audio = np.pad(audio, (0, max(0, n_fft - len(audio))))
     return 20 * np.log10(np.maximum(stft_magnitude(audio, n_fft, hop).T, 1e-6))
+
+
+def plot_feature_tracks(frame_rate: float, tracks: dict[str, tuple[np.ndarray, np.ndarray]], path: Path,
+                        title: str = "") -> None:
+    """Input vs resynthesis per feature, e.g. {"f0 (Hz)": (input, resynthesis), ...}."""
+    fig, axes = plt.subplots(len(tracks), 1, figsize=(9, 2.4 * len(tracks)), sharex=True)
+    for ax, (name, (reference, estimate)) in zip(np.atleast_1d(axes), tracks.items()):
+        for values, label in ((reference, "input"), (estimate, "resynthesis")):
+            ax.plot(np.arange(len(values)) / frame_rate, values, lw=1.0, label=label)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].legend(loc="upper right")
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    fig.suptitle(title)
+    _save(fig, path)

@@ -116,3 +116,70 @@ def _data_uri(png: Path) -> str:
     import base64
 
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+
+
+def _number(value, pattern: str) -> str:
+    return pattern.format(value) if value == value else "n/a"
+
+
+def evaluation_card(result: dict, wandb_info: dict, report: Path) -> str:
+    """Which model was judged on which data, the scores, regressions, where to listen."""
+    m = result["metrics"]
+    if wandb_info.get("url"):
+        wandb_line = f"Run: [{wandb_info['url']}]({wandb_info['url']})"
+    elif wandb_info.get("error"):
+        wandb_line = f"W&B failed, the evaluation is kept locally: {wandb_info['error']}"
+    elif wandb_info.get("run_dir"):
+        wandb_line = f"Logged offline in `{wandb_info['run_dir']}` (upload with `wandb sync`)"
+    else:
+        wandb_line = "W&B disabled"
+    regression = ("**Regression** against evaluation `{}`: {}".format(result["previous_eval_id"],
+                                                                        "; ".join(result["regressions"]))
+                  if result["regression"] else
+                  f"No regression (previous: `{result['previous_eval_id'] or 'none'}`)")
+    return "\n".join([
+        f"# Evaluation of `{result['model_version']}`",
+        "",
+        f"- dataset: `{result['dataset']['name']}` version `{result['dataset']['version']}` "
+        f"({result['dataset']['split']} split, {m['examples']} examples)",
+        f"- evaluation: `{result['eval_id']}` at {result['created']}",
+        f"- {regression}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| multi-scale spectral loss | {m['spectral_loss']:.3f} |",
+        f"| f0 error, mean abs cents ({m['confident_frames']} confident frames) | "
+        f"{_number(m['f0_mae_cents'], '{:.1f}')} |",
+        f"| raw pitch accuracy (50 cents) | {_number(m['rpa'], '{:.3f}')} |",
+        f"| loudness error, mean abs dB | {m['loudness_mae_db']:.2f} |",
+        "",
+        f"Listening report: `{report}` (open in a browser: original and resynthesis side by side)",
+        "",
+        f"Metrics: `{Path(result['dir']) / 'metrics.json'}`",
+        "",
+        "## Weights & Biases",
+        "",
+        wandb_line,
+    ])
+
+
+def export_card(report: dict, export_dir: Path) -> str:
+    diff = report["max_abs_difference"]
+    loss = report["spectral_loss"]
+    return "\n".join([
+        f"# Exports of `{report['model_version']}`",
+        "",
+        f"Folder: `{export_dir}`",
+        "",
+        "| file | bytes |",
+        "|---|---|",
+        *[f"| {name} | {size:,} |" for name, size in report["bytes"].items()],
+        "",
+        f"Parity on {report['examples']} {report['split']} examples (max abs difference of decoder outputs vs "
+        f"TensorFlow; tolerance {report['float_tolerance']:g}):",
+        "",
+        f"- ONNX: {diff['onnx']:.2e}; TFLite: {diff['tflite']:.2e}; NumPy engine decoder: {diff['engine_decoder']:.2e}",
+        f"- engine audio vs TensorFlow audio (same noise): {diff['engine_audio']:.2e}",
+        f"- int8 ONNX: spectral loss {loss['int8']:.3f} vs float {loss['float']:.3f} "
+        f"({loss['int8_change_pct']:+.2f}%)",
+    ])

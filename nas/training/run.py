@@ -44,12 +44,25 @@ class RunLayout:
         return self.dir / "model"
 
     @property
+    def export(self) -> Path:
+        return self.dir / "export"
+
+    @property
+    def evaluations(self) -> Path:
+        return self.dir / "evaluations"
+
+    @property
     def loss_plot(self) -> Path:
         return self.dir / "loss.png"
 
     @property
     def summary(self) -> Path:
         return self.dir / SUMMARY_FILE
+
+
+def evaluation_history(data_root: Path, dataset: str) -> Path:
+    """Every evaluation of every model of a dataset, one row each (regressions flagged)."""
+    return Path(data_root) / dataset / "evaluations.parquet"
 
 
 def run_id(metadata: dict, config: TrainConfig) -> str:
@@ -80,3 +93,22 @@ def write_run_config(layout: RunLayout, dataset_dir: Path, metadata: dict, confi
 
 def load_summary(layout: RunLayout) -> dict | None:
     return json.loads(layout.summary.read_text()) if layout.summary.exists() else None
+
+
+def find_model(data_root: Path, dataset: str, model_version: str | None = None,
+               dataset_version: str | None = None) -> RunLayout:
+    """The run holding `model_version`, or the most recently exported model of `dataset`
+    (trained on `dataset_version` if given)."""
+    runs = Path(data_root) / dataset / "runs"
+    models = [json.loads(p.read_text()) | {"_mtime": p.stat().st_mtime, "_run": p.parent.parent}
+              for p in runs.glob(f"*/model/{MODEL_FILE}")]
+    if model_version:
+        models = [m for m in models if m["model_version"] == model_version]
+        if not models:
+            raise FileNotFoundError(f"{runs}: no exported model {model_version} (a run keeps only its latest model)")
+    if dataset_version:
+        models = [m for m in models if m["dataset"]["version"] == dataset_version]
+    if not models:
+        raise FileNotFoundError(f"{runs}: no trained model of {dataset}"
+                                f"{' on dataset version ' + dataset_version if dataset_version else ''}")
+    return RunLayout(max(models, key=lambda m: m["_mtime"])["_run"])

@@ -1,0 +1,1 @@
+"""Judging trained models: scores, listening material, reports, history."""

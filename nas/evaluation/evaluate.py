@@ -1,0 +1,154 @@
+"""Evaluate a trained model on a dataset's eval split: scores per example and overall,
+listening material, an HTML report, and a history that flags regressions.
+
+An evaluation folder holds `evaluation.parquet` (one row per example), `metrics.json`
+(aggregates, the model and dataset versions judged, regressions), `listen/` (WAV pairs,
+spectrograms, f0/loudness plots) and `report.html`. It is written under a temporary name
+and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import soundfile as sf
+import tensorflow as tf
+
+from nas.atomic import atomic_path, replace_dir, write_json
+from nas.dataset import load_metadata
+from nas.models.presets import LossConfig
+from nas.models.synthesizer import make_preprocessor, make_spectral_loss, preprocess
+from nas.plots import plot_feature_tracks, plot_spectrograms
+from nas.statistics import record_provider
+from nas.training.loop import load_model
+
+from .metrics import aggregate, regressions, score_example
+from .report import write_report
+
+log = logging.getLogger(__name__)
+
+BATCH = 8
+RAW_KEYS = ("f0_hz", "f0_confidence", "loudness_db")
+METRICS_FILE = "metrics.json"
+TABLE_FILE = "evaluation.parquet"
+REPORT_FILE = "report.html"
+
+
+def _examples(dataset_dir: Path, split: str, metadata: dict, preprocessor) -> tf.data.Dataset:
+    """Preprocessed inputs for the model plus the record's own frame-rate features."""
+    def both(example):
+        return {**{f"record_{k}": example[k] for k in RAW_KEYS}, **preprocess(preprocessor, example)}
+
+    return record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False).map(both).batch(BATCH)
+
+
+def _check_compatible(summary: dict, metadata: dict, dataset_dir: Path) -> None:
+    for key in ("sample_rate", "example_secs"):
+        if summary[key] != metadata[key]:
+            raise ValueError(f"{dataset_dir}: {key} is {metadata[key]}, but model {summary['model_version']} was "
+                             f"trained with {summary[key]}")
+
+
+def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history: Path, listen: int = 4,
+             seed: int = 0) -> dict:
+    """Score the model in `model_dir` on `dataset_dir`; returns the metrics.json content."""
+    model, summary = load_model(model_dir)
+    metadata = load_metadata(dataset_dir)
+    _check_compatible(summary, metadata, dataset_dir)
+    split = "eval" if metadata["counts"]["eval"] else "train"
+    created = datetime.now(timezone.utc)
+    eval_id = f"{metadata['version']}-{created:%Y%m%dT%H%M%S}"
+    final = Path(evaluations_dir) / eval_id
+    staging = final.with_name(eval_id + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "listen").mkdir(parents=True)
+
+    tf.keras.utils.set_random_seed(seed)  # the filtered noise: the same model scores the same
+    preprocessor = make_preprocessor(model.config, metadata["sample_rate"], metadata["example_secs"])
+    loss_fn = make_spectral_loss(LossConfig())
+    rows, listened, started = [], [], time.perf_counter()
+    total = metadata["counts"][split]
+    for batch in _examples(dataset_dir, split, metadata, preprocessor):
+        audio = model(batch)["audio_synth"].numpy()
+        original = batch["audio"].numpy()
+        for i in range(len(audio)):
+            index = len(rows)
+            loss = float(loss_fn(original[i:i + 1], audio[i:i + 1]))
+            reference = {k: batch[f"record_{k}"][i].numpy() for k in RAW_KEYS}
+            scores, tracks = score_example(reference, audio[i], loss, metadata)
+            rows.append({"example": index, **scores})
+            if index < listen:
+                listened.append(_listening(staging / "listen", index, original[i], audio[i], reference, tracks,
+                                           metadata))
+            if len(rows) % 10 == 0 or len(rows) == total:
+                log.info("evaluated %d/%d examples (%.1f s)", len(rows), total, time.perf_counter() - started)
+    if not rows:
+        raise ValueError(f"{dataset_dir}: no examples to evaluate")
+
+    overall = aggregate(rows)
+    previous = _previous(history, summary["model_version"], metadata["version"])
+    worse = regressions(previous, overall) if previous else []
+    result = {
+        "eval_id": eval_id, "created": created.isoformat(timespec="seconds"),
+        "model_version": summary["model_version"], "preset": summary["preset"], "run_id": summary["run_id"],
+        "dataset": {"name": metadata["name"], "version": metadata["version"], "split": split},
+        "metrics": overall, "previous_eval_id": previous["eval_id"] if previous else None,
+        "regression": bool(worse), "regressions": worse, "listen": listened, "seed": seed,
+        "dir": str(final),
+    }
+    pq.write_table(pa.Table.from_pylist(rows), staging / TABLE_FILE)
+    write_json(staging / METRICS_FILE, result)
+    write_report(staging / REPORT_FILE, result, rows)
+    replace_dir(staging, final)
+    _append_history(history, result)
+    if worse:
+        log.warning("regression of %s on %s %s: %s", summary["model_version"], metadata["name"],
+                    metadata["version"], "; ".join(worse))
+    return result
+
+
+def _listening(folder: Path, index: int, original: np.ndarray, audio: np.ndarray, reference: dict,
+               tracks: dict, metadata: dict) -> dict:
+    stem = f"{index:03d}"
+    files = {"original": f"{stem}-original.wav", "resynthesis": f"{stem}-resynthesis.wav",
+             "spectrogram": f"{stem}-spectrogram.png", "features": f"{stem}-features.png"}
+    for kind, signal in (("original", original), ("resynthesis", audio)):
+        with atomic_path(folder / files[kind]) as tmp:
+            sf.write(tmp, signal, metadata["sample_rate"], format="WAV", subtype="FLOAT")
+    plot_spectrograms(original, audio, metadata["sample_rate"], folder / files["spectrogram"], title=f"example {index}")
+    plot_feature_tracks(metadata["frame_rate"], {
+        "f0 (Hz)": (reference["f0_hz"], tracks["f0_hz"]),
+        "loudness (dB)": (reference["loudness_db"], tracks["loudness_db"])},
+        folder / files["features"], title=f"example {index}")
+    return {"example": index, **{k: f"listen/{v}" for k, v in files.items()}}
+
+
+HISTORY_COLUMNS = ("eval_id", "created", "model_version", "dataset_version", "spectral_loss", "f0_mae_cents",
+                   "rpa", "loudness_mae_db", "examples", "regression", "dir")
+
+
+def read_history(history: Path) -> list[dict]:
+    return pq.read_table(history).to_pylist() if Path(history).exists() else []
+
+
+def _previous(history: Path, model_version: str, dataset_version: str) -> dict | None:
+    same = [r for r in read_history(history)
+            if r["model_version"] == model_version and r["dataset_version"] == dataset_version]
+    return same[-1] if same else None
+
+
+def _append_history(history: Path, result: dict) -> None:
+    row = {"eval_id": result["eval_id"], "created": result["created"], "model_version": result["model_version"],
+           "dataset_version": result["dataset"]["version"], **{k: result["metrics"][k] for k in
+           ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db", "examples")},
+           "regression": result["regression"], "dir": result["dir"]}
+    rows = read_history(history) + [row]
+    with atomic_path(Path(history)) as tmp:
+        pq.write_table(pa.Table.from_pylist([{k: r[k] for k in HISTORY_COLUMNS} for r in rows]), tmp)

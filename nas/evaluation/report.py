@@ -1,0 +1,58 @@
+"""A static HTML page that plays each listening example beside its resynthesis."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from nas.atomic import atomic_path
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; } td, th { border: 1px solid #ccc; padding: .3rem .6rem; }
+th { background: #f4f4f4; } .bad { color: #b00; font-weight: bold; } img { max-width: 100%; }
+section { border-top: 1px solid #ddd; margin-top: 1.5rem; padding-top: 1rem; }
+"""
+
+_METRICS = (("spectral_loss", "multi-scale spectral loss", "{:.3f}"),
+            ("f0_mae_cents", "f0 error, mean |cents| (confident frames)", "{:.1f}"),
+            ("rpa", "raw pitch accuracy (within 50 cents)", "{:.3f}"),
+            ("loudness_mae_db", "loudness error, mean |dB|", "{:.2f}"))
+
+
+def _fmt(pattern: str, value) -> str:
+    return pattern.format(value) if value == value else "n/a"  # NaN: no confident frames
+
+
+def write_report(path: Path, result: dict, rows: list[dict]) -> None:
+    e = html.escape
+    metrics = result["metrics"]
+    regression = (f"<p class='bad'>Regression against evaluation {e(str(result['previous_eval_id']))}: "
+                  f"{e('; '.join(result['regressions']))}</p>" if result["regression"] else
+                  f"<p>No regression{' against evaluation ' + e(result['previous_eval_id']) if result['previous_eval_id'] else ' (first evaluation of this model on this dataset)'}.</p>")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>nas evaluation {e(result['model_version'])}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{e(result['dataset']['name'])}: model <code>{e(result['model_version'])}</code></h1>",
+        f"<p>Dataset version <code>{e(result['dataset']['version'])}</code>, {e(result['dataset']['split'])} split, "
+        f"{metrics['examples']} examples; evaluation <code>{e(result['eval_id'])}</code> ({e(result['created'])}).</p>",
+        regression,
+        "<table><tr><th>metric</th><th>value</th></tr>",
+        *[f"<tr><td>{label}</td><td>{_fmt(p, metrics[k])}</td></tr>" for k, label, p in _METRICS],
+        "</table>",
+    ]
+    for item in result["listen"]:
+        parts += [
+            f"<section><h2>Example {item['example']}</h2>",
+            f"<p>original <audio controls preload='none' src='{e(item['original'])}'></audio> "
+            f"resynthesis <audio controls preload='none' src='{e(item['resynthesis'])}'></audio></p>",
+            f"<img src='{e(item['spectrogram'])}' alt='spectrograms'><img src='{e(item['features'])}' alt='f0 and loudness'>",
+            "</section>",
+        ]
+    parts += ["<section><h2>Every example</h2><table><tr><th>example</th>",
+              *[f"<th>{k}</th>" for k, _, _ in _METRICS], "</tr>"]
+    parts += [f"<tr><td>{r['example']}</td>" + "".join(f"<td>{_fmt(p, r[k])}</td>" for k, _, p in _METRICS) + "</tr>"
+              for r in rows]
+    parts += ["</table></section></body></html>"]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")

@@ -1,0 +1,109 @@
+"""Timbre transfer: any monophonic recording played by a trained model.
+
+As in ddsp's timbre-transfer procedure: extract f0 (CREPE, the dataset's settings) and
+loudness; on the frames where a note sounds, shift the pitch by whole octaves toward the
+dataset's mean note pitch and the loudness by the difference of mean note loudness;
+attenuate the frames between notes; synthesise with the CPU engine (any length).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nas.audio import AudioError, read_mono, resample
+from nas.engine.engine import Engine
+from nas.loudness import compute_loudness
+from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
+from nas.pitch.tracker import hop_for_frame_rate, track_pitch
+
+NOTE_CONFIDENCE = 0.85
+NOTE_MIN_DB = -55.0  # quieter frames are not notes, whatever CREPE says
+QUIET_DB = 20.0  # ddsp's "quiet" attenuation between notes
+SILENT_PEAK = 1e-4
+MONOPHONIC_CONFIDENCE = 0.5  # median CREPE confidence on sounding frames; chords score lower
+
+
+class TransferError(ValueError):
+    """Input that cannot be transferred; the message names the file and the reason."""
+
+
+def midi(f0_hz: np.ndarray) -> np.ndarray:
+    return 12.0 * np.log2(np.maximum(f0_hz, 1e-3) / 440.0) + 69.0
+
+
+def analyse(path: Path, sample_rate: int, metadata: dict, control_rate: int) -> dict[str, np.ndarray]:
+    """f0 and loudness of a monophonic file at the control rate, plus the note mask."""
+    try:
+        audio, rate, _ = read_mono(path)
+    except AudioError as error:
+        raise TransferError(f"{path}: {error}") from None
+    if len(audio) < rate * 0.25:
+        raise TransferError(f"{path}: {len(audio) / max(rate, 1):.2f} s is too short to transfer (at least 0.25 s)")
+    if not np.all(np.isfinite(audio)) or np.abs(audio).max() < SILENT_PEAK:
+        raise TransferError(f"{path}: silent or not finite (peak {np.abs(audio).max():.1e})")
+    audio = resample(audio, rate, sample_rate)
+    frame_rate = metadata["frame_rate"]
+    crepe = metadata["crepe"]
+    track = track_pitch(resample(audio, sample_rate, CREPE_RATE), hop_for_frame_rate(frame_rate), crepe["model"],
+                        crepe["viterbi"], center=True)
+    frames = len(audio) // (sample_rate // control_rate)
+    times = np.arange(frames) / control_rate
+    crepe_times = np.arange(len(track.f0_hz)) / frame_rate
+    loudness = compute_loudness(audio, sample_rate, control_rate, centered=True)[:frames]
+    confidence = np.interp(times, crepe_times, track.confidence)
+    sounding = loudness > NOTE_MIN_DB
+    if not sounding.any():
+        raise TransferError(f"{path}: silent (loudness never above {NOTE_MIN_DB:.0f} dB)")
+    if np.median(confidence[sounding]) < MONOPHONIC_CONFIDENCE:
+        raise TransferError(f"{path}: does not look monophonic (median pitch confidence "
+                            f"{np.median(confidence[sounding]):.2f} on sounding frames; a single line is needed)")
+    return {"f0_hz": np.interp(times, crepe_times, track.f0_hz).astype(np.float32), "loudness_db": loudness,
+            "notes": (confidence >= NOTE_CONFIDENCE) & sounding}
+
+
+def adjust(features: dict, statistics: dict) -> tuple[dict, dict]:
+    """Octave shift and loudness offset toward the dataset (ddsp statistics, note frames)."""
+    notes = features["notes"] if features["notes"].any() else np.ones_like(features["notes"])
+    octaves = int(np.round((statistics["mean_pitch_note"] - midi(features["f0_hz"][notes]).mean()) / 12.0))
+    db = float(statistics["mean_loudness_note"] - features["loudness_db"][notes].mean())
+    loudness = features["loudness_db"] + db - QUIET_DB * (~features["notes"])
+    adjusted = {"f0_hz": (features["f0_hz"] * 2.0 ** octaves).astype(np.float32),
+                "loudness_db": np.clip(loudness, -80.0, 0.0).astype(np.float32)}
+    return adjusted, {"octaves": octaves, "loudness_offset_db": db, "note_frames": int(features["notes"].sum())}
+
+
+def run_paths(model: Path) -> tuple[Path, dict]:
+    """A run folder (or its model/ or export/ folder) -> (run folder, its config.json)."""
+    model = Path(model)
+    run = model.parent if model.name in ("model", "export") else model
+    config = run / "config.json"
+    if not config.exists():
+        raise TransferError(f"{model}: not a trained run (no {config.name}); pass a folder under <data>/<dataset>/runs/")
+    return run, json.loads(config.read_text())
+
+
+def load_engine(run: Path) -> Engine:
+    """The exported engine if there is one, else weights taken from the trained model."""
+    if (run / "export" / "engine.npz").exists():
+        return Engine.load(run / "export")
+    from nas.export.weights import engine_weights
+    from nas.training.loop import load_model
+
+    model, summary = load_model(run / "model")
+    return Engine(summary, engine_weights(model))
+
+
+def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
+    """(audio, sample rate, what was done) for `source` played by the model in `model`."""
+    run, config = run_paths(model)
+    dataset_dir = Path(config["dataset"]["dir"])
+    statistics = json.loads((dataset_dir / "statistics.json").read_text())
+    metadata = json.loads((dataset_dir / "dataset.json").read_text())
+    engine = load_engine(run)
+    features = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
+    adjusted, info = adjust(features, statistics)
+    audio = engine.render(adjusted["f0_hz"], adjusted["loudness_db"])
+    return audio, engine.sample_rate, {**info, "frames": len(adjusted["f0_hz"]), "seconds": len(audio) / engine.sample_rate}

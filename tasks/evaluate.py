@@ -1,0 +1,85 @@
+"""Prefect tasks of evaluation and export: scores to W&B and to Prefect artifacts."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from nas.config import WandbConfig
+from nas.evaluation.evaluate import REPORT_FILE, TABLE_FILE, evaluate
+from nas.export.bundle import export_model
+from nas.training.run import RunLayout
+
+from .cards import evaluation_card, export_card
+from .wandb_upload import resolve_mode
+
+log = logging.getLogger(__name__)
+
+
+@task(name="evaluate-model")
+def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: int) -> dict:
+    return evaluate(layout.model, dataset_dir, layout.evaluations, history, listen=listen)
+
+
+@task(name="evaluation-wandb")
+def log_evaluation(result: dict, config: WandbConfig, wandb_dir: Path) -> dict:
+    """Summary, per-example table and listening audio as a W&B run of job type `eval`.
+    A W&B failure is a warning: the evaluation is on disk either way."""
+    mode = resolve_mode(config)
+    if mode == "disabled":
+        return {"mode": mode}
+    try:
+        import wandb
+
+        wandb_dir.mkdir(parents=True, exist_ok=True)
+        run = wandb.init(project=config.project, entity=config.entity, mode=mode, dir=str(wandb_dir),
+                         job_type="eval", name=f"eval-{result['model_version']}", group=result["dataset"]["name"],
+                         config={"model_version": result["model_version"], "dataset": result["dataset"],
+                                 "eval_id": result["eval_id"]},
+                         settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
+        rows = pq.read_table(Path(result["dir"]) / TABLE_FILE).to_pylist()
+        folder = Path(result["dir"])
+        run.log({"eval/examples": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows]),
+                 **{f"listen/{item['example']}-{kind}": wandb.Audio(str(folder / item[kind]))
+                    for item in result["listen"] for kind in ("original", "resynthesis")}})
+        run.summary.update({f"eval/{k}": v for k, v in result["metrics"].items()} | {"regression": result["regression"]})
+        info = {"mode": mode, "run_dir": run.dir}
+        if mode == "online":
+            info["url"] = run.url
+        run.finish()
+        return info
+    except Exception as error:  # wandb raises many types
+        log.warning("W&B logging of evaluation %s failed (%s: %s); it is kept locally in %s", result["eval_id"],
+                    type(error).__name__, error, result["dir"])
+        return {"mode": mode, "error": f"{type(error).__name__}: {error}"}
+
+
+@task(name="evaluation-artifacts")
+def publish_evaluation(result: dict, wandb_info: dict) -> None:
+    dataset = result["dataset"]["name"]
+    rows = pq.read_table(Path(result["dir"]) / TABLE_FILE).to_pylist()
+    create_table_artifact(table=[{k: _cell(v) for k, v in r.items()} for r in rows], key=f"evaluation-{dataset}",
+                          description=f"Per-example scores of {result['model_version']} on {dataset} "
+                                      f"{result['dataset']['version']}")
+    create_markdown_artifact(markdown=evaluation_card(result, wandb_info, Path(result["dir"]) / REPORT_FILE),
+                             key=f"evaluation-{dataset}-report",
+                             description=f"Evaluation {result['eval_id']} of {result['model_version']}")
+
+
+@task(name="export-model")
+def export(layout: RunLayout, dataset_dir: Path) -> dict:
+    report = export_model(layout.model, dataset_dir, layout.export)
+    create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report['dataset']['name']}",
+                             description=f"Exports of {report['model_version']}")
+    return report
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 5)  # JSON has no NaN
+    return value
