@@ -68,3 +68,19 @@ def prepared(small_sources, tmp_path_factory):
     config, base = load_config(write_config(small_sources / "test.yaml"))
     root = tmp_path_factory.mktemp("data")
     return prepare_dataset(config, base, root), config, base, root
+
+
+@pytest.fixture(scope="session")
+def trained_run(prepared):
+    """A cnn-tiny model trained briefly on the prepared dataset, in its data root's runs/."""
+    from nas.dataset import load_metadata
+    from nas.models.presets import train_config
+    from nas.training.loop import train
+    from nas.training.run import run_layout
+
+    dataset_dir, _, _, root = prepared
+    config = train_config("cnn-tiny", {"steps": 60, "log_every": 20, "sample_every": 1000, "optim.batch_size": 4,
+                                       "optim.learning_rate": 3e-3})
+    layout = run_layout(root, load_metadata(dataset_dir), config)
+    train(dataset_dir, layout, config)
+    return layout

@@ -1,0 +1,79 @@
+"""The CPU engine against the TensorFlow model, and the exports against TensorFlow."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nas.engine.engine import Engine
+from nas.export.bundle import FLOAT_TOLERANCE, engine_difference, export_model
+from nas.export.weights import engine_weights
+from nas.models.presets import PRESETS
+from nas.models.synthesizer import Synthesizer
+
+ENGINE_TOLERANCE = 1e-5  # max abs audio difference (peaks are ~0.1): float32 rounding only
+
+
+def _example(seed: int = 0, frames: int = 1000) -> dict:
+    """Real-looking controls: a vibrato line with a glide up to where harmonics alias away."""
+    t = np.arange(frames) / 250
+    f0 = 330 * 2 ** (np.sin(t * 1.3) * 0.7) * (1 + 0.01 * np.sin(t * 35)) * np.where(t > 3.2, 4.0, 1.0)
+    loudness = -35 + 25 * np.sin(t * 2 + seed) ** 2
+    from nas.engine.engine import scale_inputs
+
+    ld, f0s = scale_inputs(f0, loudness)
+    return {"f0_hz": f0.astype(np.float32)[:, None], "loudness_db": loudness.astype(np.float32)[:, None],
+            "ld_scaled": ld[:, None], "f0_scaled": f0s[:, None]}
+
+
+@pytest.mark.parametrize("preset", ["cnn", "full"])
+def test_engine_decoders_and_synth_match_tensorflow(preset):
+    """Both decoder kinds (NumPy convolutions; NumPy GRU + FC stacks), perturbed away from
+    their initial weights, and the synth on their outputs."""
+    model = Synthesizer(PRESETS[preset], 16000, 4.0)
+    model.build_variables()
+    rng = tf.random.Generator.from_seed(1)
+    for variable in model.trainable_variables:
+        variable.assign_add(rng.normal(variable.shape, stddev=0.05))
+    engine = Engine({"model": PRESETS[preset].model_dump(mode="json"), "sample_rate": 16000}, engine_weights(model))
+    example = _example()
+    assert engine_difference(model, engine, example) < ENGINE_TOLERANCE
+
+
+def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
+    dataset_dir = prepared[0]
+    report = export_model(trained_run.model, dataset_dir, trained_run.export)
+    diff = report["max_abs_difference"]
+    assert report["float_within_tolerance"] and diff["onnx"] <= FLOAT_TOLERANCE and diff["tflite"] <= FLOAT_TOLERANCE
+    assert diff["engine_decoder"] <= FLOAT_TOLERANCE
+    assert diff["engine_audio"] <= ENGINE_TOLERANCE  # real model outputs on real eval examples
+    loss = report["spectral_loss"]
+    assert np.isfinite(loss["int8_change_pct"]) and loss["int8"] > 0 and abs(loss["int8_change_pct"]) < 25
+    assert sorted(p.name for p in trained_run.export.iterdir()) == [
+        "decoder.int8.onnx", "decoder.onnx", "decoder.tflite", "engine.npz", "export.json", "model.json"]
+    assert json.loads((trained_run.export / "export.json").read_text()) == json.loads(json.dumps(report))
+
+    # The engine runs the exported ONNX decoders too; float ONNX and NumPy agree, int8 stays close.
+    example = _example(seed=3)
+    args = (example["f0_hz"][:, 0], example["loudness_db"][:, 0])
+    numpy_raw = Engine.load(trained_run.export).decode(*args)
+    onnx_raw = Engine.load(trained_run.export, "decoder.onnx").decode(*args)
+    int8_raw = Engine.load(trained_run.export, "decoder.int8.onnx").decode(*args)
+    for key in numpy_raw:
+        assert np.abs(numpy_raw[key] - onnx_raw[key]).max() < FLOAT_TOLERANCE
+        spread = np.ptp(numpy_raw[key])
+        assert np.abs(numpy_raw[key] - int8_raw[key]).mean() < 0.1 * spread  # off its calibration range
+
+
+def test_engine_renders_any_length_and_rejects_mismatched_controls(trained_run, prepared):
+    export_dir = trained_run.export
+    if not export_dir.exists():
+        export_model(trained_run.model, prepared[0], export_dir)
+    engine = Engine.load(export_dir)
+    example = _example(frames=1000)
+    audio = engine.render(example["f0_hz"][:777, 0], example["loudness_db"][:777, 0])
+    assert audio.shape == (777 * 64,) and audio.dtype == np.float32 and np.isfinite(audio).all()
+    assert np.abs(audio).max() > 1e-4  # it makes sound
+    with pytest.raises(ValueError, match="777 f0 frames but 500"):
+        engine.render(example["f0_hz"][:777, 0], example["loudness_db"][:500, 0])
