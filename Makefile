@@ -26,9 +26,12 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/nas train $(CONFIG)
+	$(BIN)/nas evaluate $(CONFIG)
+	$(BIN)/nas export $(CONFIG)
 
 test: install-test
 	$(BIN)/python -m pytest -q
 
 benchmark: install-test
 	$(BIN)/python benchmarks/prepare_vs_ddsp.py
+	$(BIN)/python benchmarks/realtime.py

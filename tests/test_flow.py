@@ -1,6 +1,7 @@
 """The `prepare` flow on a real (temporary) Prefect server, W&B offline, and the CLI."""
 
 import asyncio
+import json
 import subprocess
 import sys
 
@@ -134,3 +135,26 @@ def test_cli_train_rejects_bad_settings_cleanly(small_sources):
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 2, result.stderr[-2000:]
         assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_and_export_flows_publish_lineage(prefect_server, prepared, trained_run, small_sources):
+    from flows.evaluate import evaluate, export
+
+    dataset_dir, _, _, root = prepared
+    state = evaluate(str(small_sources / "test.yaml"), data_root=str(root), listen=1, return_state=True)
+    assert state.is_completed()
+    result = state.result()
+    assert result["model_version"] == json.loads((trained_run.model / "model.json").read_text())["model_version"]
+    assert result["dataset"]["version"] == dataset_dir.name
+    assert "error" not in result["wandb"] and result["wandb"]["mode"] == "offline"
+    artifacts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
+    table = artifacts["evaluation-test-violin"]
+    assert table.type == "table" and len(json.loads(table.data)) == result["metrics"]["examples"]
+    card = artifacts["evaluation-test-violin-report"].data
+    assert result["model_version"] in card and dataset_dir.name in card and "report.html" in card
+    assert result["wandb"]["run_dir"] in card
+
+    state = export(str(small_sources / "test.yaml"), data_root=str(root), return_state=True)
+    assert state.is_completed() and state.result()["float_within_tolerance"]
+    artifacts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
+    assert "decoder.int8.onnx" in artifacts["export-test-violin"].data
