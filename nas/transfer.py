@@ -81,7 +81,8 @@ def run_paths(model: Path) -> tuple[Path, dict]:
     run = model.parent if model.name in ("model", "export") else model
     config = run / "config.json"
     if not config.exists():
-        raise TransferError(f"{model}: not a trained run (no {config.name}); pass a folder under <data>/<dataset>/runs/")
+        raise TransferError(f"{model}: not a trained run (no {config.name}); "
+                            "pass a folder under <data root>/<dataset>/runs/")
     return run, json.loads(config.read_text())
 
 
@@ -106,4 +107,5 @@ def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
     features = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
     adjusted, info = adjust(features, statistics)
     audio = engine.render(adjusted["f0_hz"], adjusted["loudness_db"])
-    return audio, engine.sample_rate, {**info, "frames": len(adjusted["f0_hz"]), "seconds": len(audio) / engine.sample_rate}
+    seconds = len(audio) / engine.sample_rate
+    return audio, engine.sample_rate, {**info, "frames": len(adjusted["f0_hz"]), "seconds": seconds}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from nas.audio import SourceFile
@@ -116,6 +117,13 @@ def _data_uri(png: Path) -> str:
     import base64
 
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+
+
+def table_cell(value):
+    """A value for a Prefect table artifact (JSON has no NaN)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 5)
+    return value
 
 
 def _number(value, pattern: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,7 +14,7 @@ from nas.evaluation.evaluate import REPORT_FILE, TABLE_FILE, evaluate
 from nas.export.bundle import export_model
 from nas.training.run import RunLayout
 
-from .cards import evaluation_card, export_card
+from .cards import evaluation_card, export_card, table_cell
 from .wandb_upload import resolve_mode
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,8 @@ def log_evaluation(result: dict, config: WandbConfig, wandb_dir: Path) -> dict:
         run.log({"eval/examples": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows]),
                  **{f"listen/{item['example']}-{kind}": wandb.Audio(str(folder / item[kind]))
                     for item in result["listen"] for kind in ("original", "resynthesis")}})
-        run.summary.update({f"eval/{k}": v for k, v in result["metrics"].items()} | {"regression": result["regression"]})
+        run.summary.update({f"eval/{k}": v for k, v in result["metrics"].items()})
+        run.summary["regression"] = result["regression"]
         info = {"mode": mode, "run_dir": run.dir}
         if mode == "online":
             info["url"] = run.url
@@ -63,7 +63,7 @@ def log_evaluation(result: dict, config: WandbConfig, wandb_dir: Path) -> dict:
 def publish_evaluation(result: dict, wandb_info: dict) -> None:
     dataset = result["dataset"]["name"]
     rows = pq.read_table(Path(result["dir"]) / TABLE_FILE).to_pylist()
-    create_table_artifact(table=[{k: _cell(v) for k, v in r.items()} for r in rows], key=f"evaluation-{dataset}",
+    create_table_artifact(table=[{k: table_cell(v) for k, v in r.items()} for r in rows], key=f"evaluation-{dataset}",
                           description=f"Per-example scores of {result['model_version']} on {dataset} "
                                       f"{result['dataset']['version']}")
     create_markdown_artifact(markdown=evaluation_card(result, wandb_info, Path(result["dir"]) / REPORT_FILE),
@@ -77,9 +77,3 @@ def export(layout: RunLayout, dataset_dir: Path) -> dict:
     create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report['dataset']['name']}",
                              description=f"Exports of {report['model_version']}")
     return report
-
-
-def _cell(value):
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 5)  # JSON has no NaN
-    return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,7 +13,7 @@ from nas.models.presets import TrainConfig
 from nas.training.loop import train
 from nas.training.run import RunLayout
 
-from .cards import model_card
+from .cards import model_card, table_cell
 from .wandb_training import WandbTraining
 
 
@@ -36,11 +35,6 @@ def publish_run_card(summary: dict, layout: RunLayout) -> None:
     create_markdown_artifact(markdown=model_card(summary, summary.get("wandb", {}), layout.loss_plot), key=key,
                              description=f"Model card of {summary['model_version']}")
     rows = pq.read_table(layout.metrics).to_pylist()
-    create_table_artifact(table=[{k: _cell(v) for k, v in r.items()} for r in rows[-50:]], key=f"{key}-metrics",
+    create_table_artifact(table=[{k: table_cell(v) for k, v in r.items()} for r in rows[-50:]],
+                          key=f"{key}-metrics",
                           description=f"Last logged training metrics of {summary['model_version']}")
-
-
-def _cell(value):
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 5)  # JSON has no NaN
-    return value

@@ -27,9 +27,14 @@ def _fmt(pattern: str, value) -> str:
 def write_report(path: Path, result: dict, rows: list[dict]) -> None:
     e = html.escape
     metrics = result["metrics"]
-    regression = (f"<p class='bad'>Regression against evaluation {e(str(result['previous_eval_id']))}: "
-                  f"{e('; '.join(result['regressions']))}</p>" if result["regression"] else
-                  f"<p>No regression{' against evaluation ' + e(result['previous_eval_id']) if result['previous_eval_id'] else ' (first evaluation of this model on this dataset)'}.</p>")
+    previous = result["previous_eval_id"]
+    if result["regression"]:
+        regression = (f"<p class='bad'>Regression against evaluation {e(previous)}: "
+                      f"{e('; '.join(result['regressions']))}</p>")
+    elif previous:
+        regression = f"<p>No regression against evaluation {e(previous)}.</p>"
+    else:
+        regression = "<p>First evaluation of this model on this dataset.</p>"
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>nas evaluation {e(result['model_version'])}</title><style>{_STYLE}</style></head><body>",
@@ -46,13 +51,14 @@ def write_report(path: Path, result: dict, rows: list[dict]) -> None:
             f"<section><h2>Example {item['example']}</h2>",
             f"<p>original <audio controls preload='none' src='{e(item['original'])}'></audio> "
             f"resynthesis <audio controls preload='none' src='{e(item['resynthesis'])}'></audio></p>",
-            f"<img src='{e(item['spectrogram'])}' alt='spectrograms'><img src='{e(item['features'])}' alt='f0 and loudness'>",
+            f"<img src='{e(item['spectrogram'])}' alt='spectrograms'>",
+            f"<img src='{e(item['features'])}' alt='f0 and loudness'>",
             "</section>",
         ]
     parts += ["<section><h2>Every example</h2><table><tr><th>example</th>",
               *[f"<th>{k}</th>" for k, _, _ in _METRICS], "</tr>"]
-    parts += [f"<tr><td>{r['example']}</td>" + "".join(f"<td>{_fmt(p, r[k])}</td>" for k, _, p in _METRICS) + "</tr>"
-              for r in rows]
+    parts += [f"<tr><td>{r['example']}</td>" + "".join(f"<td>{_fmt(p, r[k])}</td>" for k, _, p in _METRICS)
+              + "</tr>" for r in rows]
     parts += ["</table></section></body></html>"]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(parts), encoding="utf-8")
