@@ -7,6 +7,9 @@ whole sequence; Keras' LayerNormalization (in ddsp's Fc stacks) over channels pe
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
 NORMALIZE_EPS = 1e-5  # ddsp.training.nn.normalize_op
@@ -31,20 +34,74 @@ def _causal_conv(x: np.ndarray, kernel: np.ndarray, dilation: int) -> np.ndarray
     return out
 
 
+@numba.njit(fastmath=True)
+def _axpy(out, x, w):  # pragma: no cover - compiled
+    # A function of its own: inside the layer loop Numba does not vectorise this loop.
+    for t in range(out.shape[0]):
+        out[t] += w * x[t]
+
+
+@numba.njit(cache=True, fastmath=True)
+def _residual_stack(x, kernels, scales, shifts, dilations):  # pragma: no cover - compiled
+    """x [channels, frames] += norm(conv(relu6(x))) for each layer, in place. Channel-major
+    so every inner loop is a contiguous multiply-add over frames."""
+    channels, frames = x.shape
+    taps = kernels.shape[1]
+    relu = np.empty_like(x)
+    y = np.empty_like(x)
+    for layer in range(kernels.shape[0]):
+        for c in range(channels):
+            for t in range(frames):
+                relu[c, t] = min(max(x[c, t], np.float32(0.0)), np.float32(6.0))
+        for o in range(channels):
+            y[o, :] = 0.0
+            for tap in range(taps):
+                shift = (taps - 1 - tap) * dilations[layer]
+                for i in range(channels):
+                    _axpy(y[o, shift:], relu[i, :frames - shift], kernels[layer, tap, i, o])
+        total = 0.0
+        squares = 0.0
+        for o in range(channels):
+            for t in range(frames):
+                total += y[o, t]
+                squares += y[o, t] * y[o, t]
+        count = channels * frames
+        mean = total / count
+        inv = 1.0 / math.sqrt(max(squares / count - mean * mean, 0.0) + NORMALIZE_EPS)
+        for o in range(channels):
+            scale = np.float32(inv * scales[layer, o])
+            offset = np.float32(shifts[layer, o] - mean * inv * scales[layer, o])
+            for t in range(frames):
+                x[o, t] += y[o, t] * scale + offset
+
+
+FUSED_MAX_CHANNELS = 32  # measured: 6x faster than NumPy at 8 channels, 2x slower than BLAS at 128
+
+
 class CnnDecoder:
     """DDSP-CNN-Tiny's decoder (nas.models.decoders.DilatedCnnDecoder)."""
 
     def __init__(self, weights: dict, dilations: list[int]):
         self.w = weights
         self.dilations = dilations
+        layers = range(len(dilations))
+        self.kernels = np.stack([weights[f"res{i}.conv"] for i in layers])
+        self.scales = np.stack([weights[f"res{i}.scale"] for i in layers])
+        self.shifts = np.stack([weights[f"res{i}.shift"] for i in layers])
+        self.fused = self.kernels.shape[-1] <= FUSED_MAX_CHANNELS
 
     def __call__(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
         w = self.w
         x = np.stack([ld_scaled, f0_scaled], axis=-1).astype(np.float32)
         x = _causal_conv(x, w["input_conv"], 1)
-        for i, dilation in enumerate(self.dilations):
-            y = _causal_conv(np.clip(x, 0.0, 6.0), w[f"res{i}.conv"], dilation)
-            x = x + _sequence_norm(y, w[f"res{i}.scale"], w[f"res{i}.shift"])
+        if self.fused:
+            channel_major = np.ascontiguousarray(x.T)
+            _residual_stack(channel_major, self.kernels, self.scales, self.shifts, np.asarray(self.dilations))
+            x = channel_major.T
+        else:
+            for i, dilation in enumerate(self.dilations):
+                y = _causal_conv(np.clip(x, 0.0, 6.0), w[f"res{i}.conv"], dilation)
+                x = x + _sequence_norm(y, w[f"res{i}.scale"], w[f"res{i}.shift"])
         x = _sequence_norm(x, w["out_norm.scale"], w["out_norm.shift"])
         return x @ w["dense_out.kernel"] + w["dense_out.bias"]
 
