@@ -1,7 +1,8 @@
-"""The `prepare` flow on a real (temporary) Prefect server, W&B offline, and the CLI."""
+"""The flows (prepare, train, evaluate, export) on a real (temporary) Prefect server, W&B offline, and the CLI."""
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 
@@ -137,10 +138,14 @@ def test_cli_train_rejects_bad_settings_cleanly(small_sources):
         assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_evaluate_and_export_flows_publish_lineage(prefect_server, prepared, trained_run, small_sources):
+def test_evaluate_and_export_flows_publish_lineage(prefect_server, prepared, trained_run, small_sources, tmp_path):
     from flows.evaluate import evaluate, export
 
-    dataset_dir, _, _, root = prepared
+    # A data root of its own holding one dataset version and one model, so "the latest" is known.
+    root = tmp_path / "data"
+    dataset_dir = root / "test-violin" / prepared[0].name
+    shutil.copytree(prepared[0], dataset_dir)
+    shutil.copytree(trained_run.dir, root / "test-violin" / "runs" / trained_run.dir.name)
     state = evaluate(str(small_sources / "test.yaml"), data_root=str(root), listen=1, return_state=True)
     assert state.is_completed()
     result = state.result()
