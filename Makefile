@@ -25,9 +25,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
-	$(BIN)/nas train $(CONFIG)
-	$(BIN)/nas evaluate $(CONFIG)
-	$(BIN)/nas export $(CONFIG)
+	$(BIN)/nas run $(CONFIG)
 
 test: install-test
 	$(BIN)/python -m pytest -q

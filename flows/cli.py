@@ -49,6 +49,16 @@ def main(argv: list[str] | None = None) -> int:
                        help="override a setting of the preset, e.g. --set optim.learning_rate=1e-3 (repeatable)")
     train.add_argument("--dataset-version", help="a published dataset version (default: prepare the config now)")
     train.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are written")
+    run = commands.add_parser("run", help="the whole DAG for a dataset: prepare, train, evaluate, export")
+    run.add_argument("config", help="dataset config (YAML), e.g. dataset_configs/demo-violin.yaml")
+    run.add_argument("--preset", choices=list(PRESETS), help="model preset (default: the config's training.preset)")
+    run.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a setting of the preset (repeatable)")
+    run.add_argument("--reevaluate", action="store_true", help="score the model again even if it was scored")
+    run.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are written")
+    status = commands.add_parser("status", help="datasets with their latest dataset, model and evaluation")
+    status.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are")
     evaluate = commands.add_parser("evaluate", help="score a trained model on a dataset; report, history, W&B")
     evaluate.add_argument("config", help="dataset config (YAML)")
     evaluate.add_argument("--model-version", help="e.g. cnn-tiny-0123456789ab-500 (default: the latest model)")
@@ -69,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     if args.command == "transfer":
         return _transfer(args)
+    if args.command == "status":
+        return _status(args.data_root)
     try:  # config errors are reported before any flow starts
         config, _ = load_config(args.config)
-        if args.command == "train":
+        if args.command in ("train", "run"):
             overrides = _parse_overrides(args.overrides)
             resolve_training(config.training, args.preset, args.steps, overrides)
     except (ConfigError, ValueError, ValidationError) as error:
@@ -88,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         final = summary["final"]
         print(f"model {summary['model_version']}: {summary['run_dir']}/model "
               f"(eval spectral loss {final['initial_eval_loss']:.3f} at step 0 -> {final['eval_loss']:.3f})")
+    elif args.command == "run":
+        from flows.pipeline import pipeline
+
+        result = pipeline(args.config, args.data_root, args.preset, args.steps, overrides, args.reevaluate)
+        m = result["metrics"]
+        print(f"dataset: {result['dataset_dir']}\n"
+              f"model {result['model_version']}: {result['run_dir']}/model\n"
+              f"evaluation {result['evaluation']}: spectral loss {m['spectral_loss']:.3f}, f0 {m['f0_mae_cents']:.1f} "
+              f"cents (RPA {m['rpa']:.3f}), loudness {m['loudness_mae_db']:.2f} dB\n"
+              f"listening report: {result['report']}\n"
+              f"exports: {result['export_dir']}\n"
+              f"Prefect UI: {_ui_hint()}")
     elif args.command == "evaluate":
         from flows.evaluate import evaluate as evaluate_flow
 
@@ -105,6 +129,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"exported {report['model_version']}: ONNX {diff['onnx']:.1e}, TFLite {diff['tflite']:.1e} max abs "
               f"difference; int8 spectral loss {report['spectral_loss']['int8_change_pct']:+.2f}%")
     return 0
+
+
+def _ui_hint() -> str:
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    if PREFECT_API_URL.value():
+        return (f"{PREFECT_UI_URL.value() or PREFECT_API_URL.value()} "
+                "(flow runs; artifacts pipeline-, dataset-, model-, evaluation-<dataset>)")
+    return ("this run used a temporary server; to keep and browse runs, start `.venv/bin/prefect server start` "
+            "and set PREFECT_API_URL=http://127.0.0.1:4200/api before `nas run`")
+
+
+def _status(data_root: str) -> int:
+    from nas.status import dataset_status
+
+    rows = dataset_status(Path(data_root))
+    if not rows:
+        print(f"no prepared datasets under {data_root}")
+        return 0
+    header = ("dataset", "dataset_version", "model_version", "eval_id", "spectral_loss", "f0_mae_cents",
+              "loudness_mae_db", "regression")
+    cells = [[_format(row[k]) for k in header] for row in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
+    for line in [list(header), *cells]:
+        print("  ".join(value.ljust(width) for value, width in zip(line, widths)).rstrip())
+    return 0
+
+
+def _format(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def _transfer(args) -> int:

@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import soundfile as sf
 
-from nas.evaluation.evaluate import evaluate, read_history
+from nas.evaluation.evaluate import evaluate
+from nas.evaluation.history import read_history
 from nas.evaluation.metrics import regressions, score_example
 from nas.training.run import evaluation_history
 from tests.conftest import REPO, demo_audio

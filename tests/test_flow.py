@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
@@ -138,28 +139,52 @@ def test_cli_train_rejects_bad_settings_cleanly(small_sources):
         assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_evaluate_and_export_flows_publish_lineage(prefect_server, prepared, trained_run, small_sources, tmp_path):
-    from flows.evaluate import evaluate, export
+async def _latest_artifact(key):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
-    # A data root of its own holding one dataset version and one model, so "the latest" is known.
-    root = tmp_path / "data"
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                            sort=ArtifactSort.CREATED_DESC, limit=1)
+        return found[0]
+
+
+def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prepared, small_sources, tmp_path):
+    """prepare -> train -> evaluate -> export; more training steps redo training (resumed),
+    evaluation and export but not preparation; an unchanged re-run does no work."""
+    from flows.pipeline import pipeline
+
+    root = tmp_path / "data"  # a data root of its own, holding the already prepared dataset
     dataset_dir = root / "test-violin" / prepared[0].name
     shutil.copytree(prepared[0], dataset_dir)
-    shutil.copytree(trained_run.dir, root / "test-violin" / "runs" / trained_run.dir.name)
-    state = evaluate(str(small_sources / "test.yaml"), data_root=str(root), listen=1, return_state=True)
-    assert state.is_completed()
-    result = state.result()
-    assert result["model_version"] == json.loads((trained_run.model / "model.json").read_text())["model_version"]
-    assert result["dataset"]["version"] == dataset_dir.name
-    assert "error" not in result["wandb"] and result["wandb"]["mode"] == "offline"
-    artifacts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
-    table = artifacts["evaluation-test-violin"]
-    assert table.type == "table" and len(json.loads(table.data)) == result["metrics"]["examples"]
-    card = artifacts["evaluation-test-violin-report"].data
-    assert result["model_version"] in card and dataset_dir.name in card and "report.html" in card
-    assert result["wandb"]["run_dir"] in card
+    prepared_at = (dataset_dir / "dataset.json").stat().st_mtime_ns
+    config = str(small_sources / "test.yaml")
+    settings = {"optim.batch_size": 4, "log_every": 10}
 
-    state = export(str(small_sources / "test.yaml"), data_root=str(root), return_state=True)
-    assert state.is_completed() and state.result()["float_within_tolerance"]
-    artifacts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
-    assert "decoder.int8.onnx" in artifacts["export-test-violin"].data
+    first = pipeline(config, str(root), steps=20, overrides=settings)
+    assert first["dataset_dir"] == str(dataset_dir) and first["model_version"].endswith("-20")
+    table = asyncio.run(_latest_artifact("evaluation-test-violin"))
+    assert table.type == "table" and len(json.loads(table.data)) == first["metrics"]["examples"]
+    card = asyncio.run(_latest_artifact("evaluation-test-violin-report")).data
+    assert first["model_version"] in card and dataset_dir.name in card and "report.html" in card
+    assert "decoder.int8.onnx" in asyncio.run(_latest_artifact("export-test-violin")).data
+    assert first["evaluation"] in asyncio.run(_latest_artifact("pipeline-test-violin")).data
+
+    more = pipeline(config, str(root), steps=30, overrides=settings)
+    assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at  # not prepared again
+    assert more["run_dir"] == first["run_dir"] and more["model_version"].endswith("-30")  # resumed
+    assert more["evaluation"] != first["evaluation"]
+    export_json = Path(more["export_dir"]) / "export.json"
+    assert json.loads(export_json.read_text())["model_version"] == more["model_version"]
+
+    exported_at = export_json.stat().st_mtime_ns
+    again = pipeline(config, str(root), steps=30, overrides=settings)
+    assert again["evaluation"] == more["evaluation"] and export_json.stat().st_mtime_ns == exported_at
+    assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
+
+    status = subprocess.run([sys.executable, "-m", "flows.cli", "status", "--data-root", str(root)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0
+    line = [row for row in status.stdout.splitlines() if row.startswith("test-violin")][0]
+    assert dataset_dir.name in line and more["model_version"] in line and more["evaluation"] in line

@@ -29,6 +29,7 @@ from nas.plots import plot_feature_tracks, plot_spectrograms
 from nas.statistics import record_provider
 from nas.training.loop import load_model
 
+from .history import append_history, latest_evaluation
 from .metrics import aggregate, regressions, score_example
 from .report import write_report
 
@@ -93,7 +94,7 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
         raise ValueError(f"{dataset_dir}: no examples to evaluate")
 
     overall = aggregate(rows)
-    previous = _previous(history, summary["model_version"], metadata["version"])
+    previous = latest_evaluation(history, summary["model_version"], metadata["version"])
     worse = regressions(previous, overall) if previous else []
     result = {
         "eval_id": eval_id, "created": created.isoformat(timespec="seconds"),
@@ -107,7 +108,7 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
     write_json(staging / METRICS_FILE, result)
     write_report(staging / REPORT_FILE, result, rows)
     replace_dir(staging, final)
-    _append_history(history, result)
+    append_history(history, result)
     if worse:
         log.warning("regression of %s on %s %s: %s", summary["model_version"], metadata["name"],
                     metadata["version"], "; ".join(worse))
@@ -128,27 +129,3 @@ def _listening(folder: Path, index: int, original: np.ndarray, audio: np.ndarray
         "loudness (dB)": (reference["loudness_db"], tracks["loudness_db"])},
         folder / files["features"], title=f"example {index}")
     return {"example": index, **{k: f"listen/{v}" for k, v in files.items()}}
-
-
-HISTORY_COLUMNS = ("eval_id", "created", "model_version", "dataset_version", "spectral_loss", "f0_mae_cents",
-                   "rpa", "loudness_mae_db", "examples", "regression", "dir")
-
-
-def read_history(history: Path) -> list[dict]:
-    return pq.read_table(history).to_pylist() if Path(history).exists() else []
-
-
-def _previous(history: Path, model_version: str, dataset_version: str) -> dict | None:
-    same = [r for r in read_history(history)
-            if r["model_version"] == model_version and r["dataset_version"] == dataset_version]
-    return same[-1] if same else None
-
-
-def _append_history(history: Path, result: dict) -> None:
-    row = {"eval_id": result["eval_id"], "created": result["created"], "model_version": result["model_version"],
-           "dataset_version": result["dataset"]["version"], **{k: result["metrics"][k] for k in
-           ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db", "examples")},
-           "regression": result["regression"], "dir": result["dir"]}
-    rows = read_history(history) + [row]
-    with atomic_path(Path(history)) as tmp:
-        pq.write_table(pa.Table.from_pylist([{k: r[k] for k in HISTORY_COLUMNS} for r in rows]), tmp)

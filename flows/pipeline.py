@@ -1,0 +1,76 @@
+"""The `pipeline` flow: one dataset config -> prepared dataset -> trained model ->
+evaluation -> export, each stage a subflow that does no work when its product for the
+same inputs is already on disk:
+
+- prepare: keyed by the dataset version (sources' bytes + preparation parameters);
+- train: keyed by the run id (dataset version + recipe), resumed up to the step budget;
+- evaluate: reused when the history holds an evaluation of this model version on this
+  dataset version (pass `reevaluate=True` to score again);
+- export: reused when `export/export.json` is of this model version.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from flows.evaluate import evaluate, export
+from flows.prepare import prepare
+from flows.train import train
+from nas.config import load_config
+from nas.evaluation.evaluate import METRICS_FILE, REPORT_FILE
+from nas.evaluation.history import latest_evaluation
+from nas.export.bundle import EXPORT_FILE
+from nas.training.run import RunLayout, evaluation_history
+
+
+@flow(name="pipeline")
+def pipeline(config_path: str, data_root: str = "nas-data", preset: str | None = None, steps: int | None = None,
+             overrides: dict | None = None, reevaluate: bool = False) -> dict:
+    logger = get_run_logger()
+    config, _ = load_config(config_path)
+    root = Path(data_root).resolve()
+    dataset_dir = Path(prepare(config_path, data_root))
+    summary = train(config_path, preset, steps, overrides, dataset_dir.name, data_root)
+    layout = RunLayout(Path(summary["run_dir"]))
+    model_version = summary["model_version"]
+
+    done = None if reevaluate else latest_evaluation(evaluation_history(root, config.name), model_version,
+                                                     dataset_dir.name)
+    if done and (Path(done["dir"]) / METRICS_FILE).exists():
+        logger.info("evaluation %s of %s on %s is reused", done["eval_id"], model_version, dataset_dir.name)
+        evaluation = json.loads((Path(done["dir"]) / METRICS_FILE).read_text())
+    else:
+        evaluation = evaluate(config_path, model_version, dataset_dir.name, data_root)
+
+    export_file = layout.export / EXPORT_FILE
+    exported = json.loads(export_file.read_text()) if export_file.exists() else None
+    if exported and exported["model_version"] == model_version:
+        logger.info("export of %s is reused: %s", model_version, layout.export)
+    else:
+        exported = export(config_path, model_version, data_root)
+
+    result = {"dataset": config.name, "dataset_dir": str(dataset_dir), "model_version": model_version,
+              "run_dir": str(layout.dir), "evaluation": evaluation["eval_id"], "metrics": evaluation["metrics"],
+              "report": str(Path(evaluation["dir"]) / REPORT_FILE), "export_dir": str(layout.export),
+              "int8_change_pct": exported["spectral_loss"]["int8_change_pct"]}
+    create_markdown_artifact(markdown=_card(result), key=f"pipeline-{config.name}",
+                             description=f"Latest pipeline result of {config.name}")
+    return result
+
+
+def _card(result: dict) -> str:
+    m = result["metrics"]
+    return "\n".join([
+        f"# `{result['dataset']}`: model `{result['model_version']}`",
+        "",
+        f"- dataset: `{result['dataset_dir']}`",
+        f"- run: `{result['run_dir']}`",
+        f"- evaluation `{result['evaluation']}`: spectral loss {m['spectral_loss']:.3f}, f0 error "
+        f"{m['f0_mae_cents']:.1f} cents (RPA {m['rpa']:.3f}), loudness error {m['loudness_mae_db']:.2f} dB",
+        f"- listening report: `{result['report']}`",
+        f"- exports: `{result['export_dir']}` (int8 spectral loss {result['int8_change_pct']:+.2f}%)",
+    ])

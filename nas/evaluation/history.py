@@ -1,0 +1,34 @@
+"""The evaluation history of a dataset: one parquet row per evaluation of any model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nas.atomic import atomic_path
+
+HISTORY_COLUMNS = ("eval_id", "created", "model_version", "dataset_version", "spectral_loss", "f0_mae_cents",
+                   "rpa", "loudness_mae_db", "examples", "regression", "dir")
+
+
+def read_history(history: Path) -> list[dict]:
+    return pq.read_table(history).to_pylist() if Path(history).exists() else []
+
+
+def latest_evaluation(history: Path, model_version: str, dataset_version: str) -> dict | None:
+    """The newest history row of this model on this dataset version, if any."""
+    same = [r for r in read_history(history)
+            if r["model_version"] == model_version and r["dataset_version"] == dataset_version]
+    return same[-1] if same else None
+
+
+def append_history(history: Path, result: dict) -> None:
+    row = {"eval_id": result["eval_id"], "created": result["created"], "model_version": result["model_version"],
+           "dataset_version": result["dataset"]["version"], **{k: result["metrics"][k] for k in
+           ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db", "examples")},
+           "regression": result["regression"], "dir": result["dir"]}
+    rows = read_history(history) + [row]
+    with atomic_path(Path(history)) as tmp:
+        pq.write_table(pa.Table.from_pylist([{k: r[k] for k in HISTORY_COLUMNS} for r in rows]), tmp)

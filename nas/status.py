@@ -1,0 +1,33 @@
+"""What a data root holds: per dataset, the latest dataset version, model and evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nas.dataset import DATASET_FILE, latest_version
+from nas.evaluation.history import read_history
+from nas.training.run import MODEL_FILE, evaluation_history, find_model
+
+
+def dataset_status(data_root: Path) -> list[dict]:
+    rows = []
+    root = Path(data_root)
+    names = sorted({p.parent.parent.name for p in root.glob(f"*/*/{DATASET_FILE}")})
+    for name in names:
+        row = {"dataset": name, "dataset_version": latest_version(root, name).name, "model_version": None,
+               "eval_id": None, "spectral_loss": None, "f0_mae_cents": None, "loudness_mae_db": None,
+               "regression": None}
+        try:
+            model = json.loads((find_model(root, name).model / MODEL_FILE).read_text())
+            row["model_version"] = model["model_version"]
+        except FileNotFoundError:
+            pass
+        history = read_history(evaluation_history(root, name))
+        if history:
+            last = history[-1]
+            row.update({k: last[k] for k in ("eval_id", "spectral_loss", "f0_mae_cents", "loudness_mae_db",
+                                             "regression")})
+            row["evaluated_model"] = last["model_version"]
+        rows.append(row)
+    return rows
