@@ -35,6 +35,14 @@ def _parse_overrides(items: list[str]) -> dict:
     return overrides
 
 
+def _training_arguments(command) -> None:
+    command.add_argument("config", help="dataset config (YAML), e.g. dataset_configs/demo-violin.yaml")
+    command.add_argument("--preset", choices=list(PRESETS), help="model preset (default: the config's training.preset)")
+    command.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
+    command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a setting of the preset, e.g. --set optim.learning_rate=1e-3 (repeatable)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nas", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -42,19 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     prepare.add_argument("config", help="dataset config (YAML), e.g. dataset_configs/demo-violin.yaml")
     prepare.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets are written")
     train = commands.add_parser("train", help="train a model on the dataset a config prepares")
-    train.add_argument("config", help="dataset config (YAML)")
-    train.add_argument("--preset", choices=list(PRESETS), help="model preset (default: the config's training.preset)")
-    train.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a setting of the preset, e.g. --set optim.learning_rate=1e-3 (repeatable)")
+    _training_arguments(train)
     train.add_argument("--dataset-version", help="a published dataset version (default: prepare the config now)")
     train.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are written")
     run = commands.add_parser("run", help="the whole DAG for a dataset: prepare, train, evaluate, export")
-    run.add_argument("config", help="dataset config (YAML), e.g. dataset_configs/demo-violin.yaml")
-    run.add_argument("--preset", choices=list(PRESETS), help="model preset (default: the config's training.preset)")
-    run.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a setting of the preset (repeatable)")
+    _training_arguments(run)
     run.add_argument("--reevaluate", action="store_true", help="score the model again even if it was scored")
     run.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are written")
     status = commands.add_parser("status", help="datasets with their latest dataset, model and evaluation")
