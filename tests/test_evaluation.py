@@ -2,8 +2,10 @@
 history and report, and timbre transfer through the CLI."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -74,6 +76,29 @@ def test_evaluation_of_a_trained_model_history_and_report(trained_run, prepared)
     assert rate == 16000 and len(resynthesis) == 64000
     assert [r["eval_id"] for r in read_history(history)][-2:] == [first["eval_id"], second["eval_id"]]
     assert not list(trained_run.evaluations.glob("*.partial"))
+
+
+def test_a_worse_model_under_the_same_version_is_flagged_as_a_regression(trained_run, prepared, tmp_path):
+    """The same model version re-evaluated after its weights went bad (e.g. a corrupted
+    copy) is reported as a regression in metrics.json, the history and the report."""
+    import tensorflow as tf
+
+    from nas.training.loop import load_model
+
+    dataset_dir = prepared[0]
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_run.model, model_dir)
+    history = tmp_path / "evaluations.parquet"
+    before = evaluate(model_dir, dataset_dir, tmp_path / "evaluations", history, listen=0)
+    model, _ = load_model(model_dir)
+    kernel = model.decoder.dense_out.kernel
+    kernel.assign(kernel + tf.random.stateless_normal(kernel.shape, seed=[0, 1], stddev=1.0))
+    tf.train.Checkpoint(model=model).write(str(model_dir / "weights"))
+    after = evaluate(model_dir, dataset_dir, tmp_path / "evaluations", history, listen=0)
+    assert after["previous_eval_id"] == before["eval_id"] and after["regression"]
+    assert any(r.startswith("spectral_loss") for r in after["regressions"])
+    assert [r["regression"] for r in read_history(history)] == [False, True]
+    assert "Regression against evaluation" in (Path(after["dir"]) / "report.html").read_text()
 
 
 def _cli(*args):

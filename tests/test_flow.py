@@ -170,6 +170,13 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     assert first["model_version"] in card and dataset_dir.name in card and "report.html" in card
     assert "decoder.int8.onnx" in asyncio.run(_latest_artifact("export-test-violin")).data
     assert first["evaluation"] in asyncio.run(_latest_artifact("pipeline-test-violin")).data
+    # The offline W&B evaluation run holds the per-example table, the audio and the scores.
+    runs = [p for p in (root / "wandb").rglob("run-*.wandb") if f"eval-{first['model_version']}" in
+            p.read_bytes().decode("latin-1")]
+    assert len(runs) == 1
+    records = subprocess.run([str(REPO / ".venv/bin/wandb"), "leet", "inspect", str(runs[0])],
+                             capture_output=True, text=True, timeout=120).stdout
+    assert "eval/examples" in records and "listen/0-resynthesis" in records and "eval/spectral_loss" in records
 
     more = pipeline(config, str(root), steps=30, overrides=settings)
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at  # not prepared again
