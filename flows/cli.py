@@ -89,6 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, ValidationError) as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
+    try:  # nothing to evaluate or export: say so before a flow starts
+        if args.command in ("evaluate", "export"):
+            from flows.evaluate import resolve_model
+
+            resolve_model(args.config, args.model_version, getattr(args, "dataset_version", None), args.data_root)
+    except FileNotFoundError as error:
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
+    _run_flow(args, overrides if args.command in ("train", "run") else {})
+    return 0
+
+
+def _run_flow(args, overrides: dict) -> None:
     if args.command == "prepare":
         from flows.prepare import prepare as prepare_flow
 
@@ -128,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         diff = report["max_abs_difference"]
         print(f"exported {report['model_version']}: ONNX {diff['onnx']:.1e}, TFLite {diff['tflite']:.1e} max abs "
               f"difference; int8 spectral loss {report['spectral_loss']['int8_change_pct']:+.2f}%")
-    return 0
 
 
 def _ui_hint() -> str:

@@ -16,7 +16,8 @@ from tasks import evaluate as t
 LISTEN = 4  # examples rendered as WAV pairs and plots in the report
 
 
-def _resolve(config_path: str, model_version: str | None, dataset_version: str | None, data_root: str):
+def resolve_model(config_path: str, model_version: str | None, dataset_version: str | None, data_root: str):
+    """(config, data root, dataset folder, run of the model): the given versions or the latest."""
     config, _ = load_config(config_path)
     root = Path(data_root).resolve()
     if dataset_version:
@@ -34,7 +35,7 @@ def evaluate(config_path: str, model_version: str | None = None, dataset_version
     """Score a model (default: the latest of the config's dataset) on a dataset version
     (default: the latest); flags a regression against its previous evaluation there."""
     logger = get_run_logger()
-    config, root, dataset_dir, layout = _resolve(config_path, model_version, dataset_version, data_root)
+    config, root, dataset_dir, layout = resolve_model(config_path, model_version, dataset_version, data_root)
     result = t.evaluate_model(layout, dataset_dir, evaluation_history(root, config.name), listen)
     wandb_info = t.log_evaluation(result, config.wandb, root / "wandb")
     t.publish_evaluation(result, wandb_info)
@@ -47,6 +48,6 @@ def evaluate(config_path: str, model_version: str | None = None, dataset_version
 @flow(name="export")
 def export(config_path: str, model_version: str | None = None, data_root: str = "nas-data") -> dict:
     """ONNX, TFLite, int8 ONNX and the CPU engine's weights, with parity figures."""
-    config, root, _, layout = _resolve(config_path, model_version, None, data_root)
+    config, root, _, layout = resolve_model(config_path, model_version, None, data_root)
     trained_on = json.loads((layout.model / MODEL_FILE).read_text())["dataset"]["version"]
     return t.export(layout, ds.Layout(root, config.name, trained_on).final)  # calibrates on its training data

@@ -24,10 +24,10 @@ def dataset_status(data_root: Path) -> list[dict]:
         except FileNotFoundError:
             pass
         history = read_history(evaluation_history(root, name))
-        if history:
-            last = history[-1]
+        of_latest = [r for r in history if r["model_version"] == row["model_version"]]
+        if of_latest:  # the scores shown are the latest model's
+            last = of_latest[-1]
             row.update({k: last[k] for k in ("eval_id", "spectral_loss", "f0_mae_cents", "loudness_mae_db",
                                              "regression")})
-            row["evaluated_model"] = last["model_version"]
         rows.append(row)
     return rows

@@ -88,6 +88,23 @@ def test_cli_config_error_exits_cleanly(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_cli_evaluate_without_a_dataset_or_model_says_so(small_sources, prepared, tmp_path):
+    """Reported before any flow starts: exit code 2, the reason, no traceback."""
+    config = str(small_sources / "test.yaml")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=300)
+
+    done = cli("evaluate", config, "--data-root", str(tmp_path / "empty"))
+    assert done.returncode == 2 and "no prepared dataset" in done.stderr
+    root = tmp_path / "data"  # a prepared dataset but no model yet
+    shutil.copytree(prepared[0], root / "test-violin" / prepared[0].name)
+    done = cli("export", config, "--data-root", str(root))
+    assert done.returncode == 2 and "no trained model of test-violin" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared, monkeypatch):
     from flows.train import train
 

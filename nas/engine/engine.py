@@ -111,7 +111,6 @@ class Engine:
     def synthesize(self, raw: dict[str, np.ndarray], f0_hz: np.ndarray, noise: np.ndarray | None = None,
                    timings: dict | None = None) -> dict[str, np.ndarray]:
         f0_hz = np.asarray(f0_hz, dtype=np.float32)
-        n_samples = len(f0_hz) * self.hop
         clock = time.perf_counter()
         amps = harmonic_controls(raw["amps"], raw["harmonic_distribution"], f0_hz, self.sample_rate)
         harmonic = harmonic_audio(amps, f0_hz, self.hop, self.sample_rate)
