@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
@@ -207,8 +208,27 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     assert again["evaluation"] == more["evaluation"] and export_json.stat().st_mtime_ns == exported_at
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 
+    # The scheduled re-evaluation scores the latest model again, in the same history, and
+    # skips configs whose dataset has no model here.
+    from flows.reevaluate import reevaluate
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "test.yaml").write_text((small_sources / "test.yaml").read_text().replace(
+        "audio/*", str(small_sources / "audio" / "*")))
+    write_config(configs / "other.yaml", name="other-violin")
+    rows = {r["config"]: r for r in reevaluate(str(configs), str(root))}
+    assert rows["other.yaml"]["status"].startswith("skipped") and "other-violin" in rows["other.yaml"]["status"]
+    row = rows["test.yaml"]
+    assert row["status"] == "evaluated" and row["model_version"] == more["model_version"]
+    assert row["regression"] == "no" and row["eval_id"] != more["evaluation"]
+    history = [r for r in pq.read_table(root / "test-violin" / "evaluations.parquet").to_pylist()
+               if r["model_version"] == more["model_version"]]
+    assert [r["eval_id"] for r in history] == [more["evaluation"], row["eval_id"]]
+    assert "reevaluation" == asyncio.run(_latest_artifact("reevaluation")).key
+
     status = subprocess.run([sys.executable, "-m", "flows.cli", "status", "--data-root", str(root)], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert status.returncode == 0
     line = [row for row in status.stdout.splitlines() if row.startswith("test-violin")][0]
-    assert dataset_dir.name in line and more["model_version"] in line and more["evaluation"] in line
+    assert dataset_dir.name in line and more["model_version"] in line and row["eval_id"] in line
