@@ -176,9 +176,7 @@ def _format(value) -> str:
 
 
 def _transfer(args) -> int:
-    import soundfile as sf
-
-    from nas.atomic import atomic_path
+    from nas.audio import write_wav
     from nas.transfer import TransferError, transfer
 
     try:
@@ -186,8 +184,7 @@ def _transfer(args) -> int:
     except (TransferError, FileNotFoundError) as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
-    with atomic_path(Path(args.output)) as tmp:
-        sf.write(tmp, audio, rate, format="WAV", subtype="FLOAT")
+    write_wav(Path(args.output), audio, rate)
     print(f"{args.output}: {info['seconds']:.2f} s, shifted {info['octaves']:+d} octave(s) and "
           f"{info['loudness_offset_db']:+.1f} dB toward the dataset")
     return 0

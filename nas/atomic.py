@@ -30,6 +30,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def staging_dir(final: Path) -> Path:
+    """An empty `<final>.partial` beside `final`, for a folder published with `replace_dir`."""
+    staging = final.with_name(final.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
 def replace_dir(staging: Path, final: Path) -> None:
     """Put a fully written folder in place of `final` (old contents swapped out whole)."""
     if final.exists():

@@ -59,6 +59,14 @@ def read_mono(path: Path) -> tuple[np.ndarray, int, int]:
     return audio.mean(axis=1), rate, audio.shape[1]
 
 
+def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
+    """32-bit float WAV, written under a temporary name and renamed when complete."""
+    from .atomic import atomic_path
+
+    with atomic_path(Path(path)) as tmp:
+        sf.write(tmp, audio, rate, format="WAV", subtype="FLOAT")
+
+
 def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     """soxr's very-high-quality resampler (linear phase, passband to 0.95 * Nyquist)."""
     if rate == target:

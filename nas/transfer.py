@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from nas.audio import AudioError, read_mono, resample
-from nas.engine.engine import Engine
-from nas.loudness import compute_loudness
+from nas.engine.engine import Engine, hz_to_midi
+from nas.loudness import DB_RANGE, compute_loudness
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
 
@@ -28,10 +28,6 @@ MONOPHONIC_CONFIDENCE = 0.5  # median CREPE confidence on sounding frames; chord
 
 class TransferError(ValueError):
     """Input that cannot be transferred; the message names the file and the reason."""
-
-
-def midi(f0_hz: np.ndarray) -> np.ndarray:
-    return 12.0 * np.log2(np.maximum(f0_hz, 1e-3) / 440.0) + 69.0
 
 
 def analyse(path: Path, sample_rate: int, metadata: dict, control_rate: int) -> dict[str, np.ndarray]:
@@ -67,11 +63,11 @@ def analyse(path: Path, sample_rate: int, metadata: dict, control_rate: int) -> 
 def adjust(features: dict, statistics: dict) -> tuple[dict, dict]:
     """Octave shift and loudness offset toward the dataset (ddsp statistics, note frames)."""
     notes = features["notes"] if features["notes"].any() else np.ones_like(features["notes"])
-    octaves = int(np.round((statistics["mean_pitch_note"] - midi(features["f0_hz"][notes]).mean()) / 12.0))
+    octaves = int(np.round((statistics["mean_pitch_note"] - hz_to_midi(features["f0_hz"][notes]).mean()) / 12.0))
     db = float(statistics["mean_loudness_note"] - features["loudness_db"][notes].mean())
     loudness = features["loudness_db"] + db - QUIET_DB * (~features["notes"])
     adjusted = {"f0_hz": (features["f0_hz"] * 2.0 ** octaves).astype(np.float32),
-                "loudness_db": np.clip(loudness, -80.0, 0.0).astype(np.float32)}
+                "loudness_db": np.clip(loudness, -DB_RANGE, 0.0).astype(np.float32)}
     return adjusted, {"octaves": octaves, "loudness_offset_db": db, "note_frames": int(features["notes"].sum())}
 
 

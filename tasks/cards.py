@@ -93,7 +93,8 @@ def model_card(summary: dict, wandb_info: dict, loss_plot: Path) -> str:
         "",
         "## Weights & Biases",
         "",
-        _wandb_run_line(wandb_info),
+        _wandb_run_line(wandb_info, "the model", f"model artifact `{wandb_info['artifact']}`"
+                        if wandb_info.get("artifact") else "no model artifact"),
         "",
         "## Loss curve",
         "",
@@ -102,14 +103,14 @@ def model_card(summary: dict, wandb_info: dict, loss_plot: Path) -> str:
     return "\n".join(lines)
 
 
-def _wandb_run_line(info: dict) -> str:
-    artifact = f"model artifact `{info['artifact']}`" if info.get("artifact") else "no model artifact"
+def _wandb_run_line(info: dict, kept: str, artifact: str = "") -> str:
+    """Where a W&B run went; `kept`: what stays on disk if W&B failed."""
     if info.get("error"):
-        return f"W&B failed, the model is kept locally: {info['error']}"
+        return f"W&B failed, {kept} is kept locally: {info['error']}"
     if info.get("url"):
-        return f"Run: [{info['url']}]({info['url']}); {artifact}"
+        return f"Run: [{info['url']}]({info['url']})" + (f"; {artifact}" if artifact else "")
     if info.get("mode") == "offline":
-        return f"Logged offline in `{info['run_dir']}` ({artifact}; upload with `wandb sync`)"
+        return f"Logged offline in `{info['run_dir']}` ({artifact + '; ' if artifact else ''}upload with `wandb sync`)"
     return "W&B disabled"
 
 
@@ -133,14 +134,6 @@ def _number(value, pattern: str) -> str:
 def evaluation_card(result: dict, wandb_info: dict, report: Path) -> str:
     """Which model was judged on which data, the scores, regressions, where to listen."""
     m = result["metrics"]
-    if wandb_info.get("url"):
-        wandb_line = f"Run: [{wandb_info['url']}]({wandb_info['url']})"
-    elif wandb_info.get("error"):
-        wandb_line = f"W&B failed, the evaluation is kept locally: {wandb_info['error']}"
-    elif wandb_info.get("run_dir"):
-        wandb_line = f"Logged offline in `{wandb_info['run_dir']}` (upload with `wandb sync`)"
-    else:
-        wandb_line = "W&B disabled"
     regression = ("**Regression** against evaluation `{}`: {}".format(result["previous_eval_id"],
                                                                         "; ".join(result["regressions"]))
                   if result["regression"] else
@@ -167,7 +160,7 @@ def evaluation_card(result: dict, wandb_info: dict, report: Path) -> str:
         "",
         "## Weights & Biases",
         "",
-        wandb_line,
+        _wandb_run_line(wandb_info, "the evaluation"),
     ])
 
 

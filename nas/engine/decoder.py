@@ -83,7 +83,7 @@ class CnnDecoder:
 
     def __init__(self, weights: dict, dilations: list[int]):
         self.w = weights
-        self.dilations = dilations
+        self.dilations = np.asarray(dilations)
         layers = range(len(dilations))
         self.kernels = np.stack([weights[f"res{i}.conv"] for i in layers])
         self.scales = np.stack([weights[f"res{i}.scale"] for i in layers])
@@ -96,10 +96,10 @@ class CnnDecoder:
         x = _causal_conv(x, w["input_conv"], 1)
         if self.fused:
             channel_major = np.ascontiguousarray(x.T)
-            _residual_stack(channel_major, self.kernels, self.scales, self.shifts, np.asarray(self.dilations))
+            _residual_stack(channel_major, self.kernels, self.scales, self.shifts, self.dilations)
             x = channel_major.T
         else:
-            for i, dilation in enumerate(self.dilations):
+            for i, dilation in enumerate(self.dilations.tolist()):
                 y = _causal_conv(np.clip(x, 0.0, 6.0), w[f"res{i}.conv"], dilation)
                 x = x + _sequence_norm(y, w[f"res{i}.scale"], w[f"res{i}.shift"])
         x = _sequence_norm(x, w["out_norm.scale"], w["out_norm.shift"])

@@ -37,11 +37,16 @@ def _reuse_freed_memory() -> None:
     libc.mallopt(m_trim_threshold, 512 << 20)
 
 
-def scale_inputs(f0_hz: np.ndarray, loudness_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ddsp's F0LoudnessPreprocessor scaling: loudness to [0, 1], f0 to MIDI / 127."""
+def hz_to_midi(f0_hz: np.ndarray) -> np.ndarray:
+    """ddsp.core.hz_to_midi: 0 Hz (and below) maps to MIDI 0."""
     f0 = np.asarray(f0_hz, dtype=np.float32)
     midi = 12.0 * (np.log2(np.maximum(f0, 1e-5)) - np.log2(440.0)) + 69.0
-    f0_scaled = np.where(f0 <= 0.0, 0.0, midi) / F0_RANGE
+    return np.where(f0 <= 0.0, 0.0, midi)
+
+
+def scale_inputs(f0_hz: np.ndarray, loudness_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ddsp's F0LoudnessPreprocessor scaling: loudness to [0, 1], f0 to MIDI / 127."""
+    f0_scaled = hz_to_midi(f0_hz) / F0_RANGE
     ld_scaled = np.asarray(loudness_db, dtype=np.float32) / DB_RANGE + 1.0
     return ld_scaled.astype(np.float32), f0_scaled.astype(np.float32)
 

@@ -21,6 +21,8 @@ import numba
 import numpy as np
 import scipy.fft
 
+from nas.spectrum import periodic_hann
+
 NOISE_BIAS = -5.0  # ddsp FilteredNoise's initial_bias
 LOG_10 = math.log(10.0)
 
@@ -103,7 +105,7 @@ def _harmonic_frames(f0, amps, hop, sample_rate, fall, rise, out):  # pragma: no
 @functools.lru_cache(maxsize=8)
 def crossfade(hop: int) -> tuple[np.ndarray, np.ndarray]:
     """Falling and rising halves of the periodic Hann window of 2 * hop (ddsp's)."""
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(2 * hop) / (2 * hop))
+    window = periodic_hann(2 * hop)
     return window[hop:].astype(np.float32), window[:hop].astype(np.float32)
 
 
@@ -126,8 +128,7 @@ def noise_filter_matrix(n_bands: int, hop: int) -> tuple[np.ndarray, int]:
     # overlap-add a reshape. ddsp rounds up to a power of two; the result is the same.
     fft_size = -(-(hop + ir_size - 1) // hop) * hop
     impulse = np.fft.irfft(np.eye(n_bands), n=ir_size)  # zero-phase FIR of each band alone
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(ir_size) / ir_size)
-    causal = np.roll(impulse, ir_size // 2, axis=-1) * window
+    causal = np.roll(impulse, ir_size // 2, axis=-1) * periodic_hann(ir_size)
     spectra = np.fft.rfft(causal, n=fft_size)
     return np.stack([spectra.real, spectra.imag], axis=-1).reshape(n_bands, -1).astype(np.float32), fft_size
 

@@ -10,7 +10,6 @@ and renamed when complete.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import soundfile as sf
 import tensorflow as tf
 
-from nas.atomic import atomic_path, replace_dir, write_json
+from nas.atomic import replace_dir, staging_dir, write_json
+from nas.audio import write_wav
 from nas.dataset import load_metadata
 from nas.models.presets import LossConfig
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss, preprocess
@@ -67,9 +66,8 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
     created = datetime.now(timezone.utc)
     eval_id = f"{metadata['version']}-{created:%Y%m%dT%H%M%S}"
     final = Path(evaluations_dir) / eval_id
-    staging = final.with_name(eval_id + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "listen").mkdir(parents=True)
+    staging = staging_dir(final)
+    (staging / "listen").mkdir()
 
     tf.keras.utils.set_random_seed(seed)  # the filtered noise: the same model scores the same
     preprocessor = make_preprocessor(model.config, metadata["sample_rate"], metadata["example_secs"])
@@ -121,8 +119,7 @@ def _listening(folder: Path, index: int, original: np.ndarray, audio: np.ndarray
     files = {"original": f"{stem}-original.wav", "resynthesis": f"{stem}-resynthesis.wav",
              "spectrogram": f"{stem}-spectrogram.png", "features": f"{stem}-features.png"}
     for kind, signal in (("original", original), ("resynthesis", audio)):
-        with atomic_path(folder / files[kind]) as tmp:
-            sf.write(tmp, signal, metadata["sample_rate"], format="WAV", subtype="FLOAT")
+        write_wav(folder / files[kind], signal, metadata["sample_rate"])
     plot_spectrograms(original, audio, metadata["sample_rate"], folder / files["spectrogram"], title=f"example {index}")
     plot_feature_tracks(metadata["frame_rate"], {
         "f0 (Hz)": (reference["f0_hz"], tracks["f0_hz"]),

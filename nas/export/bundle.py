@@ -10,13 +10,12 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from nas.atomic import replace_dir, write_json
+from nas.atomic import replace_dir, staging_dir, write_json
 from nas.dataset import load_metadata
 from nas.ddsp_import import ddsp_module
 from nas.engine.engine import MODEL_FILE, WEIGHTS_FILE, Engine, OnnxDecoder
@@ -84,9 +83,7 @@ def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> dict:
     calibration = _inputs(dataset_dir, "train", metadata, model, CALIBRATION_EXAMPLES)
     frames = evaluation[0]["f0_scaled"].shape[0]
 
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_dir(out_dir)
     np.savez(staging / WEIGHTS_FILE, **engine_weights(model))
     write_json(staging / MODEL_FILE, summary)
     log.info("exporting %s: ONNX, TFLite, int8 (calibrated on %d training examples)", summary["model_version"],

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import tensorflow as tf
 
-from nas.atomic import atomic_path, replace_dir, write_json
+from nas.atomic import replace_dir, staging_dir, write_json
+from nas.audio import write_wav
 from nas.dataset import load_metadata
 from nas.models.presets import ModelConfig, TrainConfig
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
@@ -229,8 +228,7 @@ def _write_sample(layout: RunLayout, step: int, batch: dict, synthesized: np.nda
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"step-{step:07d}-{kind}" for kind in ("original.wav", "resynthesis.wav", "spectrogram.png")]
     for path, audio in zip(paths[:2], (original, synthesized)):
-        with atomic_path(path) as tmp:
-            sf.write(tmp, audio, sample_rate, format="WAV", subtype="FLOAT")
+        write_wav(path, audio, sample_rate)
     plot_spectrograms(original, synthesized, sample_rate, paths[2], title=f"step {step}")
     return Sample(step, sample_rate, original, synthesized, *paths)
 
@@ -250,9 +248,7 @@ def _export(trainer: Trainer, layout: RunLayout, metadata: dict, config: TrainCo
                   "initial_eval_loss": metrics.first("eval_loss")},
         "files": {"weights": "model/weights", "metrics": layout.metrics.name, "loss_plot": layout.loss_plot.name},
     }
-    staging = layout.dir / "model.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_dir(layout.model)
     tf.train.Checkpoint(model=trainer.model).write(str(staging / "weights"))
     write_json(staging / MODEL_FILE, summary)
     replace_dir(staging, layout.model)
