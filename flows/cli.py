@@ -68,6 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("config", help="dataset config (YAML)")
     export.add_argument("--model-version", help="default: the latest model of the config's dataset")
     export.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are")
+    register = commands.add_parser(
+        "register", help="a new dataset: write dataset_configs/NAME.yaml, add its pipeline deployment, "
+        "and emit the Prefect event that starts its pipeline")
+    register.add_argument("audio_dir", help="folder of the instrument's recordings (searched recursively)")
+    register.add_argument("--name", required=True, help="dataset name, e.g. cello (lower case, digits, . _ -)")
+    register.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                          help="a config setting, e.g. --set crepe.capacity=tiny --set training.steps=2000")
+    register.add_argument("--configs-dir", default="dataset_configs", help="where dataset configs live")
+    register.add_argument("--prefect-yaml", default="prefect.yaml",
+                          help="deployments file to add pipeline-NAME to ('' to leave it alone)")
+    register.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where the pipeline writes")
+    register.add_argument("--force", action="store_true", help="replace an existing config of that name")
     transfer = commands.add_parser("transfer", help="play a monophonic recording with a trained model")
     transfer.add_argument("model", help="a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/")
     transfer.add_argument("input", help="audio file (wav, flac, ogg, mp3, ...)")
@@ -81,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return _transfer(args)
     if args.command == "status":
         return _status(args.data_root)
+    if args.command == "register":
+        return _register(args)
     try:  # config errors are reported before any flow starts
         config, _ = load_config(args.config)
         if args.command in ("train", "run"):
@@ -173,6 +187,39 @@ def _format(value) -> str:
     if value is None:
         return "-"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _as_seen_from_here(path: Path) -> str:
+    """Relative to the working directory (the repo, where workers run too) when inside it."""
+    path = path.absolute()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def _register(args) -> int:
+    from nas.registration import add_pipeline_deployment, register_dataset
+
+    try:
+        path = register_dataset(Path(args.audio_dir), args.name, Path(args.configs_dir),
+                                _parse_overrides(args.settings), args.force)
+    except (ConfigError, ValueError) as error:
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
+    config_path, data_root = _as_seen_from_here(path), _as_seen_from_here(Path(args.data_root))
+    print(f"wrote {path}")
+    if args.prefect_yaml:
+        if add_pipeline_deployment(Path(args.prefect_yaml), args.name, config_path, data_root):
+            print(f"added deployment pipeline-{args.name} to {args.prefect_yaml} (apply: prefect deploy --all)")
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        print(f"no Prefect server set (PREFECT_API_URL): no event sent; run it now with `nas run {config_path}`")
+        return 0
+    from flows.events import DATASET_REGISTERED, announce_dataset
+
+    event_id = announce_dataset(args.name, config_path, data_root)
+    print(f"emitted {DATASET_REGISTERED} for nas.dataset.{args.name} (event {event_id}); "
+          f"the pipeline-on-register deployment runs it")
+    return 0
 
 
 def _transfer(args) -> int:

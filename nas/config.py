@@ -101,10 +101,15 @@ def load_config(path: str | Path) -> tuple[DatasetConfig, Path]:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return validate_config(raw, path), path.resolve().parent
+
+
+def validate_config(raw, path: Path) -> DatasetConfig:
+    """The schema's verdict on parsed YAML; errors name `path` and each bad key."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     try:
-        config = DatasetConfig.model_validate(raw)
+        return DatasetConfig.model_validate(raw)
     except ValidationError as error:
         problems = []
         for e in error.errors():
@@ -112,7 +117,6 @@ def load_config(path: str | Path) -> tuple[DatasetConfig, Path]:
             message = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
             problems.append(f"  {key}: {message}")
         raise ConfigError(f"{path}: invalid dataset config\n" + "\n".join(problems)) from None
-    return config, path.resolve().parent
 
 
 def find_audio(config: DatasetConfig, base: Path) -> list[Path]:

@@ -1,0 +1,96 @@
+"""Registering a new dataset: a folder of audio -> a validated `dataset_configs/<name>.yaml`,
+and its pipeline deployment added to `prefect.yaml`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from .atomic import atomic_path
+from .config import ConfigError, find_audio, load_config, validate_config
+
+PIPELINES_MARKER = "# Per-dataset pipelines"  # `nas register` appends below this line of prefect.yaml
+
+
+def _nested(settings: dict) -> dict:
+    """`crepe.capacity: tiny` -> {"crepe": {"capacity": "tiny"}}; the keys of
+    `training.overrides` are themselves dotted (`training.overrides.optim.batch_size`)."""
+    tree: dict = {}
+    for key, value in settings.items():
+        head, _, rest = key.partition("training.overrides.")
+        parts = key.split(".") if head or not rest else ["training", "overrides", rest]
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {part} is not a section")
+        node[parts[-1]] = value
+    return tree
+
+
+def _audio_glob(audio_dir: Path, config_dir: Path) -> str:
+    """Relative to the config's folder when both live in one project, so the pair can move."""
+    project = config_dir.parent
+    if audio_dir.is_relative_to(project):
+        return os.path.relpath(audio_dir, config_dir)
+    return str(audio_dir)
+
+
+def register_dataset(audio_dir: Path, name: str, configs_dir: Path, settings: dict | None = None,
+                     force: bool = False) -> Path:
+    """Write `<configs_dir>/<name>.yaml` for the audio under `audio_dir` (searched
+    recursively) with `settings` (dotted keys) over the defaults; validated before it is
+    published, so a bad name, setting or folder leaves nothing behind."""
+    audio_dir = Path(audio_dir).absolute()
+    configs_dir = Path(configs_dir).absolute()
+    if not audio_dir.is_dir():
+        raise ConfigError(f"{audio_dir}: not a folder of audio")
+    path = configs_dir / f"{name}.yaml"
+    if path.exists() and not force:
+        raise ConfigError(f"{path}: a dataset config of that name exists (choose another --name, or --force)")
+    raw = {"name": name, "audio": [_audio_glob(audio_dir, configs_dir)], **_nested(settings or {})}
+    text = (f"# Registered with `nas register {audio_dir} --name {name}`. Schema: nas/config.py.\n"
+            + yaml.safe_dump(raw, sort_keys=False))
+    config = validate_config(raw, path)  # the schema's own errors, naming the key
+    if config.name != name:
+        raise ConfigError(f"{path}: name: {config.name!r} differs from --name {name!r}")
+    find_audio(config, configs_dir)  # a folder without audio is an error now, not at preparation
+    configs_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def pipeline_deployment(name: str, config_path: str, data_root: str = "nas-data") -> str:
+    """The prefect.yaml entry that runs the whole DAG for one dataset config, with the
+    config's training recipe as visible parameters."""
+    config, _ = load_config(config_path)
+    return "\n".join([
+        f"  - name: pipeline-{name}",
+        f"    description: The whole DAG for the {name} dataset (prepare, train, evaluate, export).",
+        "    entrypoint: flows/pipeline.py:pipeline",
+        "    parameters:",
+        f"      config_path: {config_path}",
+        f"      data_root: {data_root}",
+        f"      preset: {config.training.preset}",
+        f"      steps: {config.training.steps}",
+        "    work_pool:",
+        "      name: nas-process",
+        "",
+    ])
+
+
+def add_pipeline_deployment(prefect_yaml: Path, name: str, config_path: str, data_root: str = "nas-data") -> bool:
+    """Append the dataset's pipeline deployment to prefect.yaml unless it is there already."""
+    text = prefect_yaml.read_text()
+    if PIPELINES_MARKER not in text:
+        raise ConfigError(f"{prefect_yaml}: no '{PIPELINES_MARKER}' section to add the deployment to")
+    deployments = yaml.safe_load(text).get("deployments") or []
+    if any(d.get("name") == f"pipeline-{name}" for d in deployments):
+        return False
+    with atomic_path(prefect_yaml) as tmp:
+        tmp.write_text(text.rstrip("\n") + "\n\n" + pipeline_deployment(name, config_path, data_root))
+        yaml.safe_load(tmp.read_text())  # still valid YAML
+    return True
