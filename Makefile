@@ -19,6 +19,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps torchcrepe==0.0.24
+	@# Debian's headless Chromium, for the test that looks at the Prefect UI
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	touch $@
 
 install: $(VENV)/.installed

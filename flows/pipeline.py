@@ -21,20 +21,28 @@ from flows.evaluate import evaluate, export
 from flows.prepare import prepare
 from flows.train import train
 from nas.config import load_config
+from nas.dataset import load_metadata
 from nas.evaluation.evaluate import METRICS_FILE, REPORT_FILE
 from nas.evaluation.history import latest_evaluation
 from nas.export.bundle import EXPORT_FILE
-from nas.training.run import RunLayout, evaluation_history
+from nas.models.presets import resolve_training
+from nas.training.run import RunLayout, evaluation_history, load_summary, run_layout
 
 
 @flow(name="pipeline")
 def pipeline(config_path: str, data_root: str = "nas-data", preset: str | None = None, steps: int | None = None,
-             overrides: dict | None = None, reevaluate: bool = False) -> dict:
+             overrides: dict | None = None, reevaluate: bool = False, train_deployment: str | None = None) -> dict:
+    """`train_deployment` (e.g. `train/train-gpu`) sends the training stage to that
+    deployment's work pool, a GPU machine sharing `data_root`; by default it trains here."""
     logger = get_run_logger()
     config, _ = load_config(config_path)
     root = Path(data_root).resolve()
     dataset_dir = Path(prepare(config_path, data_root))
-    summary = train(config_path, preset, steps, overrides, dataset_dir.name, data_root)
+    if train_deployment:
+        summary = _train_on_pool(train_deployment, config, config_path, preset, steps, overrides, dataset_dir,
+                                 data_root)
+    else:
+        summary = train(config_path, preset, steps, overrides, dataset_dir.name, data_root)
     layout = RunLayout(Path(summary["run_dir"]))
     model_version = summary["model_version"]
 
@@ -60,6 +68,26 @@ def pipeline(config_path: str, data_root: str = "nas-data", preset: str | None =
     create_markdown_artifact(markdown=_card(result), key=f"pipeline-{config.name}",
                              description=f"Latest pipeline result of {config.name}")
     return result
+
+
+def _train_on_pool(deployment: str, config, config_path: str, preset: str | None, steps: int | None,
+                   overrides: dict | None, dataset_dir: Path, data_root: str) -> dict:
+    """Run the `train` deployment as a subflow of this run and wait for it; its summary is
+    read back from the run folder it wrote (the run id is a function of the inputs)."""
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(deployment, timeout=None, parameters={
+        "config_path": config_path, "preset": preset, "steps": steps, "overrides": overrides,
+        "dataset_version": dataset_dir.name, "data_root": data_root})
+    if not run.state.is_completed():
+        raise RuntimeError(f"training run {run.name} of {deployment} ended {run.state.name}: {run.state.message}")
+    layout = run_layout(Path(data_root).resolve(), load_metadata(dataset_dir),
+                        resolve_training(config.training, preset, steps, overrides))
+    summary = load_summary(layout)
+    if summary is None:
+        raise FileNotFoundError(f"{layout.summary}: training run {run.name} left no summary (is {data_root} shared "
+                                "with the training pool's machines?)")
+    return summary
 
 
 def _card(result: dict) -> str:

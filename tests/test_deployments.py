@@ -5,71 +5,25 @@ lineage read back through the client, and the flow run page in headless Chromium
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
+from flows.local_server import local_server, stop
 from tests.conftest import REPO
 
 BIN = REPO / ".venv" / "bin"
 CHROMIUM = shutil.which("chromium")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`prefect server start` on a free loopback port with a database of its own."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "2",
-           "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
-    log = (home / "server.log").open("w")
-    process = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/api/health", 180)
-        yield {"url": f"http://127.0.0.1:{port}", "env": env, "home": home}
-    finally:
-        _stop(process)
-        log.close()
+    with local_server(tmp_path_factory.mktemp("prefect-home")) as running:
+        yield running
 
 
 def _run(args: list[str], env: dict, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -115,6 +69,11 @@ def _wait_for_run(deployment_name: str, seconds: float):
     raise TimeoutError(f"no finished run of {deployment_name} within {seconds} s")
 
 
+def _worker(pool: str, env: dict, cwd: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", pool], env=env, cwd=cwd,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, tmp_path):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -124,46 +83,57 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
         (project / code).symlink_to(REPO / code)
     shutil.copy(REPO / "prefect.yaml", project / "prefect.yaml")
     env = {**server["env"], "NAS_REPO": str(project)}
-    _run([str(BIN / "prefect"), "work-pool", "create", "nas-process", "--type", "process"], env)
-    _run([str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "pipeline-on-register"], env, cwd=project)
-    worker_log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "nas-process"], env=env, cwd=project,
-                              stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True)
+    prefect = str(BIN / "prefect")
+    for pool in ("nas-process", "nas-gpu"):
+        _run([prefect, "work-pool", "create", pool, "--type", "process"], env)
+    _run([prefect, "--no-prompt", "deploy", "--name", "pipeline-on-register", "--name", "train-gpu"], env, cwd=project)
+    workers = [_worker(pool, env, project, tmp_path / f"{pool}.log") for pool in ("nas-process", "nas-gpu")]
+    data_root = tmp_path / "data"
     try:
-        data_root = tmp_path / "data"
-        small = ["--set", "crepe.capacity=tiny", "--set", "hop_secs=2.0", "--set", "chunk_secs=8.0",
-                 "--set", "eval_fraction=0.25", "--set", "wandb.mode=offline", "--set", "wandb.project=nas-tests",
-                 "--set", "training.steps=20", "--set", "training.overrides.optim.batch_size=4"]
-        done = _run([str(BIN / "nas"), "register", str(small_sources / "audio"), "--name", "cello", *small,
-                     "--configs-dir", str(project / "dataset_configs"), "--prefect-yaml", str(project / "prefect.yaml"),
-                     "--data-root", str(data_root)], env, cwd=project)
-        assert "emitted nas.dataset.registered for nas.dataset.cello" in done.stdout
-        config = yaml.safe_load((project / "dataset_configs" / "cello.yaml").read_text())
-        assert config["crepe"]["capacity"] == "tiny" and config["training"]["overrides"] == {"optim.batch_size": 4}
-        deployments = {d["name"]: d for d in yaml.safe_load((project / "prefect.yaml").read_text())["deployments"]}
-        assert deployments["pipeline-cello"]["parameters"] == {
-            "config_path": "dataset_configs/cello.yaml", "data_root": str(data_root), "preset": "cnn-tiny",
-            "steps": 20}
-
         with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
-            run = _wait_for_run("pipeline-on-register", 900)
-    finally:
-        _stop(worker)
-        worker_log.close()
-    assert run.state.is_completed(), (tmp_path / "worker.log").read_text()[-5000:]
-    assert run.parameters["config_path"] == "dataset_configs/cello.yaml"
+            small = ["--set", "crepe.capacity=tiny", "--set", "hop_secs=2.0", "--set", "chunk_secs=8.0",
+                     "--set", "eval_fraction=0.25", "--set", "wandb.mode=offline", "--set", "wandb.project=nas-tests",
+                     "--set", "training.steps=20", "--set", "training.overrides.optim.batch_size=4"]
+            done = _run([str(BIN / "nas"), "register", str(small_sources / "audio"), "--name", "cello", *small,
+                         "--data-root", str(data_root)], env, cwd=project)
+            assert "emitted nas.dataset.registered for nas.dataset.cello" in done.stdout
+            config = yaml.safe_load((project / "dataset_configs" / "cello.yaml").read_text())
+            assert config["crepe"]["capacity"] == "tiny" and config["training"]["overrides"] == {"optim.batch_size": 4}
+            deployments = {d["name"]: d for d in yaml.safe_load((project / "prefect.yaml").read_text())["deployments"]}
+            assert deployments["pipeline-cello"]["parameters"] == {
+                "config_path": "dataset_configs/cello.yaml", "data_root": str(data_root), "preset": "cnn-tiny",
+                "steps": 20}
 
-    with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
-        stages = {r.name: r for r in asyncio.run(_subflow_runs(run.id))}
-        artifacts = {a.key: a for a in asyncio.run(_artifacts([run.id, *(r.id for r in stages.values())]))}
+            run = _wait_for_run("pipeline-on-register", 900)
+            assert run.state.is_completed(), (tmp_path / "nas-process.log").read_text()[-5000:]
+            assert run.parameters["config_path"] == "dataset_configs/cello.yaml"
+            stages = {r.name: r for r in asyncio.run(_subflow_runs(run.id))}
+            artifacts = {a.key: a for a in asyncio.run(_artifacts([run.id, *(r.id for r in stages.values())]))}
+
+            # The dataset's own deployment, applied from the prefect.yaml that register extended,
+            # with training sent to the GPU pool's worker: prepared data and model are reused.
+            dataset_dir = next((data_root / "cello").glob("*/dataset.json")).parent
+            prepared_at = (dataset_dir / "dataset.json").stat().st_mtime_ns
+            _run([prefect, "--no-prompt", "deploy", "--name", "pipeline-cello"], env, cwd=project)
+            _run([prefect, "deployment", "run", "pipeline/pipeline-cello", "--param",
+                  "train_deployment=train/train-gpu"], env, cwd=project)
+            again = _wait_for_run("pipeline-cello", 600)
+            assert again.state.is_completed(), (tmp_path / "nas-process.log").read_text()[-5000:]
+            trained = _wait_for_run("train-gpu", 60)
+    finally:
+        for worker in workers:
+            stop(worker)
+    assert trained.state.is_completed() and trained.work_pool_name == "nas-gpu"
+    assert trained.parameters["dataset_version"] == dataset_dir.name
+    assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
+
     assert {"dataset-cello", "model-cello", "evaluation-cello", "export-cello", "pipeline-cello"} <= artifacts.keys()
-    dataset_dir = next((data_root / "cello").glob("*/dataset.json")).parent
     assert dataset_dir.name in artifacts["dataset-cello"].data and "a-mono-32k.flac" in artifacts["dataset-cello"].data
     assert "cnn-tiny" in artifacts["model-cello"].data and dataset_dir.name in artifacts["model-cello"].data
     assert "report.html" in artifacts["pipeline-cello"].data
 
-    if CHROMIUM:  # `make test` installs it; the page is the run as the UI renders it
-        _check_flow_run_page(server["url"], run, tmp_path)
+    assert CHROMIUM, "headless Chromium is missing: `make test` installs Debian's chromium"
+    _check_flow_run_page(server["url"], run, tmp_path)
 
 
 def _check_flow_run_page(url: str, run, tmp_path: Path) -> None:

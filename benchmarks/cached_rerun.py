@@ -1,0 +1,73 @@
+"""A fully cached re-run of the demo: `nas run dataset_configs/demo-violin.yaml` when the
+dataset, model, evaluation and export are already on disk (run `make demo` first).
+
+    .venv/bin/python benchmarks/cached_rerun.py [--runs 5] [--data-root nas-data]
+
+Wall time of the whole command (a new process each time, as a user types it), side by
+side in interleaved rounds:
+- with a Prefect server already running (started here, as `prefect server start`),
+- with no server set, so `nas run` starts Prefect's temporary one,
+- the floor: a process that only imports the pipeline (Python, TensorFlow, Prefect).
+Medians are reported; the goal is at most 15 s with a running server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from flows.local_server import local_server  # noqa: E402
+
+CONFIG = "dataset_configs/demo-violin.yaml"
+BIN = REPO / ".venv" / "bin"
+
+
+def timed(args: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--data-root", default="nas-data")
+    args = parser.parse_args()
+    root = REPO / args.data_root
+    if not list((root / "demo-violin" / "runs").glob("*/export/export.json")):
+        sys.exit(f"{root}: no exported demo model; run `make demo` first")
+    run = [str(BIN / "nas"), "run", CONFIG, "--data-root", str(root)]
+    bare = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    times: dict[str, list[float]] = {"running server": [], "temporary server": [], "imports only": []}
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as other, \
+            local_server(Path(home)) as server:
+        timed(run, server["env"])  # the first run on a new server registers flows and tasks
+        for i in range(args.runs):
+            times["running server"].append(timed(run, server["env"]))
+            times["temporary server"].append(timed(run, {**bare, "PREFECT_HOME": other}))
+            times["imports only"].append(timed([str(BIN / "python"), "-c", "import flows.pipeline"], bare))
+            print(f"round {i + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()),
+                  flush=True)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    result = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs, "seconds": times, "median_seconds": medians,
+              "goal_seconds": 15, "goal_met": medians["running server"] <= 15}
+    (REPO / "benchmarks/results/cached_rerun.json").write_text(json.dumps(result, indent=2) + "\n")
+    for k, v in medians.items():
+        print(f"{k:>17}: median {v:.1f} s")
+    print(f"goal (running server <= 15 s): {'met' if result['goal_met'] else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
