@@ -206,9 +206,15 @@ def _register(args) -> int:
         return 2
     config_path, data_root = _as_seen_from_here(path), _as_seen_from_here(Path(args.data_root))
     print(f"wrote {path}")
-    if args.prefect_yaml:
-        if add_pipeline_deployment(Path(args.prefect_yaml), args.name, config_path, data_root):
-            print(f"added deployment pipeline-{args.name} to {args.prefect_yaml} (apply: prefect deploy --all)")
+    if args.prefect_yaml and not Path(args.prefect_yaml).is_file():
+        print(f"{args.prefect_yaml} not found: no pipeline-{args.name} deployment added")
+    elif args.prefect_yaml:
+        try:
+            if add_pipeline_deployment(Path(args.prefect_yaml), args.name, config_path, data_root):
+                print(f"added deployment pipeline-{args.name} to {args.prefect_yaml} (apply: prefect deploy --all)")
+        except ConfigError as error:
+            print(f"nas: {error}", file=sys.stderr)
+            return 2
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
