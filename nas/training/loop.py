@@ -136,6 +136,12 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     if metadata["counts"]["train"] < config.optim.batch_size:
         raise ValueError(f"{dataset_dir}: {metadata['counts']['train']} training examples, fewer than one "
                          f"batch of {config.optim.batch_size}")
+    finished = load_summary(layout)
+    latest = tf.train.latest_checkpoint(str(layout.checkpoints))  # ckpt-<step>: checkpoints are numbered by step
+    if finished and finished["step"] >= config.steps and latest and latest.endswith(f"-{finished['step']}"):
+        # Done already: say so without building the model (a cached pipeline re-run stays quick).
+        log.info("%s is already trained to step %d: %s", layout.dir.name, finished["step"], layout.model)
+        return finished
     tf.keras.utils.set_random_seed(config.seed)
     trainer = Trainer(config, metadata, strategy)
     manager = tf.train.CheckpointManager(trainer.checkpoint, str(layout.checkpoints),
@@ -145,10 +151,6 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
         trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         start = int(trainer.step)
         log.info("resumed %s from its checkpoint at step %d", layout.dir.name, start)
-    finished = load_summary(layout)
-    if finished and finished["step"] >= config.steps and start == finished["step"]:
-        log.info("%s is already trained to step %d: %s", layout.dir.name, start, layout.model)
-        return finished
     write_run_config(layout, dataset_dir, metadata, config, _software())
     metrics = MetricsLog(layout.metrics, start)
 
