@@ -22,11 +22,10 @@ from flows.prepare import prepare
 from flows.train import train
 from nas.config import load_config
 from nas.dataset import load_metadata
-from nas.evaluation.evaluate import METRICS_FILE, REPORT_FILE
 from nas.evaluation.history import latest_evaluation
-from nas.export.bundle import EXPORT_FILE
 from nas.models.presets import resolve_training
-from nas.training.run import RunLayout, evaluation_history, load_summary, run_layout
+from nas.training.run import (EXPORT_FILE, METRICS_FILE, REPORT_FILE, RunLayout, evaluation_history, load_summary,
+                              run_layout)
 
 
 @flow(name="pipeline")

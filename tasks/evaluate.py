@@ -10,9 +10,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.config import WandbConfig
-from nas.evaluation.evaluate import REPORT_FILE, TABLE_FILE, evaluate
-from nas.export.bundle import export_model
-from nas.training.run import RunLayout
+from nas.training.run import REPORT_FILE, TABLE_FILE, RunLayout
 
 from .cards import evaluation_card, export_card, table_cell
 from .wandb_upload import resolve_mode
@@ -22,6 +20,8 @@ log = logging.getLogger(__name__)
 
 @task(name="evaluate-model")
 def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: int) -> dict:
+    from nas.evaluation.evaluate import evaluate
+
     return evaluate(layout.model, dataset_dir, layout.evaluations, history, listen=listen)
 
 
@@ -73,6 +73,8 @@ def publish_evaluation(result: dict, wandb_info: dict) -> None:
 
 @task(name="export-model")
 def export(layout: RunLayout, dataset_dir: Path) -> dict:
+    from nas.export.bundle import export_model
+
     report = export_model(layout.model, dataset_dir, layout.export)
     create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report['dataset']['name']}",
                              description=f"Exports of {report['model_version']}")

@@ -10,8 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.config import WandbConfig
 from nas.models.presets import TrainConfig
-from nas.training.loop import train
-from nas.training.run import RunLayout
+from nas.training.run import RunLayout, finished_run
 
 from .cards import model_card, table_cell
 from .wandb_training import WandbTraining
@@ -22,10 +21,14 @@ def train_model(dataset_dir: Path, layout: RunLayout, config: TrainConfig, wandb
                 wandb_dir: Path) -> dict:
     """Train or resume until `config.steps`; W&B gets metrics, samples and the model artifact."""
     callback = WandbTraining(wandb_config, wandb_dir)
-    try:
-        summary = train(dataset_dir, layout, config, callbacks=[callback])
-    finally:
-        callback.close()
+    summary = finished_run(layout, config.steps)  # seen without loading TensorFlow
+    if summary is None:
+        from nas.training.loop import train
+
+        try:
+            summary = train(dataset_dir, layout, config, callbacks=[callback])
+        finally:
+            callback.close()
     return {**summary, "wandb": callback.info}
 
 

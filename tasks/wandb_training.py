@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from nas.config import WandbConfig
-from nas.training.loop import Callback, Sample
+from nas.training.callbacks import Callback, Sample
 
 from .wandb_upload import resolve_mode
 

@@ -232,3 +232,13 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     assert status.returncode == 0
     line = [row for row in status.stdout.splitlines() if row.startswith("test-violin")][0]
     assert dataset_dir.name in line and more["model_version"] in line and row["eval_id"] in line
+
+
+def test_flows_import_without_tensorflow():
+    """A fully cached `nas run` never needs TensorFlow, so loading the flows must not load it
+    (it is most of a cached re-run's time otherwise: benchmarks/cached_rerun.py)."""
+    check = ("import sys, flows.cli, flows.pipeline, flows.reevaluate; "
+             "print(sorted(m for m in ('tensorflow', 'ddsp', 'apache_beam', 'wandb') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -27,6 +27,7 @@ from nas.models.synthesizer import make_preprocessor, make_spectral_loss, prepro
 from nas.plots import plot_feature_tracks, plot_spectrograms
 from nas.statistics import record_provider
 from nas.training.loop import load_model
+from nas.training.run import METRICS_FILE, REPORT_FILE, TABLE_FILE
 
 from .history import append_history, latest_evaluation
 from .metrics import aggregate, regressions, score_example
@@ -36,9 +37,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 8
 RAW_KEYS = ("f0_hz", "f0_confidence", "loudness_db")
-METRICS_FILE = "metrics.json"
-TABLE_FILE = "evaluation.parquet"
-REPORT_FILE = "report.html"
 
 
 def _examples(dataset_dir: Path, split: str, metadata: dict, preprocessor) -> tf.data.Dataset:

@@ -23,13 +23,13 @@ from nas.models.presets import LossConfig
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss
 from nas.training import data
 from nas.training.loop import load_model
+from nas.training.run import EXPORT_FILE
 
 from . import formats
 from .weights import engine_weights
 
 log = logging.getLogger(__name__)
 
-EXPORT_FILE = "export.json"
 PARITY_EXAMPLES = 8
 CALIBRATION_EXAMPLES = 32
 FLOAT_TOLERANCE = 1e-4  # max abs difference of a float export's decoder outputs vs TensorFlow

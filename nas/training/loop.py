@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,38 +20,12 @@ from nas.plots import plot_loss_curve, plot_spectrograms
 
 from . import data
 from .metrics import MetricsLog
-from .run import MODEL_FILE, RunLayout, load_summary, model_version, write_run_config
+from .callbacks import Callback, Sample
+from .run import MODEL_FILE, RunLayout, finished_run, model_version, write_run_config
 
 log = logging.getLogger(__name__)
 
 EVAL_BATCHES = 4  # eval loss on at most this many batches of the eval split
-
-
-@dataclass
-class Sample:
-    step: int
-    sample_rate: int
-    original: np.ndarray
-    synthesized: np.ndarray
-    wav_original: Path
-    wav_synthesized: Path
-    spectrogram: Path
-
-
-class Callback:
-    """Hooks the loop calls. The default does nothing; tasks/ reports to W&B with one."""
-
-    def on_start(self, info: dict) -> None:
-        pass
-
-    def on_metrics(self, step: int, metrics: dict) -> None:
-        pass
-
-    def on_sample(self, sample: Sample) -> None:
-        pass
-
-    def on_end(self, summary: dict) -> None:
-        pass
 
 
 def default_strategy() -> tf.distribute.Strategy:
@@ -136,11 +109,8 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     if metadata["counts"]["train"] < config.optim.batch_size:
         raise ValueError(f"{dataset_dir}: {metadata['counts']['train']} training examples, fewer than one "
                          f"batch of {config.optim.batch_size}")
-    finished = load_summary(layout)
-    latest = tf.train.latest_checkpoint(str(layout.checkpoints))  # ckpt-<step>: checkpoints are numbered by step
-    if finished and finished["step"] >= config.steps and latest and latest.endswith(f"-{finished['step']}"):
-        # Done already: say so without building the model (a cached pipeline re-run stays quick).
-        log.info("%s is already trained to step %d: %s", layout.dir.name, finished["step"], layout.model)
+    finished = finished_run(layout, config.steps)
+    if finished:
         return finished
     tf.keras.utils.set_random_seed(config.seed)
     trainer = Trainer(config, metadata, strategy)

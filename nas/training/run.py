@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from nas.atomic import write_json
 from nas.models.presets import TrainConfig
 
+log = logging.getLogger(__name__)
+
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "run.json"
 MODEL_FILE = "model.json"
+EXPORT_FILE = "export.json"  # in export/
+METRICS_FILE = "metrics.json"  # in evaluations/<id>/, with:
+TABLE_FILE = "evaluation.parquet"
+REPORT_FILE = "report.html"
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,20 @@ def write_run_config(layout: RunLayout, dataset_dir: Path, metadata: dict, confi
 
 def load_summary(layout: RunLayout) -> dict | None:
     return json.loads(layout.summary.read_text()) if layout.summary.exists() else None
+
+
+def finished_run(layout: RunLayout, steps: int) -> dict | None:
+    """The run's summary if it is trained to at least `steps` and its latest checkpoint is
+    that final step (checkpoints are named ckpt-<step>); read without TensorFlow."""
+    summary = load_summary(layout)
+    state = layout.checkpoints / "checkpoint"  # TensorFlow's text record of the latest checkpoint
+    if not summary or summary["step"] < steps or not state.exists():
+        return None
+    latest = re.search(r'^model_checkpoint_path: "(.*)"$', state.read_text(), re.MULTILINE)
+    if not latest or not latest.group(1).endswith(f"ckpt-{summary['step']}"):
+        return None
+    log.info("%s is already trained to step %d: %s", layout.dir.name, summary["step"], layout.model)
+    return summary
 
 
 def find_model(data_root: Path, dataset: str, model_version: str | None = None,
