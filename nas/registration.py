@@ -64,22 +64,17 @@ def register_dataset(audio_dir: Path, name: str, configs_dir: Path, settings: di
 
 
 def pipeline_deployment(name: str, config_path: str, data_root: str = "nas-data") -> str:
-    """The prefect.yaml entry that runs the whole DAG for one dataset config, with the
-    config's training recipe as visible parameters."""
+    """The prefect.yaml entry (as YAML text) that runs the whole DAG for one dataset config,
+    with the config's training recipe as visible parameters."""
     config, _ = load_config(config_path)
-    return "\n".join([
-        f"  - name: pipeline-{name}",
-        f"    description: The whole DAG for the {name} dataset (prepare, train, evaluate, export).",
-        "    entrypoint: flows/pipeline.py:pipeline",
-        "    parameters:",
-        f"      config_path: {config_path}",
-        f"      data_root: {data_root}",
-        f"      preset: {config.training.preset}",
-        f"      steps: {config.training.steps}",
-        "    work_pool:",
-        "      name: nas-process",
-        "",
-    ])
+    entry = {"name": f"pipeline-{name}",
+             "description": f"The whole DAG for the {name} dataset (prepare, train, evaluate, export).",
+             "entrypoint": "flows/pipeline.py:pipeline",
+             "parameters": {"config_path": config_path, "data_root": data_root, "preset": config.training.preset,
+                            "steps": config.training.steps},
+             "work_pool": {"name": "nas-process"}}
+    text = yaml.safe_dump([entry], sort_keys=False, width=120)
+    return "".join(f"  {line}" for line in text.splitlines(keepends=True))  # an item of `deployments:`
 
 
 def add_pipeline_deployment(prefect_yaml: Path, name: str, config_path: str, data_root: str = "nas-data") -> bool:
