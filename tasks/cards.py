@@ -109,9 +109,11 @@ def _wandb_run_line(info: dict, kept: str, artifact: str = "") -> str:
         return f"W&B failed, {kept} is kept locally: {info['error']}"
     if info.get("url"):
         return f"Run: [{info['url']}]({info['url']})" + (f"; {artifact}" if artifact else "")
-    if info.get("mode") == "offline":
-        return f"Logged offline in `{info['run_dir']}` ({artifact + '; ' if artifact else ''}upload with `wandb sync`)"
-    return "W&B disabled"
+    if info.get("mode") == "disabled":
+        return "W&B disabled"
+    if not info.get("run_dir"):  # e.g. a model trained outside the `train` flow
+        return "No W&B run recorded"
+    return f"Logged offline in `{info['run_dir']}` ({artifact + '; ' if artifact else ''}upload with `wandb sync`)"
 
 
 def _data_uri(png: Path) -> str:

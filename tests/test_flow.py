@@ -168,7 +168,8 @@ async def _latest_artifact(key):
         return found[0]
 
 
-def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prepared, small_sources, tmp_path):
+def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prepared, trained_run, small_sources,
+                                                           tmp_path):
     """prepare -> train -> evaluate -> export; more training steps redo training (resumed),
     evaluation and export but not preparation; an unchanged re-run does no work."""
     from flows.pipeline import pipeline
@@ -177,17 +178,21 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     dataset_dir = root / "test-violin" / prepared[0].name
     shutil.copytree(prepared[0], dataset_dir)
     prepared_at = (dataset_dir / "dataset.json").stat().st_mtime_ns
+    # ... and the run trained to 60 steps with the same recipe (not what other tests made of it).
+    shutil.copytree(trained_run.dir, root / "test-violin" / "runs" / trained_run.dir.name,
+                    ignore=shutil.ignore_patterns("export", "evaluations"))
     config = str(small_sources / "test.yaml")
-    settings = {"optim.batch_size": 4, "log_every": 10}
+    settings = {"optim.batch_size": 4, "optim.learning_rate": 3e-3, "log_every": 10}
 
-    first = pipeline(config, str(root), steps=20, overrides=settings)
-    assert first["dataset_dir"] == str(dataset_dir) and first["model_version"].endswith("-20")
+    first = pipeline(config, str(root), steps=60, overrides=settings)
+    assert first["dataset_dir"] == str(dataset_dir) and first["model_version"] == f"{trained_run.dir.name}-60"
     table = asyncio.run(_latest_artifact("evaluation-test-violin"))
     assert table.type == "table" and len(json.loads(table.data)) == first["metrics"]["examples"]
     card = asyncio.run(_latest_artifact("evaluation-test-violin-report")).data
     assert first["model_version"] in card and dataset_dir.name in card and "report.html" in card
     assert "decoder.int8.onnx" in asyncio.run(_latest_artifact("export-test-violin")).data
     assert first["evaluation"] in asyncio.run(_latest_artifact("pipeline-test-violin")).data
+    assert "No W&B run recorded" in asyncio.run(_latest_artifact("model-test-violin")).data  # trained outside
     # The offline W&B evaluation run holds the per-example table, the audio and the scores.
     runs = [p for p in (root / "wandb").rglob("run-*.wandb") if f"eval-{first['model_version']}" in
             p.read_bytes().decode("latin-1")]
@@ -196,15 +201,16 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
                              capture_output=True, text=True, timeout=120).stdout
     assert "eval/examples" in records and "listen/0-resynthesis" in records and "eval/spectral_loss" in records
 
-    more = pipeline(config, str(root), steps=30, overrides=settings)
+    more = pipeline(config, str(root), steps=70, overrides=settings)
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at  # not prepared again
-    assert more["run_dir"] == first["run_dir"] and more["model_version"].endswith("-30")  # resumed
+    assert more["run_dir"] == first["run_dir"] and more["model_version"].endswith("-70")  # resumed
     assert more["evaluation"] != first["evaluation"]
+    assert "Logged offline" in asyncio.run(_latest_artifact("model-test-violin")).data
     export_json = Path(more["export_dir"]) / "export.json"
     assert json.loads(export_json.read_text())["model_version"] == more["model_version"]
 
     exported_at = export_json.stat().st_mtime_ns
-    again = pipeline(config, str(root), steps=30, overrides=settings)
+    again = pipeline(config, str(root), steps=70, overrides=settings)
     assert again["evaluation"] == more["evaluation"] and export_json.stat().st_mtime_ns == exported_at
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 

@@ -29,5 +29,7 @@ def training_batches(dataset: tf.data.Dataset, batch_size: int, seed: int, skip_
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def eval_batches(dataset: tf.data.Dataset, batch_size: int, max_batches: int) -> tf.data.Dataset:
-    return dataset.batch(batch_size).take(max_batches)
+def eval_batches(dataset: tf.data.Dataset, count: int, batch_size: int, max_batches: int) -> tf.data.Dataset:
+    """At most `max_batches` batches of one size (the remainder is left out): ddsp's noise
+    synth needs a static batch size, so every other size would trace the model again."""
+    return dataset.batch(min(batch_size, count), drop_remainder=True).take(max_batches)

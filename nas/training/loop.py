@@ -125,12 +125,13 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     metrics = MetricsLog(layout.metrics, start)
 
     train_examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
-    eval_examples = data.examples(dataset_dir, "eval" if metadata["counts"]["eval"] else "train", metadata,
-                                  trainer.preprocessor)
-    eval_set = data.eval_batches(eval_examples, config.optim.batch_size, EVAL_BATCHES)
+    eval_split = "eval" if metadata["counts"]["eval"] else "train"
+    eval_examples = data.examples(dataset_dir, eval_split, metadata, trainer.preprocessor)
+    eval_set = data.eval_batches(eval_examples, metadata["counts"][eval_split], config.optim.batch_size,
+                                 EVAL_BATCHES)
     batches = data.training_batches(train_examples, config.optim.batch_size, config.seed, skip_batches=start)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(batches))
-    sample_batch = next(iter(eval_examples.take(1).batch(1)))
+    sample_batch = next(iter(eval_set))  # its first example is the listening sample
 
     info = {"run_id": layout.dir.name, "run_dir": str(layout.dir), "preset": config.preset,
             "decoder_parameters": trainer.model.decoder_parameters(),

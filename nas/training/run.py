@@ -114,7 +114,7 @@ def finished_run(layout: RunLayout, steps: int) -> dict | None:
     if not latest or not latest.group(1).endswith(f"ckpt-{summary['step']}"):
         return None
     log.info("%s is already trained to step %d: %s", layout.dir.name, summary["step"], layout.model)
-    return summary
+    return {**summary, "run_dir": str(layout.dir)}  # where it is now (data roots get moved)
 
 
 def find_model(data_root: Path, dataset: str, model_version: str | None = None,
