@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/nas run $(CONFIG)
 
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 benchmark: install-test
 	$(BIN)/python benchmarks/prepare_vs_ddsp.py

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from nas.config import ConfigError, load_config
+from nas.config import ConfigError, find_audio, load_config
 from nas.models.presets import PRESETS, resolve_training
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "register":
         return _register(args)
     try:  # config errors are reported before any flow starts
-        config, _ = load_config(args.config)
+        config, base = load_config(args.config)
+        if args.command == "prepare" or args.command in ("train", "run") and not getattr(args, "dataset_version", None):
+            _check_audio(args.config, config, base)
         if args.command in ("train", "run"):
             overrides = _parse_overrides(args.overrides)
             resolve_training(config.training, args.preset, args.steps, overrides)
@@ -113,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _run_flow(args, overrides if args.command in ("train", "run") else {})
     return 0
+
+
+def _check_audio(path: str, config, base: Path) -> None:
+    try:
+        find_audio(config, base)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
 
 
 def _run_flow(args, overrides: dict) -> None:

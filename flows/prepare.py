@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from nas import dataset as ds
-from nas.atomic import write_json
+from nas.atomic import file_lock, write_json
 from nas.config import load_config
 from nas.prepare import locate
 from tasks import prepare as t
@@ -23,17 +23,21 @@ def prepare(config_path: str, data_root: str = "nas-data") -> str:
     root = Path(data_root).resolve()
     sources = t.scan_sources(config, base)
     layout = locate(config, sources, root)
-    if ds.is_published(layout):
-        logger.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
-        dataset_dir = layout.final
-    else:
-        staged = layout.staging
-        summary = t.build_records.with_options(refresh_cache=not (staged / ds.RECORDS_DONE).exists())(
-            config, sources, layout)
-        t.statistics.with_options(refresh_cache=not (staged / "statistics.json").exists())(
-            config, sources, layout, summary)
-        t.plots(layout)
-        dataset_dir = t.publish(config, sources, layout, summary)
+    with file_lock(layout.lock, lambda: logger.info("another run is preparing %s version %s; waiting for it",
+                                                      config.name, layout.version)):
+        if ds.is_published(layout):
+            logger.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
+            dataset_dir = layout.final
+            sources = ds.read_manifest(dataset_dir)
+        else:
+            staged = layout.staging
+            summary = t.build_records.with_options(refresh_cache=not (staged / ds.RECORDS_DONE).exists())(
+                config, sources, layout)
+            sources = t.review_sources(sources, layout)
+            t.statistics.with_options(refresh_cache=not (staged / "statistics.json").exists())(
+                config, sources, layout, summary)
+            t.plots(layout)
+            dataset_dir = t.publish(config, sources, layout, summary)
     wandb_info = _upload_once(config, dataset_dir, root, logger)
     t.publish_cards(dataset_dir, sources, wandb_info)
     logger.info("dataset ready: %s", dataset_dir)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 _UMASK = os.umask(0)
@@ -48,6 +49,25 @@ def replace_dir(staging: Path, final: Path) -> None:
         shutil.rmtree(old)
     else:
         os.replace(staging, final)
+
+
+@contextmanager
+def file_lock(path: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if needed) for the block; another process
+    asking for it waits (after calling `waiting`). The kernel drops the lock of a killed
+    process, so a crash never leaves it stuck. (flock: local file systems, and NFS v4.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                waiting()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def write_json(path: Path, data) -> None:

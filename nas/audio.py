@@ -8,6 +8,7 @@ Odd but usable audio is kept and flagged (e.g. clipping).
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,13 +51,34 @@ def sha256_file(path: Path, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def read_mono(path: Path) -> tuple[np.ndarray, int, int]:
-    """(mono float32 samples, rate, channels); raises AudioError with the reason."""
+def read_mono(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int, int]:
+    """(mono float32 samples [start, stop), rate, channels); raises AudioError with the reason."""
     try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        audio, rate = sf.read(path, dtype="float32", always_2d=True, start=start, stop=stop)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise AudioError(f"cannot decode: {error}") from None
     return audio.mean(axis=1), rate, audio.shape[1]
+
+
+def read_segment(path: Path, start_s: float, secs: float, target: int, margin_s: float = 0.05) -> np.ndarray:
+    """`secs` of `path` from `start_s`, resampled to `target`, reading only that part.
+
+    The resampler sees `margin_s` (or more) of context on each side, from a start time
+    that lies on both sample grids, so a segment equals the same stretch of the whole
+    file resampled at once up to the filter tails far outside it: long files stream."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"cannot decode: {error}") from None
+    rate = info.samplerate
+    grid = math.gcd(rate, target)  # times k / grid are whole samples at both rates
+    context_start = max(0, math.floor((start_s - margin_s) * grid)) / grid
+    first = round(context_start * rate)
+    last = min(info.frames, math.ceil((start_s + secs + margin_s) * rate))
+    mono, _, _ = read_mono(path, first, last)
+    audio = resample(mono, rate, target)
+    offset = round((start_s - context_start) * target)
+    return audio[offset: offset + round(secs * target)].copy()
 
 
 def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
@@ -74,8 +96,29 @@ def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     return soxr.resample(audio, rate, target, quality="VHQ").astype(np.float32)
 
 
-def inspect_source(path: Path, min_seconds: float) -> SourceFile:
-    """Hash, decode and check one file. Never raises for bad audio: it is recorded."""
+class SampleStats:
+    """Running summary of mono samples, block by block (a long file is never held whole)."""
+
+    def __init__(self):
+        self.n = self.nonfinite = self.clipped = 0
+        self.peak = self.total = self.squares = 0.0
+
+    def add(self, block: np.ndarray) -> None:
+        finite = np.isfinite(block)
+        self.n += len(block)
+        self.nonfinite += int(len(block) - finite.sum())
+        block = block[finite].astype(np.float64)
+        if len(block):
+            magnitude = np.abs(block)
+            self.peak = max(self.peak, float(magnitude.max()))
+            # stuck at full scale; float audio beyond it is not clipped
+            self.clipped += int(np.sum((magnitude >= CLIP_LEVEL) & (magnitude <= 1.0)))
+            self.total += float(block.sum())
+            self.squares += float(np.square(block).sum())
+
+
+def inspect_source(path: Path, min_seconds: float, block_s: float = 30.0) -> SourceFile:
+    """Hash, decode and check one file, streaming it. Never raises for bad audio: it is recorded."""
     source = SourceFile(path=str(path))
     if path.is_symlink() and not path.exists():
         return _skip(source, "broken symbolic link")
@@ -87,39 +130,46 @@ def inspect_source(path: Path, min_seconds: float) -> SourceFile:
     if source.bytes == 0:
         return _skip(source, "empty file (0 bytes)")
     source.sha256 = sha256_file(path)
+    stats = SampleStats()
     try:
-        audio, rate, channels = read_mono(path)
-    except AudioError as error:
-        return _skip(source, str(error))
-    source.original_rate, source.channels = rate, channels
-    source.duration_s = len(audio) / rate
+        with sf.SoundFile(str(path)) as f:
+            source.original_rate, source.channels = f.samplerate, f.channels
+            for block in f.blocks(blocksize=max(1, int(block_s * f.samplerate)), dtype="float32", always_2d=True):
+                stats.add(block.mean(axis=1))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        return _skip(source, f"cannot decode: {error}")
+    source.duration_s = stats.n / source.original_rate
     try:
-        source.flags = check_samples(audio, source.duration_s, min_seconds)
+        source.flags = check_samples(stats, source.duration_s, min_seconds, source.original_rate)
     except AudioError as error:
         return _skip(source, str(error))
     return source
 
 
-def check_samples(audio: np.ndarray, duration_s: float, min_seconds: float) -> list[str]:
+def check_samples(stats: SampleStats, duration_s: float, min_seconds: float, rate: int) -> list[str]:
     """Raise AudioError for unusable audio; return flags for odd but usable audio."""
-    if len(audio) == 0:
+    if stats.n == 0:
         raise AudioError("no audio samples")
-    finite = np.isfinite(audio)
-    if not finite.all():
-        share = 1 - finite.mean()
+    if stats.nonfinite:
+        share = stats.nonfinite / stats.n
         raise AudioError("all samples are NaN/inf" if share == 1 else f"{share:.1%} of samples are NaN/inf")
-    peak = float(np.abs(audio).max())
-    if peak < SILENCE_PEAK:
-        raise AudioError(f"silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS)")
+    if stats.peak < SILENCE_PEAK:
+        raise AudioError(f"silent (peak {20 * np.log10(max(stats.peak, 1e-12)):.0f} dBFS)")
+    mean = stats.total / stats.n
+    ac_rms = np.sqrt(max(stats.squares / stats.n - mean**2, 0.0))
+    if ac_rms < SILENCE_PEAK:
+        raise AudioError(f"constant (DC {mean:+.3f} only, no sound)")
     if duration_s < min_seconds:
         raise AudioError(f"shorter than one example ({duration_s:.2f} s < {min_seconds:g} s)")
     flags = []
-    if peak > 1.0:
-        flags.append(f"peak above full scale ({peak:.2f})")
-    if np.mean(np.abs(audio) >= CLIP_LEVEL) > CLIP_SHARE:
+    if stats.peak > 1.0:
+        flags.append(f"peak above full scale ({stats.peak:.2f})")
+    if stats.clipped / stats.n > CLIP_SHARE:
         flags.append("clipping")
-    if abs(float(audio.mean())) > 0.1 * float(np.sqrt(np.mean(audio**2))):
+    if abs(mean) > 0.1 * np.sqrt(stats.squares / stats.n):
         flags.append("DC offset")
+    if rate < 16000:
+        flags.append(f"low sample rate ({rate} Hz: nothing above {rate // 2} Hz)")
     return flags
 
 

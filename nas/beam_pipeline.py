@@ -1,13 +1,16 @@
-"""The Beam pipeline: sources -> chunks -> f0 + loudness -> windows -> sharded TFRecords.
+"""The Beam pipeline: chunks -> audio + CREPE f0 + loudness -> windows -> sharded TFRecords.
 
-Shards are written by our own step (group by (split, shard), sort by example key)
-rather than `WriteToTFRecord`, whose shard assignment is random: this way the same
+Each chunk reads only its own stretch of its file, and its serialized examples go to a
+spill file rather than through the shuffle, so memory stays bounded however long the
+files are. Shards are written by our own step (group by (split, shard), sort by example
+key) rather than `WriteToTFRecord`, whose shard assignment is random: this way the same
 inputs give byte-identical files on every runner.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,41 +19,35 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from .audio import read_mono, resample
+from .atomic import atomic_path
+from .audio import read_segment
 from .config import DatasetConfig
 from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
 
 
+SPILL_DIR = ".spill"  # per chunk: serialized examples and frame-level features, for the steps after
+FRAMES_SUFFIX = ".frames.json"
+
+# Runners Beam knows only by their module path.
+RUNNER_PATHS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
+
+
 def pipeline_options(config: DatasetConfig) -> PipelineOptions:
     beam_config = config.beam
-    args = [f"--runner={beam_config.runner}", "--default_sdk_harness_log_level=WARNING"]
+    runner = RUNNER_PATHS.get(beam_config.runner, beam_config.runner)
+    args = [f"--runner={runner}", "--default_sdk_harness_log_level=WARNING"]
     if beam_config.runner == "DirectRunner":
         args += [f"--direct_num_workers={beam_config.direct_num_workers}",
                  f"--direct_running_mode={beam_config.direct_running_mode}"]
+    if beam_config.runner == "DaskRunner" and not {"dask_npartitions", "dask_partition_size"} & set(beam_config.options):
+        args.append("--dask_partition_size=1")  # a chunk is seconds of CREPE: spread them one by one
     args += [f"--{key}={value}" for key, value in beam_config.options.items()]
     return PipelineOptions(args)
 
 
-class LoadChunks(beam.DoFn):
-    """(path, [Chunk]) -> (Chunk, audio at the dataset rate, audio at 16 kHz) per chunk."""
-
-    def __init__(self, sample_rate: int, chunk_secs: float):
-        self.sample_rate, self.chunk_secs = sample_rate, chunk_secs
-
-    def process(self, source):
-        path, chunks = source
-        mono, rate, _ = read_mono(Path(path))
-        audio = resample(mono, rate, self.sample_rate)
-        audio_16k = audio if self.sample_rate == 16000 else resample(mono, rate, 16000)
-        del mono
-        for chunk in chunks:
-            a = slice(round(chunk.start_s * self.sample_rate), round((chunk.start_s + self.chunk_secs) * self.sample_rate))
-            b = slice(round(chunk.start_s * 16000), round((chunk.start_s + self.chunk_secs) * 16000))
-            yield chunk, path, audio[a].copy(), audio_16k[b].copy()
-
-
 class ComputeFeatures(beam.DoFn):
-    """CREPE f0 and loudness per chunk; the network is built once per worker."""
+    """(path, Chunk) -> its audio (read from the file, only that part) with CREPE f0 and
+    loudness; the network is built once per worker."""
 
     def __init__(self, config: DatasetConfig):
         self.config = config
@@ -63,9 +60,11 @@ class ComputeFeatures(beam.DoFn):
     def process(self, element):
         from .features import compute_features
 
-        chunk, path, audio, audio_16k = element
+        path, chunk = element
         c = self.config
         start = time.perf_counter()
+        audio = read_segment(Path(path), chunk.start_s, c.chunk_secs, c.sample_rate)
+        audio_16k = audio if c.sample_rate == 16000 else read_segment(Path(path), chunk.start_s, c.chunk_secs, 16000)
         features = compute_features(audio_16k, c.frame_rate, c.centered, c.crepe.capacity,
                                     c.crepe.viterbi, c.crepe.batch_frames)
         seconds = len(audio_16k) / 16000
@@ -75,19 +74,38 @@ class ComputeFeatures(beam.DoFn):
         yield chunk, path, {"audio": audio, "audio_16k": audio_16k, **features}
 
 
-def to_examples(element, config: DatasetConfig):
-    chunk, _, features = element
-    n_shards = {"train": config.train_shards, "eval": config.eval_shards}[chunk.split]
-    for i, example in enumerate(split_chunk(features, config.sample_rate, config.frame_rate,
-                                            config.example_secs, config.hop_secs, config.centered)):
-        key = example_key(chunk.key, i)
-        yield (chunk.split, shard_of(key, n_shards)), (key, serialize(example))
+class SpillChunk(beam.DoFn):
+    """A chunk's serialized examples and frame-level features -> spill files; emits where
+    each record lies.
+
+    Only (key, spill, offset, length) crosses the shuffle to the shard writers, so memory
+    does not grow with the dataset (a shuffle of the records themselves would hold them
+    all). One chain with one end, too: Beam's Dask runner computes only the last step."""
+
+    def __init__(self, config: DatasetConfig, spill_dir: str):
+        self.config, self.spill_dir = config, spill_dir
+
+    def process(self, element):
+        chunk, path, features = element
+        c = self.config
+        spill = Path(self.spill_dir) / chunk.key
+        with atomic_path(spill.with_name(chunk.key + FRAMES_SUFFIX)) as tmp:
+            tmp.write_text(json.dumps(feature_row(chunk, path, features, c.frame_rate)))
+        n_shards = {"train": c.train_shards, "eval": c.eval_shards}[chunk.split]
+        examples = split_chunk(features, c.sample_rate, c.frame_rate, c.example_secs, c.hop_secs, c.centered)
+        records = [serialize(example) for example in examples]
+        with atomic_path(spill) as tmp:
+            tmp.write_bytes(b"".join(records))
+        offset = 0
+        for i, record in enumerate(records):
+            key = example_key(chunk.key, i)
+            yield (chunk.split, shard_of(key, n_shards)), (key, chunk.key, offset, len(record))
+            offset += len(record)
 
 
-def to_feature_rows(element, frame_rate: int):
-    chunk, path, features = element
+def feature_row(chunk: Chunk, path: str, features: dict, frame_rate: int) -> dict:
     n = len(features["f0_hz"])
-    yield {
+    return {
         "path": path, "source_sha256": chunk.source_sha256, "chunk": chunk.index, "split": chunk.split,
         "time_s": (chunk.start_s + np.arange(n) / frame_rate).tolist(),
         "f0_hz": features["f0_hz"].tolist(), "f0_confidence": features["f0_confidence"].tolist(),
@@ -96,7 +114,8 @@ def to_feature_rows(element, frame_rate: int):
 
 
 class WriteShard(beam.DoFn):
-    """((split, shard), [(key, bytes)]) -> one TFRecord file, examples sorted by key."""
+    """((split, shard), [(key, spill, offset, length)]) -> one TFRecord file, examples sorted
+    by key, written under a temporary name and renamed when complete."""
 
     def __init__(self, out_dir: str, shards: dict[str, int]):
         self.out_dir, self.shards = out_dir, shards
@@ -106,45 +125,36 @@ class WriteShard(beam.DoFn):
 
         (split, shard), examples = element
         examples = sorted(examples)
-        path = Path(self.out_dir) / shard_name(split, shard, self.shards[split])
-        with tf.io.TFRecordWriter(str(path)) as writer:
-            for _, record in examples:
-                writer.write(record)
+        out_dir = Path(self.out_dir)
+        with atomic_path(out_dir / shard_name(split, shard, self.shards[split])) as tmp:
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                for _, spill, offset, length in examples:
+                    with open(out_dir / SPILL_DIR / spill, "rb") as f:
+                        f.seek(offset)
+                        writer.write(f.read(length))
         yield split, len(examples)
 
 
 def run_pipeline(config: DatasetConfig, sources: list[tuple[str, list[Chunk]]], out_dir: Path) -> list[dict]:
     """Write the shards into `out_dir`; returns the frame-level feature rows per chunk."""
     shards = {"train": config.train_shards, "eval": config.eval_shards}
-    rows_path = out_dir / ".feature-rows"
+    spill_dir = out_dir / SPILL_DIR
+    spill_dir.mkdir(exist_ok=True)
     with beam.Pipeline(options=pipeline_options(config)) as pipeline:
-        features = (
+        _ = (
             pipeline
-            | "sources" >> beam.Create(sources)
-            | "reshuffle_sources" >> beam.Reshuffle()
-            | "load_chunks" >> beam.ParDo(LoadChunks(config.sample_rate, config.chunk_secs))
+            | "chunks" >> beam.Create([(path, chunk) for path, chunks in sources for chunk in chunks])
             | "reshuffle_chunks" >> beam.Reshuffle()
             | "features" >> beam.ParDo(ComputeFeatures(config))
-        )
-        _ = (
-            features
-            | "examples" >> beam.FlatMap(to_examples, config)
+            | "spill" >> beam.ParDo(SpillChunk(config, str(spill_dir)))
             | "group_shards" >> beam.GroupByKey()
             | "write_shards" >> beam.ParDo(WriteShard(str(out_dir), shards))
         )
-        _ = (
-            features
-            | "feature_rows" >> beam.FlatMap(to_feature_rows, config.frame_rate)
-            | "feature_json" >> beam.Map(json.dumps)
-            | "write_rows" >> beam.io.WriteToText(str(rows_path), shard_name_template="-SSSSS-of-NNNNN")
-        )
-    rows = []
-    for part in sorted(out_dir.glob(".feature-rows-*")):
-        rows += [json.loads(line) for line in part.read_text().splitlines() if line]
-        part.unlink()
+    rows = [json.loads(p.read_text()) for p in spill_dir.glob(f"*{FRAMES_SUFFIX}")]
+    shutil.rmtree(spill_dir)
     for split, n in shards.items():  # a shard that drew no example is still written, empty
         for i in range(n):
             path = out_dir / shard_name(split, i, n)
             if not path.exists():
-                path.write_bytes(b"")
+                path.touch()
     return sorted(rows, key=lambda r: (r["path"], r["chunk"]))

@@ -7,15 +7,17 @@ wrong types are errors that name the key and the file.
 from __future__ import annotations
 
 import glob
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .models.presets import PresetName
 from .pitch import CAPACITIES
 
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
@@ -56,7 +58,7 @@ class TrainingConfig(_Strict):
 
 
 class DatasetConfig(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="dataset name (W&B artifact name)")
+    name: str = Field(description="dataset name: its folder under the data root and its W&B artifact name")
     audio: list[str] = Field(min_length=1, description="folders or globs of audio files")
     sample_rate: int = Field(16000, gt=0, description="audio rate of the records")
     frame_rate: int = Field(50, gt=0, description="f0 / loudness frames per second")
@@ -71,6 +73,16 @@ class DatasetConfig(_Strict):
     beam: BeamConfig = BeamConfig()
     wandb: WandbConfig = WandbConfig()
     training: TrainingConfig = TrainingConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"{name!r} would put the dataset outside its folder under the data root; "
+                             "use a plain name")
+        if not NAME.fullmatch(name):
+            raise ValueError(f"{name!r}: use lower case letters, digits and . _ - (starting with a letter or digit)")
+        return name
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
@@ -114,7 +126,7 @@ def validate_config(raw, path: Path) -> DatasetConfig:
         problems = []
         for e in error.errors():
             key = ".".join(str(part) for part in e["loc"]) or "(config)"
-            message = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            message = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
             problems.append(f"  {key}: {message}")
         raise ConfigError(f"{path}: invalid dataset config\n" + "\n".join(problems)) from None
 

@@ -27,7 +27,7 @@ from .loudness import DB_RANGE, LOUDNESS_N_FFT
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
 
 log = logging.getLogger("nas.prepare")
-RECORDS_FORMAT = 1  # bump when the meaning of the records changes for the same inputs
+RECORDS_FORMAT = 2  # bump when the meaning of the records changes for the same inputs
 DATASET_FILE = "dataset.json"
 RECORDS_DONE = ".records-done.json"
 
@@ -46,13 +46,22 @@ class Layout:
     def staging(self) -> Path:
         return self.root / self.name / f"{self.version}.partial"
 
+    @property
+    def lock(self) -> Path:
+        """Held while this version is built: a second run of it waits, then finds it published."""
+        return self.root / self.name / f".{self.version}.lock"
+
 
 def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:
     paths = find_audio(config, base)
     sources = []
+    first_of: dict[str, str] = {}
     for i, path in enumerate(paths, 1):
         source = inspect_source(path, config.example_secs)
+        if source.status == "ok" and source.sha256 in first_of:  # a copy would leak across the split
+            source.status, source.reason = "skipped", f"same content as {first_of[source.sha256]}"
         if source.status == "ok":
+            first_of[source.sha256] = path.name
             log.info("[%d/%d] %s: %.1f s, %d Hz, %d ch%s", i, len(paths), path.name, source.duration_s,
                      source.original_rate, source.channels, f" ({', '.join(source.flags)})" if source.flags else "")
         else:
@@ -72,11 +81,9 @@ def dataset_version(config: DatasetConfig, sources: list[SourceFile]) -> str:
 def plan_chunks(config: DatasetConfig, sources: list[SourceFile]) -> list[tuple[str, list[Chunk]]]:
     """(path, chunks) per usable source, with the content-keyed train/eval split."""
     candidates = []
-    seen = set()
     for s in sources:
-        if s.status != "ok" or s.sha256 in seen:  # identical copies would leak across splits
+        if s.status != "ok":
             continue
-        seen.add(s.sha256)
         candidates += [(s.sha256, i, start) for i, start in
                        enumerate(chunk_starts(s.duration_s, config.chunk_secs, config.example_secs))]
     chunks = assign_splits(candidates, config.eval_fraction)
@@ -93,9 +100,15 @@ def write_manifest(sources: list[SourceFile], path: Path) -> None:
         pq.write_table(table, tmp)
 
 
+def read_manifest(dataset_dir: Path) -> list[SourceFile]:
+    """The sources as published, with the flags found after feature extraction."""
+    rows = pq.read_table(dataset_dir / "manifest.parquet").to_pylist()
+    return [SourceFile(**{**row, "flags": row["flags"].split(",") if row["flags"] else []}) for row in rows]
+
+
 def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Layout) -> dict:
     """Run the Beam pipeline into the staging folder (reused if already complete there)."""
-    from .beam_pipeline import run_pipeline  # Beam takes seconds to import; scans don't need it
+    from .beam_pipeline import SPILL_DIR, run_pipeline  # Beam takes seconds to import; scans don't need it
 
     staging = layout.staging
     done = staging / RECORDS_DONE
@@ -103,8 +116,9 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Layo
         log.info("records already built in %s", staging)
         return json.loads(done.read_text())
     staging.mkdir(parents=True, exist_ok=True)
-    for stale in list(staging.glob("*.tfrecord-*")) + list(staging.glob(".feature-rows*")):
+    for stale in [*staging.glob("*.tfrecord-*"), *staging.glob(".*.tmp")]:
         stale.unlink()  # left by a run that was killed before it finished
+    shutil.rmtree(staging / SPILL_DIR, ignore_errors=True)
     plan = plan_chunks(config, sources)
     n_chunks = sum(len(c) for _, c in plan)
     log.info("preparing %d chunks from %d files with CREPE %s%s", n_chunks, len(plan),

@@ -8,6 +8,9 @@ from .loudness import LOUDNESS_N_FFT, compute_loudness
 from .pitch.network import SAMPLE_RATE
 from .pitch.tracker import hop_for_frame_rate, track_pitch
 
+SOUNDING_DB = -55.0  # quieter frames are not notes, whatever CREPE says
+MONOPHONIC_CONFIDENCE = 0.5  # median CREPE confidence on sounding frames; chords and noise score lower
+
 
 def frame_count(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
     """Frames for `center` (n / hop + 1) or `same` (ceil(n / hop)) padding, as ddsp."""
@@ -31,3 +34,10 @@ def compute_features(audio_16k: np.ndarray, frame_rate: int, centered: bool, cap
         "f0_confidence": track.confidence[:n],
         "loudness_db": compute_loudness(audio_16k, SAMPLE_RATE, frame_rate, LOUDNESS_N_FFT, centered)[:n],
     }
+
+
+def median_confidence(confidence: np.ndarray, loudness_db: np.ndarray) -> float | None:
+    """CREPE's median confidence on the sounding frames (None if none sounds): a single
+    line scores high, chords and noise below MONOPHONIC_CONFIDENCE."""
+    sounding = np.asarray(loudness_db) > SOUNDING_DB
+    return float(np.median(np.asarray(confidence)[sounding])) if sounding.any() else None

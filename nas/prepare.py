@@ -8,8 +8,11 @@ and are safe to repeat.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
+from .atomic import file_lock
 from .audio import SourceFile
 from .config import DatasetConfig
 from .dataset import (Layout, build_records, dataset_version, is_published, metadata, publish, scan_sources,
@@ -19,6 +22,24 @@ from .plots import plot_distributions, plot_tracks
 from .statistics import compute_statistics, statistics_json, write_statistics
 
 log = logging.getLogger("nas.prepare")
+
+
+def review_stage(sources: list[SourceFile], layout: Layout) -> list[SourceFile]:
+    """Flag usable sources whose features say they are not one melodic line (chords,
+    noise): they are kept, as odd-but-usable audio is, and the manifest says so."""
+    from .features import MONOPHONIC_CONFIDENCE, median_confidence
+
+    features = read_features(layout.staging / "features.parquet")
+    reviewed = []
+    for source in sources:
+        frames = features[features["path"] == source.path]
+        median = median_confidence(frames["f0_confidence"], frames["loudness_db"]) if len(frames) else None
+        if median is not None and median < MONOPHONIC_CONFIDENCE:
+            flag = f"not monophonic? (median pitch confidence {median:.2f})"
+            source = replace(source, flags=[*source.flags, flag])
+            log.warning("%s: %s", source.path, flag)
+        reviewed.append(source)
+    return reviewed
 
 
 def statistics_stage(config: DatasetConfig, sources: list[SourceFile], layout: Layout, summary: dict) -> dict:
@@ -46,14 +67,20 @@ def locate(config: DatasetConfig, sources: list[SourceFile], root: Path) -> Layo
     return Layout(root, config.name, dataset_version(config, sources))
 
 
+def wait_message(layout: Layout) -> Callable[[], None]:
+    return lambda: log.info("another run is preparing %s version %s; waiting for it", layout.name, layout.version)
+
+
 def prepare_dataset(config: DatasetConfig, base: Path, root: Path) -> Path:
     """Prepare (or find, if unchanged) the dataset a config describes."""
     sources = scan_sources(config, base)
     layout = locate(config, sources, root)
-    if is_published(layout):
-        log.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
-        return layout.final
-    summary = build_records(config, sources, layout)
-    statistics_stage(config, sources, layout, summary)
-    plots_stage(layout)
-    return publish_stage(config, sources, layout, summary)
+    with file_lock(layout.lock, wait_message(layout)):
+        if is_published(layout):
+            log.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
+            return layout.final
+        summary = build_records(config, sources, layout)
+        sources = review_stage(sources, layout)
+        statistics_stage(config, sources, layout, summary)
+        plots_stage(layout)
+        return publish_stage(config, sources, layout, summary)

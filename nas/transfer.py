@@ -15,15 +15,14 @@ import numpy as np
 
 from nas.audio import AudioError, read_mono, resample
 from nas.engine.engine import Engine, hz_to_midi
+from nas.features import MONOPHONIC_CONFIDENCE, SOUNDING_DB, median_confidence
 from nas.loudness import DB_RANGE, compute_loudness
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
 
 NOTE_CONFIDENCE = 0.85
-NOTE_MIN_DB = -55.0  # quieter frames are not notes, whatever CREPE says
 QUIET_DB = 20.0  # ddsp's "quiet" attenuation between notes
 SILENT_PEAK = 1e-4
-MONOPHONIC_CONFIDENCE = 0.5  # median CREPE confidence on sounding frames; chords score lower
 
 
 class TransferError(ValueError):
@@ -50,12 +49,13 @@ def analyse(path: Path, sample_rate: int, metadata: dict, control_rate: int) -> 
     crepe_times = np.arange(len(track.f0_hz)) / frame_rate
     loudness = compute_loudness(audio, sample_rate, control_rate, centered=True)[:frames]
     confidence = np.interp(times, crepe_times, track.confidence)
-    sounding = loudness > NOTE_MIN_DB
-    if not sounding.any():
-        raise TransferError(f"{path}: silent (loudness never above {NOTE_MIN_DB:.0f} dB)")
-    if np.median(confidence[sounding]) < MONOPHONIC_CONFIDENCE:
+    sounding = loudness > SOUNDING_DB
+    median = median_confidence(confidence, loudness)
+    if median is None:
+        raise TransferError(f"{path}: silent (loudness never above {SOUNDING_DB:.0f} dB)")
+    if median < MONOPHONIC_CONFIDENCE:
         raise TransferError(f"{path}: does not look monophonic (median pitch confidence "
-                            f"{np.median(confidence[sounding]):.2f} on sounding frames; a single line is needed)")
+                            f"{median:.2f} on sounding frames; a single line is needed)")
     return {"f0_hz": np.interp(times, crepe_times, track.f0_hz).astype(np.float32), "loudness_db": loudness,
             "notes": (confidence >= NOTE_CONFIDENCE) & sounding}
 

@@ -37,6 +37,12 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: ds.L
     return ds.build_records(config, sources, layout)
 
 
+@task(name="review-sources")
+def review_sources(sources: list[SourceFile], layout: ds.Layout) -> list[SourceFile]:
+    """Flag sources whose pitch confidence says they are not one melodic line."""
+    return stages.review_stage(sources, layout)
+
+
 @task(name="statistics", cache_key_fn=_version_key("statistics"), persist_result=True)
 def statistics(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout, summary: dict) -> dict:
     return stages.statistics_stage(config, sources, layout, summary)

@@ -17,6 +17,7 @@ os.environ.pop("WANDB_API_KEY", None)  # tests never go online
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo-violin"
+FAKE_KEY = "fake-wandb-key-0123456789abcdef0123456789abcdef"
 
 
 def demo_audio(name: str = "violin-00") -> tuple[np.ndarray, int]:
@@ -59,6 +60,30 @@ def small_sources(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def prefect_server():
+    """A real temporary Prefect server (and its database) for the tests of one module."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def artifacts_of(*flow_run_ids) -> dict:
+    """The Prefect artifacts the given flow runs created, by key, read back through the client."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=list(flow_run_ids))))
+
+    return {a.key: a for a in asyncio.run(read())}
+
+
 @pytest.fixture(scope="session")
 def prepared(small_sources, tmp_path_factory):
     """The small dataset prepared once by the plain-Python path (tiny CREPE)."""
@@ -84,3 +109,12 @@ def trained_run(prepared):
     layout = run_layout(root, load_metadata(dataset_dir), config)
     train(dataset_dir, layout, config)
     return layout
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`), the tests of the trained
+    model share one worker, so the model is trained once."""
+    for item in items:
+        if "trained_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("trained-model"))

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from flows.local_server import local_server, stop
-from tests.conftest import REPO
+from tests.conftest import REPO, artifacts_of
 
 BIN = REPO / ".venv" / "bin"
 CHROMIUM = shutil.which("chromium")
@@ -39,15 +39,6 @@ async def _flow_runs(deployment_name: str):
     async with get_client() as client:
         return await client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name])))
-
-
-async def _artifacts(flow_run_ids):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-    async with get_client() as client:
-        return await client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=list(flow_run_ids))))
 
 
 async def _subflow_runs(parent_id):
@@ -108,7 +99,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
             assert run.state.is_completed(), (tmp_path / "nas-process.log").read_text()[-5000:]
             assert run.parameters["config_path"] == "dataset_configs/cello.yaml"
             stages = {r.name: r for r in asyncio.run(_subflow_runs(run.id))}
-            artifacts = {a.key: a for a in asyncio.run(_artifacts([run.id, *(r.id for r in stages.values())]))}
+            artifacts = artifacts_of(run.id, *(r.id for r in stages.values()))
 
             # The dataset's own deployment, applied from the prefect.yaml that register extended,
             # with training sent to the GPU pool's worker: prepared data and model are reused.

@@ -9,26 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
-from tests.conftest import REPO, write_config
-
-FAKE_KEY = "fake-wandb-key-0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
-async def _artifacts(flow_run_id):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-    async with get_client() as client:
-        return await client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+from tests.conftest import FAKE_KEY, REPO, artifacts_of, write_config
 
 
 async def _task_names(flow_run_id):
@@ -51,7 +33,7 @@ def test_prepare_flow_cards_wandb_and_cache(prefect_server, small_sources, tmp_p
     dataset_dir = root / "flow-violin" / state.result().rsplit("/", 1)[-1]
     assert (dataset_dir / "dataset.json").exists()
 
-    artifacts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
+    artifacts = artifacts_of(state.state_details.flow_run_id)
     card = artifacts["dataset-flow-violin"].data
     assert dataset_dir.name in card and "a-mono-32k.flac" in card and "cannot decode" in card
     assert "offline" in card
@@ -120,7 +102,7 @@ def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared
     run_dir = root / "test-violin" / "runs" / summary["run_id"]
     assert (run_dir / "model" / "model.json").exists() and (run_dir / "config.json").exists()
 
-    artifacts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
+    artifacts = artifacts_of(state.state_details.flow_run_id)
     card = artifacts["model-test-violin"].data
     assert summary["model_version"] in card and "2,446" in card and dataset_dir.name in card
     assert "offline" in card and "data:image/png;base64," in card

@@ -1,0 +1,29 @@
+"""Preparation on Apache Beam's Dask runner, against a dask.distributed cluster of two
+worker processes: the same records as on the DirectRunner, byte for byte."""
+
+from __future__ import annotations
+
+from tests.conftest import write_config
+
+
+def test_dask_runner_writes_the_records_the_direct_runner_wrote(prepared, small_sources, tmp_path):
+    from distributed import Client, LocalCluster
+
+    from nas.config import load_config
+    from nas.prepare import prepare_dataset
+
+    direct_dir = prepared[0]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        path = write_config(small_sources / "dask.yaml", beam={
+            "runner": "DaskRunner", "options": {"dask_client_address": cluster.scheduler_address}})
+        config, base = load_config(path)
+        dask_dir = prepare_dataset(config, base, tmp_path / "data")
+        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+
+    assert len(executed) == 2 and all(n > 0 for n in executed.values()), executed  # both workers did work
+    assert dask_dir.name == direct_dir.name  # the runner is not part of the dataset version
+    names = sorted(p.name for p in direct_dir.glob("*.tfrecord-*"))
+    assert names and names == sorted(p.name for p in dask_dir.glob("*.tfrecord-*"))
+    for name in [*names, "features.parquet", "statistics.json"]:
+        assert (dask_dir / name).read_bytes() == (direct_dir / name).read_bytes(), name
