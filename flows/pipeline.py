@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows.evaluate import evaluate, export
 from flows.prepare import prepare
 from flows.train import train
+from nas.atomic import file_lock
 from nas.config import load_config
 from nas.dataset import load_metadata
 from nas.evaluation.history import latest_evaluation
@@ -36,6 +37,18 @@ def pipeline(config_path: str, data_root: str = "nas-data", preset: str | None =
     logger = get_run_logger()
     config, _ = load_config(config_path)
     root = Path(data_root).resolve()
+    # One pipeline per dataset at a time: a second one waits, then reuses what the first made.
+    with file_lock(root / config.name / ".pipeline.lock",
+                   lambda: logger.info("another pipeline of %s is running; waiting for it", config.name)):
+        result = _stages(config, config_path, data_root, root, preset, steps, overrides, reevaluate,
+                         train_deployment, logger)
+    create_markdown_artifact(markdown=_card(result), key=f"pipeline-{config.name}",
+                             description=f"Latest pipeline result of {config.name}")
+    return result
+
+
+def _stages(config, config_path: str, data_root: str, root: Path, preset: str | None, steps: int | None,
+            overrides: dict | None, reevaluate: bool, train_deployment: str | None, logger) -> dict:
     dataset_dir = Path(prepare(config_path, data_root))
     if train_deployment:
         summary = _train_on_pool(train_deployment, config, config_path, preset, steps, overrides, dataset_dir,
@@ -60,13 +73,10 @@ def pipeline(config_path: str, data_root: str = "nas-data", preset: str | None =
     else:
         exported = export(config_path, model_version, data_root)
 
-    result = {"dataset": config.name, "dataset_dir": str(dataset_dir), "model_version": model_version,
-              "run_dir": str(layout.dir), "evaluation": evaluation["eval_id"], "metrics": evaluation["metrics"],
-              "report": str(Path(evaluation["dir"]) / REPORT_FILE), "export_dir": str(layout.export),
-              "int8_change_pct": exported["spectral_loss"]["int8_change_pct"]}
-    create_markdown_artifact(markdown=_card(result), key=f"pipeline-{config.name}",
-                             description=f"Latest pipeline result of {config.name}")
-    return result
+    return {"dataset": config.name, "dataset_dir": str(dataset_dir), "model_version": model_version,
+            "run_dir": str(layout.dir), "evaluation": evaluation["eval_id"], "metrics": evaluation["metrics"],
+            "report": str(Path(evaluation["dir"]) / REPORT_FILE), "export_dir": str(layout.export),
+            "int8_change_pct": exported["spectral_loss"]["int8_change_pct"]}
 
 
 def _train_on_pool(deployment: str, config, config_path: str, preset: str | None, steps: int | None,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .models.presets import PresetName
 from .pitch import CAPACITIES
 
+POWER_FRAME_SIZE = 1024  # ddsp's dataset statistics take power over frames this long at 16 kHz
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -48,6 +49,9 @@ class WandbConfig(_Strict):
     entity: str | None = None
     mode: Literal["auto", "online", "offline", "disabled"] = Field(
         "auto", description="auto: online when WANDB_API_KEY is set, else offline")
+    attempts: int = Field(3, gt=0, description="tries of the dataset upload before giving up (with a warning)")
+    backoff_s: float = Field(5.0, ge=0, description="wait before the 2nd try, doubled for each one after")
+    timeout_s: float = Field(60.0, gt=0, description="how long one try may wait for the W&B server")
 
 
 class TrainingConfig(_Strict):
@@ -88,6 +92,9 @@ class DatasetConfig(_Strict):
     def _consistent(self) -> DatasetConfig:
         if 16000 % self.frame_rate:
             raise ValueError(f"frame_rate {self.frame_rate} must divide 16000 (CREPE hop)")
+        if 16000 // self.frame_rate >= POWER_FRAME_SIZE:
+            raise ValueError(f"frame_rate {self.frame_rate} is below 16: ddsp's statistics need overlapping "
+                             f"{POWER_FRAME_SIZE}-sample power frames")
         if self.sample_rate % self.frame_rate:
             raise ValueError(f"frame_rate {self.frame_rate} must divide sample_rate {self.sample_rate}")
         for key in ("example_secs", "hop_secs", "chunk_secs"):

@@ -27,15 +27,15 @@ log = logging.getLogger("nas.prepare")
 def review_stage(sources: list[SourceFile], layout: Layout) -> list[SourceFile]:
     """Flag usable sources whose features say they are not one melodic line (chords,
     noise): they are kept, as odd-but-usable audio is, and the manifest says so."""
-    from .features import MONOPHONIC_CONFIDENCE, median_confidence
+    from .features import POLYPHONIC_SHARE, unclear_pitch_share
 
     features = read_features(layout.staging / "features.parquet")
     reviewed = []
     for source in sources:
         frames = features[features["path"] == source.path]
-        median = median_confidence(frames["f0_confidence"], frames["loudness_db"]) if len(frames) else None
-        if median is not None and median < MONOPHONIC_CONFIDENCE:
-            flag = f"not monophonic? (median pitch confidence {median:.2f})"
+        unclear = unclear_pitch_share(frames["f0_confidence"], frames["loudness_db"]) if len(frames) else None
+        if unclear is not None and unclear > POLYPHONIC_SHARE:
+            flag = f"not monophonic? (pitch unclear on {unclear:.0%} of sounding frames)"
             source = replace(source, flags=[*source.flags, flag])
             log.warning("%s: %s", source.path, flag)
         reviewed.append(source)

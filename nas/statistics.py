@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path, write_json
+from .config import POWER_FRAME_SIZE
 from .ddsp_import import ddsp_module
 from .records import file_pattern
 
@@ -26,17 +27,49 @@ def record_provider(dataset_dir: Path, split: str, metadata: dict):
     )
 
 
-def compute_statistics(dataset_dir: Path, metadata: dict, split: str = "train") -> dict:
-    """`ddsp.training.postprocessing.compute_dataset_statistics` on one split.
+TRIM_END = 20  # ddsp leaves the last frames of each example out of its statistics
 
-    Batches of one: ddsp drops a final partial batch, which would drop examples. Its
-    loudness quantile fit subsamples with NumPy's global generator: seeded here so the
-    statistics are reproducible."""
+
+def compute_statistics(dataset_dir: Path, metadata: dict, split: str = "train") -> dict:
+    """The statistics of `ddsp.training.postprocessing.compute_dataset_statistics` on one
+    split, with the same keys, definitions and ddsp's own power, note detection and
+    quantile transform, but streamed: it keeps frames, not audio (ddsp's keeps every
+    example's audio, 0.8 GB for an hour of audio at a 1 s hop). Equal to ddsp's function
+    (tests/test_prepare.py). Examples in record order; ddsp's quantile fit subsamples with
+    NumPy's global generator, seeded here so the statistics are reproducible."""
     if metadata["counts"][split] == 0:
         raise ValueError(f"{dataset_dir}: no {split} examples to compute statistics on")
     postprocessing = ddsp_module("ddsp.training.postprocessing")
+    spectral_ops = ddsp_module("ddsp.spectral_ops")
+    frames: dict[str, list] = {"f0": [], "f0_conf": [], "loudness": [], "power": []}
+    for example in record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False):
+        power = spectral_ops.compute_power(example["audio_16k"][None], frame_size=POWER_FRAME_SIZE,
+                                           frame_rate=metadata["frame_rate"])
+        for key, value in (("f0", example["f0_hz"]), ("f0_conf", example["f0_confidence"]),
+                           ("loudness", example["loudness_db"]), ("power", power[0])):
+            frames[key].append(np.asarray(value)[:-TRIM_END])
+    f0, f0_conf, loudness, power = (np.stack(frames[k]) for k in ("f0", "f0_conf", "loudness", "power"))
+    pitch = np.asarray(postprocessing.hz_to_midi(f0))
+    mask_on, _ = postprocessing.detect_notes(loudness, f0_conf)
+    mask_on = mask_on | ~mask_on.any(axis=1, keepdims=True)  # an example without notes counts whole
     np.random.seed(0)
-    return postprocessing.compute_dataset_statistics(record_provider(dataset_dir, split, metadata), batch_size=1)
+    stats = {"quantile_transform": postprocessing.fit_quantile_transform(loudness, mask_on)}
+    for name, values in (("pitch", pitch), ("power", power), ("loudness", loudness)):
+        stats.update(_summary(values, name))
+        stats.update(_summary(values, f"{name}_note", mask_on))
+    return stats
+
+
+def _summary(values: np.ndarray, name: str, mask: np.ndarray | None = None) -> dict:
+    """Mean, extremes and std of the (masked) frames, and the mean over examples of each
+    example's extremes."""
+    if mask is None:
+        mask = np.ones(values.shape, bool)
+    selected = values[mask]
+    examples = [v[m] for v, m in zip(values, mask) if m.any()]
+    return {f"mean_{name}": np.mean(selected), f"max_{name}": np.max(selected), f"min_{name}": np.min(selected),
+            f"mean_max_{name}": np.mean([e.max() for e in examples]),
+            f"mean_min_{name}": np.mean([e.min() for e in examples]), f"std_{name}": np.std(selected)}
 
 
 def statistics_json(stats: dict) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 
 from nas.audio import AudioError, read_mono, resample
 from nas.engine.engine import Engine, hz_to_midi
-from nas.features import MONOPHONIC_CONFIDENCE, SOUNDING_DB, median_confidence
+from nas.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
 from nas.loudness import DB_RANGE, compute_loudness
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
@@ -50,12 +50,12 @@ def analyse(path: Path, sample_rate: int, metadata: dict, control_rate: int) -> 
     loudness = compute_loudness(audio, sample_rate, control_rate, centered=True)[:frames]
     confidence = np.interp(times, crepe_times, track.confidence)
     sounding = loudness > SOUNDING_DB
-    median = median_confidence(confidence, loudness)
-    if median is None:
+    unclear = unclear_pitch_share(confidence, loudness)
+    if unclear is None:
         raise TransferError(f"{path}: silent (loudness never above {SOUNDING_DB:.0f} dB)")
-    if median < MONOPHONIC_CONFIDENCE:
-        raise TransferError(f"{path}: does not look monophonic (median pitch confidence "
-                            f"{median:.2f} on sounding frames; a single line is needed)")
+    if unclear > POLYPHONIC_SHARE:
+        raise TransferError(f"{path}: does not look monophonic (pitch unclear on {unclear:.0%} of sounding "
+                            "frames; a single line is needed)")
     return {"f0_hz": np.interp(times, crepe_times, track.f0_hz).astype(np.float32), "loudness_db": loudness,
             "notes": (confidence >= NOTE_CONFIDENCE) & sounding}
 

@@ -9,10 +9,12 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from nas.atomic import file_lock
 from nas.config import WandbConfig
 from nas.training.run import REPORT_FILE, TABLE_FILE, RunLayout
 
 from .cards import evaluation_card, export_card, table_cell
+from .train import waiting
 from .wandb_upload import resolve_mode
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,8 @@ log = logging.getLogger(__name__)
 def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: int) -> dict:
     from nas.evaluation.evaluate import evaluate
 
-    return evaluate(layout.model, dataset_dir, layout.evaluations, history, listen=listen)
+    with file_lock(layout.lock, waiting(layout)):
+        return evaluate(layout.model, dataset_dir, layout.evaluations, history, listen=listen)
 
 
 @task(name="evaluation-wandb")
@@ -40,7 +43,8 @@ def log_evaluation(result: dict, config: WandbConfig, wandb_dir: Path) -> dict:
                          job_type="eval", name=f"eval-{result['model_version']}", group=result["dataset"]["name"],
                          config={"model_version": result["model_version"], "dataset": result["dataset"],
                                  "eval_id": result["eval_id"]},
-                         settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
+                         settings=wandb.Settings(silent=True, console="off", init_timeout=config.timeout_s),
+                         reinit="create_new")
         rows = pq.read_table(Path(result["dir"]) / TABLE_FILE).to_pylist()
         folder = Path(result["dir"])
         run.log({"eval/examples": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows]),
@@ -75,7 +79,8 @@ def publish_evaluation(result: dict, wandb_info: dict) -> None:
 def export(layout: RunLayout, dataset_dir: Path) -> dict:
     from nas.export.bundle import export_model
 
-    report = export_model(layout.model, dataset_dir, layout.export)
+    with file_lock(layout.lock, waiting(layout)):
+        report = export_model(layout.model, dataset_dir, layout.export)
     create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report['dataset']['name']}",
                              description=f"Exports of {report['model_version']}")
     return report

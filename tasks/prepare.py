@@ -58,7 +58,7 @@ def publish(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout,
     return stages.publish_stage(config, sources, layout, summary)
 
 
-@task(name="wandb-dataset-artifact", retries=2, retry_delay_seconds=10)
+@task(name="wandb-dataset-artifact")  # retried inside, with back-off
 def wandb_artifact(config: DatasetConfig, dataset_dir: Path, root: Path) -> dict:
     return upload_dataset(dataset_dir, ds.load_metadata(dataset_dir), config.wandb, root / "wandb")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from nas.atomic import file_lock
 from nas.config import WandbConfig
 from nas.models.presets import TrainConfig
 from nas.training.run import RunLayout, finished_run
@@ -21,15 +22,21 @@ def train_model(dataset_dir: Path, layout: RunLayout, config: TrainConfig, wandb
                 wandb_dir: Path) -> dict:
     """Train or resume until `config.steps`; W&B gets metrics, samples and the model artifact."""
     callback = WandbTraining(wandb_config, wandb_dir)
-    summary = finished_run(layout, config.steps)  # seen without loading TensorFlow
-    if summary is None:
-        from nas.training.loop import train
+    with file_lock(layout.lock, waiting(layout)):
+        summary = finished_run(layout, config.steps)  # seen without loading TensorFlow
+        if summary is None:
+            from nas.training.loop import train
 
-        try:
-            summary = train(dataset_dir, layout, config, callbacks=[callback])
-        finally:
-            callback.close()
+            try:
+                summary = train(dataset_dir, layout, config, callbacks=[callback])
+            finally:
+                callback.close()
     return {**summary, "wandb": callback.info}
+
+
+def waiting(layout: RunLayout):
+    logger = get_run_logger()
+    return lambda: logger.info("another run is working in %s; waiting for it", layout.dir)
 
 
 @task(name="run-card")

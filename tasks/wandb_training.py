@@ -60,7 +60,8 @@ class WandbTraining(Callback):
             job_type="train", name=info["run_id"], group=info["dataset"],
             config={k: info[k] for k in ("preset", "decoder_parameters", "parameters", "dataset", "dataset_version",
                                          "steps", "devices", "start_step", "config")},
-            settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
+            settings=wandb.Settings(silent=True, console="off", init_timeout=self.config.timeout_s),
+            reinit="create_new")
         self.info.update({"run_dir": self.run.dir, "run_name": info["run_id"]})
         if self.mode == "online":
             self.run.use_artifact(f"{info['dataset']}:{info['dataset_version']}")

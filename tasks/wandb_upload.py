@@ -7,11 +7,14 @@ is read by wandb from the environment and never passed, logged or stored by us.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 
 from nas.config import WandbConfig
+
+log = logging.getLogger(__name__)
 
 
 def resolve_mode(config: WandbConfig) -> str:
@@ -20,9 +23,9 @@ def resolve_mode(config: WandbConfig) -> str:
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
-def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir: Path,
-                   attempts: int = 3, backoff_s: float = 5.0) -> dict:
-    """Log the dataset folder as artifact `<name>:<version>`; returns where it went."""
+def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir: Path) -> dict:
+    """Log the dataset folder as artifact `<name>:<version>`; returns where it went. Tries
+    `config.attempts` times with doubling back-off, then raises."""
     import wandb
 
     mode = resolve_mode(config)
@@ -30,12 +33,13 @@ def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir
         return {"mode": mode}
     wandb_dir.mkdir(parents=True, exist_ok=True)
     last_error: Exception | None = None
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, config.attempts + 1):
         try:
             run = wandb.init(project=config.project, entity=config.entity, mode=mode, dir=str(wandb_dir),
                              job_type="prepare-dataset", name=f"prepare-{meta['name']}-{meta['version']}",
                              config={"dataset": meta["name"], "version": meta["version"], **meta["parameters"]},
-                             settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
+                             settings=wandb.Settings(silent=True, console="off", init_timeout=config.timeout_s),
+                             reinit="create_new")
             artifact = wandb.Artifact(meta["name"], type="dataset", metadata=meta,
                                       description=f"nas dataset {meta['name']} version {meta['version']}")
             artifact.add_dir(str(dataset_dir), policy="immutable")  # published folders never change
@@ -47,7 +51,10 @@ def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir
             return where
         except Exception as error:  # network and service errors vary by wandb version
             last_error = error
-            if attempt < attempts:
-                time.sleep(backoff_s * 2 ** (attempt - 1))
-    raise RuntimeError(f"W&B upload of {meta['name']}:{meta['version']} failed after {attempts} attempts: "
-                       f"{type(last_error).__name__}")
+            if attempt < config.attempts:
+                wait = config.backoff_s * 2 ** (attempt - 1)
+                log.warning("W&B upload of %s:%s failed (try %d of %d: %s); retrying in %.0f s", meta["name"],
+                            meta["version"], attempt, config.attempts, type(error).__name__, wait)
+                time.sleep(wait)
+    raise RuntimeError(f"W&B upload of {meta['name']}:{meta['version']} failed after {config.attempts} attempts: "
+                       f"{type(last_error).__name__}: {str(last_error).splitlines()[0][:200]}")

@@ -43,11 +43,11 @@ OUTCOMES = {
     "shorter-than-example-3s.flac": Outcome("skipped", "shorter than one example"),
     "dangling-link.wav": Outcome("skipped", "broken symbolic link"),
     "folder.wav": Outcome("skipped", "is a directory"),
-    "copy-of-pcm-24bit.wav": Outcome("skipped", "same content as pcm-24bit.wav"),
+    "same-as-pcm-24bit.wav": Outcome("skipped", "same content as pcm-24bit.wav"),
     "clipped.wav": Outcome("ok", "clipping"),
     "float-beyond-full-scale.wav": Outcome("ok", "peak above full scale"),
     "dc-offset.wav": Outcome("ok", "DC offset"),
-    "rate-8k.wav": Outcome("ok", "low sample rate", rate=8000),
+    "rate-8k.wav": Outcome("ok", "low sample rate", rate=8000, channels=1),
     "chord-three-violins.wav": Outcome("ok", "not monophonic"),
     "white-noise.wav": Outcome("ok", "not monophonic"),
     "pcm-8bit.wav": Outcome("ok", rate=32000, channels=1),
@@ -105,13 +105,13 @@ def make_corpus(folder: Path) -> Path:
 
     write("pcm-8bit.wav", 0.9 * a / np.abs(a).max(), subtype="PCM_U8")
     write("pcm-24bit.wav", a, subtype="PCM_24")
-    (audio_dir / "copy-of-pcm-24bit.wav").write_bytes((audio_dir / "pcm-24bit.wav").read_bytes())
+    (audio_dir / "same-as-pcm-24bit.wav").write_bytes((audio_dir / "pcm-24bit.wav").read_bytes())
     write("rate-96k.wav", soxr.resample(a, rate, 96000), 96000)
     write("six-channels.wav", np.stack([a * g for g in (1, 0.8, 0.6, 0.4, 0.2, 0.1)], axis=1))
     write("flac-named.wav", a, format="FLAC")
     write("mp3-layer3.mp3", a, format="MP3")
     write("aiff-16bit.aiff", a, format="AIFF", subtype="PCM_16")
-    write("ünïcode name with spaces ♪.flac", a)
+    write("ünïcode name with spaces ♪.flac", b)
 
     pieces = [soxr.resample(sf.read(p, dtype="float32")[0], 32000, 16000) for p in sorted(DEMO.glob("*.flac"))]
     long = np.concatenate(pieces)

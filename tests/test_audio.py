@@ -4,8 +4,9 @@ import os
 
 import numpy as np
 import soundfile as sf
+import soxr
 
-from nas.audio import inspect_source, read_mono, resample
+from nas.audio import inspect_source, read_mono, read_segment, resample
 from tests.conftest import demo_audio
 
 
@@ -66,3 +67,17 @@ def test_clipping_is_kept_but_flagged(tmp_path):
     loud = np.clip(a[: 5 * rate] * 20, -1, 1)
     source = inspect_source(_write(tmp_path / "clipped.wav", loud, rate), min_seconds=4)
     assert source.status == "ok" and "clipping" in source.flags
+
+
+def test_a_segment_read_alone_equals_that_stretch_of_the_whole_file(tmp_path):
+    """Preparation reads each chunk on its own (long files stream): with the resampler's
+    context around it, a segment is the whole file's resampling at that place."""
+    a, rate = demo_audio()
+    for name, sr in (("b.wav", 44100), ("c.ogg", rate), ("d.wav", 22050)):
+        path = _write(tmp_path / name, soxr.resample(a[: 12 * rate], rate, sr).astype(np.float32), sr)
+        whole = resample(read_mono(path)[0], sr, 16000)
+        for start, secs in ((0.0, 4.0), (4.0, 4.0), (8.0, 8.0)):  # the last runs past the end
+            segment = read_segment(path, start, secs, 16000)
+            expected = whole[round(start * 16000): round((start + secs) * 16000)]
+            assert len(segment) == len(expected), (name, start)
+            assert np.abs(segment - expected).max() < 1e-6, (name, start, np.abs(segment - expected).max())

@@ -62,15 +62,6 @@ def test_prepare_flow_cards_wandb_and_cache(prefect_server, small_sources, tmp_p
     assert len(list((root / "wandb").rglob("run-*.wandb"))) == 1
 
 
-def test_cli_config_error_exits_cleanly(tmp_path):
-    bad = write_config(tmp_path / "bad.yaml", colour="blue")
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "prepare", str(bad)], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2
-    assert "colour: unknown key" in result.stderr and str(bad) in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_cli_evaluate_without_a_dataset_or_model_says_so(small_sources, prepared, tmp_path):
     """Reported before any flow starts: exit code 2, the reason, no traceback."""
     config = str(small_sources / "test.yaml")

@@ -6,11 +6,13 @@ import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 import tensorflow as tf
 
 from nas.audio import read_mono, resample
 from nas.config import load_config
-from nas.dataset import RECORDS_DONE, Layout, dataset_version, scan_sources
+from nas.dataset import RECORDS_DONE, Layout, dataset_version, load_metadata, scan_sources
+from nas.ddsp_import import ddsp_module
 from nas.prepare import prepare_dataset
 from nas.statistics import record_provider
 from tests.conftest import write_config
@@ -64,9 +66,21 @@ def test_statistics_are_ddsps(prepared):
     assert 55 < stats["mean_pitch_note"] < 90  # the demo plays G3..E6
     assert len(stats["loudness_quantiles"]["quantiles"]) > 10
     with open(dataset_dir / "dataset_statistics.pkl", "rb") as f:
-        ddsp_stats = pickle.load(f)
-    assert ddsp_stats["mean_pitch"] == stats["mean_pitch"]
-    assert hasattr(ddsp_stats["quantile_transform"], "transform")
+        pickled = pickle.load(f)
+    assert pickled["mean_pitch"] == stats["mean_pitch"]
+    assert hasattr(pickled["quantile_transform"], "transform")
+
+    # our streamed statistics are ddsp's compute_dataset_statistics, which holds all audio
+    postprocessing = ddsp_module("ddsp.training.postprocessing")
+    np.random.seed(0)
+    theirs = postprocessing.compute_dataset_statistics(
+        record_provider(dataset_dir, "train", load_metadata(dataset_dir)), batch_size=1)
+    assert set(theirs) == set(pickled)
+    for key, value in theirs.items():
+        if key != "quantile_transform":
+            assert pickled[key] == pytest.approx(float(value), rel=1e-5, abs=1e-4), key
+    np.testing.assert_allclose(pickled["quantile_transform"].quantiles_, theirs["quantile_transform"].quantiles_,
+                               atol=1e-4)
     features = pq.read_table(dataset_dir / "features.parquet").to_pandas()
     assert set(features.split) == {"train", "eval"} and features.path.nunique() == 3
     assert (dataset_dir / "distributions.png").stat().st_size > 10_000

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nas.atomic import atomic_path
+from nas.atomic import atomic_path, file_lock
 
 HISTORY_COLUMNS = ("eval_id", "created", "model_version", "dataset_version", "spectral_loss", "f0_mae_cents",
                    "rpa", "loudness_mae_db", "examples", "regression", "dir")
@@ -29,6 +29,8 @@ def append_history(history: Path, result: dict) -> None:
            "dataset_version": result["dataset"]["version"], **{k: result["metrics"][k] for k in
            ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db", "examples")},
            "regression": result["regression"], "dir": result["dir"]}
-    rows = read_history(history) + [row]
-    with atomic_path(Path(history)) as tmp:
-        pq.write_table(pa.Table.from_pylist([{k: r[k] for k in HISTORY_COLUMNS} for r in rows]), tmp)
+    history = Path(history)
+    with file_lock(history.with_name(f".{history.name}.lock")):  # evaluations of other runs append too
+        rows = read_history(history) + [row]
+        with atomic_path(history) as tmp:
+            pq.write_table(pa.Table.from_pylist([{k: r[k] for k in HISTORY_COLUMNS} for r in rows]), tmp)

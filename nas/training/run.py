@@ -67,6 +67,11 @@ class RunLayout:
     def summary(self) -> Path:
         return self.dir / SUMMARY_FILE
 
+    @property
+    def lock(self) -> Path:
+        """Held by whatever writes into the run (training, evaluation, export): one at a time."""
+        return self.dir.parent / f".{self.dir.name}.lock"
+
 
 def evaluation_history(data_root: Path, dataset: str) -> Path:
     """Every evaluation of every model of a dataset, one row each (regressions flagged)."""
