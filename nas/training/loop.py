@@ -182,9 +182,9 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
         if step % config.sample_every == 0 and step != config.steps:
             sample(step)
         if step % config.checkpoint_every == 0 or step == config.steps:
+            metrics.write()  # first: a resumed run keeps the rows up to its checkpoint, so they must be on disk
             trainer.step.assign(step)
             manager.save(checkpoint_number=step)
-            metrics.write()
     sample(step)
     metrics.write()
     plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata['name']} · {config.preset}")

@@ -1,0 +1,173 @@
+"""Faults real machines have: a killed preparation, a killed pipeline, two runs of one
+dataset at once, an unreachable W&B server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import tensorflow as tf
+
+from tests.conftest import FAKE_KEY, REPO, artifacts_of, write_config
+
+PREPARE = """
+import logging, sys
+from pathlib import Path
+from nas.config import load_config
+from nas.prepare import prepare_dataset
+logging.basicConfig(level=logging.INFO)
+config, base = load_config(sys.argv[1])
+print(prepare_dataset(config, base, Path(sys.argv[2])))
+"""
+
+
+def _records(dataset_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(dataset_dir.glob("*.tfrecord-*"))}
+
+
+def _start(args: list[str], **kw) -> subprocess.Popen:
+    """A child in its own session, so that it and its Beam workers can be killed together."""
+    return subprocess.Popen(args, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kw)
+
+
+def _kill_when(process: subprocess.Popen, ready, what: str, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while not ready():
+        assert process.poll() is None, f"finished before {what}: {process.stderr.read()[-2000:]}"
+        assert time.time() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def test_killed_preparation_resumes_to_the_records_of_an_uninterrupted_run(prepared, small_sources, tmp_path):
+    from nas.config import load_config
+    from nas.prepare import prepare_dataset
+
+    uninterrupted = prepared[0]
+    config = write_config(small_sources / "killed.yaml")  # the `prepared` config: the same version
+    root = tmp_path / "data"
+    staging = root / "test-violin" / f"{uninterrupted.name}.partial"
+    first = _start([sys.executable, "-c", PREPARE, str(config), str(root)])
+    _kill_when(first, lambda: any(staging.glob(".spill/*.frames.json")), "the first chunk's features")
+
+    assert not (root / "test-violin" / uninterrupted.name).exists()  # nothing published
+    for shard in staging.glob("*.tfrecord-*"):  # whatever is under a final name is whole
+        assert sum(1 for _ in tf.data.TFRecordDataset(str(shard))) > 0
+    for frames in staging.glob(".spill/*.frames.json"):
+        json.loads(frames.read_text())
+
+    dataset_dir = prepare_dataset(*load_config(config), root)
+    assert dataset_dir.name == uninterrupted.name and not staging.exists()
+    assert _records(dataset_dir) == _records(uninterrupted)
+    for name in ("features.parquet", "statistics.json"):
+        assert (dataset_dir / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+    assert not list(dataset_dir.glob(".*"))  # no temporary or spill files left
+
+
+def test_one_dataset_prepared_twice_at_once_is_built_once_beside_another(prepared, small_sources, tmp_path):
+    uninterrupted = prepared[0]
+    same = write_config(small_sources / "twice.yaml")
+    other = write_config(small_sources / "other.yaml", name="other-violin")
+    root = tmp_path / "data"
+    runs = [_start([sys.executable, "-c", PREPARE, str(path), str(root)]) for path in (same, same, other)]
+    outputs = [run.communicate(timeout=900) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+
+    first, second, beside = (Path(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert first == second == root / "test-violin" / uninterrupted.name
+    assert sum("another run is preparing" in err for _, err in outputs[:2]) == 1  # one waited for the other
+    assert sum("is up to date" in err for _, err in outputs[:2]) == 1  # and then found it done
+    assert beside.parent.name == "other-violin"
+    for dataset_dir in (first, beside):
+        assert _records(dataset_dir) == _records(uninterrupted)
+        assert json.loads((dataset_dir / "dataset.json").read_text())["counts"] == \
+            json.loads((uninterrupted / "dataset.json").read_text())["counts"]
+    assert not list(root.glob("*/*.partial"))
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free now, and nothing listens on it
+
+
+def test_unreachable_wandb_is_retried_then_the_dataset_is_kept_with_a_warning(prefect_server, prepared, small_sources,
+                                                                             tmp_path, monkeypatch):
+    from flows.prepare import prepare
+
+    dataset_dir = prepared[0]
+    root = tmp_path / "data"
+    shutil.copytree(dataset_dir, root / "test-violin" / dataset_dir.name)
+    config = write_config(small_sources / "online.yaml", wandb={
+        "project": "nas-tests", "mode": "online", "attempts": 2, "backoff_s": 1.0, "timeout_s": 5.0})
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{_closed_port()}")
+    records = Records()
+    loggers = [logging.getLogger(name) for name in ("tasks.wandb_upload", "prefect.flow_runs")]
+    for logger in loggers:
+        logger.addHandler(records)
+    try:
+        state = prepare(str(config), str(root), return_state=True)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(records)
+    assert state.is_completed(), state.message
+    assert Path(state.result()) == root / "test-violin" / dataset_dir.name
+    assert _records(Path(state.result())) == _records(dataset_dir)  # nothing lost
+    logged = "\n".join(records.lines)
+    assert "try 1 of 2" in logged and "retrying in 1 s" in logged
+    assert "W&B upload failed; the dataset is kept locally" in logged
+    assert not (root / "test-violin" / f"{dataset_dir.name}.wandb.json").exists()  # tried again next time
+    card = artifacts_of(state.state_details.flow_run_id)["dataset-test-violin"].data
+    assert "Upload failed, dataset kept locally" in card and "after 2 attempts" in card
+
+    assert FAKE_KEY not in logged and FAKE_KEY not in card
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert FAKE_KEY.encode() not in path.read_bytes(), path
+
+
+def test_pipeline_killed_while_training_resumes_from_its_checkpoint(prefect_server, prepared, small_sources,
+                                                                    tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    dataset_dir = prepared[0]
+    root = tmp_path / "data"
+    shutil.copytree(dataset_dir, root / "test-violin" / dataset_dir.name)
+    config = write_config(small_sources / "pipeline-kill.yaml")
+    run = [sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(root), "--steps", "40",
+           "--set", "checkpoint_every=10", "--set", "log_every=10", "--set", "optim.batch_size=4"]
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    first = _start(run, env=env)
+    _kill_when(first, lambda: any(root.glob("test-violin/runs/*/checkpoints/ckpt-10.index")), "checkpoint 10")
+    run_dir = next(root.glob("test-violin/runs/*/checkpoints")).parent
+    assert not (run_dir / "model").exists()
+    killed_at = max(int(p.name[5:-6]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+
+    second = subprocess.run(run, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resumed {run_dir.name} from its checkpoint at step {killed_at}" in second.stderr
+    assert "is up to date" in second.stderr  # preparation was not redone
+    assert f"model {run_dir.name}-40" in second.stdout and "exports:" in second.stdout
+    steps = [r["step"] for r in pq.read_table(run_dir / "metrics.parquet").to_pylist() if r["loss"] == r["loss"]]
+    assert steps == [10, 20, 30, 40]  # each logged once across the kill
