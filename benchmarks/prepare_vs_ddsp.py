@@ -54,18 +54,20 @@ def child_ddsp(files: list[str], out: str) -> None:
 def measured(args: list[str]) -> dict:
     """Wall seconds and peak RSS (sum over the process tree, sampled every 0.1 s)."""
     start = time.perf_counter()
-    process = psutil.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
-    wall = time.perf_counter() - start
-    if process.returncode:
-        raise RuntimeError(f"{args} failed:\n{process.stderr.read().decode()[-3000:]}")
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a long run's log would fill a pipe and block it
+        process = psutil.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+        peak = 0
+        while process.poll() is None:
+            try:
+                tree = [process, *process.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+        wall = time.perf_counter() - start
+        if process.returncode:
+            log.seek(0)
+            raise RuntimeError(f"{args} failed:\n{log.read().decode()[-3000:]}")
     return {"wall_s": wall, "peak_rss_gb": peak / 1e9}
 
 

@@ -57,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     _training_arguments(run)
     run.add_argument("--reevaluate", action="store_true", help="score the model again even if it was scored")
     run.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are written")
+    many = commands.add_parser("run-many", help="several datasets at once, each as its own task; on a Dask "
+                               "cluster with --dask-workers or --dask-address")
+    many.add_argument("configs", nargs="+", help="dataset configs (YAML)")
+    many.add_argument("--until", choices=["prepare", "export"], default="export",
+                      help="prepare only, or the whole pipeline (default)")
+    many.add_argument("--dask-workers", type=int, default=0, help="a local Dask cluster of this many processes")
+    many.add_argument("--dask-address", help="an existing Dask scheduler, e.g. tcp://scheduler:8786")
+    many.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are written")
     status = commands.add_parser("status", help="datasets with their latest dataset, model and evaluation")
     status.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are")
     evaluate = commands.add_parser("evaluate", help="score a trained model on a dataset; report, history, W&B")
@@ -95,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         return _status(args.data_root)
     if args.command == "register":
         return _register(args)
+    if args.command == "run-many":
+        return _run_many(args)
     try:  # config errors are reported before any flow starts
         config, base = load_config(args.config)
         if args.command == "prepare" or args.command in ("train", "run") and not getattr(args, "dataset_version", None):
@@ -164,6 +174,25 @@ def _run_flow(args, overrides: dict) -> None:
         diff = report["max_abs_difference"]
         print(f"exported {report['model_version']}: ONNX {diff['onnx']:.1e}, TFLite {diff['tflite']:.1e} max abs "
               f"difference; int8 spectral loss {report['spectral_loss']['int8_change_pct']:+.2f}%")
+
+
+def _run_many(args) -> int:
+    try:
+        for path in args.configs:
+            config, base = load_config(path)
+            _check_audio(path, config, base)
+    except ConfigError as error:
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
+    from flows.many import dask_runner, datasets
+
+    flow = datasets
+    if args.dask_address or args.dask_workers:
+        flow = datasets.with_options(task_runner=dask_runner(args.dask_address, args.dask_workers))
+    results = flow(args.configs, args.data_root, args.until)
+    for path, result in results.items():
+        print(f"{path}: {result.get('dataset_dir') or 'FAILED: ' + result['error']}")
+    return 1 if any("error" in r for r in results.values()) else 0
 
 
 def _ui_hint() -> str:

@@ -147,7 +147,7 @@ def test_unreachable_wandb_is_retried_then_the_dataset_is_kept_with_a_warning(pr
             assert FAKE_KEY.encode() not in path.read_bytes(), path
 
 
-def test_pipeline_killed_while_training_resumes_from_its_checkpoint(prefect_server, prepared, small_sources,
+def test_pipeline_killed_while_training_resumes_once_though_started_twice(prefect_server, prepared, small_sources,
                                                                     tmp_path):
     from prefect.settings import PREFECT_API_URL
 
@@ -164,10 +164,17 @@ def test_pipeline_killed_while_training_resumes_from_its_checkpoint(prefect_serv
     assert not (run_dir / "model").exists()
     killed_at = max(int(p.name[5:-6]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
 
-    second = subprocess.run(run, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert f"resumed {run_dir.name} from its checkpoint at step {killed_at}" in second.stderr
-    assert "is up to date" in second.stderr  # preparation was not redone
-    assert f"model {run_dir.name}-40" in second.stdout and "exports:" in second.stdout
+    # resumed twice at once: one pipeline trains, evaluates and exports; the other waits, then reuses it all
+    again = [_start(run, env=env) for _ in range(2)]
+    outputs = [process.communicate(timeout=900) for process in again]
+    assert [process.returncode for process in again] == [0, 0], [err[-3000:] for _, err in outputs]
+    resumed = [err for _, err in outputs if f"resumed {run_dir.name} from its checkpoint at step {killed_at}" in err]
+    waited = [err for _, err in outputs if "another pipeline of test-violin is running; waiting for it" in err]
+    assert len(resumed) == 1 and len(waited) == 1 and resumed != waited
+    assert "is already trained to step 40" in waited[0] and "is reused" in waited[0]
+    assert all("is up to date" in err for _, err in outputs)  # preparation was not redone
+    for out, _ in outputs:
+        assert f"model {run_dir.name}-40" in out and "exports:" in out
     steps = [r["step"] for r in pq.read_table(run_dir / "metrics.parquet").to_pylist() if r["loss"] == r["loss"]]
     assert steps == [10, 20, 30, 40]  # each logged once across the kill
+    assert len(list((run_dir / "evaluations").iterdir())) == 1  # evaluated once

@@ -28,7 +28,7 @@ def test_register_writes_a_config_that_loads_and_finds_the_audio(small_sources, 
 
 
 @pytest.mark.parametrize("name, settings, message", [
-    ("Cello!", {}, "name: String should match pattern"),
+    ("Cello!", {}, "name: 'Cello!': use lower case letters, digits and . _ -"),
     ("cello", {"crepe.capacity": "huge"}, "crepe.capacity"),
     ("cello", {"colour": "blue"}, "colour: unknown key"),
     ("cello", {"frame_rate": 7}, "frame_rate 7 must divide 16000"),

@@ -1,0 +1,57 @@
+"""The `datasets` flow: many dataset configs at once, each as its own task, on a Dask
+cluster when asked (prefect-dask's DaskTaskRunner: a local cluster of N worker
+processes, or an existing scheduler's address); one dataset's failure does not stop the
+others. Each task runs the dataset's `pipeline` (or only its `prepare`) flow, so the UI
+shows every dataset's run nested under its task, as `nas run` would."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from flows.pipeline import pipeline
+from flows.prepare import prepare
+
+Until = Literal["prepare", "export"]
+
+
+@task(name="dataset")
+def run_dataset(config_path: str, data_root: str, until: Until, preset: str | None, steps: int | None) -> dict:
+    if until == "prepare":
+        return {"dataset_dir": prepare(config_path, data_root)}
+    return pipeline(config_path, data_root, preset, steps)
+
+
+@flow(name="datasets")
+def datasets(config_paths: list[str], data_root: str = "nas-data", until: Until = "export",
+             preset: str | None = None, steps: int | None = None) -> dict[str, dict]:
+    """Every config's pipeline (`until="export"`) or preparation (`until="prepare"`) at once,
+    as far as the task runner allows."""
+    logger = get_run_logger()
+    futures = {path: run_dataset.submit(path, data_root, until, preset, steps) for path in config_paths}
+    results, rows = {}, []
+    for path, future in futures.items():
+        future.wait()
+        state = future.state
+        if state.is_completed():
+            results[path] = future.result()
+            rows.append({"config": path, "status": "done", "dataset_dir": results[path]["dataset_dir"]})
+        else:
+            logger.warning("%s failed: %s", path, state.message)
+            results[path] = {"error": str(state.message)}
+            rows.append({"config": path, "status": f"failed: {state.message}", "dataset_dir": ""})
+    create_table_artifact(table=rows, key="datasets", description=f"Datasets run together (until {until})")
+    return results
+
+
+def dask_runner(address: str | None, workers: int):
+    """A DaskTaskRunner on the scheduler at `address`, or on a local cluster of `workers`
+    single-threaded processes (each dataset's TensorFlow and Beam work is heavy)."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                         "dashboard_address": None})
