@@ -74,7 +74,7 @@ def read_segment(path: Path, start_s: float, secs: float, target: int, margin_s:
     grid = math.gcd(rate, target)  # times k / grid are whole samples at both rates
     context_start = max(0, math.floor((start_s - margin_s) * grid)) / grid
     first = round(context_start * rate)
-    last = min(info.frames, math.ceil((start_s + secs + margin_s) * rate))
+    last = math.ceil((start_s + secs + margin_s) * rate)  # past the end: soundfile reads what there is
     mono, _, _ = read_mono(path, first, last)
     audio = resample(mono, rate, target)
     offset = round((start_s - context_start) * target)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from .atomic import file_lock
 from .audio import SourceFile
@@ -67,15 +66,12 @@ def locate(config: DatasetConfig, sources: list[SourceFile], root: Path) -> Layo
     return Layout(root, config.name, dataset_version(config, sources))
 
 
-def wait_message(layout: Layout) -> Callable[[], None]:
-    return lambda: log.info("another run is preparing %s version %s; waiting for it", layout.name, layout.version)
-
-
 def prepare_dataset(config: DatasetConfig, base: Path, root: Path) -> Path:
     """Prepare (or find, if unchanged) the dataset a config describes."""
     sources = scan_sources(config, base)
     layout = locate(config, sources, root)
-    with file_lock(layout.lock, wait_message(layout)):
+    with file_lock(layout.lock, lambda: log.info("another run is preparing %s version %s; waiting for it",
+                                                  layout.name, layout.version)):
         if is_published(layout):
             log.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
             return layout.final
