@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from tests.conftest import FAKE_KEY, REPO, artifacts_of, write_config
 
