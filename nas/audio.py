@@ -140,13 +140,13 @@ def inspect_source(path: Path, min_seconds: float, block_s: float = 30.0) -> Sou
         return _skip(source, f"cannot decode: {error}")
     source.duration_s = stats.n / source.original_rate
     try:
-        source.flags = check_samples(stats, source.duration_s, min_seconds, source.original_rate)
+        source.flags = check_samples(stats, source.original_rate, min_seconds)
     except AudioError as error:
         return _skip(source, str(error))
     return source
 
 
-def check_samples(stats: SampleStats, duration_s: float, min_seconds: float, rate: int) -> list[str]:
+def check_samples(stats: SampleStats, rate: int, min_seconds: float) -> list[str]:
     """Raise AudioError for unusable audio; return flags for odd but usable audio."""
     if stats.n == 0:
         raise AudioError("no audio samples")
@@ -159,8 +159,8 @@ def check_samples(stats: SampleStats, duration_s: float, min_seconds: float, rat
     ac_rms = np.sqrt(max(stats.squares / stats.n - mean**2, 0.0))
     if ac_rms < SILENCE_PEAK:
         raise AudioError(f"constant (DC {mean:+.3f} only, no sound)")
-    if duration_s < min_seconds:
-        raise AudioError(f"shorter than one example ({duration_s:.2f} s < {min_seconds:g} s)")
+    if stats.n / rate < min_seconds:
+        raise AudioError(f"shorter than one example ({stats.n / rate:.2f} s < {min_seconds:g} s)")
     flags = []
     if stats.peak > 1.0:
         flags.append(f"peak above full scale ({stats.peak:.2f})")

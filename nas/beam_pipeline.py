@@ -82,24 +82,22 @@ class SpillChunk(beam.DoFn):
     does not grow with the dataset (a shuffle of the records themselves would hold them
     all). One chain with one end, too: Beam's Dask runner computes only the last step."""
 
-    def __init__(self, config: DatasetConfig, spill_dir: str):
-        self.config, self.spill_dir = config, spill_dir
+    def __init__(self, config: DatasetConfig, spill_dir: str, shards: dict[str, int]):
+        self.config, self.spill_dir, self.shards = config, Path(spill_dir), shards
 
     def process(self, element):
         chunk, path, features = element
         c = self.config
-        spill = Path(self.spill_dir) / chunk.key
-        with atomic_path(spill.with_name(chunk.key + FRAMES_SUFFIX)) as tmp:
+        with atomic_path(self.spill_dir / (chunk.key + FRAMES_SUFFIX)) as tmp:
             tmp.write_text(json.dumps(feature_row(chunk, path, features, c.frame_rate)))
-        n_shards = {"train": c.train_shards, "eval": c.eval_shards}[chunk.split]
         examples = split_chunk(features, c.sample_rate, c.frame_rate, c.example_secs, c.hop_secs, c.centered)
         records = [serialize(example) for example in examples]
-        with atomic_path(spill) as tmp:
+        with atomic_path(self.spill_dir / chunk.key) as tmp:
             tmp.write_bytes(b"".join(records))
         offset = 0
         for i, record in enumerate(records):
             key = example_key(chunk.key, i)
-            yield (chunk.split, shard_of(key, n_shards)), (key, chunk.key, offset, len(record))
+            yield (chunk.split, shard_of(key, self.shards[chunk.split])), (key, chunk.key, offset, len(record))
             offset += len(record)
 
 
@@ -146,7 +144,7 @@ def run_pipeline(config: DatasetConfig, sources: list[tuple[str, list[Chunk]]], 
             | "chunks" >> beam.Create([(path, chunk) for path, chunks in sources for chunk in chunks])
             | "reshuffle_chunks" >> beam.Reshuffle()
             | "features" >> beam.ParDo(ComputeFeatures(config))
-            | "spill" >> beam.ParDo(SpillChunk(config, str(spill_dir)))
+            | "spill" >> beam.ParDo(SpillChunk(config, str(spill_dir), shards))
             | "group_shards" >> beam.GroupByKey()
             | "write_shards" >> beam.ParDo(WriteShard(str(out_dir), shards))
         )
