@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,7 @@ from nas.config import ConfigError, find_audio, load_config
 from nas.models.presets import PRESETS, resolve_training
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
+SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room
 
 
 def _quiet_libraries() -> None:
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                           help="deployments file to add pipeline-NAME to ('' to leave it alone)")
     register.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where the pipeline writes")
     register.add_argument("--force", action="store_true", help="replace an existing config of that name")
+    server = commands.add_parser("server", help="the local Prefect server that nas commands start and share when "
+                                 "no server is configured (PREFECT_API_URL)")
+    server.add_argument("action", choices=["status", "stop"])
     transfer = commands.add_parser("transfer", help="play a monophonic recording with a trained model")
     transfer.add_argument("model", help="a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/")
     transfer.add_argument("input", help="audio file (wav, flac, ogg, mp3, ...)")
@@ -103,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return _status(args.data_root)
     if args.command == "register":
         return _register(args)
+    if args.command == "server":
+        return _server(args.action)
     if args.command == "run-many":
         return _run_many(args)
     try:  # config errors are reported before any flow starts
@@ -123,7 +130,49 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
-    _run_flow(args, overrides if args.command in ("train", "run") else {})
+    with _prefect_server() as ready:
+        if not ready:
+            return 1
+        _run_flow(args, overrides if args.command in ("train", "run") else {})
+    return 0
+
+
+@contextmanager
+def _prefect_server():
+    """Flow runs go to the configured Prefect server, else to the local one that nas
+    commands share (started on first use), so runs are kept and a later command does not
+    wait for a new server. Yields False, having said why, if that server cannot start."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield True
+        return
+    from flows.local_server import ServerStartError, prefect_home, shared_server
+
+    try:
+        api = shared_server(prefect_home(), float(os.environ.get("NAS_SERVER_STARTUP_SECONDS", SERVER_STARTUP_S)),
+                            announce=lambda line: print(f"nas: {line}", file=sys.stderr, flush=True))
+    except ServerStartError as error:
+        print(f"nas: {error}", file=sys.stderr)
+        yield False
+        return
+    os.environ["PREFECT_API_URL"] = api  # subprocesses (Beam, Dask workers) report there too
+    with temporary_settings({PREFECT_API_URL: api}):
+        yield True
+
+
+def _server(action: str) -> int:
+    from flows.local_server import answers, prefect_home, shared_state, stop_shared_server
+
+    if action == "stop":
+        api = stop_shared_server(prefect_home())
+        print(f"stopped the local Prefect server at {api}" if api else "no local Prefect server runs")
+        return 0
+    state = shared_state(prefect_home())
+    if state and answers(f"{state['api']}/health"):
+        print(f"local Prefect server: {state['api'].removesuffix('/api')} (log: {state['log']})")
+    else:
+        print("no local Prefect server runs; the next nas command that runs a flow starts one")
     return 0
 
 
@@ -189,7 +238,10 @@ def _run_many(args) -> int:
     flow = datasets
     if args.dask_address or args.dask_workers:
         flow = datasets.with_options(task_runner=dask_runner(args.dask_address, args.dask_workers))
-    results = flow(args.configs, args.data_root, args.until)
+    with _prefect_server() as ready:
+        if not ready:
+            return 1
+        results = flow(args.configs, args.data_root, args.until)
     for path, result in results.items():
         print(f"{path}: {result.get('dataset_dir') or 'FAILED: ' + result['error']}")
     return 1 if any("error" in r for r in results.values()) else 0
@@ -198,11 +250,13 @@ def _run_many(args) -> int:
 def _ui_hint() -> str:
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
-    if PREFECT_API_URL.value():
-        return (f"{PREFECT_UI_URL.value() or PREFECT_API_URL.value()} "
-                "(flow runs; artifacts pipeline-, dataset-, model-, evaluation-<dataset>)")
-    return ("this run used a temporary server; to keep and browse runs, start `.venv/bin/prefect server start` "
-            "and set PREFECT_API_URL=http://127.0.0.1:4200/api before `nas run`")
+    from flows.local_server import prefect_home, shared_state
+
+    shared = shared_state(prefect_home())
+    local = shared and shared["api"] == PREFECT_API_URL.value()
+    return (f"{PREFECT_UI_URL.value() or PREFECT_API_URL.value().removesuffix('/api')} "
+            f"(flow runs; artifacts pipeline-, dataset-, model-, evaluation-<dataset>)"
+            f"{'; the local server nas started, `nas server stop` ends it' if local else ''}")
 
 
 def _status(data_root: str) -> int:

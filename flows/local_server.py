@@ -1,8 +1,11 @@
-"""A real `prefect server start` on a free loopback port with a database of its own, for
-tests and benchmarks that need a server running beside them (started and stopped here)."""
+"""A real `prefect server start` on a free loopback port: started and stopped around the
+tests and benchmarks that need one (`local_server`), or started once for the CLI and
+reused by its later commands (`shared_server`) when no Prefect server is configured."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
 import socket
@@ -23,9 +26,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, seconds: float) -> None:
+def wait_for(url: str, seconds: float, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise TimeoutError(f"the server exited with code {process.returncode} before {url} answered")
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
@@ -33,7 +38,15 @@ def wait_for(url: str, seconds: float) -> None:
         except OSError:
             pass
         time.sleep(1)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
+    raise TimeoutError(f"{url} did not answer within {seconds:g} s")
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -47,20 +60,110 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def _server_env(home: Path, api: str) -> dict:
+    return {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, "PREFECT_UI_API_URL": api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "2"}
+
+
+def _start(home: Path, port: int, env: dict, log) -> subprocess.Popen:
+    home.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 @contextmanager
 def local_server(home: Path, startup_seconds: float = 180) -> Iterator[dict]:
     """Yields {"url", "env"}: `env` is os.environ pointed at the server (PREFECT_API_URL,
     PREFECT_HOME), for subprocesses such as workers, `prefect deploy` and `nas`."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, "PREFECT_UI_API_URL": api,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    env = _server_env(home, api)
     home.mkdir(parents=True, exist_ok=True)
     with (home / "server.log").open("w") as log:
-        process = subprocess.Popen([str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = _start(home, port, env, log)
         try:
             wait_for(f"{api}/health", startup_seconds)
             yield {"url": f"http://127.0.0.1:{port}", "env": env}
         finally:
             stop(process)
+
+
+class ServerStartError(RuntimeError):
+    """The shared server did not come up; the message says why and where its log is."""
+
+
+SHARED_STATE = "nas-server.json"
+SHARED_LOG = "nas-server.log"
+
+
+def prefect_home() -> Path:
+    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+
+
+@contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    """One command at a time starts or stops the shared server (flock: dropped if we die)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".nas-server.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def shared_state(home: Path) -> dict | None:
+    try:
+        return json.loads((home / SHARED_STATE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def shared_server(home: Path, startup_seconds: float, announce=print) -> str:
+    """The API URL of the local server that `nas` commands share under PREFECT_HOME `home`:
+    the one a previous command started if it still answers, else a new one, started
+    detached (it outlives this command; `stop_shared_server` ends it). A fresh install's
+    first start builds and migrates the database, which takes a minute on a busy machine."""
+    with _locked(home):
+        state = shared_state(home)
+        if state and answers(f"{state['api']}/health"):
+            return state["api"]
+        port = free_port()
+        api = f"http://127.0.0.1:{port}/api"
+        log_path = home / SHARED_LOG
+        announce(f"starting a local Prefect server for this and later nas commands on http://127.0.0.1:{port} "
+                 f"(a first start can take a minute; log: {log_path})")
+        with log_path.open("w") as log:
+            process = _start(home, port, _server_env(home, api), log)
+        try:
+            wait_for(f"{api}/health", startup_seconds, process)
+        except TimeoutError as error:
+            stop(process)
+            raise ServerStartError(f"the Prefect server did not start: {error}; see {log_path}") from None
+        (home / SHARED_STATE).write_text(json.dumps({"api": api, "pid": process.pid, "log": str(log_path)}))
+        return api
+
+
+def stop_shared_server(home: Path) -> str | None:
+    """Stops the shared server if one runs; returns its API URL."""
+    with _locked(home):
+        state = shared_state(home)
+        (home / SHARED_STATE).unlink(missing_ok=True)
+        if not state or not answers(f"{state['api']}/health"):  # gone (its pid may be another's now)
+            return None
+        try:
+            os.killpg(state["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            return None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _alive(state["pid"]):
+            time.sleep(0.2)
+        if _alive(state["pid"]):
+            os.killpg(state["pid"], signal.SIGKILL)
+        return state["api"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False

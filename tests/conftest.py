@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ import yaml
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("WANDB_API_KEY", None)  # tests never go online
+# A Prefect home of the session's own: the local server that CLI runs start (when no server
+# is set) lives there, not in the user's ~/.prefect, and is stopped at the end.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="nas-tests-prefect-")
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo-violin"
@@ -58,6 +62,14 @@ def small_sources(tmp_path_factory) -> Path:
     (audio_dir / "d-not-audio.wav").write_text("this is text, not a RIFF file")
     sf.write(audio_dir / "e-too-short.wav", a[: rate], rate)
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_shared_server():
+    yield
+    from flows.local_server import prefect_home, stop_shared_server
+
+    stop_shared_server(prefect_home())
 
 
 @pytest.fixture(scope="module")

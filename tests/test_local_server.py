@@ -1,0 +1,70 @@
+"""The Prefect server of a `nas` command when none is configured: a cold first start on a
+loaded machine succeeds, later commands reuse it, and a server that cannot start is one
+plain line and exit code 1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+
+from conftest import REPO, write_config
+
+
+@contextmanager
+def cpu_burners(count: int = 2):
+    """Busy processes on every core, as on a machine that is doing other work."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
+def _cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "flows.cli", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _bare_env(home) -> dict:
+    """No server configured, an empty Prefect home (no database yet), no bytecode written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    return {**env, "PREFECT_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def test_first_command_starts_a_server_that_the_next_one_reuses(small_sources, tmp_path):
+    home = tmp_path / "prefect-home"
+    env = _bare_env(home)
+    config = write_config(small_sources / "server.yaml", audio=["audio/c-vorbis.ogg"], eval_fraction=0.0)
+    try:
+        with cpu_burners():
+            first = _cli("prepare", config, "--data-root", tmp_path / "data", env=env)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert first.stderr.count("starting a local Prefect server") == 1
+        assert "Traceback" not in first.stderr
+        status = _cli("server", "status", env=env)
+        assert "local Prefect server: http://127.0.0.1:" in status.stdout
+        again = _cli("prepare", config, "--data-root", tmp_path / "data", env=env)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "starting a local Prefect server" not in again.stderr  # reused
+        assert again.stdout == first.stdout  # the same dataset folder
+    finally:
+        stopped = _cli("server", "stop", env=env)
+    assert "stopped the local Prefect server" in stopped.stdout
+    assert "no local Prefect server runs" in _cli("server", "status", env=env).stdout
+
+
+def test_a_server_that_cannot_start_is_one_line_and_exit_code_1(small_sources, tmp_path):
+    home = tmp_path / "prefect-home"
+    env = {**_bare_env(home), "NAS_SERVER_STARTUP_SECONDS": "0.5"}
+    config = write_config(small_sources / "no-server.yaml")
+    done = _cli("prepare", config, "--data-root", tmp_path / "data", env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    error = [line for line in done.stderr.splitlines() if "did not start" in line]
+    assert len(error) == 1 and str(home / "nas-server.log") in error[0], done.stderr
+    assert not (tmp_path / "data").exists()
+    assert "no local Prefect server runs" in _cli("server", "status", env=env).stdout
