@@ -6,9 +6,10 @@ dataset, model, evaluation and export are already on disk (run `make demo` first
 Wall time of the whole command (a new process each time, as a user types it), side by
 side in interleaved rounds:
 - with a Prefect server already running (started here, as `prefect server start`),
-- with no server set, so `nas run` starts Prefect's temporary one,
+- with no server set, so `nas run` uses the local server that nas commands share (started
+  by the first of these runs, outside the timing, and stopped at the end),
 - the floor: a process that only imports the pipeline (Python, TensorFlow, Prefect).
-Medians are reported; the goal is at most 15 s with a running server.
+Medians are reported; the goal is at most 3 s with a running server and 8 s with none set.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from flows.local_server import local_server  # noqa: E402
+from flows.local_server import local_server, stop_shared_server  # noqa: E402
 
 CONFIG = "dataset_configs/demo-violin.yaml"
+GOALS = {"running server": 3.0, "no server set": 8.0}
 BIN = REPO / ".venv" / "bin"
 
 
@@ -50,23 +52,26 @@ def main() -> None:
         sys.exit(f"{root}: no exported demo model; run `make demo` first")
     run = [str(BIN / "nas"), "run", CONFIG, "--data-root", str(root)]
     bare = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    times: dict[str, list[float]] = {"running server": [], "temporary server": [], "imports only": []}
+    times: dict[str, list[float]] = {"running server": [], "no server set": [], "imports only": []}
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as other, \
             local_server(Path(home)) as server:
+        unset = {**bare, "PREFECT_HOME": other}
         timed(run, server["env"])  # the first run on a new server registers flows and tasks
+        timed(run, unset)  # starts nas's shared local server
         for i in range(args.runs):
             times["running server"].append(timed(run, server["env"]))
-            times["temporary server"].append(timed(run, {**bare, "PREFECT_HOME": other}))
+            times["no server set"].append(timed(run, unset))
             times["imports only"].append(timed([str(BIN / "python"), "-c", "import flows.pipeline"], bare))
             print(f"round {i + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()),
                   flush=True)
+        stop_shared_server(Path(other))
     medians = {k: statistics.median(v) for k, v in times.items()}
     result = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs, "seconds": times, "median_seconds": medians,
-              "goal_seconds": 15, "goal_met": medians["running server"] <= 15}
+              "goal_seconds": GOALS, "goal_met": all(medians[k] <= v for k, v in GOALS.items())}
     (REPO / "benchmarks/results/cached_rerun.json").write_text(json.dumps(result, indent=2) + "\n")
     for k, v in medians.items():
         print(f"{k:>17}: median {v:.1f} s")
-    print(f"goal (running server <= 15 s): {'met' if result['goal_met'] else 'NOT met'}")
+    print(f"goal (running server <= 3 s, none set <= 8 s): {'met' if result['goal_met'] else 'NOT met'}")
 
 
 if __name__ == "__main__":
