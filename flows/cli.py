@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -12,19 +11,12 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from flows import console
 from nas.config import ConfigError, find_audio, load_config
-from nas.models.presets import PRESETS, resolve_training
+from nas.models.presets import PRESETS, RECIPES, resolve_training
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
 SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room
-
-
-def _quiet_libraries() -> None:
-    # The temporary Prefect server's telemetry writes race its own SQLite start-up.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "nas")  # progress lines reach the Prefect UI
-    for name in ("apache_beam", "absl", "tensorflow", "h5py", "matplotlib", "httpx"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _parse_overrides(items: list[str]) -> dict:
@@ -41,12 +33,16 @@ def _training_arguments(command) -> None:
     command.add_argument("config", help="dataset config (YAML), e.g. dataset_configs/demo-violin.yaml")
     command.add_argument("--preset", choices=list(PRESETS), help="model preset (default: the config's training.preset)")
     command.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
+    command.add_argument("--recipe", choices=list(RECIPES), help="training recipe (default: the config's "
+                         "training.recipe): thesis (Adam 3e-4, ddsp's decay) or fast (3e-3, warm-up, cosine)")
     command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a setting of the preset, e.g. --set optim.learning_rate=1e-3 (repeatable)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nas", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print what TensorFlow, Beam and the other libraries log (or NAS_LOG_LEVEL=DEBUG)")
     commands = parser.add_subparsers(dest="command", required=True)
     prepare = commands.add_parser("prepare", help="prepare a dataset: features, TFRecords, statistics, W&B")
     prepare.add_argument("config", help="dataset config (YAML), e.g. dataset_configs/demo-violin.yaml")
@@ -99,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     transfer.add_argument("-o", "--output", required=True, help="WAV file to write")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
-    _quiet_libraries()
+    console.configure(console.verbose_requested(args.verbose))
     if args.command == "transfer":
         return _transfer(args)
     if args.command == "status":
@@ -118,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_audio(args.config, config, base)
         if args.command in ("train", "run"):
             overrides = _parse_overrides(args.overrides)
+            if args.recipe:
+                overrides["recipe"] = args.recipe
             resolve_training(config.training, args.preset, args.steps, overrides)
     except (ConfigError, ValueError, ValidationError) as error:
         print(f"nas: {error}", file=sys.stderr)

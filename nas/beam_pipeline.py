@@ -10,6 +10,7 @@ inputs give byte-identical files on every runner.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 import time
@@ -35,7 +36,9 @@ RUNNER_PATHS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
 def pipeline_options(config: DatasetConfig) -> PipelineOptions:
     beam_config = config.beam
     runner = RUNNER_PATHS.get(beam_config.runner, beam_config.runner)
-    args = [f"--runner={runner}", "--default_sdk_harness_log_level=WARNING"]
+    # Workers log at the level set here for Beam's own logger (the CLI quietens it).
+    level = logging.getLevelName(max(logging.getLogger("apache_beam").getEffectiveLevel(), logging.WARNING))
+    args = [f"--runner={runner}", f"--default_sdk_harness_log_level={level}"]
     if beam_config.runner == "DirectRunner":
         args += [f"--direct_num_workers={beam_config.direct_num_workers}",
                  f"--direct_running_mode={beam_config.direct_running_mode}"]

@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .models.presets import PresetName
+from .models.presets import PresetName, RecipeName
 from .pitch import CAPACITIES
 
 POWER_FRAME_SIZE = 1024  # ddsp's dataset statistics take power over frames this long at 16 kHz
@@ -57,6 +57,8 @@ class WandbConfig(_Strict):
 class TrainingConfig(_Strict):
     preset: PresetName = Field("cnn-tiny", description="model preset (nas/models/presets.py)")
     steps: int = Field(30000, gt=0, description="training steps")
+    recipe: RecipeName = Field("thesis", description="training recipe: thesis (Adam 3e-4, ddsp's decay) or fast "
+                                                     "(3e-3, warm-up, cosine; nas/models/presets.py)")
     overrides: dict[str, str | int | float | bool | list] = Field(
         default_factory=dict, description="dotted settings of the preset, e.g. optim.learning_rate: 0.001")
 

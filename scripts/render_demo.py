@@ -1,7 +1,8 @@
-"""Render the bundled demo dataset: solo violin melodies generated here, played by
-FluidR3_GM through fluidsynth, with the exact ground-truth f0 of every 10 ms frame.
+"""Render a bundled demo dataset: solo melodies generated here, played by one of
+FluidR3_GM's instruments through fluidsynth, with the exact ground-truth f0 of every 10 ms frame.
 
     python scripts/render_demo.py --out data/demo-violin --seconds 32 --files 6
+    python scripts/render_demo.py --instrument flute --out data/demo-flute --seconds 30 --files 6 --seed 2027
 
 Needs Debian's `fluidsynth` and `fluid-soundfont-gm`; the main job does not (the
 rendered FLAC files are committed). Melodies are legato phrases in a major or minor
@@ -23,7 +24,9 @@ import numpy as np
 import soundfile as sf
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
-VIOLIN_PROGRAM = 40  # General MIDI "Violin" (0-based)
+# General MIDI program (0-based) and the MIDI notes a melody may use.
+INSTRUMENTS = {"violin": (40, 55, 88),  # Violin, G3 .. E6
+               "flute": (73, 60, 93)}  # Flute, C4 .. A6
 TICKS_PER_SECOND = 960  # 480 ticks per beat at the default tempo of 120 bpm
 BEND_RANGE_SEMITONES = 2.0
 CONTROL_RATE = 100.0  # pitch-bend / expression updates per second
@@ -42,12 +45,14 @@ class Note:
     vibrato_delay: float
 
 
-def compose(rng: np.random.Generator, seconds: float) -> tuple[list[Note], list[tuple[float, float, float]]]:
-    """Legato phrases; returns notes and phrase dynamics (start, end, peak expression)."""
+def compose(rng: np.random.Generator, seconds: float, low: int = 55,
+            high: int = 88) -> tuple[list[Note], list[tuple[float, float, float]]]:
+    """Legato phrases within MIDI notes low..high; returns notes and phrase dynamics
+    (start, end, peak expression)."""
     tonic = int(rng.choice([55, 57, 58, 60, 62, 64, 65, 67]))
     scale = SCALES[str(rng.choice(list(SCALES)))]
     degrees = [tonic - 12 + 12 * octave + step for octave in range(4) for step in scale]
-    playable = [p for p in degrees if 55 <= p <= 88]  # G3 .. E6
+    playable = [p for p in degrees + [d + 12 for d in degrees[-7:]] if low <= p <= high]
     notes: list[Note] = []
     phrases = []
     t = 0.3
@@ -87,9 +92,9 @@ def _vlq(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-def midi_events(notes: list[Note], phrases) -> list[tuple[float, int, bytes]]:
+def midi_events(notes: list[Note], phrases, program: int = 40) -> list[tuple[float, int, bytes]]:
     """(time, order, message) on channel 0; order puts note-offs before note-ons."""
-    events = [(0.0, 0, bytes([0xC0, VIOLIN_PROGRAM]))]
+    events = [(0.0, 0, bytes([0xC0, program]))]
     # RPN 0: pitch-bend range, so bends map to cents exactly as the truth assumes.
     for cc, value in ((101, 0), (100, 0), (6, int(BEND_RANGE_SEMITONES)), (38, 0)):
         events.append((0.0, 0, bytes([0xB0, cc, value])))
@@ -152,6 +157,7 @@ def render(midi: Path, wav: Path, sample_rate: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instrument", choices=list(INSTRUMENTS), default="violin")
     parser.add_argument("--out", type=Path, default=Path("data/demo-violin"))
     parser.add_argument("--files", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=32.0)
@@ -163,11 +169,12 @@ def main() -> None:
     for sub in ("audio", "midi", "f0"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
+    program, low, high = INSTRUMENTS[args.instrument]
     for i in range(args.files):
-        name = f"violin-{i:02d}"
-        notes, phrases = compose(rng, args.seconds)
+        name = f"{args.instrument}-{i:02d}"
+        notes, phrases = compose(rng, args.seconds, low, high)
         midi = args.out / "midi" / f"{name}.mid"
-        write_midi(midi, midi_events(notes, phrases))
+        write_midi(midi, midi_events(notes, phrases, program))
         with tempfile.TemporaryDirectory() as tmp:
             wav = Path(tmp) / "render.wav"
             render(midi, wav, args.sample_rate)

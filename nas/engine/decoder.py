@@ -102,7 +102,8 @@ class CnnDecoder:
             for i, dilation in enumerate(self.dilations.tolist()):
                 y = _causal_conv(np.clip(x, 0.0, 6.0), w[f"res{i}.conv"], dilation)
                 x = x + _sequence_norm(y, w[f"res{i}.scale"], w[f"res{i}.shift"])
-        x = _sequence_norm(x, w["out_norm.scale"], w["out_norm.shift"])
+        if "out_norm.scale" in w:
+            x = _sequence_norm(x, w["out_norm.scale"], w["out_norm.shift"])
         return x @ w["dense_out.kernel"] + w["dense_out.bias"]
 
 

@@ -18,8 +18,9 @@ def engine_weights(model) -> dict[str, np.ndarray]:
     """model: a built `nas.models.synthesizer.Synthesizer`."""
     decoder = model.decoder
     if model.config.decoder == "dilated-cnn":
-        weights = {"input_conv": decoder.input_conv.kernel,
-                   "out_norm.scale": decoder.out_norm.scale, "out_norm.shift": decoder.out_norm.shift}
+        weights = {"input_conv": decoder.input_conv.kernel}
+        if decoder.out_norm is not None:
+            weights.update({"out_norm.scale": decoder.out_norm.scale, "out_norm.shift": decoder.out_norm.shift})
         for i, layer in enumerate(decoder.residuals):
             weights.update({f"res{i}.conv": layer.conv.kernel, f"res{i}.scale": layer.norm.scale,
                             f"res{i}.shift": layer.norm.shift})
@@ -30,7 +31,7 @@ def engine_weights(model) -> dict[str, np.ndarray]:
         for i, stack in enumerate(decoder.input_stacks):
             weights.update(_fc_stack(stack, f"in{i}"))
     weights.update({"dense_out.kernel": decoder.dense_out.kernel, "dense_out.bias": decoder.dense_out.bias,
-                    "reverb.ir": model.reverb._ir})
+                    "reverb.ir": model.reverb._ir})  # the response itself, whatever its scale
     arrays = {k: np.asarray(v.numpy(), dtype=np.float32) for k, v in weights.items()}
     # ddsp's Normalize keeps [1, 1, 1, channels] scale/shift; the engine broadcasts [channels].
     return {k: v.reshape(-1) if k.endswith((".scale", ".shift")) else v for k, v in arrays.items()}

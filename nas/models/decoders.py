@@ -38,7 +38,7 @@ def _dilated_cnn_class():
 
     class DilatedCnnDecoder(nn.DictLayer):
         """DDSP-CNN-Tiny's decoder: causal input conv, stacks of dilated residual layers,
-        layer Normalize, Dense head split into amplitudes / harmonics / noise bands."""
+        (layer Normalize,) Dense head split into amplitudes / harmonics / noise bands."""
 
         def __init__(self, config: ModelConfig, **kwargs):
             splits = output_splits(config)
@@ -48,7 +48,7 @@ def _dilated_cnn_class():
             self.input_conv = tfkl.Conv1D(config.channels, config.kernel_size, use_bias=False)
             self.residuals = [CausalResidual(config.channels, config.kernel_size, d)
                               for _ in range(config.stacks) for d in config.dilations]
-            self.out_norm = nn.Normalize("layer")
+            self.out_norm = nn.Normalize("layer") if config.output_norm else None
             self.dense_out = tfkl.Dense(sum(n for _, n in splits))
 
         def call(self, *inputs, **unused_kwargs):
@@ -56,8 +56,9 @@ def _dilated_cnn_class():
             x = self.input_conv(tf.pad(x, [[0, 0], [self.input_pad, 0], [0, 0]]))
             for layer in self.residuals:
                 x = layer(x)
-            x = self.dense_out(self.out_norm(x))
-            return nn.split_to_dict(x, self.splits)
+            if self.out_norm is not None:
+                x = self.out_norm(x)
+            return nn.split_to_dict(self.dense_out(x), self.splits)
 
     return DilatedCnnDecoder
 

@@ -8,6 +8,7 @@ it once per example in the input pipeline (`preprocess`) rather than in every st
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from nas.ddsp_import import ddsp_module
@@ -47,14 +48,40 @@ def make_processors(config: ModelConfig, sample_rate: int, example_secs: float) 
     return {
         "harmonic": harmonic(n_samples=n_samples, sample_rate=sample_rate, name="harmonic"),
         "noise": ddsp.synths.FilteredNoise(n_samples=n_samples, window_size=NOISE_WINDOW, name="filtered_noise"),
-        "reverb": ddsp.effects.Reverb(trainable=True, reverb_length=config.reverb_length, name="reverb"),
+        "reverb": reverb_class()(trainable=True, reverb_length=config.reverb_length, scale=config.reverb_scale,
+                                 name="reverb"),
     }
+
+
+def reverb_class():
+    effects = ddsp_module("ddsp.effects")
+
+    class Reverb(effects.Reverb):
+        """`ddsp.effects.Reverb` (trainable) whose impulse response is `scale` times its
+        variable: the same initial response (ddsp's normal of 1e-6), but Adam, which steps
+        every variable by about the learning rate, moves the taps `scale` times slower."""
+
+        def __init__(self, scale: float = 1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.scale = scale
+
+        def build(self, unused_input_shape):
+            self.variable = self.add_weight(name="ir", shape=[self._reverb_length], dtype=tf.float32,
+                                            initializer=tf.random_normal_initializer(stddev=1e-6 / self.scale))
+            self.built = True
+
+        @property
+        def _ir(self):
+            return self.variable * self.scale
+
+    return Reverb
 
 
 def preprocess(preprocessor, example: dict) -> dict:
     """One unbatched example (audio, f0_hz, loudness_db, ...) -> the decoder's inputs."""
     batched = {k: example[k][tf.newaxis] for k in ("audio", "f0_hz", "loudness_db")}
-    out = preprocessor(batched)
+    with np.errstate(divide="ignore"):  # ddsp's A-weighting takes log10(0) at 0 Hz (a weight of 0)
+        out = preprocessor(batched)
     return {"audio": example["audio"], **{k: out[k][0] for k in ("f0_hz", "loudness_db", "f0_scaled", "ld_scaled")}}
 
 

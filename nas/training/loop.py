@@ -14,7 +14,7 @@ import tensorflow as tf
 from nas.atomic import replace_dir, staging_dir, write_json
 from nas.audio import write_wav
 from nas.dataset import load_metadata
-from nas.models.presets import ModelConfig, TrainConfig
+from nas.models.presets import ModelConfig, OptimConfig, TrainConfig
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
 from nas.plots import plot_loss_curve, plot_spectrograms
 
@@ -34,6 +34,30 @@ def default_strategy() -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+def learning_rate_schedule(optim: OptimConfig) -> tf.keras.optimizers.schedules.LearningRateSchedule:
+    schedules = tf.keras.optimizers.schedules
+    if optim.schedule == "cosine":
+        return schedules.CosineDecay(0.0 if optim.warmup_steps else optim.learning_rate, optim.decay_steps,
+                                     warmup_target=optim.learning_rate if optim.warmup_steps else None,
+                                     warmup_steps=optim.warmup_steps)
+    decay = schedules.ExponentialDecay(optim.learning_rate, decay_steps=optim.decay_steps, decay_rate=optim.decay_rate)
+    return _Warmup(decay, optim.warmup_steps) if optim.warmup_steps else decay
+
+
+class _Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """A linear ramp from 0 over the first `steps`, then `after`."""
+
+    def __init__(self, after, steps: int):
+        self.after, self.steps = after, steps
+
+    def __call__(self, step):
+        ramp = tf.minimum(1.0, tf.cast(step, tf.float32) / self.steps)
+        return self.after(step) * ramp
+
+    def get_config(self):
+        return {"after": self.after.get_config(), "steps": self.steps}
+
+
 class Trainer:
     """Model, optimiser and compiled step, built in a strategy's scope."""
 
@@ -51,8 +75,7 @@ class Trainer:
         with self.strategy.scope():
             self.model = Synthesizer(config.model, self.sample_rate, self.example_secs)
             self.model.build_variables()
-            self.schedule = tf.keras.optimizers.schedules.ExponentialDecay(
-                optim.learning_rate, decay_steps=optim.decay_steps, decay_rate=optim.decay_rate)
+            self.schedule = learning_rate_schedule(optim)
             self.optimizer = tf.keras.optimizers.Adam(self.schedule)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -94,8 +117,12 @@ class Trainer:
             weights.append(int(batch["audio"].shape[0]))
         return float(np.average(losses, weights=weights))
 
+    def loss_and_audio(self, batch: dict) -> tuple[float, np.ndarray]:
+        loss, audio = self._forward(batch)
+        return float(loss), audio.numpy()
+
     def resynthesize(self, batch: dict) -> np.ndarray:
-        return self._forward(batch)[1].numpy()
+        return self.loss_and_audio(batch)[1]
 
     def learning_rate(self, step: int) -> float:
         return float(self.schedule(step))
@@ -176,8 +203,9 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
             if not np.isfinite(row["loss"]):
                 raise FloatingPointError(f"{layout.dir.name}: loss is {row['loss']} at step {step}")
             report(step, row)
-            log.info("step %d/%d  loss %.4f  grad norm %.3f  lr %.2e  %.2f steps/s", step, config.steps,
-                     row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"])
+            left = (config.steps - step) / row["steps_per_s"]
+            log.info("step %d/%d  loss %.4f  grad norm %.3f  lr %.2e  %.2f steps/s  %s left", step, config.steps,
+                     row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"], _clock(left))
             window_start, window_losses, window_norms = time.perf_counter(), [], []
         if step % config.sample_every == 0 and step != config.steps:
             sample(step)
@@ -188,10 +216,15 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     sample(step)
     metrics.write()
     plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata['name']} · {config.preset}")
-    summary = _export(trainer, layout, metadata, config, metrics, step)
+    summary = save_model(trainer, layout, metadata, config, metrics, step)
     for callback in callbacks:
         callback.on_end(summary)
     return summary
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
 
 def _write_sample(layout: RunLayout, step: int, batch: dict, synthesized: np.ndarray, sample_rate: int) -> Sample:
@@ -206,7 +239,7 @@ def _write_sample(layout: RunLayout, step: int, batch: dict, synthesized: np.nda
     return Sample(step, sample_rate, original, synthesized, *paths)
 
 
-def _export(trainer: Trainer, layout: RunLayout, metadata: dict, config: TrainConfig, metrics: MetricsLog,
+def save_model(trainer: Trainer, layout: RunLayout, metadata: dict, config: TrainConfig, metrics: MetricsLog,
             step: int) -> dict:
     """The trained model as weights + model.json in `model/`, swapped in whole."""
     version = model_version(layout.dir.name, step)

@@ -1,0 +1,171 @@
+"""Time to quality: what a preset and recipe reach, against training steps and wall-clock.
+
+    .venv/bin/python benchmarks/quality.py \
+        --dataset violin=nas-data/demo-violin/<version> --dataset flute=nas-data/demo-flute/<version> \
+        --run cnn-tiny:thesis:2000 --run cnn-tiny:fast:2000 [--eval-every 250] [--out quality]
+
+Every run trains with nas' own Trainer and input pipeline (what `nas train` runs), from
+seed 0, on each dataset in turn. At every `--eval-every` steps, with the clock stopped:
+- eval spectral loss: ddsp's multi-scale loss on the whole eval split (the training loss);
+- loudness error: mean absolute A-weighted loudness difference (dB) of resynthesis and
+  original on the eval split, as `nas evaluate` scores it;
+- resynthesis f0: CREPE (the dataset's model and Viterbi setting) on the resynthesis of
+  the first eval batch, RPA and mean cents error on the confident frames.
+The wall-clock is the training steps' own time (the first step's tracing included). At
+the end the model is saved and scored by `nas evaluate`'s code on the whole eval split,
+which writes its listening report. Curves go to `benchmarks/results/<out>-*.png`, rows and
+final scores to `benchmarks/results/<out>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks/results"
+sys.path.insert(0, str(REPO))
+
+
+def _scores(trainer, eval_set, metadata: dict, truth: dict) -> dict:
+    """truth: the originals' tracks of the first eval batch by example, filled on first use."""
+    import numpy as np
+
+    from nas.evaluation.metrics import pitch_scores, resynthesis_tracks
+    from nas.loudness import compute_loudness
+
+    losses, weights, loudness, pitch_rows = [], [], [], []
+    frames = (metadata["sample_rate"], metadata["frame_rate"])
+    for index, batch in enumerate(eval_set):
+        loss, audio = trainer.loss_and_audio(batch)
+        losses.append(loss)
+        weights.append(len(audio))
+        for i, (original, synth) in enumerate(zip(batch["audio"].numpy(), audio)):
+            reference = compute_loudness(original, *frames, centered=metadata["centered"])
+            loudness.append(np.mean(np.abs(compute_loudness(synth, *frames, centered=metadata["centered"]) - reference)))
+            if index == 0:
+                if i not in truth:
+                    truth[i] = resynthesis_tracks(original, metadata)
+                tracks = resynthesis_tracks(synth, metadata)
+                pitch_rows.append(pitch_scores(truth[i]["f0_hz"], truth[i]["f0_confidence"], tracks["f0_hz"]))
+    row = {"eval_loss": float(np.average(losses, weights=weights)), "loudness_mae_db": float(np.mean(loudness))}
+    if pitch_rows:
+        frames = sum(r["confident_frames"] for r in pitch_rows)
+        row["rpa"] = sum(r["rpa_hits"] for r in pitch_rows) / frames
+        row["f0_mae_cents"] = sum(r["f0_abs_cents_sum"] for r in pitch_rows) / frames
+    return row
+
+
+def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eval_every: int, root: Path) -> dict:
+    import tensorflow as tf
+
+    from nas.dataset import load_metadata
+    from nas.evaluation.evaluate import evaluate
+    from nas.models.presets import train_config
+    from nas.training import data
+    from nas.training.loop import Trainer, save_model
+    from nas.training.metrics import MetricsLog
+    from nas.training.run import run_layout
+
+    metadata = load_metadata(dataset_dir)
+    config = train_config(preset, {"steps": steps}, recipe)
+    layout = run_layout(root, metadata, config)
+    tf.keras.utils.set_random_seed(config.seed)
+    trainer = Trainer(config, metadata)
+    train_examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
+    eval_examples = data.examples(dataset_dir, "eval", metadata, trainer.preprocessor)
+    eval_set = data.eval_batches(eval_examples, metadata["counts"]["eval"], config.optim.batch_size, 1000)
+    batches = data.training_batches(train_examples, config.optim.batch_size, config.seed)
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(batches))
+    rows, clock, truth = [], 0.0, {}
+    metrics = MetricsLog(layout.metrics, 0)
+
+    def record(step: int) -> None:
+        row = {"step": step, "seconds": clock, **_scores(trainer, eval_set, metadata, truth)}
+        rows.append(row)
+        metrics.add({"step": step, "eval_loss": row["eval_loss"], "elapsed_s": clock})
+        print(f"  {metadata['name']} {preset}/{recipe} step {step}/{steps} ({clock:.0f} s): eval loss "
+              f"{row['eval_loss']:.3f}, loudness {row['loudness_mae_db']:.2f} dB, RPA {row['rpa']:.3f}", flush=True)
+
+    record(0)
+    for step in range(1, steps + 1):
+        start = time.perf_counter()
+        loss, _ = trainer.train_step(iterator)
+        float(loss)  # waits for the step
+        clock += time.perf_counter() - start
+        if step % eval_every == 0 or step == steps:
+            record(step)
+    layout.dir.mkdir(parents=True, exist_ok=True)
+    metrics.write()
+    summary = save_model(trainer, layout, metadata, config, metrics, steps)
+    final = evaluate(layout.model, dataset_dir, layout.evaluations, layout.dir / "history.jsonl")
+    return {"dataset": metadata["name"], "dataset_version": metadata["version"], "preset": preset, "recipe": recipe,
+            "steps": steps, "decoder_parameters": summary["decoder_parameters"], "curve": rows,
+            "final": final["metrics"], "report": str(Path(final["dir"]) / "report.html"),
+            "steps_per_s": steps / clock}
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = (("eval_loss", "eval spectral loss"), ("loudness_mae_db", "loudness error (dB)"),
+                ("rpa", "resynthesis f0 RPA"))
+    datasets = sorted({r["dataset"] for r in results})
+    fig, axes = plt.subplots(len(datasets) * 2, len(measures), figsize=(15, 4.2 * len(datasets) * 2), squeeze=False)
+    for d, dataset in enumerate(datasets):
+        for against, xlabel in enumerate(("step", "seconds")):
+            for m, (key, label) in enumerate(measures):
+                ax = axes[2 * d + against, m]
+                for r in (r for r in results if r["dataset"] == dataset):
+                    ax.plot([row[xlabel] for row in r["curve"]], [row[key] for row in r["curve"]], marker=".",
+                            label=f"{r['preset']} / {r['recipe']}")
+                ax.set(title=f"{dataset}: {label}", xlabel="training step" if xlabel == "step" else
+                       "training wall-clock (s, 2 CPU cores)", ylabel=label)
+                ax.grid(alpha=0.3)
+                if key == "eval_loss":
+                    ax.set_yscale("log")
+                ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", action="append", required=True, metavar="NAME=DIR")
+    parser.add_argument("--run", action="append", required=True, metavar="PRESET:RECIPE:STEPS")
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--out", default="quality")
+    parser.add_argument("--root", type=Path, default=Path("/tmp/nas-quality"),
+                        help="data root for the runs' folders (models, evaluations, listening reports)")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{args.out}.json"
+    results = json.loads(out.read_text())["runs"] if out.exists() else []
+    for spec in args.run:
+        preset, recipe, steps = spec.split(":")
+        for named in args.dataset:
+            name, directory = named.split("=", 1)
+            print(f"{name}: {preset} / {recipe}, {steps} steps", flush=True)
+            result = train_and_score(Path(directory), preset, recipe, int(steps), args.eval_every, args.root)
+            results = [r for r in results if (r["dataset"], r["preset"], r["recipe"], r["steps"]) !=
+                       (result["dataset"], preset, recipe, int(steps))] + [result]
+            out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "runs": results}, indent=1) + "\n")
+            plot(results, RESULTS / f"{args.out}.png")
+            f = result["final"]
+            print(f"{name} {preset}/{recipe} {steps} steps: spectral loss {f['spectral_loss']:.3f}, f0 "
+                  f"{f['f0_mae_cents']:.1f} cents (RPA {f['rpa']:.3f}), loudness {f['loudness_mae_db']:.2f} dB; "
+                  f"{result['steps_per_s']:.2f} steps/s; report {result['report']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

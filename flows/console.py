@@ -1,0 +1,101 @@
+"""What a `nas` command prints: our own lines (stages, progress, results, warnings that
+matter, errors). Third-party noise is silenced at its source, before the libraries load:
+environment variables that their native code and subprocesses read, logger levels, and
+warning filters scoped to the known messages. `--verbose` or NAS_LOG_LEVEL=DEBUG keeps
+everything."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import sys
+import threading
+import warnings
+
+# Native code reads these at load, and subprocesses (Beam workers) inherit them.
+QUIET_ENV = {"GRPC_VERBOSITY": "ERROR"}  # the channels of Beam's workers
+# Lines that native code (TensorFlow 2.21 logs through absl before anyone initialises it,
+# so no variable reaches it) and Beam's worker processes (their own logging, before ours
+# could be set) write straight to file descriptor 2. Matched whole, line by line.
+KNOWN_STDERR_LINES = re.compile("|".join([
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"[IW]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_executor|gpu_device)\.cc:\d+\] .*",
+    r"E\d{4} [\d:. ]+\d+ cuda_(platform|executor|diagnostics)\.cc:\d+\] .*(cuInit|CUDA|cuda).*",
+    r"To enable the following instructions: .* in other operations, rebuild TensorFlow .*",
+    r"(WARNING:root:|\S+ WARNING root: )?apitools not found, and bigquery client libraries are not available.*",
+    r"INFO:__main__:Logging handler created\.",
+    r"(WARNING:\S+:)?(No semi_persistent_directory found|Discarding unparseable args).*",
+]))
+# (message regex, category): Python warnings of libraries that say nothing to our users.
+KNOWN_WARNINGS = (
+    ("Couldn't find ffmpeg or avconv", RuntimeWarning),  # pydub, imported by ddsp; we decode with soundfile
+    (r"\s*Warning: tf.lite.Interpreter is deprecated", UserWarning),  # the export's parity check
+)
+# The same for subprocesses (Beam workers import ddsp too), as PYTHONWARNINGS entries.
+SUBPROCESS_WARNINGS = ("ignore:Couldn't find ffmpeg or avconv:RuntimeWarning",)
+# Loggers whose INFO and WARNING lines are their own business.
+QUIET_LOGGERS = {
+    "absl": logging.ERROR, "tensorflow": logging.ERROR, "h5py": logging.WARNING, "matplotlib": logging.WARNING,
+    "httpx": logging.WARNING, "tf2onnx": logging.ERROR, "numba": logging.WARNING,
+    # apitools not found, Discarding unparseable args, No semi_persistent_directory found
+    "apache_beam": logging.ERROR,
+}
+# Messages logged on the root logger by libraries (onnxruntime's quantizer).
+KNOWN_ROOT_MESSAGES = ("Please consider to run pre-processing before quantization",)
+
+
+def verbose_requested(flag: bool) -> bool:
+    return flag or os.environ.get("NAS_LOG_LEVEL", "").upper() == "DEBUG"
+
+
+class _KnownMessages(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(KNOWN_ROOT_MESSAGES)
+
+
+def configure(verbose: bool) -> None:
+    """Call first, before TensorFlow, Beam or ddsp are imported."""
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # The temporary Prefect server's telemetry writes race its own SQLite start-up.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "nas")  # progress lines reach the Prefect UI
+    if verbose:
+        return
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), *SUBPROCESS_WARNINGS]))
+    for message, category in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    for name, value in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(value)
+    logging.getLogger().addFilter(_KnownMessages())
+    _filter_stderr()
+
+
+def _filter_stderr() -> None:
+    """File descriptor 2 becomes a pipe that a thread copies to the real stderr, less the
+    known lines; subprocesses inherit the pipe, so their lines pass the same filter."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def copy() -> None:
+        with os.fdopen(read, "rb") as lines:
+            for line in lines:
+                if not KNOWN_STDERR_LINES.fullmatch(line.decode(errors="replace").rstrip("\r\n")):
+                    os.write(real, line)
+
+    thread = threading.Thread(target=copy, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def restore() -> None:  # at exit: hand back the real stderr and let the thread drain the pipe
+        sys.stderr.flush()
+        os.dup2(real, 2)
+        thread.join(timeout=5)
+
+    atexit.register(restore)
