@@ -4,6 +4,9 @@
         --dataset violin=nas-data/demo-violin/<version> --dataset flute=nas-data/demo-flute/<version> \
         --run cnn-tiny:thesis:2000 --run cnn-tiny:fast:2000 [--eval-every 250] [--out quality]
 
+A run may carry settings and a label: `--run cnn-tiny:thesis:500:as-thesis:model.output_norm=true,model.reverb_scale=1`
+(the thesis's model, as ddsp builds it) for ablations.
+
 Every run trains with nas' own Trainer and input pipeline (what `nas train` runs), from
 seed 0, on each dataset in turn. At every `--eval-every` steps, with the clock stopped:
 - eval spectral loss: ddsp's multi-scale loss on the whole eval split (the training loss);
@@ -25,6 +28,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -62,7 +67,8 @@ def _scores(trainer, eval_set, metadata: dict, truth: dict) -> dict:
     return row
 
 
-def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eval_every: int, root: Path) -> dict:
+def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eval_every: int, root: Path,
+                    settings: dict) -> dict:
     import tensorflow as tf
 
     from nas.dataset import load_metadata
@@ -74,7 +80,7 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
     from nas.training.run import run_layout
 
     metadata = load_metadata(dataset_dir)
-    config = train_config(preset, {"steps": steps}, recipe)
+    config = train_config(preset, {"steps": steps, **settings}, recipe)
     layout = run_layout(root, metadata, config)
     tf.keras.utils.set_random_seed(config.seed)
     trainer = Trainer(config, metadata)
@@ -106,7 +112,7 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
     summary = save_model(trainer, layout, metadata, config, metrics, steps)
     final = evaluate(layout.model, dataset_dir, layout.evaluations, layout.dir / "history.jsonl")
     return {"dataset": metadata["name"], "dataset_version": metadata["version"], "preset": preset, "recipe": recipe,
-            "steps": steps, "decoder_parameters": summary["decoder_parameters"], "curve": rows,
+            "steps": steps, "settings": settings, "decoder_parameters": summary["decoder_parameters"], "curve": rows,
             "final": final["metrics"], "report": str(Path(final["dir"]) / "report.html"),
             "steps_per_s": steps / clock}
 
@@ -127,7 +133,7 @@ def plot(results: list[dict], path: Path) -> None:
                 ax = axes[2 * d + against, m]
                 for r in (r for r in results if r["dataset"] == dataset):
                     ax.plot([row[xlabel] for row in r["curve"]], [row[key] for row in r["curve"]], marker=".",
-                            label=f"{r['preset']} / {r['recipe']}")
+                            label=f"{r['preset']} / {r.get('label', r['recipe'])}")
                 ax.set(title=f"{dataset}: {label}", xlabel="training step" if xlabel == "step" else
                        "training wall-clock (s, 2 CPU cores)", ylabel=label)
                 ax.grid(alpha=0.3)
@@ -140,6 +146,8 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 def main() -> None:
+    from nas.evaluation.scores import score_line
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", action="append", required=True, metavar="NAME=DIR")
     parser.add_argument("--run", action="append", required=True, metavar="PRESET:RECIPE:STEPS")
@@ -152,18 +160,20 @@ def main() -> None:
     out = RESULTS / f"{args.out}.json"
     results = json.loads(out.read_text())["runs"] if out.exists() else []
     for spec in args.run:
-        preset, recipe, steps = spec.split(":")
+        preset, recipe, steps, *extra = spec.split(":")
+        label = extra[0] if extra else recipe
+        settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in extra[1].split(","))} \
+            if len(extra) > 1 else {}
         for named in args.dataset:
             name, directory = named.split("=", 1)
-            print(f"{name}: {preset} / {recipe}, {steps} steps", flush=True)
-            result = train_and_score(Path(directory), preset, recipe, int(steps), args.eval_every, args.root)
-            results = [r for r in results if (r["dataset"], r["preset"], r["recipe"], r["steps"]) !=
-                       (result["dataset"], preset, recipe, int(steps))] + [result]
+            print(f"{name}: {preset} / {label}, {steps} steps", flush=True)
+            result = train_and_score(Path(directory), preset, recipe, int(steps), args.eval_every, args.root, settings)
+            result["label"] = label
+            results = [r for r in results if (r["dataset"], r["preset"], r.get("label", r["recipe"]), r["steps"]) !=
+                       (result["dataset"], preset, label, int(steps))] + [result]
             out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "runs": results}, indent=1) + "\n")
             plot(results, RESULTS / f"{args.out}.png")
-            f = result["final"]
-            print(f"{name} {preset}/{recipe} {steps} steps: spectral loss {f['spectral_loss']:.3f}, f0 "
-                  f"{f['f0_mae_cents']:.1f} cents (RPA {f['rpa']:.3f}), loudness {f['loudness_mae_db']:.2f} dB; "
+            print(f"{name} {preset}/{label} {steps} steps: {score_line(result['final'])}; "
                   f"{result['steps_per_s']:.2f} steps/s; report {result['report']}", flush=True)
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from flows import console
 from nas.config import ConfigError, find_audio, load_config
+from nas.evaluation.scores import score_line
 from nas.models.presets import PRESETS, RECIPES, resolve_training
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
@@ -198,8 +199,7 @@ def _run_flow(args, overrides: dict) -> None:
         m = result["metrics"]
         print(f"dataset: {result['dataset_dir']}\n"
               f"model {result['model_version']}: {result['run_dir']}/model\n"
-              f"evaluation {result['evaluation']}: spectral loss {m['spectral_loss']:.3f}, f0 {m['f0_mae_cents']:.1f} "
-              f"cents (RPA {m['rpa']:.3f}), loudness {m['loudness_mae_db']:.2f} dB\n"
+              f"evaluation {result['evaluation']}: {score_line(m)}\n"
               f"listening report: {result['report']}\n"
               f"exports: {result['export_dir']}\n"
               f"Prefect UI: {_ui_hint()}")
@@ -208,8 +208,7 @@ def _run_flow(args, overrides: dict) -> None:
 
         result = evaluate_flow(args.config, args.model_version, args.dataset_version, args.data_root)
         m = result["metrics"]
-        print(f"evaluation {result['eval_id']} of {result['model_version']}: spectral loss {m['spectral_loss']:.3f}, "
-              f"f0 {m['f0_mae_cents']:.1f} cents (RPA {m['rpa']:.3f}), loudness {m['loudness_mae_db']:.2f} dB"
+        print(f"evaluation {result['eval_id']} of {result['model_version']}: {score_line(m)}"
               f"{' REGRESSION: ' + '; '.join(result['regressions']) if result['regression'] else ''}\n"
               f"report: {result['dir']}/report.html")
     elif args.command == "export":
@@ -262,7 +261,7 @@ def _status(data_root: str) -> int:
     if not rows:
         print(f"no prepared datasets under {data_root}")
         return 0
-    header = ("dataset", "dataset_version", "model_version", "eval_id", "spectral_loss", "f0_mae_cents",
+    header = ("dataset", "dataset_version", "model_version", "recipe", "eval_id", "spectral_loss", "f0_mae_cents",
               "loudness_mae_db", "regression")
     cells = [[_format(row[k]) for k in header] for row in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]

@@ -24,6 +24,7 @@ from nas.atomic import file_lock
 from nas.config import load_config
 from nas.dataset import load_metadata
 from nas.evaluation.history import latest_evaluation
+from nas.evaluation.scores import score_line
 from nas.models.presets import resolve_training
 from nas.training.run import (EXPORT_FILE, METRICS_FILE, REPORT_FILE, RunLayout, evaluation_history, load_summary,
                               run_layout)
@@ -106,8 +107,7 @@ def _card(result: dict) -> str:
         "",
         f"- dataset: `{result['dataset_dir']}`",
         f"- run: `{result['run_dir']}`",
-        f"- evaluation `{result['evaluation']}`: spectral loss {m['spectral_loss']:.3f}, f0 error "
-        f"{m['f0_mae_cents']:.1f} cents (RPA {m['rpa']:.3f}), loudness error {m['loudness_mae_db']:.2f} dB",
+        f"- evaluation `{result['evaluation']}`: {score_line(m)}",
         f"- listening report: `{result['report']}`",
         f"- exports: `{result['export_dir']}` (int8 spectral loss {result['int8_change_pct']:+.2f}%)",
     ])

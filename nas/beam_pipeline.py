@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import apache_beam as beam
 import numpy as np
@@ -23,7 +25,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from .atomic import atomic_path
 from .audio import read_segment
 from .config import DatasetConfig
+from .progress import clock
 from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
+
+log = logging.getLogger(__name__)
 
 
 SPILL_DIR = ".spill"  # per chunk: serialized examples and frame-level features, for the steps after
@@ -65,15 +70,10 @@ class ComputeFeatures(beam.DoFn):
 
         path, chunk = element
         c = self.config
-        start = time.perf_counter()
         audio = read_segment(Path(path), chunk.start_s, c.chunk_secs, c.sample_rate)
         audio_16k = audio if c.sample_rate == 16000 else read_segment(Path(path), chunk.start_s, c.chunk_secs, 16000)
         features = compute_features(audio_16k, c.frame_rate, c.centered, c.crepe.capacity,
                                     c.crepe.viterbi, c.crepe.batch_frames)
-        seconds = len(audio_16k) / 16000
-        # Printed, not logged: Beam workers are separate processes sharing our stderr.
-        print(f"  features {Path(path).name} chunk {chunk.index}: {seconds:.1f} s of audio "
-              f"in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
         yield chunk, path, {"audio": audio, "audio_16k": audio_16k, **features}
 
 
@@ -136,12 +136,44 @@ class WriteShard(beam.DoFn):
         yield split, len(examples)
 
 
-def run_pipeline(config: DatasetConfig, sources: list[tuple[str, list[Chunk]]], out_dir: Path) -> list[dict]:
-    """Write the shards into `out_dir`; returns the frame-level feature rows per chunk."""
+@contextmanager
+def chunk_progress(spill_dir: Path, chunks: int, audio_s: float, every_s: float = 2.0) -> Iterator[None]:
+    """Logs chunks done of the total, the rate in audio seconds per second and the time
+    left, as the chunks' spill files appear: the workers (of any runner) are elsewhere,
+    the spill folder is what this process sees of them."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        start, reported = time.monotonic(), 0
+        while not stop.wait(every_s):
+            done = sum(1 for _ in spill_dir.glob(f"*{FRAMES_SUFFIX}"))
+            if done == reported:
+                continue
+            reported, elapsed = done, time.monotonic() - start
+            seconds = audio_s * done / chunks
+            rate = seconds / elapsed
+            left = (audio_s - seconds) / rate if rate else float("inf")
+            log.info("features: %d/%d chunks, %.0f/%.0f s of audio, %.2fx real time, %s left", done, chunks,
+                     seconds, audio_s, rate, clock(left))
+
+    thread = threading.Thread(target=watch, name="chunk-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def run_pipeline(config: DatasetConfig, sources: list[tuple[str, list[Chunk]]], out_dir: Path,
+                 audio_s: float) -> list[dict]:
+    """Write the shards into `out_dir`; returns the frame-level feature rows per chunk.
+    `audio_s`: the chunks' audio in seconds, for the progress lines."""
     shards = {"train": config.train_shards, "eval": config.eval_shards}
     spill_dir = out_dir / SPILL_DIR
     spill_dir.mkdir(exist_ok=True)
-    with beam.Pipeline(options=pipeline_options(config)) as pipeline:
+    chunks = sum(len(c) for _, c in sources)
+    with chunk_progress(spill_dir, chunks, audio_s), beam.Pipeline(options=pipeline_options(config)) as pipeline:
         _ = (
             pipeline
             | "chunks" >> beam.Create([(path, chunk) for path, chunks in sources for chunk in chunks])

@@ -123,7 +123,9 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Layo
     n_chunks = sum(len(c) for _, c in plan)
     log.info("preparing %d chunks from %d files with CREPE %s%s", n_chunks, len(plan),
              config.crepe.capacity, " + Viterbi" if config.crepe.viterbi else "")
-    rows = run_pipeline(config, plan, staging)
+    durations = {s.path: s.duration_s for s in sources}
+    audio_s = sum(min(config.chunk_secs, durations[path] - c.start_s) for path, cs in plan for c in cs)
+    rows = run_pipeline(config, plan, staging, audio_s)
     write_features(rows, staging / "features.parquet")
     summary = {"counts": count_examples(staging), "chunks": {s: sum(c.split == s for _, cs in plan for c in cs)
                                                               for s in SPLITS}}

@@ -16,11 +16,12 @@ def dataset_status(data_root: Path) -> list[dict]:
     names = sorted({p.parent.parent.name for p in root.glob(f"*/*/{DATASET_FILE}")})
     for name in names:
         row = {"dataset": name, "dataset_version": latest_version(root, name).name, "model_version": None,
-               "eval_id": None, "spectral_loss": None, "f0_mae_cents": None, "loudness_mae_db": None,
+               "recipe": None, "eval_id": None, "spectral_loss": None, "f0_mae_cents": None, "loudness_mae_db": None,
                "regression": None}
         try:
             model = json.loads((find_model(root, name).model / MODEL_FILE).read_text())
             row["model_version"] = model["model_version"]
+            row["recipe"] = model.get("recipe")  # models trained before recipes had names have none
         except FileNotFoundError:
             pass
         history = read_history(evaluation_history(root, name))

@@ -86,6 +86,7 @@ def model_card(summary: dict, wandb_info: dict, loss_plot: Path) -> str:
         f"- synth: {model['n_harmonics']} harmonics + {model['n_noise_bands']} noise bands, "
         f"trainable reverb of {model['reverb_length']} taps",
         f"- dataset: `{summary['dataset']['name']}` version `{summary['dataset']['version']}`",
+        f"- recipe: **{summary.get('recipe', '-')}**{_optim_line(summary.get('optim'))}",
         f"- steps: {summary['step']}",
         f"- spectral loss: eval {final['initial_eval_loss']:.3f} at step 0 -> **{final['eval_loss']:.3f}**; "
         f"last train {final['loss']:.3f}",
@@ -101,6 +102,16 @@ def model_card(summary: dict, wandb_info: dict, loss_plot: Path) -> str:
         f"![loss curve]({_data_uri(loss_plot)})" if loss_plot.exists() else "(no plot)",
     ]
     return "\n".join(lines)
+
+
+def _optim_line(optim: dict | None) -> str:
+    if not optim:
+        return ""
+    warmup = f", {optim['warmup_steps']}-step warm-up" if optim["warmup_steps"] else ""
+    decay = (f"cosine over {optim['decay_steps']} steps" if optim["schedule"] == "cosine" else
+             f"x{optim['decay_rate']} every {optim['decay_steps']} steps")
+    return (f" (Adam {optim['learning_rate']:g}{warmup}, {decay}, batch {optim['batch_size']}, "
+            f"clip {optim['clip_norm']:g})")
 
 
 def _wandb_run_line(info: dict, kept: str, artifact: str = "") -> str:
@@ -148,13 +159,7 @@ def evaluation_card(result: dict, wandb_info: dict, report: Path) -> str:
         f"- evaluation: `{result['eval_id']}` at {result['created']}",
         f"- {regression}",
         "",
-        "| metric | value |",
-        "|---|---|",
-        f"| multi-scale spectral loss | {m['spectral_loss']:.3f} |",
-        f"| f0 error, mean abs cents ({m['confident_frames']} confident frames) | "
-        f"{_number(m['f0_mae_cents'], '{:.1f}')} |",
-        f"| raw pitch accuracy (50 cents) | {_number(m['rpa'], '{:.3f}')} |",
-        f"| loudness error, mean abs dB | {m['loudness_mae_db']:.2f} |",
+        *_score_table(m, result.get("previous_model")),
         "",
         f"Listening report: `{report}` (open in a browser: original and resynthesis side by side)",
         "",
@@ -164,6 +169,18 @@ def evaluation_card(result: dict, wandb_info: dict, report: Path) -> str:
         "",
         _wandb_run_line(wandb_info, "the evaluation"),
     ])
+
+
+def _score_table(m: dict, previous: dict | None) -> list[str]:
+    """This model's scores, beside those of the model before it on this dataset."""
+    rows = [("multi-scale spectral loss", "spectral_loss", "{:.3f}"),
+            (f"f0 error, mean abs cents ({m['confident_frames']} confident frames)", "f0_mae_cents", "{:.1f}"),
+            ("raw pitch accuracy (50 cents)", "rpa", "{:.3f}"),
+            ("loudness error, mean abs dB", "loudness_mae_db", "{:.2f}")]
+    if not previous:
+        return ["| metric | value |", "|---|---|", *(f"| {label} | {_number(m[key], p)} |" for label, key, p in rows)]
+    return [f"| metric | this model | previous model `{previous['model_version']}` |", "|---|---|---|",
+            *(f"| {label} | {_number(m[key], p)} | {_number(previous[key], p)} |" for label, key, p in rows)]
 
 
 def export_card(report: dict, export_dir: Path) -> str:

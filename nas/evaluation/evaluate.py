@@ -29,7 +29,7 @@ from nas.statistics import record_provider
 from nas.training.loop import load_model
 from nas.training.run import METRICS_FILE, REPORT_FILE, TABLE_FILE
 
-from .history import append_history, latest_evaluation
+from .history import append_history, latest_evaluation, previous_model
 from .metrics import aggregate, regressions, score_example
 from .report import write_report
 
@@ -98,6 +98,7 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
         "dataset": {"name": metadata["name"], "version": metadata["version"], "split": split},
         "metrics": overall, "previous_eval_id": previous["eval_id"] if previous else None,
         "regression": bool(worse), "regressions": worse, "listen": listened, "seed": seed,
+        "previous_model": previous_model(history, summary["model_version"]),
         "dir": str(final),
     }
     pq.write_table(pa.Table.from_pylist(rows), staging / TABLE_FILE)

@@ -24,6 +24,12 @@ def latest_evaluation(history: Path, model_version: str, dataset_version: str) -
     return same[-1] if same else None
 
 
+def previous_model(history: Path, model_version: str) -> dict | None:
+    """The newest history row of another model of this dataset: what the new one replaces."""
+    others = [r for r in read_history(history) if r["model_version"] != model_version]
+    return others[-1] if others else None
+
+
 def append_history(history: Path, result: dict) -> None:
     row = {"eval_id": result["eval_id"], "created": result["created"], "model_version": result["model_version"],
            "dataset_version": result["dataset"]["version"], **{k: result["metrics"][k] for k in

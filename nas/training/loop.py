@@ -17,6 +17,7 @@ from nas.dataset import load_metadata
 from nas.models.presets import ModelConfig, OptimConfig, TrainConfig
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
 from nas.plots import plot_loss_curve, plot_spectrograms
+from nas.progress import clock
 
 from . import data
 from .metrics import MetricsLog
@@ -205,7 +206,7 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
             report(step, row)
             left = (config.steps - step) / row["steps_per_s"]
             log.info("step %d/%d  loss %.4f  grad norm %.3f  lr %.2e  %.2f steps/s  %s left", step, config.steps,
-                     row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"], _clock(left))
+                     row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"], clock(left))
             window_start, window_losses, window_norms = time.perf_counter(), [], []
         if step % config.sample_every == 0 and step != config.steps:
             sample(step)
@@ -220,11 +221,6 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     for callback in callbacks:
         callback.on_end(summary)
     return summary
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
 
 def _write_sample(layout: RunLayout, step: int, batch: dict, synthesized: np.ndarray, sample_rate: int) -> Sample:
@@ -245,7 +241,7 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: dict, config: Trai
     version = model_version(layout.dir.name, step)
     summary = {
         "run_id": layout.dir.name, "run_dir": str(layout.dir), "model_version": version, "step": step,
-        "preset": config.preset,
+        "preset": config.preset, "recipe": config.recipe, "optim": config.optim.model_dump(mode="json"),
         "decoder_parameters": trainer.model.decoder_parameters(),
         "dataset": {"name": metadata["name"], "version": metadata["version"]},
         "sample_rate": metadata["sample_rate"], "example_secs": metadata["example_secs"],

@@ -79,7 +79,7 @@ def evaluation_history(data_root: Path, dataset: str) -> Path:
 
 
 def run_id(metadata: dict, config: TrainConfig) -> str:
-    recipe = {"dataset": metadata["name"], "dataset_version": metadata["version"], **config.recipe()}
+    recipe = {"dataset": metadata["name"], "dataset_version": metadata["version"], **config.identity()}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     return f"{config.preset}-{digest}"
 

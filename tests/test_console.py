@@ -1,0 +1,33 @@
+"""A default `nas run` prints our lines only; `--verbose` brings the libraries' back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO, write_config
+
+# What a run printed before (issue 13): TensorFlow's native CUDA and absl lines, Beam's
+# worker chatter, pydub, an autograph divide-by-zero of ours, TFLite's deprecation banner,
+# ONNX Runtime's quantisation advice, tf2onnx's optimiser lines.
+NOISE = ("cuInit", "cudart_stub", "absl::InitializeLog", "apitools not found", "semi_persistent_directory",
+         "Discarding unparseable args", "Couldn't find ffmpeg", "divide by zero encountered in log10",
+         "tf.lite.Interpreter is deprecated", "Please consider to run pre-processing", "tf2onnx", "oneDNN")
+
+
+def test_a_default_run_prints_none_of_the_known_noise(small_sources, tmp_path):
+    config = write_config(small_sources / "console.yaml", audio=["audio/c-vorbis.ogg"], eval_fraction=0.0)
+    run = [sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(tmp_path / "data"),
+           "--steps", "4", "--set", "optim.batch_size=2", "--set", "log_every=2"]
+    done = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert [n for n in NOISE if n in output] == []
+    assert "step 4/4" in done.stderr and "left" in done.stderr  # progress with time left
+    assert "spectral loss" in done.stdout  # the results
+
+    # A fresh preparation loads TensorFlow in Beam's worker: with --verbose its lines pass.
+    verbose = subprocess.run([*run[:3], "--verbose", "prepare", str(config), "--data-root", str(tmp_path / "again")],
+                             cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    assert "absl::InitializeLog" in verbose.stderr or "oneDNN" in verbose.stderr
