@@ -12,7 +12,7 @@ from nas.atomic import file_lock, write_json
 from nas.config import load_config
 from nas.prepare import locate
 from tasks import prepare as t
-from tasks.wandb_upload import resolve_mode
+from tasks.wandb import resolve_mode
 
 
 @flow(name="prepare")

@@ -15,7 +15,7 @@ from nas.training.run import REPORT_FILE, TABLE_FILE, RunLayout
 
 from .cards import evaluation_card, export_card, table_cell
 from .train import waiting
-from .wandb_upload import resolve_mode
+from .wandb import open_run, resolve_mode
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,9 @@ def log_evaluation(result: dict, config: WandbConfig, wandb_dir: Path) -> dict:
     try:
         import wandb
 
-        wandb_dir.mkdir(parents=True, exist_ok=True)
-        run = wandb.init(project=config.project, entity=config.entity, mode=mode, dir=str(wandb_dir),
-                         job_type="eval", name=f"eval-{result['model_version']}", group=result["dataset"]["name"],
-                         config={"model_version": result["model_version"], "dataset": result["dataset"],
-                                 "eval_id": result["eval_id"]},
-                         settings=wandb.Settings(silent=True, console="off", init_timeout=config.timeout_s),
-                         reinit="create_new")
+        run = open_run(config, mode, wandb_dir, "eval", f"eval-{result['model_version']}",
+                       {"model_version": result["model_version"], "dataset": result["dataset"],
+                        "eval_id": result["eval_id"]}, group=result["dataset"]["name"])
         rows = pq.read_table(Path(result["dir"]) / TABLE_FILE).to_pylist()
         folder = Path(result["dir"])
         run.log({"eval/examples": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows]),

@@ -15,7 +15,7 @@ from pathlib import Path
 from nas.config import WandbConfig
 from nas.training.callbacks import Callback, Sample
 
-from .wandb_upload import resolve_mode
+from .wandb import open_run, resolve_mode
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +52,10 @@ class WandbTraining(Callback):
         self._guard(self._end, summary)
 
     def _start(self, info: dict) -> None:
-        import wandb
-
-        self.wandb_dir.mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(
-            project=self.config.project, entity=self.config.entity, mode=self.mode, dir=str(self.wandb_dir),
-            job_type="train", name=info["run_id"], group=info["dataset"],
-            config={k: info[k] for k in ("preset", "decoder_parameters", "parameters", "dataset", "dataset_version",
-                                         "steps", "devices", "start_step", "config")},
-            settings=wandb.Settings(silent=True, console="off", init_timeout=self.config.timeout_s),
-            reinit="create_new")
+        self.run = open_run(self.config, self.mode, self.wandb_dir, "train", info["run_id"],
+                            {k: info[k] for k in ("preset", "decoder_parameters", "parameters", "dataset",
+                                                  "dataset_version", "steps", "devices", "start_step", "config")},
+                            group=info["dataset"])
         self.info.update({"run_dir": self.run.dir, "run_name": info["run_id"]})
         if self.mode == "online":
             self.run.use_artifact(f"{info['dataset']}:{info['dataset_version']}")

@@ -8,19 +8,14 @@ is read by wandb from the environment and never passed, logged or stored by us.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 from nas.config import WandbConfig
 
+from .wandb import open_run, resolve_mode
+
 log = logging.getLogger(__name__)
-
-
-def resolve_mode(config: WandbConfig) -> str:
-    if config.mode != "auto":
-        return config.mode
-    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
 def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir: Path) -> dict:
@@ -35,11 +30,8 @@ def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir
     last_error: Exception | None = None
     for attempt in range(1, config.attempts + 1):
         try:
-            run = wandb.init(project=config.project, entity=config.entity, mode=mode, dir=str(wandb_dir),
-                             job_type="prepare-dataset", name=f"prepare-{meta['name']}-{meta['version']}",
-                             config={"dataset": meta["name"], "version": meta["version"], **meta["parameters"]},
-                             settings=wandb.Settings(silent=True, console="off", init_timeout=config.timeout_s),
-                             reinit="create_new")
+            run = open_run(config, mode, wandb_dir, "prepare-dataset", f"prepare-{meta['name']}-{meta['version']}",
+                           {"dataset": meta["name"], "version": meta["version"], **meta["parameters"]})
             artifact = wandb.Artifact(meta["name"], type="dataset", metadata=meta,
                                       description=f"nas dataset {meta['name']} version {meta['version']}")
             artifact.add_dir(str(dataset_dir), policy="immutable")  # published folders never change

@@ -160,3 +160,42 @@ def test_same_model_as_ddsp_autoencoder(prepared):
     ours_error = np.abs(produced["harmonic"].numpy() - exact).max()
     ddsp_error = np.abs(outputs["harmonic"]["signal"].numpy() - exact).max()
     assert ours_error < 1e-3 * np.abs(exact).max() and ours_error < ddsp_error
+
+
+def test_recipes_set_the_optimiser_and_a_cosine_ends_with_the_budget():
+    from nas.training.loop import learning_rate_schedule
+
+    thesis = train_config("cnn-tiny", {"steps": 1000})
+    assert (thesis.recipe, thesis.optim.learning_rate, thesis.optim.schedule) == ("thesis", 3e-4, "exponential")
+    fast = train_config("cnn-tiny", {"steps": 1000}, "fast")
+    assert fast.recipe == "fast" and fast.optim.decay_steps == 800  # after the 200-step warm-up
+    lr = learning_rate_schedule(fast.optim)
+    assert float(lr(0)) == 0.0 and float(lr(100)) == pytest.approx(1.5e-3)
+    assert float(lr(200)) == pytest.approx(3e-3) and float(lr(1000)) == pytest.approx(0.0, abs=1e-9)
+    assert float(learning_rate_schedule(thesis.optim)(0)) == pytest.approx(3e-4)
+    # a command line's --recipe travels with the overrides; the recipe's settings stay overridable
+    mixed = train_config("cnn-tiny", {"recipe": "fast", "optim.learning_rate": 1e-3, "steps": 500})
+    assert (mixed.recipe, mixed.optim.learning_rate, mixed.optim.warmup_steps) == ("fast", 1e-3, 200)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        train_config("cnn-tiny", {}, "slow")
+
+
+def test_a_model_json_from_before_the_new_settings_loads_as_it_was_trained():
+    from nas.models.presets import ModelConfig
+
+    old = train_config("cnn-tiny").model.model_dump(mode="json")
+    del old["output_norm"], old["reverb_scale"]
+    config = ModelConfig.model_validate(old)
+    assert config.output_norm and config.reverb_scale == 1.0
+    model = Synthesizer(config, 16000, 4.0)
+    model.build_variables()
+    assert model.decoder_parameters() == 2_446
+
+
+def test_the_reverb_steps_slower_but_starts_as_ddsps():
+    model = Synthesizer(train_config("cnn-tiny").model, 16000, 4.0)
+    model.build_variables()
+    reverb = model.reverb
+    assert reverb.scale == 0.01
+    np.testing.assert_allclose(reverb._ir.numpy(), reverb.variable.numpy() * 0.01)
+    assert 0.5e-6 < float(tf.math.reduce_std(reverb._ir)) < 2e-6  # ddsp's normal of 1e-6
