@@ -74,6 +74,7 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
     from nas.dataset import load_metadata
     from nas.evaluation.evaluate import evaluate
     from nas.models.presets import train_config
+    from nas.statistics import load_statistics
     from nas.training import data
     from nas.training.loop import Trainer, save_model
     from nas.training.metrics import MetricsLog
@@ -83,7 +84,7 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
     config = train_config(preset, {"steps": steps, **settings}, recipe)
     layout = run_layout(root, metadata, config)
     tf.keras.utils.set_random_seed(config.seed)
-    trainer = Trainer(config, metadata)
+    trainer = Trainer(config, metadata, statistics=load_statistics(dataset_dir))
     train_examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
     eval_examples = data.examples(dataset_dir, "eval", metadata, trainer.preprocessor)
     eval_set = data.eval_batches(eval_examples, metadata["counts"]["eval"], config.optim.batch_size, 1000)

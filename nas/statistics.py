@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -83,7 +84,14 @@ def statistics_json(stats: dict) -> dict:
     return out
 
 
+STATISTICS_FILE = "statistics.json"
+
+
 def write_statistics(stats: dict, dataset_dir: Path) -> None:
-    write_json(dataset_dir / "statistics.json", statistics_json(stats))
+    write_json(dataset_dir / STATISTICS_FILE, statistics_json(stats))
+
+
+def load_statistics(dataset_dir: Path) -> dict:
+    return json.loads((Path(dataset_dir) / STATISTICS_FILE).read_text())
     with atomic_path(dataset_dir / "dataset_statistics.pkl") as tmp, open(tmp, "wb") as f:
         pickle.dump(stats, f)

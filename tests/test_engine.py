@@ -12,7 +12,10 @@ from nas.export.weights import engine_weights
 from nas.models.presets import PRESETS
 from nas.models.synthesizer import Synthesizer
 
-ENGINE_TOLERANCE = 1e-5  # max abs audio difference relative to the peak: float32 rounding only
+# Max abs audio difference relative to the peak: float32 rounding only, of inputs that the
+# engine scales in NumPy and the model in TensorFlow, then standardised (x 1/std: 12x for
+# the pitch on the test data), hence above float32's 1e-7.
+ENGINE_TOLERANCE = 3e-5
 
 
 def _example(seed: int = 0, frames: int = 1000) -> dict:

@@ -93,6 +93,8 @@ class CnnDecoder:
     def __call__(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
         w = self.w
         x = np.stack([ld_scaled, f0_scaled], axis=-1).astype(np.float32)
+        if "input.mean" in w:  # models from before the inputs were standardised have no such entry
+            x = (x - w["input.mean"]) / w["input.std"]
         x = _causal_conv(x, w["input_conv"], 1)
         if self.fused:
             channel_major = np.ascontiguousarray(x.T)

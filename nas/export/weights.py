@@ -18,7 +18,9 @@ def engine_weights(model) -> dict[str, np.ndarray]:
     """model: a built `nas.models.synthesizer.Synthesizer`."""
     decoder = model.decoder
     if model.config.decoder == "dilated-cnn":
-        weights = {"input_conv": decoder.input_conv.kernel}
+        weights = {"input_conv": decoder.input_conv.kernel,
+                   "input.mean": np.array([m for m, _ in decoder.standardize]),
+                   "input.std": np.array([s for _, s in decoder.standardize])}
         if decoder.out_norm is not None:
             weights.update({"out_norm.scale": decoder.out_norm.scale, "out_norm.shift": decoder.out_norm.shift})
         for i, layer in enumerate(decoder.residuals):
@@ -32,6 +34,7 @@ def engine_weights(model) -> dict[str, np.ndarray]:
             weights.update(_fc_stack(stack, f"in{i}"))
     weights.update({"dense_out.kernel": decoder.dense_out.kernel, "dense_out.bias": decoder.dense_out.bias,
                     "reverb.ir": model.reverb._ir})  # the response itself, whatever its scale
-    arrays = {k: np.asarray(v.numpy(), dtype=np.float32) for k, v in weights.items()}
+    arrays = {k: np.asarray(v if isinstance(v, np.ndarray) else v.numpy(), dtype=np.float32)
+              for k, v in weights.items()}
     # ddsp's Normalize keeps [1, 1, 1, channels] scale/shift; the engine broadcasts [channels].
     return {k: v.reshape(-1) if k.endswith((".scale", ".shift")) else v for k, v in arrays.items()}

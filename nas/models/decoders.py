@@ -40,10 +40,13 @@ def _dilated_cnn_class():
         """DDSP-CNN-Tiny's decoder: causal input conv, stacks of dilated residual layers,
         (layer Normalize,) Dense head split into amplitudes / harmonics / noise bands."""
 
-        def __init__(self, config: ModelConfig, **kwargs):
+        def __init__(self, config: ModelConfig, input_stats: dict | None = None, **kwargs):
             splits = output_splits(config)
             super().__init__(input_keys=INPUT_KEYS, output_keys=[k for k, _ in splits], **kwargs)
             self.splits = splits
+            # (mean, std) per input, constants of the model; identity where not asked for or not given
+            stats = input_stats if config.standardize_inputs and input_stats else {}
+            self.standardize = [tuple(stats.get(key, (0.0, 1.0))) for key in INPUT_KEYS]
             self.input_pad = config.kernel_size - 1
             self.input_conv = tfkl.Conv1D(config.channels, config.kernel_size, use_bias=False)
             self.residuals = [CausalResidual(config.channels, config.kernel_size, d)
@@ -52,7 +55,7 @@ def _dilated_cnn_class():
             self.dense_out = tfkl.Dense(sum(n for _, n in splits))
 
         def call(self, *inputs, **unused_kwargs):
-            x = tf.concat(inputs, axis=-1)
+            x = tf.concat([(x - mean) / std for x, (mean, std) in zip(inputs, self.standardize)], axis=-1)
             x = self.input_conv(tf.pad(x, [[0, 0], [self.input_pad, 0], [0, 0]]))
             for layer in self.residuals:
                 x = layer(x)
@@ -63,9 +66,19 @@ def _dilated_cnn_class():
     return DilatedCnnDecoder
 
 
-def build_decoder(config: ModelConfig):
+def input_stats(statistics: dict) -> dict[str, tuple[float, float]]:
+    """(mean, std) of ld_scaled and f0_scaled over all frames, from a dataset's ddsp
+    statistics (loudness in dB, pitch in MIDI), in the decoder's input scales."""
+    preprocessing = ddsp_module("ddsp.training.preprocessing")
+    return {"ld_scaled": (statistics["mean_loudness"] / preprocessing.DB_RANGE + 1.0,
+                          statistics["std_loudness"] / preprocessing.DB_RANGE),
+            "f0_scaled": (statistics["mean_pitch"] / preprocessing.F0_RANGE,
+                          statistics["std_pitch"] / preprocessing.F0_RANGE)}
+
+
+def build_decoder(config: ModelConfig, input_stats: dict | None = None):
     if config.decoder == "dilated-cnn":
-        return _dilated_cnn_class()(config, name="decoder")
+        return _dilated_cnn_class()(config, input_stats, name="decoder")
     decoders = ddsp_module("ddsp.training.decoders")
     return decoders.RnnFcDecoder(rnn_channels=config.rnn_units, rnn_type="gru", ch=config.fc_units,
                                  layers_per_stack=config.fc_layers, input_keys=INPUT_KEYS,

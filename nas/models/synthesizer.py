@@ -89,12 +89,15 @@ class Synthesizer(tf.keras.Model):
     """Decoder + DDSP synth. Call with preprocessed features; returns the controls and
     `audio_synth` [batch, samples]."""
 
-    def __init__(self, config: ModelConfig, sample_rate: int, example_secs: float):
+    def __init__(self, config: ModelConfig, sample_rate: int, example_secs: float, input_stats: dict | None = None):
+        """input_stats: the decoder's input statistics (`decoders.input_stats`), for
+        `config.standardize_inputs`; without them the inputs go in as they are."""
         super().__init__(name="synthesizer")
         self.config = config
         self.sample_rate = sample_rate
         self.example_secs = example_secs
-        self.decoder = build_decoder(config)
+        self.input_stats = input_stats if config.standardize_inputs else None
+        self.decoder = build_decoder(config, self.input_stats)
         processors = make_processors(config, sample_rate, example_secs)
         self.harmonic, self.noise, self.reverb = processors["harmonic"], processors["noise"], processors["reverb"]
 

@@ -15,7 +15,9 @@ from nas.atomic import replace_dir, staging_dir, write_json
 from nas.audio import write_wav
 from nas.dataset import load_metadata
 from nas.models.presets import ModelConfig, OptimConfig, TrainConfig
+from nas.models.decoders import input_stats
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
+from nas.statistics import load_statistics
 from nas.plots import plot_loss_curve, plot_spectrograms
 from nas.progress import clock
 
@@ -62,7 +64,9 @@ class _Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
 class Trainer:
     """Model, optimiser and compiled step, built in a strategy's scope."""
 
-    def __init__(self, config: TrainConfig, metadata: dict, strategy: tf.distribute.Strategy | None = None):
+    def __init__(self, config: TrainConfig, metadata: dict, strategy: tf.distribute.Strategy | None = None,
+                 statistics: dict | None = None):
+        """statistics: the dataset's (statistics.json), which set the decoder's input scales."""
         self.config = config
         self.strategy = strategy or default_strategy()
         self.sample_rate = metadata["sample_rate"]
@@ -74,7 +78,8 @@ class Trainer:
             raise ValueError(f"batch size {optim.batch_size} does not split over "
                              f"{self.strategy.num_replicas_in_sync} devices")
         with self.strategy.scope():
-            self.model = Synthesizer(config.model, self.sample_rate, self.example_secs)
+            stats = input_stats(statistics) if statistics else None
+            self.model = Synthesizer(config.model, self.sample_rate, self.example_secs, stats)
             self.model.build_variables()
             self.schedule = learning_rate_schedule(optim)
             self.optimizer = tf.keras.optimizers.Adam(self.schedule)
@@ -141,7 +146,7 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     if finished:
         return finished
     tf.keras.utils.set_random_seed(config.seed)
-    trainer = Trainer(config, metadata, strategy)
+    trainer = Trainer(config, metadata, strategy, load_statistics(dataset_dir))
     manager = tf.train.CheckpointManager(trainer.checkpoint, str(layout.checkpoints),
                                          max_to_keep=config.keep_checkpoints, step_counter=trainer.step)
     start = 0
@@ -245,7 +250,7 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: dict, config: Trai
         "decoder_parameters": trainer.model.decoder_parameters(),
         "dataset": {"name": metadata["name"], "version": metadata["version"]},
         "sample_rate": metadata["sample_rate"], "example_secs": metadata["example_secs"],
-        "model": config.model.model_dump(mode="json"),
+        "model": config.model.model_dump(mode="json"), "input_stats": trainer.model.input_stats,
         "final": {"loss": metrics.last("loss"), "eval_loss": metrics.last("eval_loss"),
                   "initial_eval_loss": metrics.first("eval_loss")},
         "files": {"weights": "model/weights", "metrics": layout.metrics.name, "loss_plot": layout.loss_plot.name},
@@ -262,7 +267,7 @@ def load_model(model_dir: Path) -> tuple[Synthesizer, dict]:
     """A trained model from its `model/` folder (weights + model.json)."""
     summary = json.loads((Path(model_dir) / MODEL_FILE).read_text())
     model = Synthesizer(ModelConfig.model_validate(summary["model"]), summary["sample_rate"],
-                        summary["example_secs"])
+                        summary["example_secs"], summary.get("input_stats"))
     model.build_variables()
     tf.train.Checkpoint(model=model).read(str(Path(model_dir) / "weights")).assert_existing_objects_matched()
     return model, summary
