@@ -89,9 +89,9 @@ STATISTICS_FILE = "statistics.json"
 
 def write_statistics(stats: dict, dataset_dir: Path) -> None:
     write_json(dataset_dir / STATISTICS_FILE, statistics_json(stats))
+    with atomic_path(dataset_dir / "dataset_statistics.pkl") as tmp, open(tmp, "wb") as f:
+        pickle.dump(stats, f)
 
 
 def load_statistics(dataset_dir: Path) -> dict:
     return json.loads((Path(dataset_dir) / STATISTICS_FILE).read_text())
-    with atomic_path(dataset_dir / "dataset_statistics.pkl") as tmp, open(tmp, "wb") as f:
-        pickle.dump(stats, f)

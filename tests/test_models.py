@@ -199,3 +199,21 @@ def test_the_reverb_steps_slower_but_starts_as_ddsps():
     assert reverb.scale == 0.01
     np.testing.assert_allclose(reverb._ir.numpy(), reverb.variable.numpy() * 0.01)
     assert 0.5e-6 < float(tf.math.reduce_std(reverb._ir)) < 2e-6  # ddsp's normal of 1e-6
+
+
+def test_standardised_inputs_are_the_dataset_statistics_scaled_like_ddsps_features():
+    from nas.models.decoders import input_stats
+
+    stats = input_stats({"mean_loudness": -20.0, "std_loudness": 16.0, "mean_pitch": 76.2, "std_pitch": 12.7})
+    assert stats["ld_scaled"] == pytest.approx((0.75, 0.2)) and stats["f0_scaled"] == pytest.approx((0.6, 0.1))
+    config = train_config("cnn-tiny").model
+    model = Synthesizer(config, 16000, 4.0, stats)
+    model.build_variables()
+    plain = Synthesizer(config.model_copy(update={"standardize_inputs": False}), 16000, 4.0, stats)
+    plain.build_variables()
+    plain.decoder.set_weights(model.decoder.get_weights())
+    ld = tf.random.stateless_uniform([1, 1000, 1], seed=[5, 6])
+    f0 = tf.random.stateless_uniform([1, 1000, 1], seed=[7, 8])
+    ours = model.decoder(ld, f0)["amps"].numpy()
+    by_hand = plain.decoder((ld - 0.75) / 0.2, (f0 - 0.6) / 0.1)["amps"].numpy()
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-5, atol=1e-6)

@@ -125,7 +125,7 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
     from nas.training.loop import EVAL_BATCHES, load_model
 
     model, saved = load_model(run_dir / "model")
-    assert saved["model_version"] == summary["model_version"] and model.decoder_parameters() == 2446
+    assert saved["model_version"] == summary["model_version"] and model.decoder_parameters() == 2430
     metadata = load_metadata(dataset_dir)
     eval_set = examples(dataset_dir, "eval", metadata, make_preprocessor(model.config, 16000, 4.0))
     spectral_loss = make_spectral_loss(LossConfig())

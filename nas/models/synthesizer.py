@@ -96,8 +96,7 @@ class Synthesizer(tf.keras.Model):
         self.config = config
         self.sample_rate = sample_rate
         self.example_secs = example_secs
-        self.input_stats = input_stats if config.standardize_inputs else None
-        self.decoder = build_decoder(config, self.input_stats)
+        self.decoder = build_decoder(config, input_stats)
         processors = make_processors(config, sample_rate, example_secs)
         self.harmonic, self.noise, self.reverb = processors["harmonic"], processors["noise"], processors["reverb"]
 

@@ -78,8 +78,9 @@ class Trainer:
             raise ValueError(f"batch size {optim.batch_size} does not split over "
                              f"{self.strategy.num_replicas_in_sync} devices")
         with self.strategy.scope():
-            stats = input_stats(statistics) if statistics else None
-            self.model = Synthesizer(config.model, self.sample_rate, self.example_secs, stats)
+            # plain floats, kept here: Keras would wrap them as the model's attribute
+            self.input_stats = input_stats(statistics) if statistics and config.model.standardize_inputs else None
+            self.model = Synthesizer(config.model, self.sample_rate, self.example_secs, self.input_stats)
             self.model.build_variables()
             self.schedule = learning_rate_schedule(optim)
             self.optimizer = tf.keras.optimizers.Adam(self.schedule)
@@ -250,7 +251,7 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: dict, config: Trai
         "decoder_parameters": trainer.model.decoder_parameters(),
         "dataset": {"name": metadata["name"], "version": metadata["version"]},
         "sample_rate": metadata["sample_rate"], "example_secs": metadata["example_secs"],
-        "model": config.model.model_dump(mode="json"), "input_stats": trainer.model.input_stats,
+        "model": config.model.model_dump(mode="json"), "input_stats": trainer.input_stats,
         "final": {"loss": metrics.last("loss"), "eval_loss": metrics.last("eval_loss"),
                   "initial_eval_loss": metrics.first("eval_loss")},
         "files": {"weights": "model/weights", "metrics": layout.metrics.name, "loss_plot": layout.loss_plot.name},
