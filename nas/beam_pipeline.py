@@ -9,6 +9,7 @@ inputs give byte-identical files on every runner.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import shutil
@@ -156,7 +157,9 @@ def chunk_progress(spill_dir: Path, chunks: int, audio_s: float, every_s: float 
             log.info("features: %d/%d chunks, %.0f/%.0f s of audio, %.2fx real time, %s left", done, chunks,
                      seconds, audio_s, rate, clock(left))
 
-    thread = threading.Thread(target=watch, name="chunk-progress", daemon=True)
+    # In this thread's copy of the caller's context, a flow's run logger sees its lines too.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(watch,), name="chunk-progress",
+                              daemon=True)
     thread.start()
     try:
         yield

@@ -36,7 +36,8 @@ class ModelConfig(_Strict):
     output_norm: bool = Field(
         True, description="dilated-cnn: ddsp's layer Normalize (pooled over time and channels) before the Dense "
                           "head, as the thesis has it. Off in the presets: it holds the head's inputs at unit scale, "
-                          "which under Adam's per-weight steps slows learning 1.4x at 500 steps (benchmarks/README.md)")
+                          "which under Adam's per-weight steps slows learning (eval loss 11.2 instead of 8.9 at "
+                          "step 500: benchmarks/README.md)")
     reverb_length: int = Field(16000, gt=1, description="taps of the trainable reverb")
     reverb_scale: float = Field(
         1.0, gt=0, le=1, description="the trainable impulse response is held divided by this, so Adam moves each "
