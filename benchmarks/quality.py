@@ -16,7 +16,7 @@ seed 0, on each dataset in turn. At every `--eval-every` steps, with the clock s
   the first eval batch, RPA and mean cents error on the confident frames.
 The wall-clock is the training steps' own time (the first step's tracing included). At
 the end the model is saved and scored by `nas evaluate`'s code on the whole eval split,
-which writes its listening report. Curves go to `benchmarks/results/<out>-*.png`, rows and
+which writes its listening report. Curves (from the first evaluation after step 0) go to `benchmarks/results/<out>.png`, rows and
 final scores to `benchmarks/results/<out>.json`.
 """
 
@@ -132,14 +132,18 @@ def plot(results: list[dict], path: Path) -> None:
         for against, xlabel in enumerate(("step", "seconds")):
             for m, (key, label) in enumerate(measures):
                 ax = axes[2 * d + against, m]
+                later = []  # the untrained model's step-0 scores are off the scale of the rest
                 for r in (r for r in results if r["dataset"] == dataset):
-                    ax.plot([row[xlabel] for row in r["curve"]], [row[key] for row in r["curve"]], marker=".",
+                    rows = r["curve"][1:]
+                    later += [row[key] for row in rows]
+                    ax.plot([row[xlabel] for row in rows], [row[key] for row in rows], marker=".",
                             label=f"{r['preset']} / {r.get('label', r['recipe'])}")
                 ax.set(title=f"{dataset}: {label}", xlabel="training step" if xlabel == "step" else
                        "training wall-clock (s, 2 CPU cores)", ylabel=label)
                 ax.grid(alpha=0.3)
-                if key == "eval_loss":
-                    ax.set_yscale("log")
+                ax.set_xlim(left=0)
+                if later and key != "rpa":
+                    ax.set_ylim(min(later) * 0.95, max(later) * 1.05)
                 ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=80)

@@ -27,6 +27,8 @@ KNOWN_STDERR_LINES = re.compile("|".join([
     r"(WARNING:root:|\S+ WARNING root: )?apitools not found, and bigquery client libraries are not available.*",
     r"INFO:__main__:Logging handler created\.",
     r"(WARNING:\S+:)?(No semi_persistent_directory found|Discarding unparseable args).*",
+    r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",  # the export's parity check
+    r"wandb: Adding directory to artifact \(.*\)\.\.\. Done\. [\d.]+s",  # printed, though runs are silent
 ]))
 # (message regex, category): Python warnings of libraries that say nothing to our users.
 KNOWN_WARNINGS = (

@@ -145,8 +145,9 @@ def chunk_progress(spill_dir: Path, chunks: int, audio_s: float, every_s: float 
     stop = threading.Event()
 
     def watch() -> None:
-        start, reported = time.monotonic(), 0
-        while not stop.wait(every_s):
+        start, reported, stopped = time.monotonic(), 0, False
+        while not stopped:
+            stopped = stop.wait(every_s)  # one last look once the pipeline is done
             done = sum(1 for _ in spill_dir.glob(f"*{FRAMES_SUFFIX}"))
             if done == reported:
                 continue
