@@ -13,7 +13,7 @@ from conftest import REPO, write_config
 
 
 @contextmanager
-def cpu_burners(count: int = 2):
+def cpu_burners(count: int = 1):
     """Busy processes on every core, as on a machine that is doing other work."""
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
     try:
