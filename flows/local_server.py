@@ -4,7 +4,6 @@ reused by its later commands (`shared_server`) when no Prefect server is configu
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -16,6 +15,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from nas.atomic import file_lock
 
 PREFECT = Path(sys.executable).with_name("prefect")
 
@@ -31,12 +32,8 @@ def wait_for(url: str, seconds: float, process: subprocess.Popen | None = None) 
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise TimeoutError(f"the server exited with code {process.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+        if answers(url):
+            return
         time.sleep(1)
     raise TimeoutError(f"{url} did not answer within {seconds:g} s")
 
@@ -101,13 +98,9 @@ def prefect_home() -> Path:
     return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
 
 
-@contextmanager
-def _locked(home: Path) -> Iterator[None]:
-    """One command at a time starts or stops the shared server (flock: dropped if we die)."""
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / ".nas-server.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+def _locked(home: Path):
+    """One command at a time starts or stops the shared server."""
+    return file_lock(home / ".nas-server.lock")
 
 
 def shared_state(home: Path) -> dict | None:
