@@ -4,19 +4,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= dataset_configs/demo-violin.yaml
 
-.PHONY: install install-test demo test benchmark
+.PHONY: install install-test demo test smoke benchmark
 
-$(BIN)/python:
+UV := $(BIN)/uv
+# uv installs from the lock files below into .venv (it is pip-installed into the venv first,
+# so nothing is needed beyond Python). Other Pythons: `make demo PYTHON=python3.13`.
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet uv==0.13.8
 
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps ddsp==3.7.0
-	$(BIN)/pip install --quiet --no-deps -e .
+# requirements.lock: the project's dependencies for Python 3.11-3.13, one universal lock
+# (`uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock`).
+# ddsp 3.7.0 comes with --no-deps (its metadata pins TensorFlow 2.11; pyproject.toml says why).
+$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps ddsp==3.7.0 -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+# requirements-test.lock: the same plus the test extra (`... --extra test -o requirements-test.lock`).
+# torch (for torchcrepe, the parity test's independent CREPE) goes through pip: pip finds the
+# CPU build a machine keeps on disk, where uv would download a CUDA build of several GB.
+$(VENV)/.installed-pytest: $(VENV)/.installed requirements-test.lock
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements-test.lock
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-pytest
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps torchcrepe==0.0.24
 	@# Debian's headless Chromium for the test that looks at the Prefect UI, where this user may install it
@@ -33,6 +45,11 @@ demo: install
 
 test: install-test
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+# The whole DAG through the CLI on a tiny config, without the test-only references (torch):
+# CI runs it on Python 3.13 beside the suite on 3.11 (.ci/run).
+smoke: $(VENV)/.installed-pytest
+	$(BIN)/python -m pytest -q tests/test_smoke.py
 
 benchmark: install-test
 	$(BIN)/python benchmarks/prepare_vs_ddsp.py

@@ -1,0 +1,44 @@
+"""The whole DAG through the command line on a tiny config: what CI also runs on Python 3.13
+(`make smoke`), where the rest of the suite's references (torch) are not installed."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_nas_run_prepares_trains_evaluates_and_exports(small_sources, tmp_path):
+    config = write_config(small_sources / "smoke.yaml", name="smoke-violin",
+                          audio=["audio/a-mono-32k.flac", "audio/b-stereo-44k-24bit.wav"])
+    root = tmp_path / "data"
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(root),
+                           "--steps", "20", "--set", "optim.batch_size=4", "--set", "log_every=10"],
+                          cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+
+    meta = json.loads((Path(lines["dataset"]) / "dataset.json").read_text())
+    assert meta["counts"]["train"] > 0 and meta["counts"]["eval"] > 0
+
+    (model_line,) = [key for key in lines if key.startswith("model ")]
+    model = json.loads((Path(lines[model_line]) / "model.json").read_text())
+    assert model["step"] == 20 and model_line == f"model {model['model_version']}"
+
+    (eval_line,) = [key for key in lines if key.startswith("evaluation ")]
+    loss = float(re.search(r"spectral loss ([\d.]+)", lines[eval_line]).group(1))
+    assert 0 < loss < 100  # a real score: 20 steps leave it far from 0 and from inf/NaN
+    assert Path(lines["listening report"]).is_file()
+
+    exports = Path(lines["exports"])
+    assert json.loads((exports / "export.json").read_text())["model_version"] == model["model_version"]
+    for name in ("decoder.onnx", "decoder.int8.onnx", "decoder.tflite", "engine.npz"):
+        assert (exports / name).stat().st_size > 0
