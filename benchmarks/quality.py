@@ -71,14 +71,13 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
                     settings: dict) -> dict:
     import tensorflow as tf
 
-    from nas.dataset import load_metadata
+    from nas.config.presets import train_config
     from nas.evaluation.evaluate import evaluate
-    from nas.models.presets import train_config
-    from nas.statistics import load_statistics
+    from nas.store.datasets import load_metadata, load_statistics
+    from nas.store.runs import run_layout
     from nas.training import data
     from nas.training.loop import Trainer, save_model
     from nas.training.metrics import MetricsLog
-    from nas.training.run import run_layout
 
     metadata = load_metadata(dataset_dir)
     config = train_config(preset, {"steps": steps, **settings}, recipe)

@@ -52,10 +52,10 @@ def variants(preset: str):
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    from nas.config.presets import PRESETS
     from nas.engine.engine import Engine, OnnxDecoder, scale_inputs
     from nas.export import formats
     from nas.export.weights import engine_weights
-    from nas.models.presets import PRESETS
     from nas.models.synthesizer import Synthesizer, control_steps
 
     config = PRESETS[preset]

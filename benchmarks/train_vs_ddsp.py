@@ -24,8 +24,8 @@ RESULTS = REPO / "benchmarks/results"
 
 
 def ours(dataset_dir: Path, preset: str, batch: int, jit: bool | None, fast_harmonic: bool):
-    from nas.dataset import load_metadata
-    from nas.models.presets import train_config
+    from nas.config.presets import train_config
+    from nas.store.datasets import load_metadata
     from nas.training import data
     from nas.training.loop import Trainer
 
@@ -41,10 +41,10 @@ def ours(dataset_dir: Path, preset: str, batch: int, jit: bool | None, fast_harm
 def reference(dataset_dir: Path, preset: str, batch: int):
     import tensorflow as tf
 
-    from nas.dataset import load_metadata
-    from nas.models.presets import train_config
+    from nas.config.presets import train_config
     from nas.models.reference import reference_autoencoder, reference_trainer
-    from nas.statistics import record_provider
+    from nas.reader import record_provider
+    from nas.store.datasets import load_metadata
 
     metadata = load_metadata(dataset_dir)
     config = train_config(preset, {"optim.batch_size": batch})
@@ -71,7 +71,7 @@ def step_flops(preset: str, batch: int, samples: int = 64000, frames: int = 1000
     """Floating-point operations of one training step, counted by hand (forward + backward).
 
     FFT of n points: 2.5 n log2 n real flops. Sines counted as one operation each."""
-    from nas.models.presets import train_config
+    from nas.config.presets import train_config
 
     model = train_config(preset).model
     fft = lambda n: 2.5 * n * math.log2(n)  # noqa: E731

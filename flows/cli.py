@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from flows import console
 from nas.config import ConfigError, find_audio, load_config
+from nas.config.presets import PRESETS, RECIPES, resolve_training
 from nas.evaluation.scores import score_line
-from nas.models.presets import PRESETS, RECIPES, resolve_training
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
 SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room

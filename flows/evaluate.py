@@ -8,9 +8,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from nas import dataset as ds
 from nas.config import load_config
-from nas.training.run import MODEL_FILE, evaluation_history, find_model
+from nas.store.datasets import evaluation_history, latest_version, published_version
+from nas.store.runs import MODEL_FILE, find_model
 from tasks import evaluate as t
 
 LISTEN = 4  # examples rendered as WAV pairs and plots in the report
@@ -21,11 +21,9 @@ def resolve_model(config_path: str, model_version: str | None, dataset_version: 
     config, _ = load_config(config_path)
     root = Path(data_root).resolve()
     if dataset_version:
-        dataset_dir = ds.Layout(root, config.name, dataset_version).final
-        if not (dataset_dir / ds.DATASET_FILE).exists():
-            raise FileNotFoundError(f"{dataset_dir}: no published dataset {config.name} {dataset_version}")
+        dataset_dir = published_version(root, config.name, dataset_version)
     else:
-        dataset_dir = ds.latest_version(root, config.name)
+        dataset_dir = latest_version(root, config.name)
     return config, root, dataset_dir, find_model(root, config.name, model_version)
 
 
@@ -50,4 +48,4 @@ def export(config_path: str, model_version: str | None = None, data_root: str = 
     """ONNX, TFLite, int8 ONNX and the CPU engine's weights, with parity figures."""
     config, root, _, layout = resolve_model(config_path, model_version, None, data_root)
     trained_on = json.loads((layout.model / MODEL_FILE).read_text())["dataset"]["version"]
-    return t.export(layout, ds.Layout(root, config.name, trained_on).final)  # calibrates on its training data
+    return t.export(layout, published_version(root, config.name, trained_on))  # calibrates on its training data

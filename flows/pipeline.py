@@ -22,12 +22,11 @@ from flows.prepare import prepare
 from flows.train import train
 from nas.atomic import file_lock
 from nas.config import load_config
-from nas.dataset import load_metadata
+from nas.config.presets import resolve_training
 from nas.evaluation.history import latest_evaluation
 from nas.evaluation.scores import score_line
-from nas.models.presets import resolve_training
-from nas.training.run import (EXPORT_FILE, METRICS_FILE, REPORT_FILE, RunLayout, evaluation_history, load_summary,
-                              run_layout)
+from nas.store.datasets import evaluation_history, load_metadata
+from nas.store.runs import EXPORT_FILE, METRICS_FILE, REPORT_FILE, RunLayout, load_summary, run_layout
 
 
 @flow(name="pipeline")

@@ -25,16 +25,16 @@ def prepare(config_path: str, data_root: str = "nas-data") -> str:
     layout = locate(config, sources, root)
     with file_lock(layout.lock, lambda: logger.info("another run is preparing %s version %s; waiting for it",
                                                       config.name, layout.version)):
-        if ds.is_published(layout):
+        if layout.is_published():
             logger.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
             dataset_dir = layout.final
             sources = ds.read_manifest(dataset_dir)
         else:
-            staged = layout.staging
-            summary = t.build_records.with_options(refresh_cache=not (staged / ds.RECORDS_DONE).exists())(
+            staged = layout.staged
+            summary = t.build_records.with_options(refresh_cache=not staged.records_done.exists())(
                 config, sources, layout)
             sources = t.review_sources(sources, layout)
-            t.statistics.with_options(refresh_cache=not (staged / "statistics.json").exists())(
+            t.statistics.with_options(refresh_cache=not staged.statistics.exists())(
                 config, sources, layout, summary)
             t.plots(layout)
             dataset_dir = t.publish(config, sources, layout, summary)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from nas import dataset as ds
 from nas.atomic import write_json
 from nas.config import load_config
-from nas.models.presets import resolve_training
-from nas.training.run import run_layout
+from nas.config.presets import resolve_training
+from nas.store.datasets import load_metadata, published_version
+from nas.store.runs import run_layout
 from tasks import train as t
 
 
@@ -30,11 +30,9 @@ def train(config_path: str, preset: str | None = None, steps: int | None = None,
 
         dataset_dir = Path(prepare(config_path, data_root))
     else:
-        dataset_dir = ds.Layout(root, config.name, dataset_version).final
-        if not (dataset_dir / ds.DATASET_FILE).exists():
-            raise FileNotFoundError(f"{dataset_dir}: no published dataset {config.name} {dataset_version}")
+        dataset_dir = published_version(root, config.name, dataset_version)
     train_cfg = resolve_training(config.training, preset, steps, overrides)
-    layout = run_layout(root, ds.load_metadata(dataset_dir), train_cfg)
+    layout = run_layout(root, load_metadata(dataset_dir), train_cfg)
     record = layout.dir / "wandb.json"
     summary = t.train_model(dataset_dir, layout, train_cfg, config.wandb, root / "wandb")
     if not {"run_dir", "error"} & summary["wandb"].keys() and record.exists():

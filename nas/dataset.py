@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,31 +24,10 @@ from .config import DatasetConfig, find_audio
 from .features_table import write_features
 from .loudness import DB_RANGE, LOUDNESS_N_FFT
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
+from .store.datasets import DatasetFiles, DatasetLayout
 
 log = logging.getLogger("nas.prepare")
 RECORDS_FORMAT = 2  # bump when the meaning of the records changes for the same inputs
-DATASET_FILE = "dataset.json"
-RECORDS_DONE = ".records-done.json"
-
-
-@dataclass(frozen=True)
-class Layout:
-    root: Path
-    name: str
-    version: str
-
-    @property
-    def final(self) -> Path:
-        return self.root / self.name / self.version
-
-    @property
-    def staging(self) -> Path:
-        return self.root / self.name / f"{self.version}.partial"
-
-    @property
-    def lock(self) -> Path:
-        """Held while this version is built: a second run of it waits, then finds it published."""
-        return self.root / self.name / f".{self.version}.lock"
 
 
 def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:
@@ -102,16 +80,16 @@ def write_manifest(sources: list[SourceFile], path: Path) -> None:
 
 def read_manifest(dataset_dir: Path) -> list[SourceFile]:
     """The sources as published, with the flags found after feature extraction."""
-    rows = pq.read_table(dataset_dir / "manifest.parquet").to_pylist()
+    rows = pq.read_table(DatasetFiles(dataset_dir).manifest).to_pylist()
     return [SourceFile(**{**row, "flags": row["flags"].split(",") if row["flags"] else []}) for row in rows]
 
 
-def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Layout) -> dict:
+def build_records(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout) -> dict:
     """Run the Beam pipeline into the staging folder (reused if already complete there)."""
     from .beam_pipeline import SPILL_DIR, run_pipeline  # Beam takes seconds to import; scans don't need it
 
     staging = layout.staging
-    done = staging / RECORDS_DONE
+    done = layout.staged.records_done
     if done.exists():
         log.info("records already built in %s", staging)
         return json.loads(done.read_text())
@@ -126,7 +104,7 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Layo
     durations = {s.path: s.duration_s for s in sources}
     audio_s = sum(min(config.chunk_secs, durations[path] - c.start_s) for path, cs in plan for c in cs)
     rows = run_pipeline(config, plan, staging, audio_s)
-    write_features(rows, staging / "features.parquet")
+    write_features(rows, layout.staged.features)
     summary = {"counts": count_examples(staging), "chunks": {s: sum(c.split == s for _, cs in plan for c in cs)
                                                               for s in SPLITS}}
     write_json(done, summary)
@@ -143,7 +121,7 @@ def count_examples(dataset_dir: Path) -> dict[str, int]:
     return counts
 
 
-def metadata(config: DatasetConfig, layout: Layout, sources: list[SourceFile], summary: dict) -> dict:
+def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceFile], summary: dict) -> dict:
     import apache_beam
     import tensorflow as tf
 
@@ -178,29 +156,12 @@ def metadata(config: DatasetConfig, layout: Layout, sources: list[SourceFile], s
     }
 
 
-def publish(layout: Layout, meta: dict) -> Path:
+def publish(layout: DatasetLayout, meta: dict) -> Path:
     """Write dataset.json last and rename the staging folder into place."""
-    (layout.staging / RECORDS_DONE).unlink(missing_ok=True)
-    write_json(layout.staging / DATASET_FILE, meta)
+    layout.staged.records_done.unlink(missing_ok=True)
+    write_json(layout.staged.metadata, meta)
     if layout.final.exists():  # another run published the same content first
         shutil.rmtree(layout.staging)
     else:
         os.replace(layout.staging, layout.final)
     return layout.final
-
-
-def load_metadata(dataset_dir: Path) -> dict:
-    return json.loads((dataset_dir / DATASET_FILE).read_text())
-
-
-def is_published(layout: Layout) -> bool:
-    return (layout.final / DATASET_FILE).exists()
-
-
-def latest_version(data_root: Path, name: str) -> Path:
-    """The most recently published version folder of dataset `name`."""
-    published = sorted((p.parent for p in (Path(data_root) / name).glob(f"*/{DATASET_FILE}")),
-                       key=lambda d: (d / DATASET_FILE).stat().st_mtime)
-    if not published:
-        raise FileNotFoundError(f"{Path(data_root) / name}: no prepared dataset (run `nas prepare` first)")
-    return published[-1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 
@@ -11,22 +10,8 @@ import numpy as np
 from .atomic import atomic_path, write_json
 from .config import POWER_FRAME_SIZE
 from .ddsp_import import ddsp_module
-from .records import file_pattern
-
-
-def record_provider(dataset_dir: Path, split: str, metadata: dict):
-    """ddsp's own TFRecordProvider over one split, configured from dataset.json."""
-    data = ddsp_module("ddsp.training.data")
-    secs = metadata["example_secs"]
-    return data.TFRecordProvider(
-        file_pattern=str(dataset_dir / file_pattern(split)),
-        # ddsp multiplies seconds by the rate for a shape: whole seconds must be ints.
-        example_secs=int(secs) if float(secs).is_integer() else secs,
-        sample_rate=metadata["sample_rate"],
-        frame_rate=metadata["frame_rate"],
-        centered=metadata["centered"],
-    )
-
+from .reader import record_provider
+from .store.datasets import DatasetFiles
 
 TRIM_END = 20  # ddsp leaves the last frames of each example out of its statistics
 
@@ -84,14 +69,8 @@ def statistics_json(stats: dict) -> dict:
     return out
 
 
-STATISTICS_FILE = "statistics.json"
-
-
 def write_statistics(stats: dict, dataset_dir: Path) -> None:
-    write_json(dataset_dir / STATISTICS_FILE, statistics_json(stats))
-    with atomic_path(dataset_dir / "dataset_statistics.pkl") as tmp, open(tmp, "wb") as f:
+    files = DatasetFiles(Path(dataset_dir))
+    write_json(files.statistics, statistics_json(stats))
+    with atomic_path(files.statistics_pickle) as tmp, open(tmp, "wb") as f:
         pickle.dump(stats, f)
-
-
-def load_statistics(dataset_dir: Path) -> dict:
-    return json.loads((Path(dataset_dir) / STATISTICS_FILE).read_text())

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nas.dataset import DATASET_FILE, latest_version
 from nas.evaluation.history import read_history
-from nas.training.run import MODEL_FILE, evaluation_history, find_model
+from nas.store.datasets import dataset_names, evaluation_history, latest_version
+from nas.store.runs import MODEL_FILE, find_model
 
 
 def dataset_status(data_root: Path) -> list[dict]:
     rows = []
     root = Path(data_root)
-    names = sorted({p.parent.parent.name for p in root.glob(f"*/*/{DATASET_FILE}")})
-    for name in names:
+    for name in dataset_names(root):
         row = {"dataset": name, "dataset_version": latest_version(root, name).name, "model_version": None,
                "recipe": None, "eval_id": None, "spectral_loss": None, "f0_mae_cents": None, "loudness_mae_db": None,
                "regression": None}

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from nas.audio import AudioError, read_mono, resample
-from nas.engine.engine import Engine, hz_to_midi
+from nas.engine.engine import WEIGHTS_FILE, Engine, hz_to_midi
 from nas.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
 from nas.loudness import DB_RANGE, compute_loudness
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
+from nas.store.datasets import load_metadata, load_statistics
+from nas.store.runs import RunLayout, run_of
 
 NOTE_CONFIDENCE = 0.85
 QUIET_DB = 20.0  # ddsp's "quiet" attenuation between notes
@@ -73,23 +75,22 @@ def adjust(features: dict, statistics: dict) -> tuple[dict, dict]:
 
 def run_paths(model: Path) -> tuple[Path, dict]:
     """A run folder (or its model/ or export/ folder) -> (run folder, its config.json)."""
-    model = Path(model)
-    run = model.parent if model.name in ("model", "export") else model
-    config = run / "config.json"
-    if not config.exists():
-        raise TransferError(f"{model}: not a trained run (no {config.name}); "
+    layout = run_of(model)
+    if not layout.config.exists():
+        raise TransferError(f"{model}: not a trained run (no {layout.config.name}); "
                             "pass a folder under <data root>/<dataset>/runs/")
-    return run, json.loads(config.read_text())
+    return layout.dir, json.loads(layout.config.read_text())
 
 
 def load_engine(run: Path) -> Engine:
     """The exported engine if there is one, else weights taken from the trained model."""
-    if (run / "export" / "engine.npz").exists():
-        return Engine.load(run / "export")
+    export = RunLayout(run).export
+    if (export / WEIGHTS_FILE).exists():
+        return Engine.load(export)
     from nas.export.weights import engine_weights
-    from nas.training.loop import load_model
+    from nas.models.saved import load_model
 
-    model, summary = load_model(run / "model")
+    model, summary = load_model(RunLayout(run).model)
     return Engine(summary, engine_weights(model))
 
 
@@ -97,8 +98,7 @@ def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
     """(audio, sample rate, what was done) for `source` played by the model in `model`."""
     run, config = run_paths(model)
     dataset_dir = Path(config["dataset"]["dir"])
-    statistics = json.loads((dataset_dir / "statistics.json").read_text())
-    metadata = json.loads((dataset_dir / "dataset.json").read_text())
+    statistics, metadata = load_statistics(dataset_dir), load_metadata(dataset_dir)
     engine = load_engine(run)
     features = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
     adjusted, info = adjust(features, statistics)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from nas.audio import SourceFile
+from nas.store.datasets import load_statistics
+from nas.store.runs import METRICS_FILE
 
 _STATS_SHOWN = ("mean_pitch", "std_pitch", "mean_pitch_note", "mean_loudness", "mean_loudness_note",
                 "mean_max_loudness", "mean_min_loudness")
@@ -19,7 +20,7 @@ def source_table(sources: list[SourceFile]) -> list[dict]:
 
 
 def dataset_card(dataset_dir: Path, meta: dict, sources: list[SourceFile], wandb_info: dict) -> str:
-    stats = json.loads((dataset_dir / "statistics.json").read_text())
+    stats = load_statistics(dataset_dir)
     ok = [s for s in sources if s.status == "ok"]
     skipped = [s for s in sources if s.status != "ok"]
     lines = [
@@ -163,7 +164,7 @@ def evaluation_card(result: dict, wandb_info: dict, report: Path) -> str:
         "",
         f"Listening report: `{report}` (open in a browser: original and resynthesis side by side)",
         "",
-        f"Metrics: `{Path(result['dir']) / 'metrics.json'}`",
+        f"Metrics: `{Path(result['dir']) / METRICS_FILE}`",
         "",
         "## Weights & Biases",
         "",

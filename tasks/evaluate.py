@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.atomic import file_lock
 from nas.config import WandbConfig
-from nas.training.run import REPORT_FILE, TABLE_FILE, RunLayout
+from nas.store.runs import REPORT_FILE, TABLE_FILE, RunLayout
 
 from .cards import evaluation_card, export_card, table_cell
 from .train import waiting

@@ -16,6 +16,7 @@ from nas import dataset as ds
 from nas import prepare as stages
 from nas.audio import SourceFile
 from nas.config import DatasetConfig
+from nas.store.datasets import DatasetLayout, load_metadata
 
 from .cards import dataset_card, source_table
 from .wandb_upload import upload_dataset
@@ -32,40 +33,40 @@ def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:
 
 
 @task(name="features-and-records", cache_key_fn=_version_key("records"), persist_result=True)
-def build_records(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout) -> dict:
+def build_records(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout) -> dict:
     """CREPE f0 + loudness and the sharded TFRecords, by the Beam pipeline."""
     return ds.build_records(config, sources, layout)
 
 
 @task(name="review-sources")
-def review_sources(sources: list[SourceFile], layout: ds.Layout) -> list[SourceFile]:
+def review_sources(sources: list[SourceFile], layout: DatasetLayout) -> list[SourceFile]:
     """Flag sources whose pitch confidence says they are not one melodic line."""
     return stages.review_stage(sources, layout)
 
 
 @task(name="statistics", cache_key_fn=_version_key("statistics"), persist_result=True)
-def statistics(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout, summary: dict) -> dict:
+def statistics(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> dict:
     return stages.statistics_stage(config, sources, layout, summary)
 
 
 @task(name="plots")
-def plots(layout: ds.Layout) -> None:
+def plots(layout: DatasetLayout) -> None:
     stages.plots_stage(layout)
 
 
 @task(name="publish")
-def publish(config: DatasetConfig, sources: list[SourceFile], layout: ds.Layout, summary: dict) -> Path:
+def publish(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> Path:
     return stages.publish_stage(config, sources, layout, summary)
 
 
 @task(name="wandb-dataset-artifact")  # retried inside, with back-off
 def wandb_artifact(config: DatasetConfig, dataset_dir: Path, root: Path) -> dict:
-    return upload_dataset(dataset_dir, ds.load_metadata(dataset_dir), config.wandb, root / "wandb")
+    return upload_dataset(dataset_dir, load_metadata(dataset_dir), config.wandb, root / "wandb")
 
 
 @task(name="dataset-card")
 def publish_cards(dataset_dir: Path, sources: list[SourceFile], wandb_info: dict) -> None:
-    meta = ds.load_metadata(dataset_dir)
+    meta = load_metadata(dataset_dir)
     key = f"dataset-{meta['name']}"
     create_table_artifact(table=source_table(sources), key=f"{key}-sources",
                           description=f"Source files of {meta['name']} {meta['version']}")

@@ -10,8 +10,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.atomic import file_lock
 from nas.config import WandbConfig
-from nas.models.presets import TrainConfig
-from nas.training.run import RunLayout, finished_run
+from nas.config.presets import TrainConfig
+from nas.store.runs import RunLayout, finished_run
 
 from .cards import model_card, table_cell
 from .wandb_training import WandbTraining

@@ -110,10 +110,10 @@ def prepared(small_sources, tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_run(prepared):
     """A cnn-tiny model trained briefly on the prepared dataset, in its data root's runs/."""
-    from nas.dataset import load_metadata
-    from nas.models.presets import train_config
+    from nas.config.presets import train_config
+    from nas.store.datasets import load_metadata
+    from nas.store.runs import run_layout
     from nas.training.loop import train
-    from nas.training.run import run_layout
 
     dataset_dir, _, _, root = prepared
     config = train_config("cnn-tiny", {"steps": 60, "log_every": 20, "sample_every": 1000, "optim.batch_size": 4,

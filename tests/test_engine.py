@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nas.config.presets import PRESETS
 from nas.engine.engine import Engine
 from nas.export.bundle import FLOAT_TOLERANCE, engine_difference, export_model
 from nas.export.weights import engine_weights
-from nas.models.presets import PRESETS
 from nas.models.synthesizer import Synthesizer
 
 # Max abs audio difference relative to the peak: float32 rounding only, of inputs that the
@@ -59,9 +59,9 @@ def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
 
     # The engine runs the exported ONNX decoders too; float ONNX and NumPy agree, and int8
     # stays close on real controls (an eval example: the range it was calibrated for).
-    from nas.dataset import load_metadata
     from nas.export.bundle import _inputs
-    from nas.training.loop import load_model
+    from nas.models.saved import load_model
+    from nas.store.datasets import load_metadata
 
     example = _inputs(dataset_dir, "eval", load_metadata(dataset_dir), load_model(trained_run.model)[0], 1)[0]
     args = (example["f0_hz"][:, 0], example["loudness_db"][:, 0])

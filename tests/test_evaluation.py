@@ -14,7 +14,7 @@ import soundfile as sf
 from nas.evaluation.evaluate import evaluate
 from nas.evaluation.history import read_history
 from nas.evaluation.metrics import regressions, score_example
-from nas.training.run import evaluation_history
+from nas.store.datasets import evaluation_history
 from tests.conftest import REPO, demo_audio
 
 METADATA = {"sample_rate": 16000, "frame_rate": 50, "centered": True, "crepe": {"model": "tiny", "viterbi": True}}
@@ -83,7 +83,7 @@ def test_a_worse_model_under_the_same_version_is_flagged_as_a_regression(trained
     copy) is reported as a regression in metrics.json, the history and the report."""
     import tensorflow as tf
 
-    from nas.training.loop import load_model
+    from nas.models.saved import load_model
 
     dataset_dir = prepared[0]
     model_dir = tmp_path / "model"

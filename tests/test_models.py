@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nas.config.presets import train_config
 from nas.ddsp_import import ddsp_module
 from nas.models.harmonic import harmonic_class
-from nas.models.presets import train_config
 from nas.models.synthesizer import Synthesizer
 
 
@@ -130,10 +130,10 @@ def test_harmonic_gradients_match_ddsp():
 def test_same_model_as_ddsp_autoencoder(prepared):
     """Our synthesizer with the weights of ddsp's Autoencoder (the thesis's code path):
     same preprocessed inputs, same decoder controls, same harmonic signal."""
-    from nas.dataset import load_metadata
     from nas.models.reference import reference_autoencoder
     from nas.models.synthesizer import make_preprocessor
-    from nas.statistics import record_provider
+    from nas.reader import record_provider
+    from nas.store.datasets import load_metadata
     from nas.training.data import examples
 
     dataset_dir = prepared[0]
@@ -181,7 +181,7 @@ def test_recipes_set_the_optimiser_and_a_cosine_ends_with_the_budget():
 
 
 def test_a_model_json_from_before_the_new_settings_loads_as_it_was_trained():
-    from nas.models.presets import ModelConfig
+    from nas.config.presets import ModelConfig
 
     old = train_config("cnn-tiny").model.model_dump(mode="json")
     del old["output_norm"], old["reverb_scale"]

@@ -11,10 +11,11 @@ import tensorflow as tf
 
 from nas.audio import read_mono, resample
 from nas.config import load_config
-from nas.dataset import RECORDS_DONE, Layout, dataset_version, load_metadata, scan_sources
+from nas.dataset import dataset_version, scan_sources
 from nas.ddsp_import import ddsp_module
 from nas.prepare import prepare_dataset
-from nas.statistics import record_provider
+from nas.reader import record_provider
+from nas.store.datasets import DatasetFiles, DatasetLayout, load_metadata
 from tests.conftest import write_config
 
 
@@ -95,12 +96,12 @@ def test_unchanged_config_does_no_work_and_records_are_byte_identical(prepared, 
     # A killed run leaves a staging folder; the next run cleans it and rebuilds identically.
     other_root = tmp_path / "again"
     sources = scan_sources(config, base)
-    layout = Layout(other_root, config.name, dataset_version(config, sources))
+    layout = DatasetLayout(other_root, config.name, dataset_version(config, sources))
     layout.staging.mkdir(parents=True)
     (layout.staging / "train.tfrecord-00000-of-00002").write_bytes(b"half-written")
     again = prepare_dataset(config, base, other_root)
     assert again.name == dataset_dir.name and not layout.staging.exists()
-    assert not (again / RECORDS_DONE).exists()
+    assert not DatasetFiles(again).records_done.exists()
     for record in sorted(dataset_dir.glob("*.tfrecord-*")):
         assert (again / record.name).read_bytes() == record.read_bytes(), record.name
 

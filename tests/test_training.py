@@ -16,9 +16,9 @@ TRAIN = """
 import json, logging, sys
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-from nas.models.presets import train_config
+from nas.config.presets import train_config
 from nas.training.loop import train
-from nas.training.run import RunLayout
+from nas.store.runs import RunLayout
 config = train_config("cnn-tiny", json.loads(sys.argv[3]))
 print("SUMMARY " + json.dumps(train(Path(sys.argv[1]), RunLayout(Path(sys.argv[2])), config)))
 """
@@ -30,11 +30,11 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from nas.dataset import load_metadata
-from nas.models.presets import train_config
+from nas.store.datasets import load_metadata
+from nas.config.presets import train_config
 from nas.training import data
 from nas.training.loop import Trainer, train
-from nas.training.run import RunLayout
+from nas.store.runs import RunLayout
 
 dataset_dir = Path(sys.argv[1])
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -118,11 +118,12 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
 
     # The exported model loads on its own and scores what training reported (the filtered
     # noise is random, hence the tolerance).
-    from nas.dataset import load_metadata
-    from nas.models.presets import LossConfig
+    from nas.config.presets import LossConfig
+    from nas.models.saved import load_model
     from nas.models.synthesizer import make_preprocessor, make_spectral_loss
+    from nas.store.datasets import load_metadata
     from nas.training.data import eval_batches, examples
-    from nas.training.loop import EVAL_BATCHES, load_model
+    from nas.training.loop import EVAL_BATCHES
 
     model, saved = load_model(run_dir / "model")
     assert saved["model_version"] == summary["model_version"] and model.decoder_parameters() == 2430

@@ -21,13 +21,13 @@ import tensorflow as tf
 
 from nas.atomic import replace_dir, staging_dir, write_json
 from nas.audio import write_wav
-from nas.dataset import load_metadata
-from nas.models.presets import LossConfig
+from nas.config.presets import LossConfig
+from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss, preprocess
 from nas.plots import plot_feature_tracks, plot_spectrograms
-from nas.statistics import record_provider
-from nas.training.loop import load_model
-from nas.training.run import METRICS_FILE, REPORT_FILE, TABLE_FILE
+from nas.reader import record_provider
+from nas.store.datasets import load_metadata
+from nas.store.runs import METRICS_FILE, REPORT_FILE, TABLE_FILE
 
 from .history import append_history, latest_evaluation, previous_model
 from .metrics import aggregate, regressions, score_example

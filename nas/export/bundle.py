@@ -16,14 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 from nas.atomic import replace_dir, staging_dir, write_json
-from nas.dataset import load_metadata
+from nas.config.presets import LossConfig
 from nas.ddsp_import import ddsp_module
 from nas.engine.engine import MODEL_FILE, WEIGHTS_FILE, Engine, OnnxDecoder
-from nas.models.presets import LossConfig
+from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss
+from nas.store.datasets import load_metadata
+from nas.store.runs import EXPORT_FILE
 from nas.training import data
-from nas.training.loop import load_model
-from nas.training.run import EXPORT_FILE
 
 from . import formats
 from .weights import engine_weights

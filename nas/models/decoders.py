@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nas.ddsp_import import ddsp_module
 
-from .presets import ModelConfig
+from ..config.presets import ModelConfig
 
 INPUT_KEYS = ("ld_scaled", "f0_scaled")
 

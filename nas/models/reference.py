@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from nas.ddsp_import import ddsp_module
 
+from ..config.presets import TrainConfig
 from .decoders import build_decoder
-from .presets import TrainConfig
 from .synthesizer import make_preprocessor, make_processors, make_spectral_loss
 
 

@@ -13,9 +13,9 @@ import tensorflow as tf
 
 from nas.ddsp_import import ddsp_module
 
+from ..config.presets import LossConfig, ModelConfig
 from .decoders import build_decoder
 from .harmonic import harmonic_class
-from .presets import LossConfig, ModelConfig
 
 NOISE_WINDOW = 0  # ddsp's solo-instrument setting: the filter's full impulse response
 

@@ -3,7 +3,6 @@ resumption, metrics and samples reported through callbacks (nas knows no W&B).""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -13,18 +12,18 @@ import tensorflow as tf
 
 from nas.atomic import replace_dir, staging_dir, write_json
 from nas.audio import write_wav
-from nas.dataset import load_metadata
-from nas.models.presets import ModelConfig, OptimConfig, TrainConfig
+from nas.config.presets import OptimConfig, TrainConfig
 from nas.models.decoders import input_stats
+from nas.models.saved import WEIGHTS, write_weights
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
-from nas.statistics import load_statistics
 from nas.plots import plot_loss_curve, plot_spectrograms
 from nas.progress import clock
+from nas.store.datasets import load_metadata, load_statistics
+from nas.store.runs import MODEL_FILE, RunLayout, finished_run, model_version, write_run_config
 
 from . import data
-from .metrics import MetricsLog
 from .callbacks import Callback, Sample
-from .run import MODEL_FILE, RunLayout, finished_run, model_version, write_run_config
+from .metrics import MetricsLog
 
 log = logging.getLogger(__name__)
 
@@ -254,24 +253,14 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: dict, config: Trai
         "model": config.model.model_dump(mode="json"), "input_stats": trainer.input_stats,
         "final": {"loss": metrics.last("loss"), "eval_loss": metrics.last("eval_loss"),
                   "initial_eval_loss": metrics.first("eval_loss")},
-        "files": {"weights": "model/weights", "metrics": layout.metrics.name, "loss_plot": layout.loss_plot.name},
+        "files": {"weights": f"{layout.model.name}/{WEIGHTS}", "metrics": layout.metrics.name, "loss_plot": layout.loss_plot.name},
     }
     staging = staging_dir(layout.model)
-    tf.train.Checkpoint(model=trainer.model).write(str(staging / "weights"))
+    write_weights(trainer.model, staging)
     write_json(staging / MODEL_FILE, summary)
     replace_dir(staging, layout.model)
     write_json(layout.summary, summary)
     return summary
-
-
-def load_model(model_dir: Path) -> tuple[Synthesizer, dict]:
-    """A trained model from its `model/` folder (weights + model.json)."""
-    summary = json.loads((Path(model_dir) / MODEL_FILE).read_text())
-    model = Synthesizer(ModelConfig.model_validate(summary["model"]), summary["sample_rate"],
-                        summary["example_secs"], summary.get("input_stats"))
-    model.build_variables()
-    tf.train.Checkpoint(model=model).read(str(Path(model_dir) / "weights")).assert_existing_objects_matched()
-    return model, summary
 
 
 def _software() -> dict:

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas.atomic import write_json
-from nas.models.presets import TrainConfig
+from ..atomic import write_json
+from ..config.presets import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,11 @@ class RunLayout:
         return self.dir.parent / f".{self.dir.name}.lock"
 
 
-def evaluation_history(data_root: Path, dataset: str) -> Path:
-    """Every evaluation of every model of a dataset, one row each (regressions flagged)."""
-    return Path(data_root) / dataset / "evaluations.parquet"
+def run_of(path: Path) -> RunLayout:
+    """The run a folder belongs to: the run folder itself, or its model/ or export/."""
+    path = Path(path)
+    parent = RunLayout(path.parent)
+    return parent if path in (parent.model, parent.export) else RunLayout(path)
 
 
 def run_id(metadata: dict, config: TrainConfig) -> str:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .strict import Strict
 
 PresetName = Literal["cnn-tiny", "cnn", "rnn-tiny", "full"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     decoder: Literal["dilated-cnn", "rnn-fc"]
     channels: int = Field(8, gt=0, description="dilated-cnn: channels of every conv")
     kernel_size: int = Field(3, gt=0)
@@ -49,14 +47,14 @@ class ModelConfig(_Strict):
                               "own (same signal, slower)")
 
 
-class LossConfig(_Strict):
+class LossConfig(Strict):
     fft_sizes: tuple[int, ...] = (2048, 1024, 512, 256, 128, 64)
     overlap: float = Field(0.75, ge=0, lt=1)
     mag_weight: float = Field(1.0, ge=0)
     logmag_weight: float = Field(1.0, ge=0)
 
 
-class OptimConfig(_Strict):
+class OptimConfig(Strict):
     learning_rate: float = Field(3e-4, gt=0, description="peak learning rate (after any warm-up)")
     schedule: Literal["exponential", "cosine"] = Field(
         "exponential", description="exponential: x decay_rate every decay_steps (ddsp's, the thesis's); cosine: "
@@ -68,7 +66,7 @@ class OptimConfig(_Strict):
     batch_size: int = Field(8, gt=0, description="global batch (split across devices)")
 
 
-class TrainConfig(_Strict):
+class TrainConfig(Strict):
     preset: PresetName = "cnn-tiny"
     recipe: str = Field("thesis", description="the named recipe (RECIPES) the optimiser settings started from")
     model: ModelConfig

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from .models.presets import PresetName, RecipeName
-from .pitch import CAPACITIES
+from ..pitch import CAPACITIES
+from .presets import PresetName, RecipeName
+from .strict import Strict
 
 POWER_FRAME_SIZE = 1024  # ddsp's dataset statistics take power over frames this long at 16 kHz
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -26,17 +27,13 @@ class ConfigError(ValueError):
     """A dataset config that cannot be used; the message names the file and key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CrepeConfig(_Strict):
+class CrepeConfig(Strict):
     capacity: Literal[CAPACITIES] = Field("full", description="CREPE model size")  # type: ignore[valid-type]
     viterbi: bool = Field(True, description="Viterbi-smoothed f0 (CREPE's HMM) instead of per-frame peaks")
     batch_frames: int = Field(64, gt=0, description="frames per network call (memory vs speed)")
 
 
-class BeamConfig(_Strict):
+class BeamConfig(Strict):
     runner: str = Field("DirectRunner", description="Beam runner: DirectRunner, DaskRunner, FlinkRunner, ...")
     direct_num_workers: int = Field(1, ge=0, description="DirectRunner workers (0: one per core)")
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "multi_processing"
@@ -44,7 +41,7 @@ class BeamConfig(_Strict):
         default_factory=dict, description="extra pipeline options passed through as --key=value")
 
 
-class WandbConfig(_Strict):
+class WandbConfig(Strict):
     project: str = Field("nas", description="W&B project of the dataset artifact")
     entity: str | None = None
     mode: Literal["auto", "online", "offline", "disabled"] = Field(
@@ -54,16 +51,16 @@ class WandbConfig(_Strict):
     timeout_s: float = Field(60.0, gt=0, description="how long one try may wait for the W&B server")
 
 
-class TrainingConfig(_Strict):
-    preset: PresetName = Field("cnn-tiny", description="model preset (nas/models/presets.py)")
+class TrainingConfig(Strict):
+    preset: PresetName = Field("cnn-tiny", description="model preset (nas/config/presets.py)")
     steps: int = Field(30000, gt=0, description="training steps")
     recipe: RecipeName = Field("thesis", description="training recipe: thesis (Adam 3e-4, ddsp's decay) or fast "
-                                                     "(3e-3, warm-up, cosine; nas/models/presets.py)")
+                                                     "(3e-3, warm-up, cosine; nas/config/presets.py)")
     overrides: dict[str, str | int | float | bool | list] = Field(
         default_factory=dict, description="dotted settings of the preset, e.g. optim.learning_rate: 0.001")
 
 
-class DatasetConfig(_Strict):
+class DatasetConfig(Strict):
     name: str = Field(description="dataset name: its folder under the data root and its W&B artifact name")
     audio: list[str] = Field(min_length=1, description="folders or globs of audio files")
     sample_rate: int = Field(16000, gt=0, description="audio rate of the records")

@@ -1,0 +1,114 @@
+"""Dataset versions in the data root: `<root>/<name>/<version>/`, built in `<version>.partial/`
+and renamed into place once `dataset.json` is written (so a published folder is complete)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DATASET_FILE = "dataset.json"
+STATISTICS_FILE = "statistics.json"
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """The files of one dataset folder, staged or published."""
+
+    dir: Path
+
+    @property
+    def metadata(self) -> Path:
+        return self.dir / DATASET_FILE
+
+    @property
+    def manifest(self) -> Path:
+        return self.dir / "manifest.parquet"
+
+    @property
+    def features(self) -> Path:
+        return self.dir / "features.parquet"
+
+    @property
+    def statistics(self) -> Path:
+        return self.dir / STATISTICS_FILE
+
+    @property
+    def statistics_pickle(self) -> Path:
+        """The same statistics as ddsp's own pickle (what ddsp's tools read)."""
+        return self.dir / "dataset_statistics.pkl"
+
+    @property
+    def records_done(self) -> Path:
+        """Written when every record shard is; removed on publishing."""
+        return self.dir / ".records-done.json"
+
+    @property
+    def distributions_plot(self) -> Path:
+        return self.dir / "distributions.png"
+
+    @property
+    def tracks_plot(self) -> Path:
+        return self.dir / "tracks.png"
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    root: Path
+    name: str
+    version: str
+
+    @property
+    def final(self) -> Path:
+        return self.root / self.name / self.version
+
+    @property
+    def staging(self) -> Path:
+        return self.root / self.name / f"{self.version}.partial"
+
+    @property
+    def staged(self) -> DatasetFiles:
+        return DatasetFiles(self.staging)
+
+    @property
+    def lock(self) -> Path:
+        """Held while this version is built: a second run of it waits, then finds it published."""
+        return self.root / self.name / f".{self.version}.lock"
+
+    def is_published(self) -> bool:
+        return DatasetFiles(self.final).metadata.exists()
+
+
+def load_metadata(dataset_dir: Path) -> dict:
+    return json.loads(DatasetFiles(Path(dataset_dir)).metadata.read_text())
+
+
+def load_statistics(dataset_dir: Path) -> dict:
+    return json.loads(DatasetFiles(Path(dataset_dir)).statistics.read_text())
+
+
+def published_version(data_root: Path, name: str, version: str) -> Path:
+    """The folder of a published version, or FileNotFoundError that says which is missing."""
+    folder = DatasetLayout(Path(data_root), name, version).final
+    if not DatasetFiles(folder).metadata.exists():
+        raise FileNotFoundError(f"{folder}: no published dataset {name} {version}")
+    return folder
+
+
+def latest_version(data_root: Path, name: str) -> Path:
+    """The most recently published version folder of dataset `name`."""
+    published = sorted((p.parent for p in (Path(data_root) / name).glob(f"*/{DATASET_FILE}")),
+                       key=lambda d: (d / DATASET_FILE).stat().st_mtime)
+    if not published:
+        raise FileNotFoundError(f"{Path(data_root) / name}: no prepared dataset (run `nas prepare` first)")
+    return published[-1]
+
+
+def dataset_names(data_root: Path) -> list[str]:
+    """Every dataset with at least one published version."""
+    return sorted({p.parent.parent.name for p in Path(data_root).glob(f"*/*/{DATASET_FILE}")})
+
+
+def evaluation_history(data_root: Path, dataset: str) -> Path:
+    """Every evaluation of every model of a dataset, one row each (regressions flagged)."""
+    return Path(data_root) / dataset / "evaluations.parquet"
