@@ -107,15 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         return _server(args.action)
     if args.command == "run-many":
         return _run_many(args)
-    try:  # config errors are reported before any flow starts
+    try:  # config errors are reported before any flow starts; the flows get the parsed config
         config, base = load_config(args.config)
         if args.command == "prepare" or args.command in ("train", "run") and not getattr(args, "dataset_version", None):
             _check_audio(args.config, config, base)
-        if args.command in ("train", "run"):
-            overrides = _parse_overrides(args.overrides)
-            if args.recipe:
-                overrides["recipe"] = args.recipe
-            resolve_training(config.training, args.preset, args.steps, overrides)
+        training = _training_settings(args) if args.command in ("train", "run") else None
+        recipe = None if training is None else resolve_training(config.training, training)
     except (ConfigError, ValueError, ValidationError) as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
@@ -123,15 +120,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("evaluate", "export"):
             from flows.evaluate import resolve_model
 
-            resolve_model(args.config, args.model_version, getattr(args, "dataset_version", None), args.data_root)
+            resolve_model(config.name, args.model_version, getattr(args, "dataset_version", None),
+                          Path(args.data_root).resolve())
     except FileNotFoundError as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
     with _prefect_server() as ready:
         if not ready:
             return 1
-        _run_flow(args, overrides if args.command in ("train", "run") else {})
+        _run_flow(args, config.model_dump(mode="json"), training, recipe)
     return 0
+
+
+def _training_settings(args) -> dict:
+    """The command line's settings over the config's training section."""
+    settings = {"preset": args.preset, "steps": args.steps, "recipe": args.recipe}
+    return {**{k: v for k, v in settings.items() if v}, **_parse_overrides(args.overrides)}
 
 
 @contextmanager
@@ -180,22 +184,22 @@ def _check_audio(path: str, config, base: Path) -> None:
         raise ConfigError(f"{path}: {error}") from None
 
 
-def _run_flow(args, overrides: dict) -> None:
+def _run_flow(args, parsed: dict, training: dict | None, recipe) -> None:
     if args.command == "prepare":
         from flows.prepare import prepare as prepare_flow
 
-        print(prepare_flow(args.config, args.data_root))
+        print(prepare_flow(args.config, args.data_root, parsed))
     elif args.command == "train":
         from flows.train import train as train_flow
 
-        summary = train_flow(args.config, args.preset, args.steps, overrides, args.dataset_version, args.data_root)
+        summary = train_flow(args.config, args.dataset_version, args.data_root, recipe.model_dump(mode="json"), parsed)
         final = summary["final"]
         print(f"model {summary['model_version']}: {summary['run_dir']}/model "
               f"(eval spectral loss {final['initial_eval_loss']:.3f} at step 0 -> {final['eval_loss']:.3f})")
     elif args.command == "run":
         from flows.pipeline import pipeline
 
-        result = pipeline(args.config, args.data_root, args.preset, args.steps, overrides, args.reevaluate)
+        result = pipeline(args.config, args.data_root, training, args.reevaluate, parsed=parsed)
         m = result["metrics"]
         print(f"dataset: {result['dataset_dir']}\n"
               f"model {result['model_version']}: {result['run_dir']}/model\n"
@@ -206,15 +210,15 @@ def _run_flow(args, overrides: dict) -> None:
     elif args.command == "evaluate":
         from flows.evaluate import evaluate as evaluate_flow
 
-        result = evaluate_flow(args.config, args.model_version, args.dataset_version, args.data_root)
+        result = evaluate_flow(args.config, args.model_version, args.dataset_version, args.data_root, parsed)
         m = result["metrics"]
         print(f"evaluation {result['eval_id']} of {result['model_version']}: {score_line(m)}"
               f"{' REGRESSION: ' + '; '.join(result['regressions']) if result['regression'] else ''}\n"
               f"report: {result['dir']}/report.html")
     elif args.command == "export":
-        from flows.evaluate import export as export_flow
+        from flows.export import export as export_flow
 
-        report = export_flow(args.config, args.model_version, args.data_root)
+        report = export_flow(args.config, args.model_version, args.data_root, parsed)
         diff = report["max_abs_difference"]
         print(f"exported {report['model_version']}: ONNX {diff['onnx']:.1e}, TFLite {diff['tflite']:.1e} max abs "
               f"difference; int8 spectral loss {report['spectral_loss']['int8_change_pct']:+.2f}%")
@@ -283,7 +287,8 @@ def _as_seen_from_here(path: Path) -> str:
 
 
 def _register(args) -> int:
-    from nas.registration import add_pipeline_deployment, register_dataset
+    from flows.deployments import add_pipeline_deployment
+    from nas.registration import register_dataset
 
     try:
         path = register_dataset(Path(args.audio_dir), args.name, Path(args.configs_dir),

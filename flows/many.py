@@ -18,19 +18,19 @@ Until = Literal["prepare", "export"]
 
 
 @task(name="dataset")
-def run_dataset(config_path: str, data_root: str, until: Until, preset: str | None, steps: int | None) -> dict:
+def run_dataset(config_path: str, data_root: str, until: Until, training: dict | None) -> dict:
     if until == "prepare":
         return {"dataset_dir": prepare(config_path, data_root)}
-    return pipeline(config_path, data_root, preset, steps)
+    return pipeline(config_path, data_root, training)
 
 
 @flow(name="datasets")
 def datasets(config_paths: list[str], data_root: str = "nas-data", until: Until = "export",
-             preset: str | None = None, steps: int | None = None) -> dict[str, dict]:
-    """Every config's pipeline (`until="export"`) or preparation (`until="prepare"`) at once,
-    as far as the task runner allows."""
+             training: dict | None = None) -> dict[str, dict]:
+    """Every config's pipeline (`until="export"`, with `training` over each config's training
+    section) or preparation (`until="prepare"`) at once, as far as the task runner allows."""
     logger = get_run_logger()
-    futures = {path: run_dataset.submit(path, data_root, until, preset, steps) for path in config_paths}
+    futures = {path: run_dataset.submit(path, data_root, until, training) for path in config_paths}
     results, rows = {}, []
     for path, future in futures.items():
         future.wait()

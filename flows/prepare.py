@@ -7,19 +7,19 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.entry import dataset_config
 from nas import dataset as ds
 from nas.atomic import file_lock, write_json
-from nas.config import load_config
 from nas.prepare import locate
 from tasks import prepare as t
 from tasks.wandb import resolve_mode
 
 
 @flow(name="prepare")
-def prepare(config_path: str, data_root: str = "nas-data") -> str:
+def prepare(config_path: str, data_root: str = "nas-data", parsed: dict | None = None) -> str:
     """Ingest, extract features, write TFRecords, compute statistics, upload to W&B."""
     logger = get_run_logger()
-    config, base = load_config(config_path)
+    config, base = dataset_config(config_path, parsed)
     root = Path(data_root).resolve()
     sources = t.scan_sources(config, base)
     layout = locate(config, sources, root)

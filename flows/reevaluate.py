@@ -10,8 +10,9 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
+from flows.entry import config_dump
 from flows.evaluate import evaluate, resolve_model
-from nas.config import ConfigError
+from nas.config import ConfigError, load_config
 
 
 @flow(name="reevaluate")
@@ -20,12 +21,13 @@ def reevaluate(configs_dir: str = "dataset_configs", data_root: str = "nas-data"
     rows = []
     for config_path in sorted(p for p in Path(configs_dir).glob("*.yaml") if not p.name.startswith(".")):
         try:
-            config, _, _, _ = resolve_model(str(config_path), None, None, data_root)
+            config, _ = load_config(config_path)
+            resolve_model(config.name, None, None, Path(data_root).resolve())
         except (ConfigError, FileNotFoundError) as error:
             logger.info("skipping %s: %s", config_path.name, error)
             rows.append({"config": config_path.name, "dataset": None, "status": f"skipped: {error}"})
             continue
-        state = evaluate(str(config_path), data_root=data_root, return_state=True)
+        state = evaluate(str(config_path), data_root=data_root, parsed=config_dump(config), return_state=True)
         if state.is_failed():  # one dataset's failure does not stop the others
             logger.warning("evaluation of %s failed: %s", config.name, state.message)
             rows.append({"config": config_path.name, "dataset": config.name, "status": f"failed: {state.message}"})

@@ -1,4 +1,4 @@
-"""The `train` flow: a prepared dataset + a model preset (+ overrides) -> a trained model
+"""The `train` flow: a prepared dataset + a training recipe -> a trained model
 in a versioned run folder, a W&B model artifact and a run card."""
 
 from __future__ import annotations
@@ -8,30 +8,31 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.entry import config_dump, dataset_config
 from nas.atomic import write_json
-from nas.config import load_config
-from nas.config.presets import resolve_training
+from nas.config.presets import TrainConfig, resolve_training
 from nas.store.datasets import load_metadata, published_version
 from nas.store.runs import run_layout
 from tasks import train as t
 
 
 @flow(name="train")
-def train(config_path: str, preset: str | None = None, steps: int | None = None, overrides: dict | None = None,
-          dataset_version: str | None = None, data_root: str = "nas-data") -> dict:
-    """Train `preset` (default: the config's `training.preset`) on the dataset version given,
-    or on the one the config prepares now (the `prepare` flow runs first; unchanged, it is
-    a quick no-op). Re-running continues the run from its latest checkpoint."""
+def train(config_path: str, dataset_version: str | None = None, data_root: str = "nas-data",
+          recipe: dict | None = None, parsed: dict | None = None) -> dict:
+    """Train with `recipe` (a resolved TrainConfig's dump; default: the config's `training`
+    section) on the dataset version given, or on the one the config prepares now (the
+    `prepare` flow runs first; unchanged, it is a quick no-op). Re-running continues the
+    run from its latest checkpoint."""
     logger = get_run_logger()
-    config, _ = load_config(config_path)
+    config, _ = dataset_config(config_path, parsed)
     root = Path(data_root).resolve()
     if dataset_version is None:
         from flows.prepare import prepare
 
-        dataset_dir = Path(prepare(config_path, data_root))
+        dataset_dir = Path(prepare(config_path, data_root, config_dump(config)))
     else:
         dataset_dir = published_version(root, config.name, dataset_version)
-    train_cfg = resolve_training(config.training, preset, steps, overrides)
+    train_cfg = TrainConfig.model_validate(recipe) if recipe else resolve_training(config.training)
     layout = run_layout(root, load_metadata(dataset_dir), train_cfg)
     record = layout.dir / "wandb.json"
     summary = t.train_model(dataset_dir, layout, train_cfg, config.wandb, root / "wandb")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from .loudness import LOUDNESS_N_FFT, compute_loudness
+from .pitch import CLEAR_PITCH
 from .pitch.network import SAMPLE_RATE
 from .pitch.tracker import hop_for_frame_rate, track_pitch
 
 SOUNDING_DB = -55.0  # quieter frames are not notes, whatever CREPE says
-CERTAIN_PITCH = 0.5  # CREPE confidence of a frame whose pitch is clear
 # A single line leaves pitch unclear on a few sounding frames (2-9% on the demo violin,
 # note changes); a mix of three violins on 24%, white noise on all.
 POLYPHONIC_SHARE = 0.2
@@ -43,4 +43,4 @@ def unclear_pitch_share(confidence: np.ndarray, loudness_db: np.ndarray) -> floa
     """The share of sounding frames where CREPE is unsure of the pitch (None if none
     sounds); above POLYPHONIC_SHARE the audio is not one melodic line."""
     sounding = np.asarray(loudness_db) > SOUNDING_DB
-    return float(np.mean(np.asarray(confidence)[sounding] < CERTAIN_PITCH)) if sounding.any() else None
+    return float(np.mean(np.asarray(confidence)[sounding] < CLEAR_PITCH)) if sounding.any() else None

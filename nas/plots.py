@@ -12,9 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
+from .pitch import CLEAR_PITCH  # noqa: E402
 from .spectrum import stft_magnitude  # noqa: E402
-
-CONFIDENT = 0.5
 
 
 def _save(fig, path: Path) -> None:
@@ -26,10 +25,10 @@ def _save(fig, path: Path) -> None:
 def plot_distributions(features, path: Path) -> None:
     """Histograms of pitch (confident frames, MIDI) and loudness (all frames)."""
     fig, (ax_pitch, ax_loud) = plt.subplots(1, 2, figsize=(11, 3.5))
-    confident = features[features.f0_confidence >= CONFIDENT]
+    confident = features[features.f0_confidence >= CLEAR_PITCH]
     midi = 69 + 12 * np.log2(np.maximum(confident.f0_hz.to_numpy(), 1e-3) / 440)
     ax_pitch.hist(midi, bins=np.arange(30, 100, 0.5), color="tab:blue")
-    ax_pitch.set(title=f"pitch (confidence >= {CONFIDENT})", xlabel="MIDI note", ylabel="frames")
+    ax_pitch.set(title=f"pitch (confidence >= {CLEAR_PITCH})", xlabel="MIDI note", ylabel="frames")
     ax_loud.hist(features.loudness_db, bins=80, color="tab:orange")
     ax_loud.set(title="loudness", xlabel="dB (A-weighted)", ylabel="frames")
     _save(fig, path)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FEATURES = ("audio", "audio_16k", "f0_hz", "f0_confidence", "loudness_db")
 SPLITS = ("train", "eval")
 
 

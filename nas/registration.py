@@ -1,5 +1,5 @@
-"""Registering a new dataset: a folder of audio -> a validated `dataset_configs/<name>.yaml`,
-and its pipeline deployment added to `prefect.yaml`."""
+"""Registering a new dataset: a folder of audio -> a validated `dataset_configs/<name>.yaml`
+(its deployment in prefect.yaml is `flows/deployments.py`'s)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pathlib import Path
 import yaml
 
 from .atomic import atomic_path
-from .config import ConfigError, find_audio, load_config, validate_config
-
-PIPELINES_MARKER = "# Per-dataset pipelines"  # `nas register` appends below this line of prefect.yaml
+from .config import ConfigError, find_audio, validate_config
 
 
 def _nested(settings: dict) -> dict:
@@ -51,7 +49,7 @@ def register_dataset(audio_dir: Path, name: str, configs_dir: Path, settings: di
     if path.exists() and not force:
         raise ConfigError(f"{path}: a dataset config of that name exists (choose another --name, or --force)")
     raw = {"name": name, "audio": [_audio_glob(audio_dir, configs_dir)], **_nested(settings or {})}
-    text = (f"# Registered with `nas register {audio_dir} --name {name}`. Schema: nas/config.py.\n"
+    text = (f"# Registered with `nas register {audio_dir} --name {name}`. Schema: nas/config/.\n"
             + yaml.safe_dump(raw, sort_keys=False))
     config = validate_config(raw, path)  # the schema's own errors, naming the key
     if config.name != name:
@@ -61,31 +59,3 @@ def register_dataset(audio_dir: Path, name: str, configs_dir: Path, settings: di
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return path
-
-
-def pipeline_deployment(name: str, config_path: str, data_root: str = "nas-data") -> str:
-    """The prefect.yaml entry (as YAML text) that runs the whole DAG for one dataset config,
-    with the config's training recipe as visible parameters."""
-    config, _ = load_config(config_path)
-    entry = {"name": f"pipeline-{name}",
-             "description": f"The whole DAG for the {name} dataset (prepare, train, evaluate, export).",
-             "entrypoint": "flows/pipeline.py:pipeline",
-             "parameters": {"config_path": config_path, "data_root": data_root, "preset": config.training.preset,
-                            "steps": config.training.steps},
-             "work_pool": {"name": "nas-process"}}
-    text = yaml.safe_dump([entry], sort_keys=False, width=120)
-    return "".join(f"  {line}" for line in text.splitlines(keepends=True))  # an item of `deployments:`
-
-
-def add_pipeline_deployment(prefect_yaml: Path, name: str, config_path: str, data_root: str = "nas-data") -> bool:
-    """Append the dataset's pipeline deployment to prefect.yaml unless it is there already."""
-    text = prefect_yaml.read_text()
-    if PIPELINES_MARKER not in text:
-        raise ConfigError(f"{prefect_yaml}: no '{PIPELINES_MARKER}' section to add the deployment to")
-    deployments = yaml.safe_load(text).get("deployments") or []
-    if any(d.get("name") == f"pipeline-{name}" for d in deployments):
-        return False
-    with atomic_path(prefect_yaml) as tmp:
-        tmp.write_text(text.rstrip("\n") + "\n\n" + pipeline_deployment(name, config_path, data_root))
-        yaml.safe_load(tmp.read_text())  # still valid YAML
-    return True

@@ -17,12 +17,12 @@ from nas.audio import AudioError, read_mono, resample
 from nas.engine.engine import WEIGHTS_FILE, Engine, hz_to_midi
 from nas.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
 from nas.loudness import DB_RANGE, compute_loudness
+from nas.pitch import SURE_PITCH
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
 from nas.store.datasets import load_metadata, load_statistics
 from nas.store.runs import RunLayout, run_of
 
-NOTE_CONFIDENCE = 0.85
 QUIET_DB = 20.0  # ddsp's "quiet" attenuation between notes
 SILENT_PEAK = 1e-4
 
@@ -59,7 +59,7 @@ def analyse(path: Path, sample_rate: int, metadata: dict, control_rate: int) -> 
         raise TransferError(f"{path}: does not look monophonic (pitch unclear on {unclear:.0%} of sounding "
                             "frames; a single line is needed)")
     return {"f0_hz": np.interp(times, crepe_times, track.f0_hz).astype(np.float32), "loudness_db": loudness,
-            "notes": (confidence >= NOTE_CONFIDENCE) & sounding}
+            "notes": (confidence >= SURE_PITCH) & sounding}
 
 
 def adjust(features: dict, statistics: dict) -> tuple[dict, dict]:

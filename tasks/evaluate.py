@@ -1,4 +1,4 @@
-"""Prefect tasks of evaluation and export: scores to W&B and to Prefect artifacts."""
+"""Prefect tasks of evaluation: scores to W&B and to Prefect artifacts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from nas.atomic import file_lock
 from nas.config import WandbConfig
 from nas.store.runs import REPORT_FILE, TABLE_FILE, RunLayout
 
-from .cards import evaluation_card, export_card, table_cell
+from .cards import evaluation_card, table_cell
 from .train import waiting
 from .wandb import open_run, resolve_mode
 
@@ -69,14 +69,3 @@ def publish_evaluation(result: dict, wandb_info: dict) -> None:
     create_markdown_artifact(markdown=evaluation_card(result, wandb_info, Path(result["dir"]) / REPORT_FILE),
                              key=f"evaluation-{dataset}-report",
                              description=f"Evaluation {result['eval_id']} of {result['model_version']}")
-
-
-@task(name="export-model")
-def export(layout: RunLayout, dataset_dir: Path) -> dict:
-    from nas.export.bundle import export_model
-
-    with file_lock(layout.lock, waiting(layout)):
-        report = export_model(layout.model, dataset_dir, layout.export)
-    create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report['dataset']['name']}",
-                             description=f"Exports of {report['model_version']}")
-    return report

@@ -92,8 +92,8 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
             assert config["crepe"]["capacity"] == "tiny" and config["training"]["overrides"] == {"optim.batch_size": 4}
             deployments = {d["name"]: d for d in yaml.safe_load((project / "prefect.yaml").read_text())["deployments"]}
             assert deployments["pipeline-cello"]["parameters"] == {
-                "config_path": "dataset_configs/cello.yaml", "data_root": str(data_root), "preset": "cnn-tiny",
-                "steps": 20}
+                "config_path": "dataset_configs/cello.yaml", "data_root": str(data_root),
+                "training": {"preset": "cnn-tiny", "steps": 20}}
 
             run = _wait_for_run("pipeline-on-register", 900)
             assert run.state.is_completed(), (tmp_path / "nas-process.log").read_text()[-5000:]
@@ -116,6 +116,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
             stop(worker)
     assert trained.state.is_completed() and trained.work_pool_name == "nas-gpu"
     assert trained.parameters["dataset_version"] == dataset_dir.name
+    assert trained.parameters["recipe"]["steps"] == 20 and trained.parameters["recipe"]["optim"]["batch_size"] == 4
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 
     assert {"dataset-cello", "model-cello", "evaluation-cello", "export-cello", "pipeline-cello"} <= artifacts.keys()

@@ -80,12 +80,15 @@ def test_cli_evaluate_without_a_dataset_or_model_says_so(small_sources, prepared
 
 def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared, monkeypatch):
     from flows.train import train
+    from nas.config import load_config
+    from nas.config.presets import resolve_training
 
     dataset_dir, _, _, root = prepared
     config = prepared[2] / "test.yaml"
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
-    overrides = {"log_every": 10, "sample_every": 10, "optim.batch_size": 4}
-    state = train(str(config), steps=20, overrides=overrides, data_root=str(root), return_state=True)
+    settings = {"steps": 20, "log_every": 10, "sample_every": 10, "optim.batch_size": 4}
+    recipe = resolve_training(load_config(config)[0].training, settings).model_dump(mode="json")
+    state = train(str(config), data_root=str(root), recipe=recipe, return_state=True)
     assert state.is_completed()
     summary = state.result()
     assert summary["step"] == 20 and summary["dataset"]["version"] == dataset_dir.name
@@ -112,7 +115,7 @@ def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared
     # The same request again: nothing is retrained and no new W&B run is made.
     wandb_runs = len(list((root / "wandb").rglob("run-*.wandb")))
     trained = (run_dir / "metrics.parquet").stat().st_mtime_ns
-    again = train(str(config), steps=20, overrides=overrides, data_root=str(root), return_state=True)
+    again = train(str(config), data_root=str(root), recipe=recipe, return_state=True)
     assert again.result()["model_version"] == summary["model_version"]
     assert again.result()["wandb"] == summary["wandb"]
     assert len(list((root / "wandb").rglob("run-*.wandb"))) == wandb_runs
@@ -156,7 +159,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     config = str(small_sources / "test.yaml")
     settings = {"optim.batch_size": 4, "optim.learning_rate": 3e-3, "log_every": 10}
 
-    first = pipeline(config, str(root), steps=60, overrides=settings)
+    first = pipeline(config, str(root), {"steps": 60, **settings})
     assert first["dataset_dir"] == str(dataset_dir) and first["model_version"] == f"{trained_run.dir.name}-60"
     table = asyncio.run(_latest_artifact("evaluation-test-violin"))
     assert table.type == "table" and len(json.loads(table.data)) == first["metrics"]["examples"]
@@ -173,7 +176,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
                              capture_output=True, text=True, timeout=120).stdout
     assert "eval/examples" in records and "listen/0-resynthesis" in records and "eval/spectral_loss" in records
 
-    more = pipeline(config, str(root), steps=70, overrides=settings)
+    more = pipeline(config, str(root), {"steps": 70, **settings})
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at  # not prepared again
     assert more["run_dir"] == first["run_dir"] and more["model_version"].endswith("-70")  # resumed
     assert more["evaluation"] != first["evaluation"]
@@ -182,7 +185,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     assert json.loads(export_json.read_text())["model_version"] == more["model_version"]
 
     exported_at = export_json.stat().st_mtime_ns
-    again = pipeline(config, str(root), steps=70, overrides=settings)
+    again = pipeline(config, str(root), {"steps": 70, **settings})
     assert again["evaluation"] == more["evaluation"] and export_json.stat().st_mtime_ns == exported_at
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 

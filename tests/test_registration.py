@@ -8,8 +8,9 @@ import sys
 import pytest
 import yaml
 
+from flows.deployments import add_pipeline_deployment, pipeline_deployment
 from nas.config import ConfigError, find_audio, load_config
-from nas.registration import add_pipeline_deployment, pipeline_deployment, register_dataset
+from nas.registration import register_dataset
 from tests.conftest import REPO
 
 

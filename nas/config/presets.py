@@ -149,10 +149,10 @@ def train_config(preset: str = "cnn-tiny", overrides: dict | None = None, recipe
     return TrainConfig.model_validate(tree)
 
 
-def resolve_training(training, preset: str | None = None, steps: int | None = None,
-                     overrides: dict | None = None) -> TrainConfig:
+def resolve_training(training, settings: dict | None = None) -> TrainConfig:
     """A dataset config's `training` section, with what a command line or flow run asks for
-    on top: the preset, the recipe, the step budget and further dotted overrides."""
-    settings = {**training.overrides, **(overrides or {})}
-    settings["steps"] = steps or settings.get("steps", training.steps)
-    return train_config(preset or training.preset, settings, training.recipe)
+    on top: `preset`, `recipe`, `steps` and further dotted overrides."""
+    settings = {**training.overrides, **(settings or {})}
+    preset = settings.pop("preset", None) or training.preset
+    settings["steps"] = settings.get("steps") or training.steps
+    return train_config(preset, settings, training.recipe)

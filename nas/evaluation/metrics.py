@@ -13,10 +13,10 @@ import numpy as np
 
 from nas.audio import resample
 from nas.loudness import compute_loudness
+from nas.pitch import SURE_PITCH
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
 
-CONFIDENT = 0.85  # input frames scored for pitch: CREPE is sure there is one
 RPA_CENTS = 50.0
 
 HIGHER_IS_WORSE = ("spectral_loss", "f0_mae_cents", "loudness_mae_db")
@@ -30,7 +30,7 @@ def cents(estimate_hz: np.ndarray, reference_hz: np.ndarray) -> np.ndarray:
 def pitch_scores(f0_reference: np.ndarray, confidence: np.ndarray, f0_estimate: np.ndarray) -> dict:
     """Errors on confident frames; the sums are kept so aggregates pool frames exactly."""
     n = min(len(f0_reference), len(f0_estimate))
-    mask = (confidence[:n] >= CONFIDENT) & (f0_reference[:n] > 0)
+    mask = (confidence[:n] >= SURE_PITCH) & (f0_reference[:n] > 0)
     error = np.abs(cents(f0_estimate[:n][mask], f0_reference[:n][mask]))
     frames = int(mask.sum())
     return {"confident_frames": frames, "f0_abs_cents_sum": float(error.sum()),

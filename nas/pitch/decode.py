@@ -13,7 +13,6 @@ import numpy as np
 
 from .network import N_BINS
 
-CENTS_PER_BIN = 20.0
 CENTS_OFFSET = 1997.3794084376191  # bin 0 is ~31.7 Hz
 BIN_CENTS = np.linspace(0, 7180, N_BINS) + CENTS_OFFSET
 _REACH = 11  # transitions reach 11 bins either way
@@ -22,10 +21,6 @@ _SELF_EMISSION = 0.1
 
 def cents_to_hz(cents: np.ndarray) -> np.ndarray:
     return 10.0 * 2.0 ** (cents / 1200.0)
-
-
-def hz_to_cents(hz: np.ndarray) -> np.ndarray:
-    return 1200.0 * np.log2(np.asarray(hz) / 10.0)
 
 
 def local_average_cents(activation: np.ndarray, centers: np.ndarray | None = None) -> np.ndarray:
