@@ -11,7 +11,6 @@ same inputs is already on disk:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +25,9 @@ from flows.train import train
 from nas.atomic import file_lock
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig, resolve_training
-from nas.evaluation.history import latest_evaluation
 from nas.evaluation.scores import score_line
-from nas.store.datasets import evaluation_history, load_metadata
-from nas.store.runs import EXPORT_FILE, METRICS_FILE, REPORT_FILE, RunLayout, load_summary, run_layout
+from nas.store.datasets import load_metadata
+from nas.store.runs import REPORT_FILE, RunLayout, load_summary, run_layout
 
 
 @dataclass(frozen=True)
@@ -62,13 +60,13 @@ def pipeline(config_path: str, data_root: str = "nas-data", training: dict | Non
     # One pipeline per dataset at a time: a second one waits, then reuses what the first made.
     with file_lock(run.root / config.name / ".pipeline.lock",
                    lambda: logger.info("another pipeline of %s is running; waiting for it", config.name)):
-        result = _stages(run, reevaluate, train_deployment, logger)
+        result = _stages(run, reevaluate, train_deployment)
     create_markdown_artifact(markdown=_card(result), key=f"pipeline-{config.name}",
                              description=f"Latest pipeline result of {config.name}")
     return result
 
 
-def _stages(run: _Run, reevaluate: bool, train_deployment: str | None, logger) -> dict:
+def _stages(run: _Run, reevaluate: bool, train_deployment: str | None) -> dict:
     args = run.subflow_args()
     dataset_dir = Path(prepare(**args))
     recipe = run.recipe.model_dump(mode="json")
@@ -79,20 +77,9 @@ def _stages(run: _Run, reevaluate: bool, train_deployment: str | None, logger) -
     layout = RunLayout(Path(summary["run_dir"]))
     model_version = summary["model_version"]
 
-    done = None if reevaluate else latest_evaluation(evaluation_history(run.root, run.config.name), model_version,
-                                                     dataset_dir.name)
-    if done and (Path(done["dir"]) / METRICS_FILE).exists():
-        logger.info("evaluation %s of %s on %s is reused", done["eval_id"], model_version, dataset_dir.name)
-        evaluation = json.loads((Path(done["dir"]) / METRICS_FILE).read_text())
-    else:
-        evaluation = evaluate(model_version=model_version, dataset_version=dataset_dir.name, **args)
-
-    export_file = layout.export / EXPORT_FILE
-    exported = json.loads(export_file.read_text()) if export_file.exists() else None
-    if exported and exported["model_version"] == model_version:
-        logger.info("export of %s is reused: %s", model_version, layout.export)
-    else:
-        exported = export(model_version=model_version, **args)
+    evaluation = evaluate(model_version=model_version, dataset_version=dataset_dir.name, reuse=not reevaluate,
+                          **args)
+    exported = export(model_version=model_version, reuse=True, **args)
 
     return {"dataset": run.config.name, "dataset_dir": str(dataset_dir), "model_version": model_version,
             "run_dir": str(layout.dir), "evaluation": evaluation["eval_id"], "metrics": evaluation["metrics"],

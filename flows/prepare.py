@@ -8,9 +8,9 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.entry import dataset_config
-from nas import dataset as ds
-from nas.atomic import file_lock, write_json
-from nas.prepare import locate
+from nas.atomic import write_json
+from nas.dataset import read_manifest
+from nas.prepare import prepare_dataset
 from tasks import prepare as t
 from tasks.wandb import resolve_mode
 
@@ -21,23 +21,8 @@ def prepare(config_path: str, data_root: str = "nas-data", parsed: dict | None =
     logger = get_run_logger()
     config, base = dataset_config(config_path, parsed)
     root = Path(data_root).resolve()
-    sources = t.scan_sources(config, base)
-    layout = locate(config, sources, root)
-    with file_lock(layout.lock, lambda: logger.info("another run is preparing %s version %s; waiting for it",
-                                                      config.name, layout.version)):
-        if layout.is_published():
-            logger.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
-            dataset_dir = layout.final
-            sources = ds.read_manifest(dataset_dir)
-        else:
-            staged = layout.staged
-            summary = t.build_records.with_options(refresh_cache=not staged.records_done.exists())(
-                config, sources, layout)
-            sources = t.review_sources(sources, layout)
-            t.statistics.with_options(refresh_cache=not staged.statistics.exists())(
-                config, sources, layout, summary)
-            t.plots(layout)
-            dataset_dir = t.publish(config, sources, layout, summary)
+    dataset_dir = prepare_dataset(config, base, root, run=t.run_as_task)
+    sources = read_manifest(dataset_dir)  # as published: with the flags the review added
     wandb_info = _upload_once(config, dataset_dir, root, logger)
     t.publish_cards(dataset_dir, sources, wandb_info)
     logger.info("dataset ready: %s", dataset_dir)

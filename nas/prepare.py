@@ -1,14 +1,16 @@
 """The data half as stages: config -> published, versioned dataset folder.
 
-The Prefect flow runs each stage as its own task; `prepare_dataset` runs them in order
-without an orchestrator (benchmarks, notebooks). Stages write into the staging folder
-and are safe to repeat.
+`prepare_dataset` is the one sequence of them. It runs each stage through `run`: here
+directly (tests, benchmarks, notebooks), or as a Prefect task each (`tasks.prepare`,
+which the `prepare` flow passes). Stages write into the staging folder and are safe to
+repeat; a stage's `done` says whether its product is already there.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .atomic import file_lock
@@ -23,7 +25,7 @@ from .store.datasets import DatasetLayout
 log = logging.getLogger("nas.prepare")
 
 
-def review_stage(sources: list[SourceFile], layout: DatasetLayout) -> list[SourceFile]:
+def review(sources: list[SourceFile], layout: DatasetLayout) -> list[SourceFile]:
     """Flag usable sources whose features say they are not one melodic line (chords,
     noise): they are kept, as odd-but-usable audio is, and the manifest says so."""
     from .features import POLYPHONIC_SHARE, unclear_pitch_share
@@ -41,20 +43,20 @@ def review_stage(sources: list[SourceFile], layout: DatasetLayout) -> list[Sourc
     return reviewed
 
 
-def statistics_stage(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> dict:
+def statistics(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> dict:
     """ddsp's statistics of the train split, written as JSON and pickle; returns the JSON."""
     stats = compute_statistics(layout.staging, metadata(config, layout, sources, summary))
     write_statistics(stats, layout.staging)
     return statistics_json(stats)
 
 
-def plots_stage(layout: DatasetLayout) -> None:
+def plots(layout: DatasetLayout) -> None:
     features = read_features(layout.staged.features)
     plot_distributions(features, layout.staged.distributions_plot)
     plot_tracks(features, layout.staged.tracks_plot)
 
 
-def publish_stage(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> Path:
+def publish_dataset(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> Path:
     """Manifest and dataset.json last, then the staging folder is renamed into place."""
     write_manifest(sources, layout.staged.manifest)
     return publish(layout, metadata(config, layout, sources, summary))
@@ -66,17 +68,37 @@ def locate(config: DatasetConfig, sources: list[SourceFile], root: Path) -> Data
     return DatasetLayout(root, config.name, dataset_version(config, sources))
 
 
-def prepare_dataset(config: DatasetConfig, base: Path, root: Path) -> Path:
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable
+    done: Callable[[DatasetLayout], bool] | None = None  # its product is in the staging folder
+
+
+INGEST = Stage("ingest", scan_sources)
+RECORDS = Stage("features-and-records", build_records, lambda layout: layout.staged.records_done.exists())
+REVIEW = Stage("review-sources", review)
+STATISTICS = Stage("statistics", statistics, lambda layout: layout.staged.statistics.exists())
+PLOTS = Stage("plots", plots)
+PUBLISH = Stage("publish", publish_dataset)
+STAGES = (INGEST, RECORDS, REVIEW, STATISTICS, PLOTS, PUBLISH)
+
+
+def run_here(stage: Stage, *args):
+    return stage.run(*args)
+
+
+def prepare_dataset(config: DatasetConfig, base: Path, root: Path, run: Callable = run_here) -> Path:
     """Prepare (or find, if unchanged) the dataset a config describes."""
-    sources = scan_sources(config, base)
+    sources = run(INGEST, config, base)
     layout = locate(config, sources, root)
     with file_lock(layout.lock, lambda: log.info("another run is preparing %s version %s; waiting for it",
                                                   layout.name, layout.version)):
         if layout.is_published():
             log.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
             return layout.final
-        summary = build_records(config, sources, layout)
-        sources = review_stage(sources, layout)
-        statistics_stage(config, sources, layout, summary)
-        plots_stage(layout)
-        return publish_stage(config, sources, layout, summary)
+        summary = run(RECORDS, config, sources, layout)
+        sources = run(REVIEW, sources, layout)
+        run(STATISTICS, config, sources, layout, summary)
+        run(PLOTS, layout)
+        return run(PUBLISH, config, sources, layout, summary)

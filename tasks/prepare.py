@@ -1,8 +1,7 @@
-"""Prefect tasks of the data half, one per stage of nas.prepare.
+"""Prefect tasks of the data half: one per stage of nas.prepare, and the W&B upload and cards.
 
 Heavy stages are cached by the dataset version (a hash of the sources' bytes and the
-parameters). A cached result is only trusted while its product is on disk: the flow
-passes `refresh_cache` when it is not.
+parameters). A cached result is only trusted while its product is on disk.
 """
 
 from __future__ import annotations
@@ -12,10 +11,9 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from nas import dataset as ds
-from nas import prepare as stages
 from nas.audio import SourceFile
 from nas.config import DatasetConfig
+from nas.prepare import STAGES, Stage
 from nas.store.datasets import DatasetLayout, load_metadata
 
 from .cards import dataset_card, source_table
@@ -26,37 +24,23 @@ def _version_key(stage: str):
     return lambda context, parameters: f"nas-{stage}-{parameters['layout'].name}-{parameters['layout'].version}"
 
 
-@task(name="ingest")
-def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:
-    """Find, hash, decode and check every source file (skips are recorded, not raised)."""
-    return ds.scan_sources(config, base)
+def _cached(stage: Stage) -> dict:
+    return {"cache_key_fn": _version_key(stage.name), "persist_result": True}
 
 
-@task(name="features-and-records", cache_key_fn=_version_key("records"), persist_result=True)
-def build_records(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout) -> dict:
-    """CREPE f0 + loudness and the sharded TFRecords, by the Beam pipeline."""
-    return ds.build_records(config, sources, layout)
+# The stages of nas.prepare, each as a task of the same name (and docstring).
+TASKS = {stage.name: task(stage.run, name=stage.name, **(_cached(stage) if stage.done else {}))
+         for stage in STAGES}
 
 
-@task(name="review-sources")
-def review_sources(sources: list[SourceFile], layout: DatasetLayout) -> list[SourceFile]:
-    """Flag sources whose pitch confidence says they are not one melodic line."""
-    return stages.review_stage(sources, layout)
-
-
-@task(name="statistics", cache_key_fn=_version_key("statistics"), persist_result=True)
-def statistics(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> dict:
-    return stages.statistics_stage(config, sources, layout, summary)
-
-
-@task(name="plots")
-def plots(layout: DatasetLayout) -> None:
-    stages.plots_stage(layout)
-
-
-@task(name="publish")
-def publish(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> Path:
-    return stages.publish_stage(config, sources, layout, summary)
+def run_as_task(stage: Stage, *args):
+    """What `nas.prepare.prepare_dataset` runs each stage with in the flow: a cached stage's
+    cache is trusted only while its product is on disk."""
+    stage_task = TASKS[stage.name]
+    if stage.done is not None:
+        layout = next(a for a in args if isinstance(a, DatasetLayout))
+        stage_task = stage_task.with_options(refresh_cache=not stage.done(layout))
+    return stage_task(*args)
 
 
 @task(name="wandb-dataset-artifact")  # retried inside, with back-off

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nas.atomic import atomic_path, file_lock
+from nas.store.runs import METRICS_FILE
 
 HISTORY_COLUMNS = ("eval_id", "created", "model_version", "dataset_version", "spectral_loss", "f0_mae_cents",
                    "rpa", "loudness_mae_db", "examples", "regression", "dir")
@@ -22,6 +24,13 @@ def latest_evaluation(history: Path, model_version: str, dataset_version: str) -
     same = [r for r in read_history(history)
             if r["model_version"] == model_version and r["dataset_version"] == dataset_version]
     return same[-1] if same else None
+
+
+def finished_evaluation(history: Path, model_version: str, dataset_version: str) -> dict | None:
+    """The result of this model's newest evaluation on this dataset version, while it is on disk."""
+    done = latest_evaluation(history, model_version, dataset_version)
+    metrics = Path(done["dir"]) / METRICS_FILE if done else None
+    return json.loads(metrics.read_text()) if metrics and metrics.exists() else None
 
 
 def previous_model(history: Path, model_version: str) -> dict | None:

@@ -124,6 +124,13 @@ def finished_run(layout: RunLayout, steps: int) -> dict | None:
     return {**summary, "run_dir": str(layout.dir)}  # where it is now (data roots get moved)
 
 
+def finished_export(layout: RunLayout, model_version: str) -> dict | None:
+    """The export report if the run's export/ holds this model version."""
+    path = layout.export / EXPORT_FILE
+    report = json.loads(path.read_text()) if path.exists() else None
+    return report if report and report["model_version"] == model_version else None
+
+
 def find_model(data_root: Path, dataset: str, model_version: str | None = None,
                dataset_version: str | None = None) -> RunLayout:
     """The run holding `model_version`, or the most recently exported model of `dataset`
