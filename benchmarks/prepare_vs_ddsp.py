@@ -43,9 +43,9 @@ def child_ours(files: list[str], out: str, capacity: str) -> None:
 
 
 def child_ddsp(files: list[str], out: str) -> None:
-    from nas.ddsp_import import ddsp_module
+    from nas import ddsp_api
 
-    lib = ddsp_module("ddsp.training.data_preparation.prepare_tfrecord_lib")
+    lib = ddsp_api.prepare_tfrecord_lib()
     lib.prepare_tfrecord(files, str(Path(out) / "ddsp"), num_shards=2, sample_rate=16000, frame_rate=50,
                          example_secs=4, hop_secs=1, eval_split_fraction=0.1, chunk_secs=20.0, center=True,
                          viterbi=True, pipeline_options=["--runner=DirectRunner"])

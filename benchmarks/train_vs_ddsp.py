@@ -143,7 +143,7 @@ def main() -> None:
                                 "ms_per_step": 1000 / median, "speedup_vs_ddsp": median / base,
                                 "all_steps_per_s": values})
     results["flops_per_step"] = {p: step_flops(p, args.batch) for p in ("cnn-tiny", "full")}
-    print(f"\n| preset | variant | steps/s | ms/step | vs ddsp |\n|---|---|---|---|---|")
+    print("\n| preset | variant | steps/s | ms/step | vs ddsp |\n|---|---|---|---|---|")
     for row in results["rows"]:
         print(f"| {row['preset']} | {row['variant']} | {row['steps_per_s']:.3f} | {row['ms_per_step']:.0f} | "
               f"{row['speedup_vs_ddsp']:.2f}x |")

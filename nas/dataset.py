@@ -125,7 +125,7 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
     import apache_beam
     import tensorflow as tf
 
-    from .ddsp_import import ddsp_module
+    from . import ddsp_api
 
     usable = sorted(s.sha256 for s in sources if s.status == "ok")
     return {
@@ -151,7 +151,7 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
         "source_manifest_digest": hashlib.sha256("\n".join(usable).encode()).hexdigest(),
         "parameters": config.parameters(),
         "nas_version": __version__,
-        "software": {"tensorflow": tf.__version__, "ddsp": ddsp_module("ddsp").__version__,
+        "software": {"tensorflow": tf.__version__, "ddsp": ddsp_api.ddsp().__version__,
                      "apache_beam": apache_beam.__version__},
     }
 

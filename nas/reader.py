@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .ddsp_import import ddsp_module
+from . import ddsp_api
 from .records import file_pattern
 
 
 def record_provider(dataset_dir: Path, split: str, metadata: dict):
     """ddsp's own TFRecordProvider over one split, configured from dataset.json."""
-    data = ddsp_module("ddsp.training.data")
+    data = ddsp_api.data()
     secs = metadata["example_secs"]
     return data.TFRecordProvider(
         file_pattern=str(dataset_dir / file_pattern(split)),

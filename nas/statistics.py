@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ddsp_api
 from .atomic import atomic_path, write_json
 from .config import POWER_FRAME_SIZE
-from .ddsp_import import ddsp_module
 from .reader import record_provider
 from .store.datasets import DatasetFiles
 
@@ -25,8 +25,8 @@ def compute_statistics(dataset_dir: Path, metadata: dict, split: str = "train") 
     NumPy's global generator, seeded here so the statistics are reproducible."""
     if metadata["counts"][split] == 0:
         raise ValueError(f"{dataset_dir}: no {split} examples to compute statistics on")
-    postprocessing = ddsp_module("ddsp.training.postprocessing")
-    spectral_ops = ddsp_module("ddsp.spectral_ops")
+    postprocessing = ddsp_api.postprocessing()
+    spectral_ops = ddsp_api.spectral_ops()
     frames: dict[str, list] = {"f0": [], "f0_conf": [], "loudness": [], "power": []}
     for example in record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False):
         power = spectral_ops.compute_power(example["audio_16k"][None], frame_size=POWER_FRAME_SIZE,

@@ -5,14 +5,14 @@ import sys
 
 import numpy as np
 
+from nas import ddsp_api
 from nas.audio import resample
-from nas.ddsp_import import ddsp_module
 from nas.pitch.tracker import track_pitch
 from tests.conftest import demo_audio
 
 
 def test_ddsp_compute_f0_runs_on_the_compat_module():
-    spectral_ops = ddsp_module("ddsp.spectral_ops")
+    spectral_ops = ddsp_api.spectral_ops()
     crepe = sys.modules["crepe"]
     real_crepe_installed = importlib.util.find_spec("crepe").origin != crepe.__file__
     if not real_crepe_installed:

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
+from nas import ddsp_api
 from nas.audio import resample
-from nas.ddsp_import import ddsp_module
 from nas.loudness import compute_loudness
 from tests.conftest import demo_audio
 
 
 @pytest.mark.parametrize("frame_rate, centered", [(50, True), (50, False), (250, True)])
 def test_matches_ddsp(frame_rate, centered):
-    spectral_ops = ddsp_module("ddsp.spectral_ops")
+    spectral_ops = ddsp_api.spectral_ops()
     a, rate = demo_audio("violin-02")
     audio = resample(a[: 12 * rate], rate, 16000)
     audio[: 16000] *= 1e-5  # a near-silent second reaches the 80 dB floor

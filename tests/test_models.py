@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nas import ddsp_api
 from nas.config.presets import train_config
-from nas.ddsp_import import ddsp_module
 from nas.models.harmonic import harmonic_class
 from nas.models.synthesizer import Synthesizer
 
@@ -91,7 +91,7 @@ def _float64_reference(controls: dict, n_samples: int, sample_rate: int) -> np.n
 
 
 def test_harmonic_matches_ddsp_and_is_more_precise():
-    ddsp = ddsp_module("ddsp")
+    ddsp = ddsp_api.ddsp()
     amps, dist, f0 = _controls()
     ours = harmonic_class()(n_samples=64000, sample_rate=16000)
     theirs = ddsp.synths.Harmonic(n_samples=64000, sample_rate=16000)
@@ -114,7 +114,7 @@ def test_harmonic_matches_ddsp_and_is_more_precise():
 def test_harmonic_gradients_match_ddsp():
     """Gradients with respect to the controls over the first 0.1 s. ddsp's float32 phase is
     off by ~1e-3 rad at the top harmonics there, hence the tolerance."""
-    ddsp = ddsp_module("ddsp")
+    ddsp = ddsp_api.ddsp()
     amps, dist, f0 = _controls(frames=25)
     target = tf.random.stateless_normal([2, 1600], seed=[0, 1])
     grads = []

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from nas import ddsp_api
 from nas.audio import read_mono, resample
 from nas.config import load_config
 from nas.dataset import dataset_version, scan_sources
-from nas.ddsp_import import ddsp_module
 from nas.prepare import prepare_dataset
 from nas.reader import record_provider
 from nas.store.datasets import DatasetFiles, DatasetLayout, load_metadata
@@ -72,7 +72,7 @@ def test_statistics_are_ddsps(prepared):
     assert hasattr(pickled["quantile_transform"], "transform")
 
     # our streamed statistics are ddsp's compute_dataset_statistics, which holds all audio
-    postprocessing = ddsp_module("ddsp.training.postprocessing")
+    postprocessing = ddsp_api.postprocessing()
     np.random.seed(0)
     theirs = postprocessing.compute_dataset_statistics(
         record_provider(dataset_dir, "train", load_metadata(dataset_dir)), batch_size=1)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from nas import ddsp_api
 from nas.atomic import replace_dir, staging_dir, write_json
 from nas.config.presets import LossConfig
-from nas.ddsp_import import ddsp_module
 from nas.engine.engine import MODEL_FILE, WEIGHTS_FILE, Engine, OnnxDecoder
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss
@@ -55,7 +55,7 @@ def engine_difference(model, engine: Engine, example: dict, seed: int = 0) -> fl
     """Max abs difference of the engine's audio vs the TensorFlow model's, relative to the
     model's peak, with the same uniform noise fed to both (ddsp's FilteredNoise draws its
     own inside the model)."""
-    core = ddsp_module("ddsp.core")
+    core = ddsp_api.core()
     features = {k: example[k][None] for k in ("f0_hz", "f0_scaled", "ld_scaled")}
     out = model(features)
     noise = np.random.default_rng(seed).uniform(-1, 1, out["harmonic"].shape[1]).astype(np.float32)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from nas import ddsp_api
 from nas.atomic import atomic_path
-from nas.ddsp_import import ddsp_module
 
 OPSET = 17
 INPUTS = ("ld_scaled", "f0_scaled")
@@ -24,7 +24,7 @@ INPUTS = ("ld_scaled", "f0_scaled")
 def _convertible_normalize():
     """ddsp's Normalize adds an axis with `x[:, :, tf.newaxis, :]`, a StridedSlice the
     TFLite converter rejects; `tf.expand_dims` is the same operation in a form it accepts."""
-    nn = ddsp_module("ddsp.training.nn")
+    nn = ddsp_api.nn()
     original = nn.ensure_4d
     nn.ensure_4d = lambda x: tf.expand_dims(x, 2) if len(x.shape) == 3 else original(x)
     try:

@@ -6,7 +6,7 @@ ddsp's own `Autoencoder` (the reference the benchmark compares against).
 
 from __future__ import annotations
 
-from nas.ddsp_import import ddsp_module
+from nas import ddsp_api
 
 from ..config.presets import ModelConfig
 
@@ -20,7 +20,7 @@ def output_splits(config: ModelConfig) -> tuple[tuple[str, int], ...]:
 def _dilated_cnn_class():
     import tensorflow as tf
 
-    nn = ddsp_module("ddsp.training.nn")
+    nn = ddsp_api.nn()
     tfkl = tf.keras.layers
 
     class CausalResidual(tfkl.Layer):
@@ -69,7 +69,7 @@ def _dilated_cnn_class():
 def input_stats(statistics: dict) -> dict[str, tuple[float, float]]:
     """(mean, std) of ld_scaled and f0_scaled over all frames, from a dataset's ddsp
     statistics (loudness in dB, pitch in MIDI), in the decoder's input scales."""
-    preprocessing = ddsp_module("ddsp.training.preprocessing")
+    preprocessing = ddsp_api.preprocessing()
     return {"ld_scaled": (statistics["mean_loudness"] / preprocessing.DB_RANGE + 1.0,
                           statistics["std_loudness"] / preprocessing.DB_RANGE),
             "f0_scaled": (statistics["mean_pitch"] / preprocessing.F0_RANGE,
@@ -79,7 +79,7 @@ def input_stats(statistics: dict) -> dict[str, tuple[float, float]]:
 def build_decoder(config: ModelConfig, input_stats: dict | None = None):
     if config.decoder == "dilated-cnn":
         return _dilated_cnn_class()(config, input_stats, name="decoder")
-    decoders = ddsp_module("ddsp.training.decoders")
+    decoders = ddsp_api.decoders()
     return decoders.RnnFcDecoder(rnn_channels=config.rnn_units, rnn_type="gru", ch=config.fc_units,
                                  layers_per_stack=config.fc_layers, input_keys=INPUT_KEYS,
                                  output_splits=output_splits(config), name="decoder")

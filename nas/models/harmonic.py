@@ -20,7 +20,7 @@ import math
 
 import tensorflow as tf
 
-from nas.ddsp_import import ddsp_module
+from nas import ddsp_api
 
 
 def harmonic_basis(f0_hz: tf.Tensor, n_harmonics: int, n_samples: int, sample_rate: int) -> tf.Tensor:
@@ -66,7 +66,7 @@ def harmonic_synthesis(amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor, 
 
 
 def harmonic_class():
-    synths = ddsp_module("ddsp.synths")
+    synths = ddsp_api.synths()
 
     class Harmonic(synths.Harmonic):
         """`ddsp.synths.Harmonic` (its controls unchanged) with the fast signal above."""

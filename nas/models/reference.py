@@ -4,7 +4,7 @@ in benchmarks and parity tests; training goes through nas.training."""
 
 from __future__ import annotations
 
-from nas.ddsp_import import ddsp_module
+from nas import ddsp_api
 
 from ..config.presets import TrainConfig
 from .decoders import build_decoder
@@ -12,8 +12,8 @@ from .synthesizer import make_preprocessor, make_processors, make_spectral_loss
 
 
 def reference_autoencoder(config: TrainConfig, sample_rate: int, example_secs: float):
-    ddsp = ddsp_module("ddsp")
-    models = ddsp_module("ddsp.training.models")
+    ddsp = ddsp_api.ddsp()
+    models = ddsp_api.models()
     proc = make_processors(config.model.model_copy(update={"harmonic_synth": "ddsp"}), sample_rate, example_secs)
     dag = [
         (proc["harmonic"], ["amps", "harmonic_distribution", "f0_hz"]),
@@ -31,7 +31,7 @@ def reference_autoencoder(config: TrainConfig, sample_rate: int, example_secs: f
 
 
 def reference_trainer(model, config: TrainConfig, strategy):
-    trainers = ddsp_module("ddsp.training.trainers")
+    trainers = ddsp_api.trainers()
     optim = config.optim
     return trainers.Trainer(model, strategy, checkpoints_to_keep=config.keep_checkpoints,
                             learning_rate=optim.learning_rate, lr_decay_steps=optim.decay_steps,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from nas.ddsp_import import ddsp_module
+from nas import ddsp_api
 
 from ..config.presets import LossConfig, ModelConfig
 from .decoders import build_decoder
@@ -26,14 +26,14 @@ def control_steps(config: ModelConfig, example_secs: float) -> int:
 
 
 def make_preprocessor(config: ModelConfig, sample_rate: int, example_secs: float):
-    preprocessing = ddsp_module("ddsp.training.preprocessing")
+    preprocessing = ddsp_api.preprocessing()
     return preprocessing.F0LoudnessPreprocessor(
         time_steps=control_steps(config, example_secs), frame_rate=config.control_rate,
         sample_rate=sample_rate, compute_loudness=True)
 
 
 def make_spectral_loss(config: LossConfig):
-    losses = ddsp_module("ddsp.losses")
+    losses = ddsp_api.losses()
     if config.overlap != 0.75:
         raise ValueError("ddsp's SpectralLoss uses 75% overlap")
     return losses.SpectralLoss(fft_sizes=config.fft_sizes, loss_type="L1", mag_weight=config.mag_weight,
@@ -42,7 +42,7 @@ def make_spectral_loss(config: LossConfig):
 
 def make_processors(config: ModelConfig, sample_rate: int, example_secs: float) -> dict:
     """ddsp's processors; by default with our equivalent harmonic signal (nas.models.harmonic)."""
-    ddsp = ddsp_module("ddsp")
+    ddsp = ddsp_api.ddsp()
     n_samples = int(round(sample_rate * example_secs))
     harmonic = harmonic_class() if config.harmonic_synth == "matmul" else ddsp.synths.Harmonic
     return {
@@ -54,7 +54,7 @@ def make_processors(config: ModelConfig, sample_rate: int, example_secs: float) 
 
 
 def reverb_class():
-    effects = ddsp_module("ddsp.effects")
+    effects = ddsp_api.effects()
 
     class Reverb(effects.Reverb):
         """`ddsp.effects.Reverb` (trainable) whose impulse response is `scale` times its

@@ -264,7 +264,6 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: dict, config: Trai
 
 
 def _software() -> dict:
-    from nas import __version__
-    from nas.ddsp_import import ddsp_module
+    from nas import __version__, ddsp_api
 
-    return {"nas": __version__, "tensorflow": tf.__version__, "ddsp": ddsp_module("ddsp").__version__}
+    return {"nas": __version__, "tensorflow": tf.__version__, "ddsp": ddsp_api.ddsp().__version__}

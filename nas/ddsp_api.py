@@ -1,0 +1,73 @@
+"""Every part of ddsp that nas uses, by ddsp's own module names: `ddsp_api.losses()` is
+`ddsp.losses`. Each is imported on first use, with a `crepe` module made available first
+(`nas.crepe_compat`): ddsp imports crepe at import time, and nas must import without
+TensorFlow where no model is needed (the flows, a cached re-run)."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+def _module(name: str) -> ModuleType:
+    from .crepe_compat import install  # imports TensorFlow: only when ddsp is wanted
+
+    install()
+    return importlib.import_module(name)
+
+
+def ddsp() -> ModuleType:
+    """The package: its version, `processors` (ProcessorGroup, Add) and `synths`."""
+    return _module("ddsp")
+
+
+def core() -> ModuleType:  # frequency_filter
+    return _module("ddsp.core")
+
+
+def effects() -> ModuleType:  # Reverb
+    return _module("ddsp.effects")
+
+
+def losses() -> ModuleType:  # SpectralLoss
+    return _module("ddsp.losses")
+
+
+def spectral_ops() -> ModuleType:  # compute_loudness, compute_power
+    return _module("ddsp.spectral_ops")
+
+
+def synths() -> ModuleType:  # Harmonic, FilteredNoise
+    return _module("ddsp.synths")
+
+
+def data() -> ModuleType:  # TFRecordProvider: the reader of our records
+    return _module("ddsp.training.data")
+
+
+def decoders() -> ModuleType:  # RnnFcDecoder
+    return _module("ddsp.training.decoders")
+
+
+def models() -> ModuleType:  # Autoencoder (the reference model)
+    return _module("ddsp.training.models")
+
+
+def nn() -> ModuleType:  # DictLayer, Normalize, split_to_dict, ensure_4d
+    return _module("ddsp.training.nn")
+
+
+def postprocessing() -> ModuleType:  # the dataset statistics: detect_notes, fit_quantile_transform, hz_to_midi
+    return _module("ddsp.training.postprocessing")
+
+
+def preprocessing() -> ModuleType:  # F0LoudnessPreprocessor, DB_RANGE, F0_RANGE
+    return _module("ddsp.training.preprocessing")
+
+
+def trainers() -> ModuleType:  # Trainer (the reference training loop)
+    return _module("ddsp.training.trainers")
+
+
+def prepare_tfrecord_lib() -> ModuleType:  # ddsp's own dataset preparation (the benchmark's reference)
+    return _module("ddsp.training.data_preparation.prepare_tfrecord_lib")
