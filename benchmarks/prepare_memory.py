@@ -30,7 +30,7 @@ CHILD = """
 import sys
 from pathlib import Path
 from nas.config import DatasetConfig
-from nas.prepare import prepare_dataset
+from nas.data.prepare import prepare_dataset
 assert Path(sys.argv[3]).resolve() in Path(__import__("nas").__file__).resolve().parents, "wrong nas imported"
 config = DatasetConfig(name="long", audio=[sys.argv[1]], crepe={"capacity": "tiny", "viterbi": True})
 print(prepare_dataset(config, Path("/"), Path(sys.argv[2])))

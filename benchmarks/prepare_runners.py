@@ -32,7 +32,7 @@ VARIANTS = {
 
 def child(variant: str, files: list[str], out: str, capacity: str) -> None:
     from nas.config import DatasetConfig
-    from nas.prepare import prepare_dataset
+    from nas.data.prepare import prepare_dataset
 
     def prepare(beam: dict) -> Path:
         config = DatasetConfig(name="bench", audio=files, sample_rate=16000, frame_rate=50, centered=True,

@@ -34,7 +34,7 @@ RESULTS = REPO / "benchmarks/results"
 
 def child_ours(files: list[str], out: str, capacity: str) -> None:
     from nas.config import DatasetConfig
-    from nas.prepare import prepare_dataset
+    from nas.data.prepare import prepare_dataset
 
     config = DatasetConfig(name="bench", audio=files, sample_rate=16000, frame_rate=50, centered=True,
                            example_secs=4, hop_secs=1, chunk_secs=20, eval_fraction=0.1,

@@ -42,8 +42,8 @@ def _scores(trainer, eval_set, metadata: dict, truth: dict) -> dict:
     """truth: the originals' tracks of the first eval batch by example, filled on first use."""
     import numpy as np
 
+    from nas.data.loudness import compute_loudness
     from nas.evaluation.metrics import pitch_scores, resynthesis_tracks
-    from nas.loudness import compute_loudness
 
     losses, weights, loudness, pitch_rows = [], [], [], []
     frames = (metadata["sample_rate"], metadata["frame_rate"])

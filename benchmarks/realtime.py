@@ -34,14 +34,14 @@ SECONDS = 4.0
 def demo_controls(frames: int, control_rate: int) -> tuple[np.ndarray, np.ndarray]:
     import soundfile as sf
 
-    from nas.loudness import compute_loudness
+    from nas.data.loudness import compute_loudness
 
     audio, rate = sf.read(REPO / "data/demo-violin/audio/violin-00.flac", dtype="float32")
     truth = np.loadtxt(REPO / "data/demo-violin/f0/violin-00.csv", delimiter=",", skiprows=1)
     times = np.arange(frames) / control_rate
     f0 = np.interp(times, truth[:, 0], np.where(truth[:, 1] > 0, truth[:, 1], np.nan))
     f0 = np.nan_to_num(f0, nan=float(np.nanmedian(truth[:, 1])))
-    from nas.audio import resample
+    from nas.resample import resample
 
     loudness = compute_loudness(resample(audio, rate, 16000), 16000, control_rate)[:frames]
     return f0.astype(np.float32), loudness.astype(np.float32)

@@ -42,8 +42,8 @@ def reference(dataset_dir: Path, preset: str, batch: int):
     import tensorflow as tf
 
     from nas.config.presets import train_config
+    from nas.data.reader import record_provider
     from nas.models.reference import reference_autoencoder, reference_trainer
-    from nas.reader import record_provider
     from nas.store.datasets import load_metadata
 
     metadata = load_metadata(dataset_dir)

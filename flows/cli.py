@@ -321,7 +321,7 @@ def _register(args) -> int:
 
 
 def _transfer(args) -> int:
-    from nas.audio import write_wav
+    from nas.data.audio import write_wav
     from nas.transfer import TransferError, transfer
 
     try:

@@ -9,8 +9,8 @@ from prefect import flow, get_run_logger
 
 from flows.entry import dataset_config
 from nas.atomic import write_json
-from nas.dataset import read_manifest
-from nas.prepare import prepare_dataset
+from nas.data.dataset import read_manifest
+from nas.data.prepare import prepare_dataset
 from tasks import prepare as t
 from tasks.wandb import resolve_mode
 

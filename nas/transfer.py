@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.audio import AudioError, read_mono, resample
+from nas.data.audio import AudioError, read_mono
+from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
+from nas.data.loudness import DB_RANGE, compute_loudness
 from nas.engine.engine import WEIGHTS_FILE, Engine, hz_to_midi
-from nas.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
-from nas.loudness import DB_RANGE, compute_loudness
 from nas.pitch import SURE_PITCH
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
+from nas.resample import resample
 from nas.store.datasets import load_metadata, load_statistics
 from nas.store.runs import RunLayout, run_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from nas.audio import SourceFile
+from nas.data.audio import SourceFile
 from nas.store.datasets import load_statistics
 from nas.store.runs import METRICS_FILE
 

@@ -1,4 +1,4 @@
-"""Prefect tasks of the data half: one per stage of nas.prepare, and the W&B upload and cards.
+"""Prefect tasks of the data half: one per stage of nas.data.prepare, and the W&B upload and cards.
 
 Heavy stages are cached by the dataset version (a hash of the sources' bytes and the
 parameters). A cached result is only trusted while its product is on disk.
@@ -11,9 +11,9 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from nas.audio import SourceFile
 from nas.config import DatasetConfig
-from nas.prepare import STAGES, Stage
+from nas.data.audio import SourceFile
+from nas.data.prepare import STAGES, Stage
 from nas.store.datasets import DatasetLayout, load_metadata
 
 from .cards import dataset_card, source_table
@@ -28,13 +28,13 @@ def _cached(stage: Stage) -> dict:
     return {"cache_key_fn": _version_key(stage.name), "persist_result": True}
 
 
-# The stages of nas.prepare, each as a task of the same name (and docstring).
+# The stages of nas.data.prepare, each as a task of the same name (and docstring).
 TASKS = {stage.name: task(stage.run, name=stage.name, **(_cached(stage) if stage.done else {}))
          for stage in STAGES}
 
 
 def run_as_task(stage: Stage, *args):
-    """What `nas.prepare.prepare_dataset` runs each stage with in the flow: a cached stage's
+    """What `nas.data.prepare.prepare_dataset` runs each stage with in the flow: a cached stage's
     cache is trusted only while its product is on disk."""
     stage_task = TASKS[stage.name]
     if stage.done is not None:

@@ -100,7 +100,7 @@ def artifacts_of(*flow_run_ids) -> dict:
 def prepared(small_sources, tmp_path_factory):
     """The small dataset prepared once by the plain-Python path (tiny CREPE)."""
     from nas.config import load_config
-    from nas.prepare import prepare_dataset
+    from nas.data.prepare import prepare_dataset
 
     config, base = load_config(write_config(small_sources / "test.yaml"))
     root = tmp_path_factory.mktemp("data")

@@ -6,7 +6,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from nas.audio import inspect_source, read_mono, read_segment, resample
+from nas.data.audio import inspect_source, read_mono, read_segment
+from nas.resample import resample
 from tests.conftest import demo_audio
 
 

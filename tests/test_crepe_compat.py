@@ -6,8 +6,8 @@ import sys
 import numpy as np
 
 from nas import ddsp_api
-from nas.audio import resample
 from nas.pitch.tracker import track_pitch
+from nas.resample import resample
 from tests.conftest import demo_audio
 
 

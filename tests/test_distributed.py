@@ -13,7 +13,7 @@ def test_dask_runner_writes_the_records_the_direct_runner_wrote(prepared, small_
     from distributed import Client, LocalCluster
 
     from nas.config import load_config
-    from nas.prepare import prepare_dataset
+    from nas.data.prepare import prepare_dataset
 
     direct_dir = prepared[0]
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \

@@ -23,7 +23,7 @@ PREPARE = """
 import logging, sys
 from pathlib import Path
 from nas.config import load_config
-from nas.prepare import prepare_dataset
+from nas.data.prepare import prepare_dataset
 logging.basicConfig(level=logging.INFO)
 config, base = load_config(sys.argv[1])
 print(prepare_dataset(config, base, Path(sys.argv[2])))
@@ -52,7 +52,7 @@ def _kill_when(process: subprocess.Popen, ready, what: str, timeout: float = 600
 
 def test_killed_preparation_resumes_to_the_records_of_an_uninterrupted_run(prepared, small_sources, tmp_path):
     from nas.config import load_config
-    from nas.prepare import prepare_dataset
+    from nas.data.prepare import prepare_dataset
 
     uninterrupted = prepared[0]
     config = write_config(small_sources / "killed.yaml")  # the `prepared` config: the same version

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from nas import ddsp_api
-from nas.audio import resample
-from nas.loudness import compute_loudness
+from nas.data.loudness import compute_loudness
+from nas.resample import resample
 from tests.conftest import demo_audio
 
 

@@ -130,9 +130,9 @@ def test_harmonic_gradients_match_ddsp():
 def test_same_model_as_ddsp_autoencoder(prepared):
     """Our synthesizer with the weights of ddsp's Autoencoder (the thesis's code path):
     same preprocessed inputs, same decoder controls, same harmonic signal."""
+    from nas.data.reader import record_provider
     from nas.models.reference import reference_autoencoder
     from nas.models.synthesizer import make_preprocessor
-    from nas.reader import record_provider
     from nas.store.datasets import load_metadata
     from nas.training.data import examples
 

@@ -6,9 +6,9 @@ import types
 import numpy as np
 import pytest
 
-from nas.audio import resample
 from nas.pitch.decode import BIN_CENTS, cents_to_hz, local_average_cents, viterbi_path
 from nas.pitch.tracker import frame_audio, track_pitch
+from nas.resample import resample
 from tests.conftest import demo_audio, demo_truth
 
 

@@ -10,11 +10,12 @@ import pytest
 import tensorflow as tf
 
 from nas import ddsp_api
-from nas.audio import read_mono, resample
 from nas.config import load_config
-from nas.dataset import dataset_version, scan_sources
-from nas.prepare import prepare_dataset
-from nas.reader import record_provider
+from nas.data.audio import read_mono
+from nas.data.dataset import dataset_version, scan_sources
+from nas.data.prepare import prepare_dataset
+from nas.data.reader import record_provider
+from nas.resample import resample
 from nas.store.datasets import DatasetFiles, DatasetLayout, load_metadata
 from tests.conftest import write_config
 

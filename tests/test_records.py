@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from nas.records import assign_splits, chunk_starts, example_key, serialize, shard_of, split_chunk
+from nas.data.records import assign_splits, chunk_starts, example_key, serialize, shard_of, split_chunk
 
 
 def test_serialize_is_a_tf_example():

@@ -15,10 +15,10 @@ import sys
 
 import numpy as np
 
-from ..audio import resample
 from ..pitch import decode
 from ..pitch.network import SAMPLE_RATE as model_srate
 from ..pitch.tracker import activations, frame_audio
+from ..resample import resample
 from . import core
 
 __all__ = ["predict", "get_activation", "to_local_average_cents", "to_viterbi_cents", "core", "install"]

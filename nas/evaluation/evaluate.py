@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from nas.atomic import replace_dir, staging_dir, write_json
-from nas.audio import write_wav
 from nas.config.presets import LossConfig
+from nas.data.audio import write_wav
+from nas.data.reader import record_provider
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss, preprocess
 from nas.plots import plot_feature_tracks, plot_spectrograms
-from nas.reader import record_provider
 from nas.store.datasets import load_metadata
 from nas.store.runs import METRICS_FILE, REPORT_FILE, TABLE_FILE
 

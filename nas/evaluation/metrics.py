@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas.audio import resample
-from nas.loudness import compute_loudness
+from nas.data.loudness import compute_loudness
 from nas.pitch import SURE_PITCH
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
+from nas.resample import resample
 
 RPA_CENTS = 50.0
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from nas.data.reader import record_provider
 from nas.models.synthesizer import preprocess
-from nas.reader import record_provider
 
 
 def examples(dataset_dir: Path, split: str, metadata: dict, preprocessor) -> tf.data.Dataset:

@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from nas.atomic import replace_dir, staging_dir, write_json
-from nas.audio import write_wav
 from nas.config.presets import OptimConfig, TrainConfig
+from nas.data.audio import write_wav
 from nas.models.decoders import input_stats
 from nas.models.saved import WEIGHTS, write_weights
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ddsp_api
-from .atomic import atomic_path, write_json
-from .config import POWER_FRAME_SIZE
+from .. import ddsp_api
+from ..atomic import atomic_path, write_json
+from ..config import POWER_FRAME_SIZE
+from ..store.datasets import DatasetFiles
 from .reader import record_provider
-from .store.datasets import DatasetFiles
 
 TRIM_END = 20  # ddsp leaves the last frames of each example out of its statistics
 

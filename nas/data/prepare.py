@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .atomic import file_lock
+from ..atomic import file_lock
+from ..config import DatasetConfig
+from ..plots import plot_distributions, plot_tracks
+from ..store.datasets import DatasetLayout
 from .audio import SourceFile
-from .config import DatasetConfig
 from .dataset import build_records, dataset_version, metadata, publish, scan_sources, write_manifest
 from .features_table import read_features
-from .plots import plot_distributions, plot_tracks
 from .statistics import compute_statistics, statistics_json, write_statistics
-from .store.datasets import DatasetLayout
 
 log = logging.getLogger("nas.prepare")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import ddsp_api
+from .. import ddsp_api
 from .records import file_pattern
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..pitch import CLEAR_PITCH
+from ..pitch.network import SAMPLE_RATE
+from ..pitch.tracker import hop_for_frame_rate, track_pitch
 from .loudness import LOUDNESS_N_FFT, compute_loudness
-from .pitch import CLEAR_PITCH
-from .pitch.network import SAMPLE_RATE
-from .pitch.tracker import hop_for_frame_rate, track_pitch
 
 SOUNDING_DB = -55.0  # quieter frames are not notes, whatever CREPE says
 # A single line leaves pitch unclear on a few sounding frames (2-9% on the demo violin,

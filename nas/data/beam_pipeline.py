@@ -23,10 +23,10 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
+from ..config import DatasetConfig
+from ..progress import clock
 from .audio import read_segment
-from .config import DatasetConfig
-from .progress import clock
 from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class ComputeFeatures(beam.DoFn):
         self.config = config
 
     def setup(self):
-        from .pitch.network import load_network
+        from ..pitch.network import load_network
 
         load_network(self.config.crepe.capacity)
 

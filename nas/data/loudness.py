@@ -14,7 +14,7 @@ import functools
 import librosa
 import numpy as np
 
-from .spectrum import stft_magnitude
+from ..spectrum import stft_magnitude
 
 DB_RANGE = 80.0
 LOUDNESS_N_FFT = 512  # ddsp's default for loudness features

@@ -17,14 +17,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
-from .atomic import atomic_path, write_json
+from .. import __version__
+from ..atomic import atomic_path, write_json
+from ..config import DatasetConfig, find_audio
+from ..store.datasets import DatasetFiles, DatasetLayout
 from .audio import SourceFile, inspect_source
-from .config import DatasetConfig, find_audio
 from .features_table import write_features
 from .loudness import DB_RANGE, LOUDNESS_N_FFT
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
-from .store.datasets import DatasetFiles, DatasetLayout
 
 log = logging.getLogger("nas.prepare")
 RECORDS_FORMAT = 2  # bump when the meaning of the records changes for the same inputs
@@ -125,7 +125,7 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
     import apache_beam
     import tensorflow as tf
 
-    from . import ddsp_api
+    from .. import ddsp_api
 
     usable = sorted(s.sha256 for s in sources if s.status == "ok")
     return {
@@ -140,7 +140,7 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
         "crepe": {"model": config.crepe.capacity, "viterbi": config.crepe.viterbi},
         "loudness": {"n_fft": LOUDNESS_N_FFT, "range_db": DB_RANGE,
                      "definition": "ddsp.spectral_ops.compute_loudness",
-                     "implementation": "nas.loudness.compute_loudness"},
+                     "implementation": "nas.data.loudness.compute_loudness"},
         "split": {"rule": "chunks ranked by sha256(source sha256:chunk index); the lowest "
                           "ceil(eval_fraction * n_chunks) are eval", "eval_fraction": config.eval_fraction},
         "chunks": summary["chunks"],

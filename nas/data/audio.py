@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
+
+from ..resample import resample
 
 SILENCE_PEAK = 10 ** (-80 / 20)  # below -80 dBFS everywhere counts as silent
 CLIP_LEVEL = 0.999
@@ -83,17 +84,10 @@ def read_segment(path: Path, start_s: float, secs: float, target: int, margin_s:
 
 def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
     """32-bit float WAV, written under a temporary name and renamed when complete."""
-    from .atomic import atomic_path
+    from ..atomic import atomic_path
 
     with atomic_path(Path(path)) as tmp:
         sf.write(tmp, audio, rate, format="WAV", subtype="FLOAT")
-
-
-def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """soxr's very-high-quality resampler (linear phase, passband to 0.95 * Nyquist)."""
-    if rate == target:
-        return audio.astype(np.float32, copy=False)
-    return soxr.resample(audio, rate, target, quality="VHQ").astype(np.float32)
 
 
 class SampleStats:

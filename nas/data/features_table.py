@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 
 _COLUMNS = ("time_s", "f0_hz", "f0_confidence", "loudness_db")
 
