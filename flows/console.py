@@ -57,12 +57,70 @@ class _KnownMessages(logging.Filter):
         return not str(record.msg).startswith(KNOWN_ROOT_MESSAGES)
 
 
+class _TaskRunsDone(logging.Filter):
+    """Prefect's "Finished in state Completed()" of every task, on the console only (the UI
+    keeps them): the stages' own lines say what was done."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "prefect.task_runs" and record.levelno == logging.INFO
+                    and record.getMessage().startswith("Finished in state Completed"))
+
+
+class TerminalDisplay(logging.Handler):  # no leading underscore: Prefect's setup keeps a root handler so named
+    """On a terminal, a record that carries `progress` (nas.progress.progress) moves its
+    task's bar in one live display (rich) instead of printing a line; every other line
+    prints above the bars. The display closes when all its bars are full."""
+
+    def __init__(self, stream):
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn
+        from rich.table import Column
+
+        self.console = Console(file=stream, highlight=False)
+        self.bars = Progress(TextColumn("{task.description}", table_column=Column(min_width=9, no_wrap=True)),
+                             BarColumn(bar_width=24),
+                             TextColumn("{task.fields[detail]}",
+                                        table_column=Column(no_wrap=True, overflow="ellipsis")),
+                             console=self.console)
+        self.tasks: dict[str, int] = {}
+        atexit.register(self.close_display)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            spec = getattr(record, "progress", None)
+            if spec is None:
+                self.console.print(self.format(record), markup=False, soft_wrap=True)
+                return
+            name, done, total, detail = spec
+            if name not in self.tasks:
+                self.bars.start()
+                self.tasks[name] = self.bars.add_task(name, total=total, detail="")
+            self.bars.update(self.tasks[name], completed=done, total=total, detail=detail, refresh=True)
+            if all(task.finished for task in self.bars.tasks):
+                self.close_display()
+        except Exception:
+            self.handleError(record)
+
+    def close_display(self) -> None:
+        self.bars.stop()
+        for task in self.tasks.values():
+            self.bars.remove_task(task)
+        self.tasks.clear()
+
+
 def configure(verbose: bool) -> None:
     """Call first, before TensorFlow, Beam or ddsp are imported."""
     level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # On a terminal (and not --verbose, whose native lines would tear a live display) progress is drawn as bars.
+    handler = (TerminalDisplay(os.fdopen(os.dup(2), "w", buffering=1)) if sys.stderr.isatty() and not verbose
+               else logging.StreamHandler())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+    handler.addFilter(_TaskRunsDone())
+    logging.basicConfig(level=level, handlers=[handler])
     # The temporary Prefect server's telemetry writes race its own SQLite start-up.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # else a new Prefect home's first client prints a telemetry notice
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "nas")  # progress lines reach the Prefect UI
     if verbose:
         return

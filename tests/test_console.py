@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 
@@ -33,3 +35,39 @@ def test_a_default_run_prints_none_of_the_known_noise(small_sources, tmp_path):
                              cwd=REPO, capture_output=True, text=True, timeout=900)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert "absl::InitializeLog" in verbose.stderr or "oneDNN" in verbose.stderr
+
+
+TERMINAL_RUN = """
+import logging
+from flows import console
+console.configure(False)
+from prefect.logging.configuration import setup_logging
+setup_logging()  # what a flow run's start does: our terminal display must survive it
+from nas.progress import progress
+log = logging.getLogger("nas.test")
+log.info("a plain line")
+for step in (10, 20, 30):
+    log.info("step %d/30 as a log line", step, extra=progress("training", step, 30, f"{step}/30 as a bar"))
+log.getChild("again").info("a line after the bar")
+"""
+
+
+def test_a_terminal_draws_progress_as_a_bar_and_the_rest_as_lines():
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-c", TERMINAL_RUN], cwd=REPO, stdin=follower, stdout=follower,
+                               stderr=follower, env={**os.environ, "COLUMNS": "100"})
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=120) == 0
+    text = output.decode(errors="replace")
+    assert "nas.test: a plain line" in text and "nas.test.again: a line after the bar" in text
+    assert "\u2501" in text and "30/30 as a bar" in text  # rich's bar glyph, and the bar's own detail
+    assert "as a log line" not in text  # a progress record is not printed as a line as well

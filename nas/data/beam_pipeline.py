@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ..atomic import atomic_path
 from ..config import DatasetConfig
-from ..progress import clock
+from ..progress import clock, progress
 from .audio import read_segment
 from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
 
@@ -156,7 +156,9 @@ def chunk_progress(spill_dir: Path, chunks: int, audio_s: float, every_s: float 
             rate = seconds / elapsed
             left = (audio_s - seconds) / rate if rate else float("inf")
             log.info("features: %d/%d chunks, %.0f/%.0f s of audio, %.2fx real time, %s left", done, chunks,
-                     seconds, audio_s, rate, clock(left))
+                     seconds, audio_s, rate, clock(left),
+                     extra=progress("features", done, chunks, f"{done}/{chunks} chunks, {rate:.2f}x real time, "
+                                                              f"{clock(left)} left"))
 
     # In this thread's copy of the caller's context, a flow's run logger sees its lines too.
     thread = threading.Thread(target=contextvars.copy_context().run, args=(watch,), name="chunk-progress",

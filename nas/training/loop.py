@@ -17,7 +17,7 @@ from nas.models.decoders import input_stats
 from nas.models.saved import WEIGHTS, write_weights
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
 from nas.plots import plot_loss_curve, plot_spectrograms
-from nas.progress import clock
+from nas.progress import clock, progress
 from nas.store.datasets import load_metadata, load_statistics
 from nas.store.runs import MODEL_FILE, RunLayout, finished_run, model_version, write_run_config
 
@@ -211,7 +211,9 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
             report(step, row)
             left = (config.steps - step) / row["steps_per_s"]
             log.info("step %d/%d  loss %.4f  grad norm %.3f  lr %.2e  %.2f steps/s  %s left", step, config.steps,
-                     row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"], clock(left))
+                     row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"], clock(left),
+                     extra=progress("training", step, config.steps, f"{step}/{config.steps}  loss {row['loss']:.3f}"
+                                    f"  {row['steps_per_s']:.2f} steps/s  {clock(left)} left"))
             window_start, window_losses, window_norms = time.perf_counter(), [], []
         if step % config.sample_every == 0 and step != config.steps:
             sample(step)
