@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -159,10 +160,13 @@ def test_pipeline_killed_while_training_resumes_once_though_started_twice(prefec
            "--set", "checkpoint_every=10", "--set", "log_every=10", "--set", "optim.batch_size=4"]
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     first = _start(run, env=env)
-    _kill_when(first, lambda: any(root.glob("test-violin/runs/*/checkpoints/ckpt-10.index")), "checkpoint 10")
+    # Killed once TensorFlow has recorded a checkpoint as complete: what a resume starts from (a
+    # kill can land between writing ckpt-N's files and recording it, on a loaded machine).
+    _kill_when(first, lambda: any(root.glob("test-violin/runs/*/checkpoints/checkpoint")), "checkpoint 10")
     run_dir = next(root.glob("test-violin/runs/*/checkpoints")).parent
     assert not (run_dir / "model").exists()
-    killed_at = max(int(p.name[5:-6]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+    state = (run_dir / "checkpoints" / "checkpoint").read_text()
+    killed_at = int(re.search(r'^model_checkpoint_path: "ckpt-(\d+)"$', state, re.MULTILINE).group(1))
 
     # resumed twice at once: one pipeline trains, evaluates and exports; the other waits, then reuses it all
     again = [_start(run, env=env) for _ in range(2)]
@@ -170,7 +174,7 @@ def test_pipeline_killed_while_training_resumes_once_though_started_twice(prefec
     assert [process.returncode for process in again] == [0, 0], [err[-3000:] for _, err in outputs]
     resumed = [err for _, err in outputs if f"resumed {run_dir.name} from its checkpoint at step {killed_at}" in err]
     waited = [err for _, err in outputs if "another pipeline of test-violin is running; waiting for it" in err]
-    assert len(resumed) == 1 and len(waited) == 1 and resumed != waited
+    assert len(resumed) == 1 and len(waited) == 1 and resumed != waited, [err[-3000:] for _, err in outputs]
     assert "is already trained to step 40" in waited[0] and "is reused" in waited[0]
     assert all("is up to date" in err for _, err in outputs)  # preparation was not redone
     for out, _ in outputs:
