@@ -144,10 +144,15 @@ async def _latest_artifact(key):
 
 
 def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prepared, trained_run, small_sources,
-                                                           tmp_path):
+                                                           tmp_path, monkeypatch):
     """prepare -> train -> evaluate -> export; more training steps redo training (resumed),
     evaluation and export but not preparation; an unchanged re-run does no work."""
+    import flows.entry
     from flows.pipeline import pipeline
+    from nas.config import load_config
+
+    parses = []  # every flow of a run reads the config through flows.entry
+    monkeypatch.setattr(flows.entry, "load_config", lambda path: parses.append(path) or load_config(path))
 
     root = tmp_path / "data"  # a data root of its own, holding the already prepared dataset
     dataset_dir = root / "test-violin" / prepared[0].name
@@ -160,6 +165,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     settings = {"optim.batch_size": 4, "optim.learning_rate": 3e-3, "log_every": 10}
 
     first = pipeline(config, str(root), {"steps": 60, **settings})
+    assert parses == [config]  # parsed once where the run entered, and passed on to its four subflows
     assert first["dataset_dir"] == str(dataset_dir) and first["model_version"] == f"{trained_run.dir.name}-60"
     table = asyncio.run(_latest_artifact("evaluation-test-violin"))
     assert table.type == "table" and len(json.loads(table.data)) == first["metrics"]["examples"]
