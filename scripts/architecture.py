@@ -6,7 +6,7 @@
 - arrows: distinct imports from one room to another;
 - floors: the rooms on the longest chain of such imports (a room importing nothing is floor 1);
 - string-key reads: `x["key"]` loads in nas/, flows/ and tasks/ (reads of untyped dicts);
-- the largest function's parameter count.
+- the three functions with the most parameters.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def measure() -> dict:
     arrows: set[tuple[str, str]] = set()
     rooms: set[str] = set()
     key_reads = 0
-    widest = (0, "")
+    widths: list[tuple[int, str]] = []
     for package in PACKAGES:
         for path in sorted((REPO / package).rglob("*.py")):
             module = module_name(path)
@@ -72,8 +72,7 @@ def measure() -> dict:
                     a = node.args
                     count = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
                     count -= bool(a.args and a.args[0].arg in ("self", "cls"))
-                    if count > widest[0]:
-                        widest = (count, f"{module}.{node.name}")
+                    widths.append((count, f"{module}.{node.name}"))
     arrows = {(a, b) for a, b in arrows if b in rooms}
     out = {room: sorted(b for a, b in arrows if a == room) for room in sorted(rooms)}
 
@@ -82,7 +81,7 @@ def measure() -> dict:
         return 1 + max((floor(b) for b in out[room]), default=0)
 
     return {"rooms": len(rooms), "floors": max(map(floor, rooms)), "arrows": len(arrows),
-            "string_key_reads": key_reads, "widest_function": widest, "floor": {r: floor(r) for r in rooms},
+            "string_key_reads": key_reads, "widest": sorted(widths, reverse=True)[:3], "floor": {r: floor(r) for r in rooms},
             "imports": out}
 
 
@@ -91,8 +90,9 @@ def main() -> None:
     parser.add_argument("--tree", action="store_true", help="also list the rooms by floor with their imports")
     args = parser.parse_args()
     m = measure()
+    widest = ", ".join(f"{name} ({count})" for count, name in m["widest"])
     print(f"{m['rooms']} rooms on {m['floors']} floors, {m['arrows']} arrows; {m['string_key_reads']} string-key "
-          f"reads; widest function: {m['widest_function'][1]} ({m['widest_function'][0]} parameters)")
+          f"reads; widest functions (parameters): {widest}")
     if args.tree:
         for room in sorted(m["floor"], key=lambda r: (-m["floor"][r], r)):
             print(f"  {m['floor'][room]:2d} {room} -> {', '.join(m['imports'][room])}")
