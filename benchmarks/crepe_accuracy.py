@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nas.store.datasets import DatasetFiles, load_metadata
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def main(dataset_dir: Path) -> None:
-    features = pd.read_parquet(dataset_dir / "features.parquet")
+    features = pd.read_parquet(DatasetFiles(dataset_dir).features)
     rows = []
     for path, part in features.groupby("path"):
         truth = np.loadtxt(REPO / "data/demo-violin/f0" / (Path(path).stem + ".csv"), delimiter=",", skiprows=1)
@@ -32,9 +34,9 @@ def main(dataset_dir: Path) -> None:
         cents = np.abs(1200 * np.log2(np.where(voiced, f0, 1) / np.where(voiced, true[:, 1], 1)))
         rows.append(pd.DataFrame({"hit": cents < 50, "voiced": voiced, "steady": voiced & (true[:, 2] > 0.04)}))
     frames = pd.concat(rows)
-    meta = json.loads((dataset_dir / "dataset.json").read_text())
+    meta = load_metadata(dataset_dir)
     report = {
-        "crepe": meta["crepe"], "frame_rate": meta["frame_rate"], "frames": len(frames),
+        "crepe": meta.crepe.model_dump(), "frame_rate": meta.frame_rate, "frames": len(frames),
         "rpa_steady": float(frames.hit[frames.steady].mean()),
         "rpa_all_voiced": float(frames.hit[frames.voiced].mean()),
     }

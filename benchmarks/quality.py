@@ -38,7 +38,7 @@ RESULTS = REPO / "benchmarks/results"
 sys.path.insert(0, str(REPO))
 
 
-def _scores(trainer, eval_set, metadata: dict, truth: dict) -> dict:
+def _scores(trainer, eval_set, metadata, truth: dict) -> dict:
     """truth: the originals' tracks of the first eval batch by example, filled on first use."""
     import numpy as np
 
@@ -46,14 +46,14 @@ def _scores(trainer, eval_set, metadata: dict, truth: dict) -> dict:
     from nas.evaluation.metrics import pitch_scores, resynthesis_tracks
 
     losses, weights, loudness, pitch_rows = [], [], [], []
-    frames = (metadata["sample_rate"], metadata["frame_rate"])
+    frames = (metadata.sample_rate, metadata.frame_rate)
     for index, batch in enumerate(eval_set):
         loss, audio = trainer.loss_and_audio(batch)
         losses.append(loss)
         weights.append(len(audio))
         for i, (original, synth) in enumerate(zip(batch["audio"].numpy(), audio)):
-            reference = compute_loudness(original, *frames, centered=metadata["centered"])
-            loudness.append(np.mean(np.abs(compute_loudness(synth, *frames, centered=metadata["centered"]) - reference)))
+            reference = compute_loudness(original, *frames, centered=metadata.centered)
+            loudness.append(np.mean(np.abs(compute_loudness(synth, *frames, centered=metadata.centered) - reference)))
             if index == 0:
                 if i not in truth:
                     truth[i] = resynthesis_tracks(original, metadata)
@@ -86,7 +86,7 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
     trainer = Trainer(config, metadata, statistics=load_statistics(dataset_dir))
     train_examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
     eval_examples = data.examples(dataset_dir, "eval", metadata, trainer.preprocessor)
-    eval_set = data.eval_batches(eval_examples, metadata["counts"]["eval"], config.optim.batch_size, 1000)
+    eval_set = data.eval_batches(eval_examples, metadata.counts.eval, config.optim.batch_size, 1000)
     batches = data.training_batches(train_examples, config.optim.batch_size, config.seed)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(batches))
     rows, clock, truth = [], 0.0, {}
@@ -96,7 +96,7 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
         row = {"step": step, "seconds": clock, **_scores(trainer, eval_set, metadata, truth)}
         rows.append(row)
         metrics.add({"step": step, "eval_loss": row["eval_loss"], "elapsed_s": clock})
-        print(f"  {metadata['name']} {preset}/{recipe} step {step}/{steps} ({clock:.0f} s): eval loss "
+        print(f"  {metadata.name} {preset}/{recipe} step {step}/{steps} ({clock:.0f} s): eval loss "
               f"{row['eval_loss']:.3f}, loudness {row['loudness_mae_db']:.2f} dB, RPA {row['rpa']:.3f}", flush=True)
 
     record(0)
@@ -111,9 +111,9 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
     metrics.write()
     summary = save_model(trainer, layout, metadata, config, metrics, steps)
     final = evaluate(layout.model, dataset_dir, layout.evaluations, layout.dir / "history.jsonl")
-    return {"dataset": metadata["name"], "dataset_version": metadata["version"], "preset": preset, "recipe": recipe,
-            "steps": steps, "settings": settings, "decoder_parameters": summary["decoder_parameters"], "curve": rows,
-            "final": final["metrics"], "report": str(Path(final["dir"]) / "report.html"),
+    return {"dataset": metadata.name, "dataset_version": metadata.version, "preset": preset, "recipe": recipe,
+            "steps": steps, "settings": settings, "decoder_parameters": summary.decoder_parameters, "curve": rows,
+            "final": final.metrics.model_dump(), "report": str(final.report),
             "steps_per_s": steps / clock}
 
 
@@ -150,7 +150,7 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    from nas.evaluation.scores import score_line
+    from nas.store.artifacts import Scores
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", action="append", required=True, metavar="NAME=DIR")
@@ -177,7 +177,7 @@ def main() -> None:
                        (result["dataset"], preset, label, int(steps))] + [result]
             out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "runs": results}, indent=1) + "\n")
             plot(results, RESULTS / f"{args.out}.png")
-            print(f"{name} {preset}/{label} {steps} steps: {score_line(result['final'])}; "
+            print(f"{name} {preset}/{label} {steps} steps: {Scores.model_validate(result['final']).line()}; "
                   f"{result['steps_per_s']:.2f} steps/s; report {result['report']}", flush=True)
 
 

@@ -50,7 +50,7 @@ def reference(dataset_dir: Path, preset: str, batch: int):
     config = train_config(preset, {"optim.batch_size": batch})
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
-        model = reference_autoencoder(config, metadata["sample_rate"], metadata["example_secs"])
+        model = reference_autoencoder(config, metadata.sample_rate, metadata.example_secs)
         trainer = reference_trainer(model, config, strategy)
     batches = record_provider(dataset_dir, "train", metadata).get_batch(batch, shuffle=True)
     iterator = iter(trainer.distribute_dataset(batches))

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from flows import console
 from nas.config import ConfigError, find_audio, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
-from nas.evaluation.scores import score_line
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
 SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room
@@ -192,36 +191,30 @@ def _run_flow(args, parsed: dict, training: dict | None, recipe) -> None:
     elif args.command == "train":
         from flows.train import train as train_flow
 
-        summary = train_flow(args.config, args.dataset_version, args.data_root, recipe.model_dump(mode="json"), parsed)
-        final = summary["final"]
-        print(f"model {summary['model_version']}: {summary['run_dir']}/model "
-              f"(eval spectral loss {final['initial_eval_loss']:.3f} at step 0 -> {final['eval_loss']:.3f})")
+        summary = train_flow(args.config, args.dataset_version, args.data_root, recipe.model_dump(mode="json"),
+                             parsed).summary
+        print(f"model {summary.model_version}: {summary.run_dir}/model\n{summary.describe()}")
     elif args.command == "run":
         from flows.pipeline import pipeline
 
         result = pipeline(args.config, args.data_root, training, args.reevaluate, parsed=parsed)
-        m = result["metrics"]
-        print(f"dataset: {result['dataset_dir']}\n"
-              f"model {result['model_version']}: {result['run_dir']}/model\n"
-              f"evaluation {result['evaluation']}: {score_line(m)}\n"
-              f"listening report: {result['report']}\n"
-              f"exports: {result['export_dir']}\n"
+        print(f"dataset: {result.dataset_dir}\n"
+              f"model {result.run.model_version}: {result.layout.model}\n"
+              f"{result.evaluation.describe()}\n"
+              f"listening report: {result.evaluation.report}\n"
+              f"exports: {result.layout.export}\n"
               f"Prefect UI: {_ui_hint()}")
     elif args.command == "evaluate":
         from flows.evaluate import evaluate as evaluate_flow
 
         result = evaluate_flow(args.config, args.model_version, args.dataset_version, args.data_root, parsed)
-        m = result["metrics"]
-        print(f"evaluation {result['eval_id']} of {result['model_version']}: {score_line(m)}"
-              f"{' REGRESSION: ' + '; '.join(result['regressions']) if result['regression'] else ''}\n"
-              f"report: {result['dir']}/report.html")
+        print(f"{result.describe()}{' REGRESSION: ' + '; '.join(result.regressions) if result.regression else ''}\n"
+              f"report: {result.report}")
     elif args.command == "export":
         from flows.export import export as export_flow
 
         report = export_flow(args.config, args.model_version, args.data_root, parsed)
-        diff = report["max_abs_difference"]
-        print(f"exported {report['model_version']}: ONNX {diff['onnx']:.1e}, TFLite {diff['tflite']:.1e} max abs "
-              f"difference; int8 spectral loss {report['spectral_loss']['int8_change_pct']:+.2f}%")
+        print(f"exported {report.describe()}")
 
 
 def _run_many(args) -> int:

@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger
 
 from flows.entry import dataset_config
 from nas.evaluation.history import finished_evaluation
+from nas.store.artifacts import Evaluation
 from nas.store.datasets import evaluation_history, latest_version, published_version
 from nas.store.runs import RunLayout, find_model
 from tasks import evaluate as t
@@ -28,7 +29,7 @@ def resolve_model(name: str, model_version: str | None, dataset_version: str | N
 
 @flow(name="evaluate")
 def evaluate(config_path: str, model_version: str | None = None, dataset_version: str | None = None,
-             data_root: str = "nas-data", parsed: dict | None = None, reuse: bool = False) -> dict:
+             data_root: str = "nas-data", parsed: dict | None = None, reuse: bool = False) -> Evaluation:
     """Score a model (default: the latest of the config's dataset) on a dataset version
     (default: the latest); flags a regression against its previous evaluation there.
     `reuse`: return the newest evaluation of `model_version` on this version, if there is one."""
@@ -39,12 +40,10 @@ def evaluate(config_path: str, model_version: str | None = None, dataset_version
     history = evaluation_history(root, config.name)
     done = finished_evaluation(history, model_version, dataset_dir.name) if reuse and model_version else None
     if done:
-        logger.info("evaluation %s of %s on %s is reused", done["eval_id"], done["model_version"], dataset_dir.name)
+        logger.info("evaluation %s of %s on %s is reused", done.eval_id, done.model_version, dataset_dir.name)
         return done
     result = t.evaluate_model(layout, dataset_dir, history, LISTEN)
     wandb_info = t.log_evaluation(result, config.wandb, root / "wandb")
     t.publish_evaluation(result, wandb_info)
-    logger.info("evaluation %s of %s: spectral loss %.3f, f0 %.1f cents, loudness %.2f dB; report %s/report.html",
-                result["eval_id"], result["model_version"], result["metrics"]["spectral_loss"],
-                result["metrics"]["f0_mae_cents"], result["metrics"]["loudness_mae_db"], result["dir"])
-    return {**result, "wandb": wandb_info}
+    logger.info("%s; report %s", result.describe(), result.report)
+    return result

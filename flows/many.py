@@ -18,10 +18,11 @@ Until = Literal["prepare", "export"]
 
 
 @task(name="dataset")
-def run_dataset(config_path: str, data_root: str, until: Until, training: dict | None) -> dict:
+def run_dataset(config_path: str, data_root: str, until: Until, training: dict | None) -> str:
+    """The dataset folder made (and, until export, the model trained, evaluated and exported)."""
     if until == "prepare":
-        return {"dataset_dir": prepare(config_path, data_root)}
-    return pipeline(config_path, data_root, training)
+        return prepare(config_path, data_root)
+    return pipeline(config_path, data_root, training).dataset_dir
 
 
 @flow(name="datasets")
@@ -36,8 +37,8 @@ def datasets(config_paths: list[str], data_root: str = "nas-data", until: Until 
         future.wait()
         state = future.state
         if state.is_completed():
-            results[path] = future.result()
-            rows.append({"config": path, "status": "done", "dataset_dir": results[path]["dataset_dir"]})
+            results[path] = {"dataset_dir": future.result()}
+            rows.append({"config": path, "status": "done", "dataset_dir": future.result()})
         else:
             logger.warning("%s failed: %s", path, state.message)
             results[path] = {"error": str(state.message)}

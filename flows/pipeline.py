@@ -25,9 +25,9 @@ from flows.train import train
 from nas.atomic import file_lock
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig, resolve_training
-from nas.evaluation.scores import score_line
+from nas.store.artifacts import Evaluation, ExportReport, Frozen, RunSummary
 from nas.store.datasets import load_metadata
-from nas.store.runs import REPORT_FILE, RunLayout, load_summary, run_layout
+from nas.store.runs import RunLayout, load_summary, run_layout
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class _Run:
 
 @flow(name="pipeline")
 def pipeline(config_path: str, data_root: str = "nas-data", training: dict | None = None, reevaluate: bool = False,
-             train_deployment: str | None = None, parsed: dict | None = None) -> dict:
+             train_deployment: str | None = None, parsed: dict | None = None) -> PipelineResult:
     """`training`: settings over the config's `training` section (`preset`, `recipe`, `steps`
     and dotted overrides such as `optim.batch_size`). `train_deployment` (e.g.
     `train/train-gpu`) sends the training stage to that deployment's work pool, a GPU
@@ -61,33 +61,53 @@ def pipeline(config_path: str, data_root: str = "nas-data", training: dict | Non
     with file_lock(run.root / config.name / ".pipeline.lock",
                    lambda: logger.info("another pipeline of %s is running; waiting for it", config.name)):
         result = _stages(run, reevaluate, train_deployment)
-    create_markdown_artifact(markdown=_card(result), key=f"pipeline-{config.name}",
+    create_markdown_artifact(markdown=result.card(), key=f"pipeline-{config.name}",
                              description=f"Latest pipeline result of {config.name}")
     return result
 
 
-def _stages(run: _Run, reevaluate: bool, train_deployment: str | None) -> dict:
+class PipelineResult(Frozen):
+    """What one pipeline run made or found: the dataset, the model, its evaluation and export."""
+
+    dataset: str
+    dataset_dir: str
+    run: RunSummary
+    evaluation: Evaluation
+    export: ExportReport
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(Path(self.run.run_dir))
+
+    def card(self) -> str:
+        return "\n".join([
+            f"# `{self.dataset}`: model `{self.run.model_version}`",
+            "",
+            f"- dataset: `{self.dataset_dir}`",
+            f"- run: `{self.layout.dir}`",
+            f"- evaluation `{self.evaluation.eval_id}`: {self.evaluation.metrics.line()}",
+            f"- listening report: `{self.evaluation.report}`",
+            f"- exports: `{self.layout.export}` (int8 spectral loss {self.export.spectral_loss.int8_change_pct:+.2f}%)",
+        ])
+
+
+def _stages(run: _Run, reevaluate: bool, train_deployment: str | None) -> PipelineResult:
     args = run.subflow_args()
     dataset_dir = Path(prepare(**args))
     recipe = run.recipe.model_dump(mode="json")
     if train_deployment:
         summary = _train_on_pool(train_deployment, run, dataset_dir)
     else:
-        summary = train(dataset_version=dataset_dir.name, recipe=recipe, **args)
-    layout = RunLayout(Path(summary["run_dir"]))
-    model_version = summary["model_version"]
-
+        summary = train(dataset_version=dataset_dir.name, recipe=recipe, **args).summary
+    model_version = summary.model_version
     evaluation = evaluate(model_version=model_version, dataset_version=dataset_dir.name, reuse=not reevaluate,
                           **args)
     exported = export(model_version=model_version, reuse=True, **args)
-
-    return {"dataset": run.config.name, "dataset_dir": str(dataset_dir), "model_version": model_version,
-            "run_dir": str(layout.dir), "evaluation": evaluation["eval_id"], "metrics": evaluation["metrics"],
-            "report": str(Path(evaluation["dir"]) / REPORT_FILE), "export_dir": str(layout.export),
-            "int8_change_pct": exported["spectral_loss"]["int8_change_pct"]}
+    return PipelineResult(dataset=run.config.name, dataset_dir=str(dataset_dir), run=summary, evaluation=evaluation,
+                          export=exported)
 
 
-def _train_on_pool(deployment: str, run: _Run, dataset_dir: Path) -> dict:
+def _train_on_pool(deployment: str, run: _Run, dataset_dir: Path) -> RunSummary:
     """Run the `train` deployment as a subflow of this run and wait for it; its summary is
     read back from the run folder it wrote (the run id is a function of the inputs)."""
     from prefect.deployments import run_deployment
@@ -104,15 +124,3 @@ def _train_on_pool(deployment: str, run: _Run, dataset_dir: Path) -> dict:
                                 f"{run.data_root} shared with the training pool's machines?)")
     return summary
 
-
-def _card(result: dict) -> str:
-    m = result["metrics"]
-    return "\n".join([
-        f"# `{result['dataset']}`: model `{result['model_version']}`",
-        "",
-        f"- dataset: `{result['dataset_dir']}`",
-        f"- run: `{result['run_dir']}`",
-        f"- evaluation `{result['evaluation']}`: {score_line(m)}",
-        f"- listening report: `{result['report']}`",
-        f"- exports: `{result['export_dir']}` (int8 spectral loss {result['int8_change_pct']:+.2f}%)",
-    ])

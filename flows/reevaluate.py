@@ -34,8 +34,8 @@ def reevaluate(configs_dir: str = "dataset_configs", data_root: str = "nas-data"
             continue
         result = state.result()
         rows.append({"config": config_path.name, "dataset": config.name, "status": "evaluated",
-                     "model_version": result["model_version"], "dataset_version": result["dataset"]["version"],
-                     "eval_id": result["eval_id"], "spectral_loss": round(result["metrics"]["spectral_loss"], 4),
-                     "regression": "; ".join(result["regressions"]) or "no"})
+                     "model_version": result.model_version, "dataset_version": result.dataset.version,
+                     "eval_id": result.eval_id, "spectral_loss": round(result.metrics.spectral_loss, 4),
+                     "regression": "; ".join(result.regressions) or "no"})
     create_table_artifact(table=rows, key="reevaluation", description="Latest scheduled re-evaluation")
     return rows

@@ -11,14 +11,22 @@ from prefect import flow, get_run_logger
 from flows.entry import config_dump, dataset_config
 from nas.atomic import write_json
 from nas.config.presets import TrainConfig, resolve_training
+from nas.store.artifacts import Frozen, RunSummary
 from nas.store.datasets import load_metadata, published_version
 from nas.store.runs import run_layout
 from tasks import train as t
 
 
+class TrainedModel(Frozen):
+    """What the train flow hands on: the run summary, and where its W&B run went."""
+
+    summary: RunSummary
+    wandb: dict
+
+
 @flow(name="train")
 def train(config_path: str, dataset_version: str | None = None, data_root: str = "nas-data",
-          recipe: dict | None = None, parsed: dict | None = None) -> dict:
+          recipe: dict | None = None, parsed: dict | None = None) -> TrainedModel:
     """Train with `recipe` (a resolved TrainConfig's dump; default: the config's `training`
     section) on the dataset version given, or on the one the config prepares now (the
     `prepare` flow runs first; unchanged, it is a quick no-op). Re-running continues the
@@ -34,14 +42,13 @@ def train(config_path: str, dataset_version: str | None = None, data_root: str =
         dataset_dir = published_version(root, config.name, dataset_version)
     train_cfg = TrainConfig.model_validate(recipe) if recipe else resolve_training(config.training)
     layout = run_layout(root, load_metadata(dataset_dir), train_cfg)
-    record = layout.dir / "wandb.json"
-    summary = t.train_model(dataset_dir, layout, train_cfg, config.wandb, root / "wandb")
-    if not {"run_dir", "error"} & summary["wandb"].keys() and record.exists():
-        summary["wandb"] = json.loads(record.read_text())  # trained earlier: where that run went
+    summary, wandb_info = t.train_model(dataset_dir, layout, train_cfg, config.wandb, root / "wandb")
+    if not {"run_dir", "error"} & wandb_info.keys() and layout.wandb.exists():
+        wandb_info = json.loads(layout.wandb.read_text())  # trained earlier: where that run went
     else:
-        write_json(record, summary["wandb"])
-    if "error" in summary["wandb"]:
-        logger.warning("W&B failed; the model is kept locally at %s (%s)", layout.model, summary["wandb"]["error"])
-    t.publish_run_card(summary, layout)
-    logger.info("model %s ready: %s", summary["model_version"], layout.model)
-    return summary
+        write_json(layout.wandb, wandb_info)
+    if "error" in wandb_info:
+        logger.warning("W&B failed; the model is kept locally at %s (%s)", layout.model, wandb_info["error"])
+    t.publish_run_card(summary, wandb_info, layout)
+    logger.info("model %s ready: %s", summary.model_version, layout.model)
+    return TrainedModel(summary=summary, wandb=wandb_info)

@@ -21,6 +21,7 @@ from nas.pitch import SURE_PITCH
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
 from nas.resample import resample
+from nas.store.artifacts import DatasetMeta
 from nas.store.datasets import load_metadata, load_statistics
 from nas.store.runs import RunLayout, run_of
 
@@ -32,7 +33,7 @@ class TransferError(ValueError):
     """Input that cannot be transferred; the message names the file and the reason."""
 
 
-def analyse(path: Path, sample_rate: int, metadata: dict, control_rate: int) -> dict[str, np.ndarray]:
+def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: int) -> dict[str, np.ndarray]:
     """f0 and loudness of a monophonic file at the control rate, plus the note mask."""
     try:
         audio, rate, _ = read_mono(path)
@@ -43,10 +44,10 @@ def analyse(path: Path, sample_rate: int, metadata: dict, control_rate: int) -> 
     if not np.all(np.isfinite(audio)) or np.abs(audio).max() < SILENT_PEAK:
         raise TransferError(f"{path}: silent or not finite (peak {np.abs(audio).max():.1e})")
     audio = resample(audio, rate, sample_rate)
-    frame_rate = metadata["frame_rate"]
-    crepe = metadata["crepe"]
-    track = track_pitch(resample(audio, sample_rate, CREPE_RATE), hop_for_frame_rate(frame_rate), crepe["model"],
-                        crepe["viterbi"], center=True)
+    frame_rate = metadata.frame_rate
+    crepe = metadata.crepe
+    track = track_pitch(resample(audio, sample_rate, CREPE_RATE), hop_for_frame_rate(frame_rate), crepe.model,
+                        crepe.viterbi, center=True)
     frames = len(audio) // (sample_rate // control_rate)
     times = np.arange(frames) / control_rate
     crepe_times = np.arange(len(track.f0_hz)) / frame_rate
@@ -92,7 +93,7 @@ def load_engine(run: Path) -> Engine:
     from nas.models.saved import load_model
 
     model, summary = load_model(RunLayout(run).model)
-    return Engine(summary, engine_weights(model))
+    return Engine(summary.model_dump(mode="json"), engine_weights(model))
 
 
 def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from nas.config.presets import OptimConfig
 from nas.data.audio import SourceFile
+from nas.store.artifacts import DatasetMeta, Evaluation, ExportReport, HistoryRow, RunSummary, Scores
 from nas.store.datasets import load_statistics
 from nas.store.runs import METRICS_FILE
 
@@ -19,12 +21,12 @@ def source_table(sources: list[SourceFile]) -> list[dict]:
              "sha256": s.sha256[:16]} for s in sources]
 
 
-def dataset_card(dataset_dir: Path, meta: dict, sources: list[SourceFile], wandb_info: dict) -> str:
+def dataset_card(dataset_dir: Path, meta: DatasetMeta, sources: list[SourceFile], wandb_info: dict) -> str:
     stats = load_statistics(dataset_dir)
     ok = [s for s in sources if s.status == "ok"]
     skipped = [s for s in sources if s.status != "ok"]
     lines = [
-        f"# Dataset `{meta['name']}` version `{meta['version']}`",
+        f"# Dataset `{meta.name}` version `{meta.version}`",
         "",
         f"Folder: `{dataset_dir}`",
         "",
@@ -32,16 +34,16 @@ def dataset_card(dataset_dir: Path, meta: dict, sources: list[SourceFile], wandb
         "",
         "| parameter | value |",
         "|---|---|",
-        *[f"| {k} | `{v}` |" for k, v in sorted(meta["parameters"].items())],
+        *[f"| {k} | `{v}` |" for k, v in sorted(meta.parameters.items())],
         "",
         "## Contents",
         "",
         f"- sources: {len(ok)} used ({sum(s.duration_s for s in ok):.1f} s), {len(skipped)} skipped",
-        f"- chunks: {meta['chunks']['train']} train / {meta['chunks']['eval']} eval",
-        f"- examples: {meta['counts']['train']} train / {meta['counts']['eval']} eval "
-        f"({meta['example_secs']} s, hop {meta['hop_secs']} s)",
-        f"- CREPE {meta['crepe']['model']}{' + Viterbi' if meta['crepe']['viterbi'] else ''}, "
-        f"{meta['frame_rate']} frames/s, {'centred' if meta['centered'] else 'same'} padding",
+        f"- chunks: {meta.chunks.train} train / {meta.chunks.eval} eval",
+        f"- examples: {meta.counts.train} train / {meta.counts.eval} eval "
+        f"({meta.example_secs} s, hop {meta.hop_secs} s)",
+        f"- CREPE {meta.crepe.model}{' + Viterbi' if meta.crepe.viterbi else ''}, "
+        f"{meta.frame_rate} frames/s, {'centred' if meta.centered else 'same'} padding",
         "",
         "## Statistics (ddsp)",
         "",
@@ -73,25 +75,24 @@ def _wandb_line(info: dict) -> str:
     return "W&B disabled for this dataset"
 
 
-def model_card(summary: dict, wandb_info: dict, loss_plot: Path) -> str:
+def model_card(summary: RunSummary, wandb_info: dict, loss_plot: Path) -> str:
     """The run card: what was trained on what, how far, with which result."""
-    final = summary["final"]
-    model = summary["model"]
-    decoder = (f"dilated CNN, {model['channels']} channels, {model['stacks']} x {list(model['dilations'])}"
-               if model["decoder"] == "dilated-cnn" else
-               f"GRU {model['rnn_units']}, FC {model['fc_units']} x {model['fc_layers']}")
+    final, model = summary.final, summary.model
+    decoder = (f"dilated CNN, {model.channels} channels, {model.stacks} x {list(model.dilations)}"
+               if model.decoder == "dilated-cnn" else
+               f"GRU {model.rnn_units}, FC {model.fc_units} x {model.fc_layers}")
     lines = [
-        f"# Model `{summary['model_version']}`",
+        f"# Model `{summary.model_version}`",
         "",
-        f"- preset: **{summary['preset']}** ({decoder}); decoder parameters: **{summary['decoder_parameters']:,}**",
-        f"- synth: {model['n_harmonics']} harmonics + {model['n_noise_bands']} noise bands, "
-        f"trainable reverb of {model['reverb_length']} taps",
-        f"- dataset: `{summary['dataset']['name']}` version `{summary['dataset']['version']}`",
-        f"- recipe: **{summary.get('recipe', '-')}**{_optim_line(summary.get('optim'))}",
-        f"- steps: {summary['step']}",
-        f"- spectral loss: eval {final['initial_eval_loss']:.3f} at step 0 -> **{final['eval_loss']:.3f}**; "
-        f"last train {final['loss']:.3f}",
-        f"- run folder: `{summary['run_dir']}`",
+        f"- preset: **{summary.preset}** ({decoder}); decoder parameters: **{summary.decoder_parameters:,}**",
+        f"- synth: {model.n_harmonics} harmonics + {model.n_noise_bands} noise bands, "
+        f"trainable reverb of {model.reverb_length} taps",
+        f"- dataset: `{summary.dataset.name}` version `{summary.dataset.version}`",
+        f"- recipe: **{summary.recipe or '-'}**{_optim_line(summary.optim)}",
+        f"- steps: {summary.step}",
+        f"- spectral loss: eval {_number(final.initial_eval_loss, '{:.3f}')} at step 0 -> "
+        f"**{_number(final.eval_loss, '{:.3f}')}**; last train {_number(final.loss, '{:.3f}')}",
+        f"- run folder: `{summary.run_dir}`",
         "",
         "## Weights & Biases",
         "",
@@ -105,14 +106,13 @@ def model_card(summary: dict, wandb_info: dict, loss_plot: Path) -> str:
     return "\n".join(lines)
 
 
-def _optim_line(optim: dict | None) -> str:
-    if not optim:
+def _optim_line(optim: OptimConfig | None) -> str:
+    if optim is None:  # not recorded by the nas that trained it
         return ""
-    warmup = f", {optim['warmup_steps']}-step warm-up" if optim["warmup_steps"] else ""
-    decay = (f"cosine over {optim['decay_steps']} steps" if optim["schedule"] == "cosine" else
-             f"x{optim['decay_rate']} every {optim['decay_steps']} steps")
-    return (f" (Adam {optim['learning_rate']:g}{warmup}, {decay}, batch {optim['batch_size']}, "
-            f"clip {optim['clip_norm']:g})")
+    warmup = f", {optim.warmup_steps}-step warm-up" if optim.warmup_steps else ""
+    decay = (f"cosine over {optim.decay_steps} steps" if optim.schedule == "cosine" else
+             f"x{optim.decay_rate} every {optim.decay_steps} steps")
+    return f" (Adam {optim.learning_rate:g}{warmup}, {decay}, batch {optim.batch_size}, clip {optim.clip_norm:g})"
 
 
 def _wandb_run_line(info: dict, kept: str, artifact: str = "") -> str:
@@ -142,29 +142,26 @@ def table_cell(value):
 
 
 def _number(value, pattern: str) -> str:
-    return pattern.format(value) if value == value else "n/a"
+    return pattern.format(value) if value is not None and value == value else "n/a"
 
 
-def evaluation_card(result: dict, wandb_info: dict, report: Path) -> str:
+def evaluation_card(result: Evaluation, wandb_info: dict, report: Path) -> str:
     """Which model was judged on which data, the scores, regressions, where to listen."""
-    m = result["metrics"]
-    regression = ("**Regression** against evaluation `{}`: {}".format(result["previous_eval_id"],
-                                                                        "; ".join(result["regressions"]))
-                  if result["regression"] else
-                  f"No regression (previous: `{result['previous_eval_id'] or 'none'}`)")
+    m, dataset = result.metrics, result.dataset
+    regression = (f"**Regression** against evaluation `{result.previous_eval_id}`: {'; '.join(result.regressions)}"
+                  if result.regression else f"No regression (previous: `{result.previous_eval_id or 'none'}`)")
     return "\n".join([
-        f"# Evaluation of `{result['model_version']}`",
+        f"# Evaluation of `{result.model_version}`",
         "",
-        f"- dataset: `{result['dataset']['name']}` version `{result['dataset']['version']}` "
-        f"({result['dataset']['split']} split, {m['examples']} examples)",
-        f"- evaluation: `{result['eval_id']}` at {result['created']}",
+        f"- dataset: `{dataset.name}` version `{dataset.version}` ({dataset.split} split, {m.examples} examples)",
+        f"- evaluation: `{result.eval_id}` at {result.created}",
         f"- {regression}",
         "",
-        *_score_table(m, result.get("previous_model")),
+        *_score_table(m, result.previous_model),
         "",
         f"Listening report: `{report}` (open in a browser: original and resynthesis side by side)",
         "",
-        f"Metrics: `{Path(result['dir']) / METRICS_FILE}`",
+        f"Metrics: `{Path(result.dir) / METRICS_FILE}`",
         "",
         "## Weights & Biases",
         "",
@@ -172,35 +169,35 @@ def evaluation_card(result: dict, wandb_info: dict, report: Path) -> str:
     ])
 
 
-def _score_table(m: dict, previous: dict | None) -> list[str]:
+def _score_table(m: Scores, previous: HistoryRow | None) -> list[str]:
     """This model's scores, beside those of the model before it on this dataset."""
     rows = [("multi-scale spectral loss", "spectral_loss", "{:.3f}"),
-            (f"f0 error, mean abs cents ({m['confident_frames']} confident frames)", "f0_mae_cents", "{:.1f}"),
+            (f"f0 error, mean abs cents ({m.confident_frames} confident frames)", "f0_mae_cents", "{:.1f}"),
             ("raw pitch accuracy (50 cents)", "rpa", "{:.3f}"),
             ("loudness error, mean abs dB", "loudness_mae_db", "{:.2f}")]
     if not previous:
-        return ["| metric | value |", "|---|---|", *(f"| {label} | {_number(m[key], p)} |" for label, key, p in rows)]
-    return [f"| metric | this model | previous model `{previous['model_version']}` |", "|---|---|---|",
-            *(f"| {label} | {_number(m[key], p)} | {_number(previous[key], p)} |" for label, key, p in rows)]
+        return ["| metric | value |", "|---|---|",
+                *(f"| {label} | {_number(getattr(m, key), p)} |" for label, key, p in rows)]
+    return [f"| metric | this model | previous model `{previous.model_version}` |", "|---|---|---|",
+            *(f"| {label} | {_number(getattr(m, key), p)} | {_number(getattr(previous, key), p)} |"
+              for label, key, p in rows)]
 
 
-def export_card(report: dict, export_dir: Path) -> str:
-    diff = report["max_abs_difference"]
-    loss = report["spectral_loss"]
+def export_card(report: ExportReport, export_dir: Path) -> str:
+    diff, loss = report.max_abs_difference, report.spectral_loss
     return "\n".join([
-        f"# Exports of `{report['model_version']}`",
+        f"# Exports of `{report.model_version}`",
         "",
         f"Folder: `{export_dir}`",
         "",
         "| file | bytes |",
         "|---|---|",
-        *[f"| {name} | {size:,} |" for name, size in report["bytes"].items()],
+        *[f"| {name} | {size:,} |" for name, size in report.bytes.items()],
         "",
-        f"Parity on {report['examples']} {report['split']} examples (max abs difference of decoder outputs vs "
-        f"TensorFlow; tolerance {report['float_tolerance']:g}):",
+        f"Parity on {report.examples} {report.split} examples (max abs difference of decoder outputs vs "
+        f"TensorFlow; tolerance {report.float_tolerance:g}):",
         "",
-        f"- ONNX: {diff['onnx']:.2e}; TFLite: {diff['tflite']:.2e}; NumPy engine decoder: {diff['engine_decoder']:.2e}",
-        f"- engine audio vs TensorFlow audio (same noise): {diff['engine_audio_relative']:.2e} of the peak",
-        f"- int8 ONNX: spectral loss {loss['int8']:.3f} vs float {loss['float']:.3f} "
-        f"({loss['int8_change_pct']:+.2f}%)",
+        f"- ONNX: {diff.onnx:.2e}; TFLite: {diff.tflite:.2e}; NumPy engine decoder: {diff.engine_decoder:.2e}",
+        f"- engine audio vs TensorFlow audio (same noise): {diff.engine_audio_relative:.2e} of the peak",
+        f"- int8 ONNX: spectral loss {loss.int8:.3f} vs float {loss.float_:.3f} ({loss.int8_change_pct:+.2f}%)",
     ])

@@ -11,7 +11,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.atomic import file_lock
 from nas.config import WandbConfig
-from nas.store.runs import REPORT_FILE, TABLE_FILE, RunLayout
+from nas.store.artifacts import Evaluation
+from nas.store.runs import RunLayout
 
 from .cards import evaluation_card, table_cell
 from .train import waiting
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 @task(name="evaluate-model")
-def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: int) -> dict:
+def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: int) -> Evaluation:
     from nas.evaluation.evaluate import evaluate
 
     with file_lock(layout.lock, waiting(layout)):
@@ -29,7 +30,7 @@ def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: 
 
 
 @task(name="evaluation-wandb")
-def log_evaluation(result: dict, config: WandbConfig, wandb_dir: Path) -> dict:
+def log_evaluation(result: Evaluation, config: WandbConfig, wandb_dir: Path) -> dict:
     """Summary, per-example table and listening audio as a W&B run of job type `eval`.
     A W&B failure is a warning: the evaluation is on disk either way."""
     mode = resolve_mode(config)
@@ -38,34 +39,34 @@ def log_evaluation(result: dict, config: WandbConfig, wandb_dir: Path) -> dict:
     try:
         import wandb
 
-        run = open_run(config, mode, wandb_dir, "eval", f"eval-{result['model_version']}",
-                       {"model_version": result["model_version"], "dataset": result["dataset"],
-                        "eval_id": result["eval_id"]}, group=result["dataset"]["name"])
-        rows = pq.read_table(Path(result["dir"]) / TABLE_FILE).to_pylist()
-        folder = Path(result["dir"])
+        run = open_run(config, mode, wandb_dir, "eval", f"eval-{result.model_version}",
+                       {"model_version": result.model_version, "dataset": result.dataset.model_dump(),
+                        "eval_id": result.eval_id}, group=result.dataset.name)
+        rows = pq.read_table(result.table).to_pylist()
+        folder = Path(result.dir)
         run.log({"eval/examples": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows]),
-                 **{f"listen/{item['example']}-{kind}": wandb.Audio(str(folder / item[kind]))
-                    for item in result["listen"] for kind in ("original", "resynthesis")}})
-        run.summary.update({f"eval/{k}": v for k, v in result["metrics"].items()})
-        run.summary["regression"] = result["regression"]
+                 **{f"listen/{item.example}-{kind}": wandb.Audio(str(folder / getattr(item, kind)))
+                    for item in result.listen for kind in ("original", "resynthesis")}})
+        run.summary.update({f"eval/{k}": v for k, v in result.metrics.model_dump().items()})
+        run.summary["regression"] = result.regression
         info = {"mode": mode, "run_dir": run.dir}
         if mode == "online":
             info["url"] = run.url
         run.finish()
         return info
     except Exception as error:  # wandb raises many types
-        log.warning("W&B logging of evaluation %s failed (%s: %s); it is kept locally in %s", result["eval_id"],
-                    type(error).__name__, error, result["dir"])
+        log.warning("W&B logging of evaluation %s failed (%s: %s); it is kept locally in %s", result.eval_id,
+                    type(error).__name__, error, result.dir)
         return {"mode": mode, "error": f"{type(error).__name__}: {error}"}
 
 
 @task(name="evaluation-artifacts")
-def publish_evaluation(result: dict, wandb_info: dict) -> None:
-    dataset = result["dataset"]["name"]
-    rows = pq.read_table(Path(result["dir"]) / TABLE_FILE).to_pylist()
+def publish_evaluation(result: Evaluation, wandb_info: dict) -> None:
+    dataset = result.dataset.name
+    rows = pq.read_table(result.table).to_pylist()
     create_table_artifact(table=[{k: table_cell(v) for k, v in r.items()} for r in rows], key=f"evaluation-{dataset}",
-                          description=f"Per-example scores of {result['model_version']} on {dataset} "
-                                      f"{result['dataset']['version']}")
-    create_markdown_artifact(markdown=evaluation_card(result, wandb_info, Path(result["dir"]) / REPORT_FILE),
+                          description=f"Per-example scores of {result.model_version} on {dataset} "
+                                      f"{result.dataset.version}")
+    create_markdown_artifact(markdown=evaluation_card(result, wandb_info, result.report),
                              key=f"evaluation-{dataset}-report",
-                             description=f"Evaluation {result['eval_id']} of {result['model_version']}")
+                             description=f"Evaluation {result.eval_id} of {result.model_version}")

@@ -8,6 +8,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from nas.atomic import file_lock
+from nas.store.artifacts import ExportReport
 from nas.store.runs import RunLayout
 
 from .cards import export_card
@@ -15,11 +16,11 @@ from .train import waiting
 
 
 @task(name="export-model")
-def export_model(layout: RunLayout, dataset_dir: Path) -> dict:
+def export_model(layout: RunLayout, dataset_dir: Path) -> ExportReport:
     from nas.export.bundle import export_model as export_bundle
 
     with file_lock(layout.lock, waiting(layout)):
         report = export_bundle(layout.model, dataset_dir, layout.export)
-    create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report['dataset']['name']}",
-                             description=f"Exports of {report['model_version']}")
+    create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report.dataset.name}",
+                             description=f"Exports of {report.model_version}")
     return report

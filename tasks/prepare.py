@@ -21,7 +21,9 @@ from .wandb_upload import upload_dataset
 
 
 def _version_key(stage: str):
-    return lambda context, parameters: f"nas-{stage}-{parameters['layout'].name}-{parameters['layout'].version}"
+    # "typed": the stages' results became pydantic models; a dict cached before is not reused
+    return lambda context, parameters: (f"nas-{stage}-typed-{parameters['layout'].name}-"
+                                        f"{parameters['layout'].version}")
 
 
 def _cached(stage: Stage) -> dict:
@@ -51,8 +53,8 @@ def wandb_artifact(config: DatasetConfig, dataset_dir: Path, root: Path) -> dict
 @task(name="dataset-card")
 def publish_cards(dataset_dir: Path, sources: list[SourceFile], wandb_info: dict) -> None:
     meta = load_metadata(dataset_dir)
-    key = f"dataset-{meta['name']}"
+    key = f"dataset-{meta.name}"
     create_table_artifact(table=source_table(sources), key=f"{key}-sources",
-                          description=f"Source files of {meta['name']} {meta['version']}")
+                          description=f"Source files of {meta.name} {meta.version}")
     create_markdown_artifact(markdown=dataset_card(dataset_dir, meta, sources, wandb_info), key=key,
-                             description=f"Dataset card of {meta['name']} {meta['version']}")
+                             description=f"Dataset card of {meta.name} {meta.version}")

@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from nas.atomic import file_lock
 from nas.config import WandbConfig
 from nas.config.presets import TrainConfig
+from nas.store.artifacts import RunSummary
 from nas.store.runs import RunLayout, finished_run
 
 from .cards import model_card, table_cell
@@ -19,8 +20,9 @@ from .wandb_training import WandbTraining
 
 @task(name="train-model")
 def train_model(dataset_dir: Path, layout: RunLayout, config: TrainConfig, wandb_config: WandbConfig,
-                wandb_dir: Path) -> dict:
-    """Train or resume until `config.steps`; W&B gets metrics, samples and the model artifact."""
+                wandb_dir: Path) -> tuple[RunSummary, dict]:
+    """Train or resume until `config.steps`; W&B gets metrics, samples and the model artifact.
+    Returns the run summary and where its W&B run went (empty if it was trained before)."""
     callback = WandbTraining(wandb_config, wandb_dir)
     with file_lock(layout.lock, waiting(layout)):
         summary = finished_run(layout, config.steps)  # seen without loading TensorFlow
@@ -31,7 +33,7 @@ def train_model(dataset_dir: Path, layout: RunLayout, config: TrainConfig, wandb
                 summary = train(dataset_dir, layout, config, callbacks=[callback])
             finally:
                 callback.close()
-    return {**summary, "wandb": callback.info}
+    return summary, callback.info
 
 
 def waiting(layout: RunLayout):
@@ -40,11 +42,11 @@ def waiting(layout: RunLayout):
 
 
 @task(name="run-card")
-def publish_run_card(summary: dict, layout: RunLayout) -> None:
-    key = f"model-{summary['dataset']['name']}"
-    create_markdown_artifact(markdown=model_card(summary, summary.get("wandb", {}), layout.loss_plot), key=key,
-                             description=f"Model card of {summary['model_version']}")
+def publish_run_card(summary: RunSummary, wandb_info: dict, layout: RunLayout) -> None:
+    key = f"model-{summary.dataset.name}"
+    create_markdown_artifact(markdown=model_card(summary, wandb_info, layout.loss_plot), key=key,
+                             description=f"Model card of {summary.model_version}")
     rows = pq.read_table(layout.metrics).to_pylist()
     create_table_artifact(table=[{k: table_cell(v) for k, v in r.items()} for r in rows[-50:]],
                           key=f"{key}-metrics",
-                          description=f"Last logged training metrics of {summary['model_version']}")
+                          description=f"Last logged training metrics of {summary.model_version}")

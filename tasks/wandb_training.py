@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 
 from nas.config import WandbConfig
+from nas.store.artifacts import RunSummary
+from nas.store.runs import RunLayout
 from nas.training.callbacks import Callback, Sample
 
 from .wandb import open_run, resolve_mode
@@ -48,7 +50,7 @@ class WandbTraining(Callback):
     def on_sample(self, sample: Sample) -> None:
         self._guard(self._sample, sample)
 
-    def on_end(self, summary: dict) -> None:
+    def on_end(self, summary: RunSummary) -> None:
         self._guard(self._end, summary)
 
     def _start(self, info: dict) -> None:
@@ -73,16 +75,16 @@ class WandbTraining(Callback):
             "samples/spectrogram": wandb.Image(str(sample.spectrogram)),
         }, step=sample.step)
 
-    def _end(self, summary: dict) -> None:
+    def _end(self, summary: RunSummary) -> None:
         import wandb
 
-        self.run.summary.update({"final/" + k: v for k, v in summary["final"].items()})
-        artifact = wandb.Artifact(f"{summary['dataset']['name']}-{summary['preset']}", type="model",
-                                  metadata=summary, description=f"nas model {summary['model_version']}")
-        model_dir = Path(summary["run_dir"]) / "model"
-        artifact.add_dir(str(model_dir))
-        self.run.log_artifact(artifact, aliases=[summary["model_version"], "latest"])
-        self.info["artifact"] = f"{artifact.name}:{summary['model_version']}"
+        self.run.summary.update({"final/" + k: v for k, v in summary.final.model_dump().items()})
+        artifact = wandb.Artifact(f"{summary.dataset.name}-{summary.preset}", type="model",
+                                  metadata=summary.model_dump(mode="json"),
+                                  description=f"nas model {summary.describe()}")
+        artifact.add_dir(str(RunLayout(Path(summary.run_dir)).model))
+        self.run.log_artifact(artifact, aliases=[summary.model_version, "latest"])
+        self.info["artifact"] = f"{artifact.name}:{summary.model_version}"
         self.run.finish()
         self.run = None
 

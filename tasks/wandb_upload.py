@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 from nas.config import WandbConfig
+from nas.store.artifacts import DatasetMeta
 
 from .wandb import open_run, resolve_mode
 
 log = logging.getLogger(__name__)
 
 
-def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir: Path) -> dict:
+def upload_dataset(dataset_dir: Path, meta: DatasetMeta, config: WandbConfig, wandb_dir: Path) -> dict:
     """Log the dataset folder as artifact `<name>:<version>`; returns where it went. Tries
     `config.attempts` times with doubling back-off, then raises."""
     import wandb
@@ -30,13 +31,13 @@ def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir
     last_error: Exception | None = None
     for attempt in range(1, config.attempts + 1):
         try:
-            run = open_run(config, mode, wandb_dir, "prepare-dataset", f"prepare-{meta['name']}-{meta['version']}",
-                           {"dataset": meta["name"], "version": meta["version"], **meta["parameters"]})
-            artifact = wandb.Artifact(meta["name"], type="dataset", metadata=meta,
-                                      description=f"nas dataset {meta['name']} version {meta['version']}")
+            run = open_run(config, mode, wandb_dir, "prepare-dataset", f"prepare-{meta.name}-{meta.version}",
+                           {"dataset": meta.name, "version": meta.version, **meta.parameters})
+            artifact = wandb.Artifact(meta.name, type="dataset", metadata=meta.model_dump(mode="json"),
+                                      description=f"nas dataset {meta.describe()}")
             artifact.add_dir(str(dataset_dir), policy="immutable")  # published folders never change
-            run.log_artifact(artifact, aliases=[meta["version"], "latest"])
-            where = {"mode": mode, "artifact": f"{meta['name']}:{meta['version']}", "run_dir": run.dir}
+            run.log_artifact(artifact, aliases=[meta.version, "latest"])
+            where = {"mode": mode, "artifact": f"{meta.name}:{meta.version}", "run_dir": run.dir}
             if mode == "online":
                 where["url"] = run.url
             run.finish()
@@ -45,8 +46,8 @@ def upload_dataset(dataset_dir: Path, meta: dict, config: WandbConfig, wandb_dir
             last_error = error
             if attempt < config.attempts:
                 wait = config.backoff_s * 2 ** (attempt - 1)
-                log.warning("W&B upload of %s:%s failed (try %d of %d: %s); retrying in %.0f s", meta["name"],
-                            meta["version"], attempt, config.attempts, type(error).__name__, wait)
+                log.warning("W&B upload of %s:%s failed (try %d of %d: %s); retrying in %.0f s", meta.name,
+                            meta.version, attempt, config.attempts, type(error).__name__, wait)
                 time.sleep(wait)
-    raise RuntimeError(f"W&B upload of {meta['name']}:{meta['version']} failed after {config.attempts} attempts: "
+    raise RuntimeError(f"W&B upload of {meta.name}:{meta.version} failed after {config.attempts} attempts: "
                        f"{type(last_error).__name__}: {str(last_error).splitlines()[0][:200]}")

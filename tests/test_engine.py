@@ -11,6 +11,7 @@ from nas.engine.engine import Engine
 from nas.export.bundle import FLOAT_TOLERANCE, engine_difference, export_model
 from nas.export.weights import engine_weights
 from nas.models.synthesizer import Synthesizer
+from nas.store.artifacts import ExportReport
 
 # Max abs audio difference relative to the peak: float32 rounding only, of inputs that the
 # engine scales in NumPy and the model in TensorFlow, then standardised (x 1/std: 12x for
@@ -47,15 +48,17 @@ def test_engine_decoders_and_synth_match_tensorflow(preset):
 def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
     dataset_dir = prepared[0]
     report = export_model(trained_run.model, dataset_dir, trained_run.export)
-    diff = report["max_abs_difference"]
-    assert report["float_within_tolerance"] and diff["onnx"] <= FLOAT_TOLERANCE and diff["tflite"] <= FLOAT_TOLERANCE
-    assert diff["engine_decoder"] <= FLOAT_TOLERANCE
-    assert diff["engine_audio_relative"] <= ENGINE_TOLERANCE  # real model outputs on real eval examples
-    loss = report["spectral_loss"]
-    assert np.isfinite(loss["int8_change_pct"]) and loss["int8"] > 0 and abs(loss["int8_change_pct"]) < 25
+    diff = report.max_abs_difference
+    assert report.float_within_tolerance and diff.onnx <= FLOAT_TOLERANCE and diff.tflite <= FLOAT_TOLERANCE
+    assert diff.engine_decoder <= FLOAT_TOLERANCE
+    assert diff.engine_audio_relative <= ENGINE_TOLERANCE  # real model outputs on real eval examples
+    loss = report.spectral_loss
+    assert np.isfinite(loss.int8_change_pct) and loss.int8 > 0 and abs(loss.int8_change_pct) < 25
     assert sorted(p.name for p in trained_run.export.iterdir()) == [
         "decoder.int8.onnx", "decoder.onnx", "decoder.tflite", "engine.npz", "export.json", "model.json"]
-    assert json.loads((trained_run.export / "export.json").read_text()) == json.loads(json.dumps(report))
+    written = trained_run.export / "export.json"
+    assert json.loads(written.read_text())["spectral_loss"]["float"] == loss.float_  # the file keeps its keys
+    assert ExportReport.load(written) == report
 
     # The engine runs the exported ONNX decoders too; float ONNX and NumPy agree, and int8
     # stays close on real controls (an eval example: the range it was calibrated for).

@@ -14,10 +14,13 @@ import soundfile as sf
 from nas.evaluation.evaluate import evaluate
 from nas.evaluation.history import read_history
 from nas.evaluation.metrics import regressions, score_example
-from nas.store.datasets import evaluation_history
+from nas.store.artifacts import CrepeMeta, DatasetMeta, HistoryRow, Scores
+from nas.store.datasets import evaluation_history, load_metadata
 from tests.conftest import REPO, demo_audio
 
-METADATA = {"sample_rate": 16000, "frame_rate": 50, "centered": True, "crepe": {"model": "tiny", "viterbi": True}}
+# the settings of dataset.json that scoring reads
+METADATA = DatasetMeta.model_construct(sample_rate=16000, frame_rate=50, centered=True,
+                                       crepe=CrepeMeta(model="tiny", viterbi=True))
 
 
 def _reference(audio):
@@ -44,10 +47,16 @@ def test_metrics_score_the_input_itself_perfect_and_a_semitone_off_at_100_cents(
 
 
 def test_regressions_flag_worse_metrics_only():
-    base = {"spectral_loss": 5.0, "f0_mae_cents": 20.0, "rpa": 0.9, "loudness_mae_db": 3.0}
-    assert regressions(base, dict(base)) == []
-    assert regressions(base, {**base, "spectral_loss": 4.0, "rpa": 0.95}) == []
-    worse = regressions(base, {**base, "spectral_loss": 5.5, "rpa": 0.8})
+    scores = {"spectral_loss": 5.0, "f0_mae_cents": 20.0, "rpa": 0.9, "loudness_mae_db": 3.0, "examples": 4}
+    base = HistoryRow(**scores, eval_id="e", created="2026-12-01", model_version="m", dataset_version="d",
+                      regression=False, dir="/e")
+
+    def now(**changed):
+        return Scores(**{**scores, "confident_frames": 100, **changed})
+
+    assert regressions(base, now()) == []
+    assert regressions(base, now(spectral_loss=4.0, rpa=0.95)) == []
+    worse = regressions(base, now(spectral_loss=5.5, rpa=0.8))
     assert [w.split()[0] for w in worse] == ["spectral_loss", "rpa"]
 
 
@@ -56,25 +65,26 @@ def test_evaluation_of_a_trained_model_history_and_report(trained_run, prepared)
     history = evaluation_history(root, "test-violin")
     first = evaluate(trained_run.model, dataset_dir, trained_run.evaluations, history, listen=2)
     second = evaluate(trained_run.model, dataset_dir, trained_run.evaluations, history, listen=2)
-    assert first["metrics"] == second["metrics"]  # seeded: the same model scores the same
-    assert second["previous_eval_id"] == first["eval_id"] and not second["regression"]
-    meta = json.loads((dataset_dir / "dataset.json").read_text())
-    assert first["dataset"]["version"] == meta["version"] and first["model_version"].startswith("cnn-tiny-")
-    m = first["metrics"]
-    assert m["examples"] == meta["counts"]["eval"] and np.isfinite(m["spectral_loss"])
-    assert 0 <= m["rpa"] <= 1 and m["loudness_mae_db"] > 0
+    assert first.metrics == second.metrics  # seeded: the same model scores the same
+    assert second.previous_eval_id == first.eval_id and not second.regression
+    meta = load_metadata(dataset_dir)
+    assert first.dataset.version == meta.version and first.model_version.startswith("cnn-tiny-")
+    m = first.metrics
+    assert m.examples == meta.counts.eval and np.isfinite(m.spectral_loss)
+    assert 0 <= m.rpa <= 1 and m.loudness_mae_db > 0
 
-    folder = trained_run.evaluations / first["eval_id"]
+    folder = trained_run.evaluations / first.eval_id
+    assert json.loads((folder / "metrics.json").read_text())["metrics"]["spectral_loss"] == m.spectral_loss
     rows = pq.read_table(folder / "evaluation.parquet").to_pylist()
-    assert len(rows) == m["examples"] and np.isclose(np.mean([r["spectral_loss"] for r in rows]), m["spectral_loss"])
+    assert len(rows) == m.examples and np.isclose(np.mean([r["spectral_loss"] for r in rows]), m.spectral_loss)
     page = (folder / "report.html").read_text()
-    for item in first["listen"]:
+    for item in first.listen:
         for kind in ("original", "resynthesis", "spectrogram", "features"):
-            assert (folder / item[kind]).stat().st_size > 1000 and item[kind] in page
+            assert (folder / getattr(item, kind)).stat().st_size > 1000 and getattr(item, kind) in page
     assert page.count("<audio") == 4
-    resynthesis, rate = sf.read(folder / first["listen"][0]["resynthesis"])
+    resynthesis, rate = sf.read(folder / first.listen[0].resynthesis)
     assert rate == 16000 and len(resynthesis) == 64000
-    assert [r["eval_id"] for r in read_history(history)][-2:] == [first["eval_id"], second["eval_id"]]
+    assert [r.eval_id for r in read_history(history)][-2:] == [first.eval_id, second.eval_id]
     assert not list(trained_run.evaluations.glob("*.partial"))
 
 
@@ -95,10 +105,10 @@ def test_a_worse_model_under_the_same_version_is_flagged_as_a_regression(trained
     kernel.assign(kernel + tf.random.stateless_normal(kernel.shape, seed=[0, 1], stddev=1.0))
     tf.train.Checkpoint(model=model).write(str(model_dir / "weights"))
     after = evaluate(model_dir, dataset_dir, tmp_path / "evaluations", history, listen=0)
-    assert after["previous_eval_id"] == before["eval_id"] and after["regression"]
-    assert any(r.startswith("spectral_loss") for r in after["regressions"])
-    assert [r["regression"] for r in read_history(history)] == [False, True]
-    assert "Regression against evaluation" in (Path(after["dir"]) / "report.html").read_text()
+    assert after.previous_eval_id == before.eval_id and after.regression
+    assert any(r.startswith("spectral_loss") for r in after.regressions)
+    assert [r.regression for r in read_history(history)] == [False, True]
+    assert "Regression against evaluation" in after.report.read_text()
 
 
 def _cli(*args):

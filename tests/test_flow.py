@@ -90,24 +90,25 @@ def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared
     recipe = resolve_training(load_config(config)[0].training, settings).model_dump(mode="json")
     state = train(str(config), data_root=str(root), recipe=recipe, return_state=True)
     assert state.is_completed()
-    summary = state.result()
-    assert summary["step"] == 20 and summary["dataset"]["version"] == dataset_dir.name
-    run_dir = root / "test-violin" / "runs" / summary["run_id"]
+    trained = state.result()
+    summary = trained.summary
+    assert summary.step == 20 and summary.dataset.version == dataset_dir.name
+    run_dir = root / "test-violin" / "runs" / summary.run_id
     assert (run_dir / "model" / "model.json").exists() and (run_dir / "config.json").exists()
 
     artifacts = artifacts_of(state.state_details.flow_run_id)
     card = artifacts["model-test-violin"].data
-    assert summary["model_version"] in card and "2,430" in card and dataset_dir.name in card
+    assert summary.model_version in card and "2,430" in card and dataset_dir.name in card
     assert "offline" in card and "data:image/png;base64," in card
     assert "model-test-violin-metrics" in artifacts
 
     # The offline W&B training run logged metrics, samples and a `model` artifact.
-    runs = [p for p in (root / "wandb").rglob("run-*.wandb") if summary["run_id"] in p.read_bytes().decode("latin-1")]
+    runs = [p for p in (root / "wandb").rglob("run-*.wandb") if summary.run_id in p.read_bytes().decode("latin-1")]
     assert len(runs) == 1
     records = subprocess.run([str(REPO / ".venv/bin/wandb"), "leet", "inspect", str(runs[0])],
                              capture_output=True, text=True, timeout=120).stdout
     assert 'type:  "model"' in records and "train/loss" in records and "samples/resynthesis" in records
-    assert summary["model_version"] in records and dataset_dir.name in records
+    assert summary.model_version in records and dataset_dir.name in records
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert FAKE_KEY.encode() not in path.read_bytes(), path
@@ -116,8 +117,8 @@ def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared
     wandb_runs = len(list((root / "wandb").rglob("run-*.wandb")))
     trained = (run_dir / "metrics.parquet").stat().st_mtime_ns
     again = train(str(config), data_root=str(root), recipe=recipe, return_state=True)
-    assert again.result()["model_version"] == summary["model_version"]
-    assert again.result()["wandb"] == summary["wandb"]
+    assert again.result().summary.model_version == summary.model_version
+    assert again.result().wandb == trained.wandb
     assert len(list((root / "wandb").rglob("run-*.wandb"))) == wandb_runs
     assert (run_dir / "metrics.parquet").stat().st_mtime_ns == trained
 
@@ -166,16 +167,16 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
 
     first = pipeline(config, str(root), {"steps": 60, **settings})
     assert parses == [config]  # parsed once where the run entered, and passed on to its four subflows
-    assert first["dataset_dir"] == str(dataset_dir) and first["model_version"] == f"{trained_run.dir.name}-60"
+    assert first.dataset_dir == str(dataset_dir) and first.run.model_version == f"{trained_run.dir.name}-60"
     table = asyncio.run(_latest_artifact("evaluation-test-violin"))
-    assert table.type == "table" and len(json.loads(table.data)) == first["metrics"]["examples"]
+    assert table.type == "table" and len(json.loads(table.data)) == first.evaluation.metrics.examples
     card = asyncio.run(_latest_artifact("evaluation-test-violin-report")).data
-    assert first["model_version"] in card and dataset_dir.name in card and "report.html" in card
+    assert first.run.model_version in card and dataset_dir.name in card and "report.html" in card
     assert "decoder.int8.onnx" in asyncio.run(_latest_artifact("export-test-violin")).data
-    assert first["evaluation"] in asyncio.run(_latest_artifact("pipeline-test-violin")).data
+    assert first.evaluation.eval_id in asyncio.run(_latest_artifact("pipeline-test-violin")).data
     assert "No W&B run recorded" in asyncio.run(_latest_artifact("model-test-violin")).data  # trained outside
     # The offline W&B evaluation run holds the per-example table, the audio and the scores.
-    runs = [p for p in (root / "wandb").rglob("run-*.wandb") if f"eval-{first['model_version']}" in
+    runs = [p for p in (root / "wandb").rglob("run-*.wandb") if f"eval-{first.run.model_version}" in
             p.read_bytes().decode("latin-1")]
     assert len(runs) == 1
     records = subprocess.run([str(REPO / ".venv/bin/wandb"), "leet", "inspect", str(runs[0])],
@@ -184,15 +185,15 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
 
     more = pipeline(config, str(root), {"steps": 70, **settings})
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at  # not prepared again
-    assert more["run_dir"] == first["run_dir"] and more["model_version"].endswith("-70")  # resumed
-    assert more["evaluation"] != first["evaluation"]
+    assert more.run.run_dir == first.run.run_dir and more.run.model_version.endswith("-70")  # resumed
+    assert more.evaluation.eval_id != first.evaluation.eval_id
     assert "Logged offline" in asyncio.run(_latest_artifact("model-test-violin")).data
-    export_json = Path(more["export_dir"]) / "export.json"
-    assert json.loads(export_json.read_text())["model_version"] == more["model_version"]
+    export_json = more.layout.export / "export.json"
+    assert json.loads(export_json.read_text())["model_version"] == more.run.model_version
 
     exported_at = export_json.stat().st_mtime_ns
     again = pipeline(config, str(root), {"steps": 70, **settings})
-    assert again["evaluation"] == more["evaluation"] and export_json.stat().st_mtime_ns == exported_at
+    assert again.evaluation == more.evaluation and export_json.stat().st_mtime_ns == exported_at
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 
     # The scheduled re-evaluation scores the latest model again, in the same history, and
@@ -207,18 +208,18 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     rows = {r["config"]: r for r in reevaluate(str(configs), str(root))}
     assert rows["other.yaml"]["status"].startswith("skipped") and "other-violin" in rows["other.yaml"]["status"]
     row = rows["test.yaml"]
-    assert row["status"] == "evaluated" and row["model_version"] == more["model_version"]
-    assert row["regression"] == "no" and row["eval_id"] != more["evaluation"]
+    assert row["status"] == "evaluated" and row["model_version"] == more.run.model_version
+    assert row["regression"] == "no" and row["eval_id"] != more.evaluation.eval_id
     history = [r for r in pq.read_table(root / "test-violin" / "evaluations.parquet").to_pylist()
-               if r["model_version"] == more["model_version"]]
-    assert [r["eval_id"] for r in history] == [more["evaluation"], row["eval_id"]]
+               if r["model_version"] == more.run.model_version]
+    assert [r["eval_id"] for r in history] == [more.evaluation.eval_id, row["eval_id"]]
     assert "reevaluation" == asyncio.run(_latest_artifact("reevaluation")).key
 
     status = subprocess.run([sys.executable, "-m", "flows.cli", "status", "--data-root", str(root)], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert status.returncode == 0
     line = [row for row in status.stdout.splitlines() if row.startswith("test-violin")][0]
-    assert dataset_dir.name in line and more["model_version"] in line and row["eval_id"] in line
+    assert dataset_dir.name in line and more.run.model_version in line and row["eval_id"] in line
 
 
 def test_flows_import_without_tensorflow():

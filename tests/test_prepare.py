@@ -42,7 +42,7 @@ def test_ddsp_reads_the_records_with_dataset_json(prepared):
     assert sum(meta["chunks"].values()) == 5 and meta["chunks"]["eval"] == 2  # ceil(0.25 * 5)
     assert sum(meta["counts"].values()) == 3 + 2 + 3 + 1 + 3
     for split in ("train", "eval"):
-        batches = list(record_provider(dataset_dir, split, meta).get_dataset(shuffle=False))
+        batches = list(record_provider(dataset_dir, split, load_metadata(dataset_dir)).get_dataset(shuffle=False))
         assert len(batches) == meta["counts"][split]
         for ex in batches:
             assert ex["audio"].shape == (64000,) and ex["audio_16k"].shape == (64000,)

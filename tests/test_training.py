@@ -20,7 +20,7 @@ from nas.config.presets import train_config
 from nas.training.loop import train
 from nas.store.runs import RunLayout
 config = train_config("cnn-tiny", json.loads(sys.argv[3]))
-print("SUMMARY " + json.dumps(train(Path(sys.argv[1]), RunLayout(Path(sys.argv[2])), config)))
+print("SUMMARY " + train(Path(sys.argv[1]), RunLayout(Path(sys.argv[2])), config).model_dump_json())
 """
 
 MIRRORED = """
@@ -55,7 +55,7 @@ result = {
     "losses": losses,
 }
 summary = train(dataset_dir, RunLayout(Path(sys.argv[2])), config, strategy=strategy)
-result["loop_step"] = summary["step"]
+result["loop_step"] = summary.step
 print("RESULT " + json.dumps(result))
 """
 
@@ -126,10 +126,10 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
     from nas.training.loop import EVAL_BATCHES
 
     model, saved = load_model(run_dir / "model")
-    assert saved["model_version"] == summary["model_version"] and model.decoder_parameters() == 2430
+    assert saved.model_version == summary["model_version"] and model.decoder_parameters() == 2430
     metadata = load_metadata(dataset_dir)
     eval_set = examples(dataset_dir, "eval", metadata, make_preprocessor(model.config, 16000, 4.0))
     spectral_loss = make_spectral_loss(LossConfig())
     losses, sizes = zip(*[(float(spectral_loss(b["audio"], model(b)["audio_synth"])), len(b["audio"]))
-                          for b in eval_batches(eval_set, metadata["counts"]["eval"], 4, EVAL_BATCHES)])
+                          for b in eval_batches(eval_set, metadata.counts.eval, 4, EVAL_BATCHES)])
     assert abs(np.average(losses, weights=sizes) - final["eval_loss"]) < 0.03 * final["eval_loss"]

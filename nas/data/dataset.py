@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..atomic import atomic_path, write_json
+from ..atomic import atomic_path
 from ..config import DatasetConfig, find_audio
+from ..store.artifacts import DatasetMeta, RecordsSummary, Splits
 from ..store.datasets import DatasetFiles, DatasetLayout
 from .audio import SourceFile, inspect_source
 from .features_table import write_features
@@ -84,7 +85,7 @@ def read_manifest(dataset_dir: Path) -> list[SourceFile]:
     return [SourceFile(**{**row, "flags": row["flags"].split(",") if row["flags"] else []}) for row in rows]
 
 
-def build_records(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout) -> dict:
+def build_records(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout) -> RecordsSummary:
     """Run the Beam pipeline into the staging folder (reused if already complete there)."""
     from .beam_pipeline import SPILL_DIR, run_pipeline  # Beam takes seconds to import; scans don't need it
 
@@ -92,7 +93,7 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
     done = layout.staged.records_done
     if done.exists():
         log.info("records already built in %s", staging)
-        return json.loads(done.read_text())
+        return RecordsSummary.load(done)
     staging.mkdir(parents=True, exist_ok=True)
     for stale in [*staging.glob("*.tfrecord-*"), *staging.glob(".*.tmp")]:
         stale.unlink()  # left by a run that was killed before it finished
@@ -105,9 +106,9 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
     audio_s = sum(min(config.chunk_secs, durations[path] - c.start_s) for path, cs in plan for c in cs)
     rows = run_pipeline(config, plan, staging, audio_s)
     write_features(rows, layout.staged.features)
-    summary = {"counts": count_examples(staging), "chunks": {s: sum(c.split == s for _, cs in plan for c in cs)
-                                                              for s in SPLITS}}
-    write_json(done, summary)
+    summary = RecordsSummary(counts=Splits(**count_examples(staging)),
+                             chunks=Splits(**{s: sum(c.split == s for _, cs in plan for c in cs) for s in SPLITS}))
+    summary.save(done)
     return summary
 
 
@@ -121,45 +122,46 @@ def count_examples(dataset_dir: Path) -> dict[str, int]:
     return counts
 
 
-def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceFile], summary: dict) -> dict:
+def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceFile],
+             summary: RecordsSummary) -> DatasetMeta:
     import apache_beam
     import tensorflow as tf
 
     from .. import ddsp_api
 
     usable = sorted(s.sha256 for s in sources if s.status == "ok")
-    return {
-        "name": config.name,
-        "version": layout.version,
-        "sample_rate": config.sample_rate,
-        "frame_rate": config.frame_rate,
-        "centered": config.centered,
-        "example_secs": config.example_secs,
-        "hop_secs": config.hop_secs,
-        "chunk_secs": config.chunk_secs,
-        "crepe": {"model": config.crepe.capacity, "viterbi": config.crepe.viterbi},
-        "loudness": {"n_fft": LOUDNESS_N_FFT, "range_db": DB_RANGE,
-                     "definition": "ddsp.spectral_ops.compute_loudness",
-                     "implementation": "nas.data.loudness.compute_loudness"},
-        "split": {"rule": "chunks ranked by sha256(source sha256:chunk index); the lowest "
-                          "ceil(eval_fraction * n_chunks) are eval", "eval_fraction": config.eval_fraction},
-        "chunks": summary["chunks"],
-        "counts": summary["counts"],
-        "shards": {"train": config.train_shards, "eval": config.eval_shards},
-        "files": {"train": file_pattern("train"), "eval": file_pattern("eval")},
-        "sources": {"ok": sum(s.status == "ok" for s in sources), "skipped": sum(s.status != "ok" for s in sources)},
-        "source_manifest_digest": hashlib.sha256("\n".join(usable).encode()).hexdigest(),
-        "parameters": config.parameters(),
-        "nas_version": __version__,
-        "software": {"tensorflow": tf.__version__, "ddsp": ddsp_api.ddsp().__version__,
-                     "apache_beam": apache_beam.__version__},
-    }
+    return DatasetMeta(
+        name=config.name,
+        version=layout.version,
+        sample_rate=config.sample_rate,
+        frame_rate=config.frame_rate,
+        centered=config.centered,
+        example_secs=config.example_secs,
+        hop_secs=config.hop_secs,
+        chunk_secs=config.chunk_secs,
+        crepe={"model": config.crepe.capacity, "viterbi": config.crepe.viterbi},
+        loudness={"n_fft": LOUDNESS_N_FFT, "range_db": DB_RANGE,
+                  "definition": "ddsp.spectral_ops.compute_loudness",
+                  "implementation": "nas.data.loudness.compute_loudness"},
+        split={"rule": "chunks ranked by sha256(source sha256:chunk index); the lowest "
+                       "ceil(eval_fraction * n_chunks) are eval", "eval_fraction": config.eval_fraction},
+        chunks=summary.chunks,
+        counts=summary.counts,
+        shards={"train": config.train_shards, "eval": config.eval_shards},
+        files={"train": file_pattern("train"), "eval": file_pattern("eval")},
+        sources={"ok": sum(s.status == "ok" for s in sources), "skipped": sum(s.status != "ok" for s in sources)},
+        source_manifest_digest=hashlib.sha256("\n".join(usable).encode()).hexdigest(),
+        parameters=config.parameters(),
+        nas_version=__version__,
+        software={"tensorflow": tf.__version__, "ddsp": ddsp_api.ddsp().__version__,
+                  "apache_beam": apache_beam.__version__},
+    )
 
 
-def publish(layout: DatasetLayout, meta: dict) -> Path:
+def publish(layout: DatasetLayout, meta: DatasetMeta) -> Path:
     """Write dataset.json last and rename the staging folder into place."""
     layout.staged.records_done.unlink(missing_ok=True)
-    write_json(layout.staged.metadata, meta)
+    meta.save(layout.staged.metadata)
     if layout.final.exists():  # another run published the same content first
         shutil.rmtree(layout.staging)
     else:

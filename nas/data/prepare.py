@@ -16,6 +16,7 @@ from pathlib import Path
 from ..atomic import file_lock
 from ..config import DatasetConfig
 from ..plots import plot_distributions, plot_tracks
+from ..store.artifacts import RecordsSummary
 from ..store.datasets import DatasetLayout
 from .audio import SourceFile
 from .dataset import build_records, dataset_version, metadata, publish, scan_sources, write_manifest
@@ -43,7 +44,8 @@ def review(sources: list[SourceFile], layout: DatasetLayout) -> list[SourceFile]
     return reviewed
 
 
-def statistics(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> dict:
+def statistics(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout,
+               summary: RecordsSummary) -> dict:
     """ddsp's statistics of the train split, written as JSON and pickle; returns the JSON."""
     stats = compute_statistics(layout.staging, metadata(config, layout, sources, summary))
     write_statistics(stats, layout.staging)
@@ -56,7 +58,8 @@ def plots(layout: DatasetLayout) -> None:
     plot_tracks(features, layout.staged.tracks_plot)
 
 
-def publish_dataset(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout, summary: dict) -> Path:
+def publish_dataset(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout,
+                    summary: RecordsSummary) -> Path:
     """Manifest and dataset.json last, then the staging folder is renamed into place."""
     write_manifest(sources, layout.staged.manifest)
     return publish(layout, metadata(config, layout, sources, summary))

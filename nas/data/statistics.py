@@ -10,27 +10,28 @@ import numpy as np
 from .. import ddsp_api
 from ..atomic import atomic_path, write_json
 from ..config import POWER_FRAME_SIZE
+from ..store.artifacts import DatasetMeta
 from ..store.datasets import DatasetFiles
 from .reader import record_provider
 
 TRIM_END = 20  # ddsp leaves the last frames of each example out of its statistics
 
 
-def compute_statistics(dataset_dir: Path, metadata: dict, split: str = "train") -> dict:
+def compute_statistics(dataset_dir: Path, metadata: DatasetMeta, split: str = "train") -> dict:
     """The statistics of `ddsp.training.postprocessing.compute_dataset_statistics` on one
     split, with the same keys, definitions and ddsp's own power, note detection and
     quantile transform, but streamed: it keeps frames, not audio (ddsp's keeps every
     example's audio, 0.8 GB for an hour of audio at a 1 s hop). Equal to ddsp's function
     (tests/test_prepare.py). Examples in record order; ddsp's quantile fit subsamples with
     NumPy's global generator, seeded here so the statistics are reproducible."""
-    if metadata["counts"][split] == 0:
+    if metadata.counts.of(split) == 0:
         raise ValueError(f"{dataset_dir}: no {split} examples to compute statistics on")
     postprocessing = ddsp_api.postprocessing()
     spectral_ops = ddsp_api.spectral_ops()
     frames: dict[str, list] = {"f0": [], "f0_conf": [], "loudness": [], "power": []}
     for example in record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False):
         power = spectral_ops.compute_power(example["audio_16k"][None], frame_size=POWER_FRAME_SIZE,
-                                           frame_rate=metadata["frame_rate"])
+                                           frame_rate=metadata.frame_rate)
         for key, value in (("f0", example["f0_hz"]), ("f0_conf", example["f0_confidence"]),
                            ("loudness", example["loudness_db"]), ("power", power[0])):
             frames[key].append(np.asarray(value)[:-TRIM_END])

@@ -19,13 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from nas.atomic import replace_dir, staging_dir, write_json
+from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import LossConfig
 from nas.data.audio import write_wav
 from nas.data.reader import record_provider
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss, preprocess
 from nas.plots import plot_feature_tracks, plot_spectrograms
+from nas.store.artifacts import DatasetMeta, EvaluatedDataset, Evaluation, Listening, RunSummary
 from nas.store.datasets import load_metadata
 from nas.store.runs import METRICS_FILE, REPORT_FILE, TABLE_FILE
 
@@ -39,7 +40,7 @@ BATCH = 8
 RAW_KEYS = ("f0_hz", "f0_confidence", "loudness_db")
 
 
-def _examples(dataset_dir: Path, split: str, metadata: dict, preprocessor) -> tf.data.Dataset:
+def _examples(dataset_dir: Path, split: str, metadata: DatasetMeta, preprocessor) -> tf.data.Dataset:
     """Preprocessed inputs for the model plus the record's own frame-rate features."""
     def both(example):
         return {**{f"record_{k}": example[k] for k in RAW_KEYS}, **preprocess(preprocessor, example)}
@@ -47,31 +48,31 @@ def _examples(dataset_dir: Path, split: str, metadata: dict, preprocessor) -> tf
     return record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False).map(both).batch(BATCH)
 
 
-def _check_compatible(summary: dict, metadata: dict, dataset_dir: Path) -> None:
+def _check_compatible(summary: RunSummary, metadata: DatasetMeta, dataset_dir: Path) -> None:
     for key in ("sample_rate", "example_secs"):
-        if summary[key] != metadata[key]:
-            raise ValueError(f"{dataset_dir}: {key} is {metadata[key]}, but model {summary['model_version']} was "
-                             f"trained with {summary[key]}")
+        if getattr(summary, key) != getattr(metadata, key):
+            raise ValueError(f"{dataset_dir}: {key} is {getattr(metadata, key)}, but model {summary.model_version} "
+                             f"was trained with {getattr(summary, key)}")
 
 
 def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history: Path, listen: int = 4,
-             seed: int = 0) -> dict:
+             seed: int = 0) -> Evaluation:
     """Score the model in `model_dir` on `dataset_dir`; returns the metrics.json content."""
     model, summary = load_model(model_dir)
     metadata = load_metadata(dataset_dir)
     _check_compatible(summary, metadata, dataset_dir)
-    split = "eval" if metadata["counts"]["eval"] else "train"
+    split = metadata.counts.evaluated
     created = datetime.now(timezone.utc)
-    eval_id = f"{metadata['version']}-{created:%Y%m%dT%H%M%S}"
+    eval_id = f"{metadata.version}-{created:%Y%m%dT%H%M%S}"
     final = Path(evaluations_dir) / eval_id
     staging = staging_dir(final)
     (staging / "listen").mkdir()
 
     tf.keras.utils.set_random_seed(seed)  # the filtered noise: the same model scores the same
-    preprocessor = make_preprocessor(model.config, metadata["sample_rate"], metadata["example_secs"])
+    preprocessor = make_preprocessor(model.config, metadata.sample_rate, metadata.example_secs)
     loss_fn = make_spectral_loss(LossConfig())
     rows, listened, started = [], [], time.perf_counter()
-    total = metadata["counts"][split]
+    total = metadata.counts.of(split)
     for batch in _examples(dataset_dir, split, metadata, preprocessor):
         audio = model(batch)["audio_synth"].numpy()
         original = batch["audio"].numpy()
@@ -90,38 +91,38 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
         raise ValueError(f"{dataset_dir}: no examples to evaluate")
 
     overall = aggregate(rows)
-    previous = latest_evaluation(history, summary["model_version"], metadata["version"])
+    previous = latest_evaluation(history, summary.model_version, metadata.version)
     worse = regressions(previous, overall) if previous else []
-    result = {
-        "eval_id": eval_id, "created": created.isoformat(timespec="seconds"),
-        "model_version": summary["model_version"], "preset": summary["preset"], "run_id": summary["run_id"],
-        "dataset": {"name": metadata["name"], "version": metadata["version"], "split": split},
-        "metrics": overall, "previous_eval_id": previous["eval_id"] if previous else None,
-        "regression": bool(worse), "regressions": worse, "listen": listened, "seed": seed,
-        "previous_model": previous_model(history, summary["model_version"]),
-        "dir": str(final),
-    }
+    result = Evaluation(
+        eval_id=eval_id, created=created.isoformat(timespec="seconds"),
+        model_version=summary.model_version, preset=summary.preset, run_id=summary.run_id,
+        dataset=EvaluatedDataset(name=metadata.name, version=metadata.version, split=split),
+        metrics=overall, previous_eval_id=previous.eval_id if previous else None,
+        regression=bool(worse), regressions=worse, listen=listened, seed=seed,
+        previous_model=previous_model(history, summary.model_version),
+        dir=str(final),
+    )
     pq.write_table(pa.Table.from_pylist(rows), staging / TABLE_FILE)
-    write_json(staging / METRICS_FILE, result)
+    result.save(staging / METRICS_FILE)
     write_report(staging / REPORT_FILE, result, rows)
     replace_dir(staging, final)
     append_history(history, result)
     if worse:
-        log.warning("regression of %s on %s %s: %s", summary["model_version"], metadata["name"],
-                    metadata["version"], "; ".join(worse))
+        log.warning("regression of %s on %s %s: %s", summary.model_version, metadata.name,
+                    metadata.version, "; ".join(worse))
     return result
 
 
 def _listening(folder: Path, index: int, original: np.ndarray, audio: np.ndarray, reference: dict,
-               tracks: dict, metadata: dict) -> dict:
+               tracks: dict, metadata: DatasetMeta) -> Listening:
     stem = f"{index:03d}"
     files = {"original": f"{stem}-original.wav", "resynthesis": f"{stem}-resynthesis.wav",
              "spectrogram": f"{stem}-spectrogram.png", "features": f"{stem}-features.png"}
     for kind, signal in (("original", original), ("resynthesis", audio)):
-        write_wav(folder / files[kind], signal, metadata["sample_rate"])
-    plot_spectrograms(original, audio, metadata["sample_rate"], folder / files["spectrogram"], title=f"example {index}")
-    plot_feature_tracks(metadata["frame_rate"], {
+        write_wav(folder / files[kind], signal, metadata.sample_rate)
+    plot_spectrograms(original, audio, metadata.sample_rate, folder / files["spectrogram"], title=f"example {index}")
+    plot_feature_tracks(metadata.frame_rate, {
         "f0 (Hz)": (reference["f0_hz"], tracks["f0_hz"]),
         "loudness (dB)": (reference["loudness_db"], tracks["loudness_db"])},
         folder / files["features"], title=f"example {index}")
-    return {"example": index, **{k: f"listen/{v}" for k, v in files.items()}}
+    return Listening(example=index, **{k: f"listen/{v}" for k, v in files.items()})

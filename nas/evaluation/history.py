@@ -2,50 +2,45 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nas.atomic import atomic_path, file_lock
+from nas.store.artifacts import Evaluation, HistoryRow
 from nas.store.runs import METRICS_FILE
 
-HISTORY_COLUMNS = ("eval_id", "created", "model_version", "dataset_version", "spectral_loss", "f0_mae_cents",
-                   "rpa", "loudness_mae_db", "examples", "regression", "dir")
+
+def read_history(history: Path) -> list[HistoryRow]:
+    if not Path(history).exists():
+        return []
+    return [HistoryRow.model_validate(row) for row in pq.read_table(history).to_pylist()]
 
 
-def read_history(history: Path) -> list[dict]:
-    return pq.read_table(history).to_pylist() if Path(history).exists() else []
-
-
-def latest_evaluation(history: Path, model_version: str, dataset_version: str) -> dict | None:
+def latest_evaluation(history: Path, model_version: str, dataset_version: str) -> HistoryRow | None:
     """The newest history row of this model on this dataset version, if any."""
     same = [r for r in read_history(history)
-            if r["model_version"] == model_version and r["dataset_version"] == dataset_version]
+            if r.model_version == model_version and r.dataset_version == dataset_version]
     return same[-1] if same else None
 
 
-def finished_evaluation(history: Path, model_version: str, dataset_version: str) -> dict | None:
+def finished_evaluation(history: Path, model_version: str, dataset_version: str) -> Evaluation | None:
     """The result of this model's newest evaluation on this dataset version, while it is on disk."""
     done = latest_evaluation(history, model_version, dataset_version)
-    metrics = Path(done["dir"]) / METRICS_FILE if done else None
-    return json.loads(metrics.read_text()) if metrics and metrics.exists() else None
+    metrics = Path(done.dir) / METRICS_FILE if done else None
+    return Evaluation.load(metrics) if metrics and metrics.exists() else None
 
 
-def previous_model(history: Path, model_version: str) -> dict | None:
+def previous_model(history: Path, model_version: str) -> HistoryRow | None:
     """The newest history row of another model of this dataset: what the new one replaces."""
-    others = [r for r in read_history(history) if r["model_version"] != model_version]
+    others = [r for r in read_history(history) if r.model_version != model_version]
     return others[-1] if others else None
 
 
-def append_history(history: Path, result: dict) -> None:
-    row = {"eval_id": result["eval_id"], "created": result["created"], "model_version": result["model_version"],
-           "dataset_version": result["dataset"]["version"], **{k: result["metrics"][k] for k in
-           ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db", "examples")},
-           "regression": result["regression"], "dir": result["dir"]}
+def append_history(history: Path, result: Evaluation) -> None:
     history = Path(history)
     with file_lock(history.with_name(f".{history.name}.lock")):  # evaluations of other runs append too
-        rows = read_history(history) + [row]
+        rows = read_history(history) + [HistoryRow.of(result)]
         with atomic_path(history) as tmp:
-            pq.write_table(pa.Table.from_pylist([{k: r[k] for k in HISTORY_COLUMNS} for r in rows]), tmp)
+            pq.write_table(pa.Table.from_pylist([r.model_dump() for r in rows]), tmp)

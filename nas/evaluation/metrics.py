@@ -16,6 +16,7 @@ from nas.pitch import SURE_PITCH
 from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
 from nas.pitch.tracker import hop_for_frame_rate, track_pitch
 from nas.resample import resample
+from nas.store.artifacts import DatasetMeta, HistoryRow, Scores
 
 RPA_CENTS = 50.0
 
@@ -39,18 +40,19 @@ def pitch_scores(f0_reference: np.ndarray, confidence: np.ndarray, f0_estimate: 
             "rpa": float((error < RPA_CENTS).mean()) if frames else float("nan")}
 
 
-def resynthesis_tracks(audio: np.ndarray, metadata: dict) -> dict[str, np.ndarray]:
+def resynthesis_tracks(audio: np.ndarray, metadata: DatasetMeta) -> dict[str, np.ndarray]:
     """f0, confidence and loudness of audio at the dataset's frame rate and settings."""
-    rate = metadata["sample_rate"]
+    rate = metadata.sample_rate
     audio_16k = audio if rate == CREPE_RATE else resample(audio, rate, CREPE_RATE)
-    crepe = metadata["crepe"]
-    track = track_pitch(audio_16k, hop_for_frame_rate(metadata["frame_rate"]), crepe["model"], crepe["viterbi"],
-                        metadata["centered"])
-    loudness = compute_loudness(audio, rate, metadata["frame_rate"], centered=metadata["centered"])
+    crepe = metadata.crepe
+    track = track_pitch(audio_16k, hop_for_frame_rate(metadata.frame_rate), crepe.model, crepe.viterbi,
+                        metadata.centered)
+    loudness = compute_loudness(audio, rate, metadata.frame_rate, centered=metadata.centered)
     return {"f0_hz": track.f0_hz, "f0_confidence": track.confidence, "loudness_db": loudness}
 
 
-def score_example(reference: dict, resynthesis: np.ndarray, spectral_loss: float, metadata: dict) -> tuple[dict, dict]:
+def score_example(reference: dict, resynthesis: np.ndarray, spectral_loss: float,
+                  metadata: DatasetMeta) -> tuple[dict, dict]:
     """reference: a record's f0_hz, f0_confidence, loudness_db at the frame rate.
     Returns the scores and the resynthesis' tracks (for plots)."""
     tracks = resynthesis_tracks(resynthesis, metadata)
@@ -61,26 +63,29 @@ def score_example(reference: dict, resynthesis: np.ndarray, spectral_loss: float
     return scores, tracks
 
 
-def aggregate(rows: list[dict]) -> dict:
+def aggregate(rows: list[dict]) -> Scores:
+    """The per-example rows (evaluation.parquet) -> the evaluation's scores."""
     frames = sum(r["confident_frames"] for r in rows)
-    return {
-        "examples": len(rows),
-        "spectral_loss": float(np.mean([r["spectral_loss"] for r in rows])),
-        "loudness_mae_db": float(np.mean([r["loudness_mae_db"] for r in rows])),
-        "confident_frames": frames,
-        "f0_mae_cents": sum(r["f0_abs_cents_sum"] for r in rows) / frames if frames else float("nan"),
-        "rpa": sum(r["rpa_hits"] for r in rows) / frames if frames else float("nan"),
-    }
+    return Scores(
+        examples=len(rows),
+        spectral_loss=float(np.mean([r["spectral_loss"] for r in rows])),
+        loudness_mae_db=float(np.mean([r["loudness_mae_db"] for r in rows])),
+        confident_frames=frames,
+        f0_mae_cents=sum(r["f0_abs_cents_sum"] for r in rows) / frames if frames else float("nan"),
+        rpa=sum(r["rpa_hits"] for r in rows) / frames if frames else float("nan"),
+    )
 
 
-def regressions(previous: dict, current: dict, tolerance: float = 0.02) -> list[str]:
+def regressions(previous: HistoryRow, current: Scores, tolerance: float = 0.02) -> list[str]:
     """Metrics worse than the previous evaluation by more than `tolerance` (relative; for
     RPA, absolute). Evaluation is seeded, so the same model on the same data scores the same."""
     worse = []
     for key in HIGHER_IS_WORSE:
-        if np.isfinite(previous[key]) and current[key] > previous[key] * (1 + tolerance) + 1e-9:
-            worse.append(f"{key} {previous[key]:.4g} -> {current[key]:.4g}")
+        before, now = getattr(previous, key), getattr(current, key)
+        if np.isfinite(before) and now > before * (1 + tolerance) + 1e-9:
+            worse.append(f"{key} {before:.4g} -> {now:.4g}")
     for key in LOWER_IS_WORSE:
-        if np.isfinite(previous[key]) and current[key] < previous[key] - tolerance:
-            worse.append(f"{key} {previous[key]:.4g} -> {current[key]:.4g}")
+        before, now = getattr(previous, key), getattr(current, key)
+        if np.isfinite(before) and now < before - tolerance:
+            worse.append(f"{key} {before:.4g} -> {now:.4g}")
     return worse

@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 
 from nas.atomic import atomic_path
+from nas.store.artifacts import Evaluation
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
@@ -24,35 +25,36 @@ def _fmt(pattern: str, value) -> str:
     return pattern.format(value) if value == value else "n/a"  # NaN: no confident frames
 
 
-def write_report(path: Path, result: dict, rows: list[dict]) -> None:
+def write_report(path: Path, result: Evaluation, rows: list[dict]) -> None:
     e = html.escape
-    metrics = result["metrics"]
-    previous = result["previous_eval_id"]
-    if result["regression"]:
+    metrics = result.metrics
+    previous = result.previous_eval_id
+    if result.regression:
         regression = (f"<p class='bad'>Regression against evaluation {e(previous)}: "
-                      f"{e('; '.join(result['regressions']))}</p>")
+                      f"{e('; '.join(result.regressions))}</p>")
     elif previous:
         regression = f"<p>No regression against evaluation {e(previous)}.</p>"
     else:
         regression = "<p>First evaluation of this model on this dataset.</p>"
+    dataset = result.dataset
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>nas evaluation {e(result['model_version'])}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{e(result['dataset']['name'])}: model <code>{e(result['model_version'])}</code></h1>",
-        f"<p>Dataset version <code>{e(result['dataset']['version'])}</code>, {e(result['dataset']['split'])} split, "
-        f"{metrics['examples']} examples; evaluation <code>{e(result['eval_id'])}</code> ({e(result['created'])}).</p>",
+        f"<title>nas evaluation {e(result.model_version)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{e(dataset.name)}: model <code>{e(result.model_version)}</code></h1>",
+        f"<p>Dataset version <code>{e(dataset.version)}</code>, {e(dataset.split)} split, "
+        f"{metrics.examples} examples; evaluation <code>{e(result.eval_id)}</code> ({e(result.created)}).</p>",
         regression,
         "<table><tr><th>metric</th><th>value</th></tr>",
-        *[f"<tr><td>{label}</td><td>{_fmt(p, metrics[k])}</td></tr>" for k, label, p in _METRICS],
+        *[f"<tr><td>{label}</td><td>{_fmt(p, getattr(metrics, k))}</td></tr>" for k, label, p in _METRICS],
         "</table>",
     ]
-    for item in result["listen"]:
+    for item in result.listen:
         parts += [
-            f"<section><h2>Example {item['example']}</h2>",
-            f"<p>original <audio controls preload='none' src='{e(item['original'])}'></audio> "
-            f"resynthesis <audio controls preload='none' src='{e(item['resynthesis'])}'></audio></p>",
-            f"<img src='{e(item['spectrogram'])}' alt='spectrograms'>",
-            f"<img src='{e(item['features'])}' alt='f0 and loudness'>",
+            f"<section><h2>Example {item.example}</h2>",
+            f"<p>original <audio controls preload='none' src='{e(item.original)}'></audio> "
+            f"resynthesis <audio controls preload='none' src='{e(item.resynthesis)}'></audio></p>",
+            f"<img src='{e(item.spectrogram)}' alt='spectrograms'>",
+            f"<img src='{e(item.features)}' alt='f0 and loudness'>",
             "</section>",
         ]
     parts += ["<section><h2>Every example</h2><table><tr><th>example</th>",

@@ -16,13 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 from nas import ddsp_api
-from nas.atomic import replace_dir, staging_dir, write_json
+from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import LossConfig
-from nas.engine.engine import MODEL_FILE, WEIGHTS_FILE, Engine, OnnxDecoder
+from nas.engine.engine import WEIGHTS_FILE, Engine, OnnxDecoder
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss
+from nas.store.artifacts import DatasetMeta, Differences, ExportLosses, ExportReport
 from nas.store.datasets import load_metadata
-from nas.store.runs import EXPORT_FILE
+from nas.store.runs import EXPORT_FILE, model_summary
 from nas.training import data
 
 from . import formats
@@ -35,8 +36,8 @@ CALIBRATION_EXAMPLES = 32
 FLOAT_TOLERANCE = 1e-4  # max abs difference of a float export's decoder outputs vs TensorFlow
 
 
-def _inputs(dataset_dir: Path, split: str, metadata: dict, model, limit: int) -> list[dict]:
-    preprocessor = make_preprocessor(model.config, metadata["sample_rate"], metadata["example_secs"])
+def _inputs(dataset_dir: Path, split: str, metadata: DatasetMeta, model, limit: int) -> list[dict]:
+    preprocessor = make_preprocessor(model.config, metadata.sample_rate, metadata.example_secs)
     examples = data.examples(dataset_dir, split, metadata, preprocessor).take(limit)
     return [{k: v.numpy() for k, v in example.items()} for example in examples]
 
@@ -74,19 +75,19 @@ def spectral_loss(engine: Engine, examples: list[dict]) -> float:
     return float(np.mean(values))
 
 
-def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> dict:
+def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> ExportReport:
     """Export the model in `model_dir` (a run's `model/`) into `out_dir`, swapped in whole."""
     model, summary = load_model(model_dir)
     metadata = load_metadata(dataset_dir)
-    eval_split = "eval" if metadata["counts"]["eval"] else "train"
+    eval_split = metadata.counts.evaluated
     evaluation = _inputs(dataset_dir, eval_split, metadata, model, PARITY_EXAMPLES)
     calibration = _inputs(dataset_dir, "train", metadata, model, CALIBRATION_EXAMPLES)
     frames = evaluation[0]["f0_scaled"].shape[0]
 
     staging = staging_dir(out_dir)
     np.savez(staging / WEIGHTS_FILE, **engine_weights(model))
-    write_json(staging / MODEL_FILE, summary)
-    log.info("exporting %s: ONNX, TFLite, int8 (calibrated on %d training examples)", summary["model_version"],
+    summary.save(model_summary(staging))
+    log.info("exporting %s: ONNX, TFLite, int8 (calibrated on %d training examples)", summary.model_version,
              len(calibration))
     formats.to_onnx(model, staging / "decoder.onnx")
     formats.to_tflite(model, staging / "decoder.tflite", frames)
@@ -94,28 +95,25 @@ def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> dict:
 
     onnx = OnnxDecoder(staging / "decoder.onnx")
     reference = [_decoder_outputs(model, e) for e in evaluation]
-    differences = {
-        "onnx": max(float(np.abs(onnx(*_scaled(e)) - r).max()) for e, r in zip(evaluation, reference)),
-        "tflite": max(float(np.abs(formats.run_tflite(staging / "decoder.tflite", *_scaled(e)) - r).max())
-                      for e, r in zip(evaluation, reference)),
-    }
     engine = Engine.load(staging)
-    differences["engine_decoder"] = max(float(np.abs(engine.decoder(*_scaled(e)) - r).max())
-                                        for e, r in zip(evaluation, reference))
-    differences["engine_audio_relative"] = max(engine_difference(model, engine, e) for e in evaluation)
+    differences = Differences(
+        onnx=max(float(np.abs(onnx(*_scaled(e)) - r).max()) for e, r in zip(evaluation, reference)),
+        tflite=max(float(np.abs(formats.run_tflite(staging / "decoder.tflite", *_scaled(e)) - r).max())
+                   for e, r in zip(evaluation, reference)),
+        engine_decoder=max(float(np.abs(engine.decoder(*_scaled(e)) - r).max()) for e, r in zip(evaluation, reference)),
+        engine_audio_relative=max(engine_difference(model, engine, e) for e in evaluation),
+    )
     losses = {"float": spectral_loss(Engine.load(staging, seed=1), evaluation),
               "int8": spectral_loss(Engine.load(staging, "decoder.int8.onnx", seed=1), evaluation)}
-    report = {
-        "model_version": summary["model_version"], "dataset": summary["dataset"],
-        "examples": len(evaluation), "split": eval_split, "frames": frames,
-        "max_abs_difference": differences, "float_tolerance": FLOAT_TOLERANCE,
-        "float_within_tolerance": differences["onnx"] <= FLOAT_TOLERANCE and differences["tflite"] <= FLOAT_TOLERANCE,
-        "spectral_loss": {**losses, "int8_change_pct": 100 * (losses["int8"] / losses["float"] - 1)},
-        "bytes": {p.name: p.stat().st_size for p in sorted(staging.iterdir())},
-    }
-    write_json(staging / EXPORT_FILE, report)
+    report = ExportReport(
+        model_version=summary.model_version, dataset=summary.dataset,
+        examples=len(evaluation), split=eval_split, frames=frames,
+        max_abs_difference=differences, float_tolerance=FLOAT_TOLERANCE,
+        float_within_tolerance=differences.onnx <= FLOAT_TOLERANCE and differences.tflite <= FLOAT_TOLERANCE,
+        spectral_loss=ExportLosses(**losses, int8_change_pct=100 * (losses["int8"] / losses["float"] - 1)),
+        bytes={p.name: p.stat().st_size for p in sorted(staging.iterdir())},
+    )
+    report.save(staging / EXPORT_FILE)
     replace_dir(staging, out_dir)
-    log.info("exported %s to %s: ONNX diff %.1e, TFLite diff %.1e, engine audio diff %.1e of peak, int8 loss %+.2f%%",
-             summary["model_version"], out_dir, differences["onnx"], differences["tflite"],
-             differences["engine_audio_relative"], report["spectral_loss"]["int8_change_pct"])
+    log.info("exported to %s: %s", out_dir, report.describe())
     return report

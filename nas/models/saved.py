@@ -3,13 +3,12 @@ and model.json (what it is, and what it was trained on)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import tensorflow as tf
 
-from ..config.presets import ModelConfig
-from ..store.runs import MODEL_FILE
+from ..store.artifacts import RunSummary
+from ..store.runs import load_model_summary
 from .synthesizer import Synthesizer
 
 WEIGHTS = "weights"  # the checkpoint's prefix in model/
@@ -19,11 +18,10 @@ def write_weights(model: Synthesizer, model_dir: Path) -> None:
     tf.train.Checkpoint(model=model).write(str(Path(model_dir) / WEIGHTS))
 
 
-def load_model(model_dir: Path) -> tuple[Synthesizer, dict]:
+def load_model(model_dir: Path) -> tuple[Synthesizer, RunSummary]:
     """A trained model from its `model/` folder, and its model.json."""
-    summary = json.loads((Path(model_dir) / MODEL_FILE).read_text())
-    model = Synthesizer(ModelConfig.model_validate(summary["model"]), summary["sample_rate"],
-                        summary["example_secs"], summary.get("input_stats"))
+    summary = load_model_summary(model_dir)
+    model = Synthesizer(summary.model, summary.sample_rate, summary.example_secs, summary.input_stats)
     model.build_variables()
     tf.train.Checkpoint(model=model).read(str(Path(model_dir) / WEIGHTS)).assert_existing_objects_matched()
     return model, summary

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .artifacts import DatasetMeta
+
 DATASET_FILE = "dataset.json"
 STATISTICS_FILE = "statistics.json"
 
@@ -79,8 +81,8 @@ class DatasetLayout:
         return DatasetFiles(self.final).metadata.exists()
 
 
-def load_metadata(dataset_dir: Path) -> dict:
-    return json.loads(DatasetFiles(Path(dataset_dir)).metadata.read_text())
+def load_metadata(dataset_dir: Path) -> DatasetMeta:
+    return DatasetMeta.load(DatasetFiles(Path(dataset_dir)).metadata)
 
 
 def load_statistics(dataset_dir: Path) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..atomic import write_json
 from ..config.presets import TrainConfig
+from .artifacts import DatasetMeta, ExportReport, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,11 @@ class RunLayout:
         return self.dir / SUMMARY_FILE
 
     @property
+    def wandb(self) -> Path:
+        """Where the run's W&B run went (written by the train flow)."""
+        return self.dir / "wandb.json"
+
+    @property
     def lock(self) -> Path:
         """Held by whatever writes into the run (training, evaluation, export): one at a time."""
         return self.dir.parent / f".{self.dir.name}.lock"
@@ -80,55 +86,67 @@ def run_of(path: Path) -> RunLayout:
     return parent if path in (parent.model, parent.export) else RunLayout(path)
 
 
-def run_id(metadata: dict, config: TrainConfig) -> str:
-    recipe = {"dataset": metadata["name"], "dataset_version": metadata["version"], **config.identity()}
+def run_id(metadata: DatasetMeta, config: TrainConfig) -> str:
+    recipe = {"dataset": metadata.name, "dataset_version": metadata.version, **config.identity()}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     return f"{config.preset}-{digest}"
 
 
-def run_layout(data_root: Path, metadata: dict, config: TrainConfig) -> RunLayout:
-    return RunLayout(Path(data_root) / metadata["name"] / "runs" / run_id(metadata, config))
+def run_layout(data_root: Path, metadata: DatasetMeta, config: TrainConfig) -> RunLayout:
+    return RunLayout(Path(data_root) / metadata.name / "runs" / run_id(metadata, config))
 
 
 def model_version(run: str, step: int) -> str:
     return f"{run}-{step}"
 
 
-def write_run_config(layout: RunLayout, dataset_dir: Path, metadata: dict, config: TrainConfig,
+def write_run_config(layout: RunLayout, dataset_dir: Path, metadata: DatasetMeta, config: TrainConfig,
                      software: dict) -> None:
     write_json(layout.config, {
         "run_id": layout.dir.name,
         "config": config.model_dump(mode="json"),
-        "dataset": {"name": metadata["name"], "version": metadata["version"], "dir": str(dataset_dir),
-                    "sample_rate": metadata["sample_rate"], "frame_rate": metadata["frame_rate"],
-                    "example_secs": metadata["example_secs"], "centered": metadata["centered"]},
+        "dataset": {**metadata.model_dump(include={"name", "version", "sample_rate", "frame_rate", "example_secs",
+                                                   "centered"}), "dir": str(dataset_dir)},
         "software": software,
     })
 
 
-def load_summary(layout: RunLayout) -> dict | None:
-    return json.loads(layout.summary.read_text()) if layout.summary.exists() else None
+def load_summary(layout: RunLayout) -> RunSummary | None:
+    return RunSummary.load(layout.summary) if layout.summary.exists() else None
 
 
-def finished_run(layout: RunLayout, steps: int) -> dict | None:
+def finished_run(layout: RunLayout, steps: int) -> RunSummary | None:
     """The run's summary if it is trained to at least `steps` and its latest checkpoint is
     that final step (checkpoints are named ckpt-<step>); read without TensorFlow."""
     summary = load_summary(layout)
     state = layout.checkpoints / "checkpoint"  # TensorFlow's text record of the latest checkpoint
-    if not summary or summary["step"] < steps or not state.exists():
+    if not summary or summary.step < steps or not state.exists():
         return None
     latest = re.search(r'^model_checkpoint_path: "(.*)"$', state.read_text(), re.MULTILINE)
-    if not latest or not latest.group(1).endswith(f"ckpt-{summary['step']}"):
+    if not latest or not latest.group(1).endswith(f"ckpt-{summary.step}"):
         return None
-    log.info("%s is already trained to step %d: %s", layout.dir.name, summary["step"], layout.model)
-    return {**summary, "run_dir": str(layout.dir)}  # where it is now (data roots get moved)
+    log.info("%s is already trained to step %d: %s", layout.dir.name, summary.step, layout.model)
+    return summary.model_copy(update={"run_dir": str(layout.dir)})  # where it is now (data roots get moved)
 
 
-def finished_export(layout: RunLayout, model_version: str) -> dict | None:
+def model_summary(model_dir: Path) -> Path:
+    """The model.json of a run's model/ (or of an export folder): the run summary it was saved with."""
+    return Path(model_dir) / MODEL_FILE
+
+
+def load_model_summary(model_dir: Path) -> RunSummary:
+    return RunSummary.load(model_summary(model_dir))
+
+
+def export_report(layout: RunLayout) -> Path:
+    return layout.export / EXPORT_FILE
+
+
+def finished_export(layout: RunLayout, model_version: str) -> ExportReport | None:
     """The export report if the run's export/ holds this model version."""
-    path = layout.export / EXPORT_FILE
-    report = json.loads(path.read_text()) if path.exists() else None
-    return report if report and report["model_version"] == model_version else None
+    path = export_report(layout)
+    report = ExportReport.load(path) if path.exists() else None
+    return report if report and report.model_version == model_version else None
 
 
 def find_model(data_root: Path, dataset: str, model_version: str | None = None,
@@ -136,15 +154,15 @@ def find_model(data_root: Path, dataset: str, model_version: str | None = None,
     """The run holding `model_version`, or the most recently exported model of `dataset`
     (trained on `dataset_version` if given)."""
     runs = Path(data_root) / dataset / "runs"
-    models = [json.loads(p.read_text()) | {"_mtime": p.stat().st_mtime, "_run": p.parent.parent}
+    models = [(p.stat().st_mtime, p.parent.parent, load_model_summary(p.parent))
               for p in runs.glob(f"*/model/{MODEL_FILE}")]
     if model_version:
-        models = [m for m in models if m["model_version"] == model_version]
+        models = [m for m in models if m[2].model_version == model_version]
         if not models:
             raise FileNotFoundError(f"{runs}: no exported model {model_version} (a run keeps only its latest model)")
     if dataset_version:
-        models = [m for m in models if m["dataset"]["version"] == dataset_version]
+        models = [m for m in models if m[2].dataset.version == dataset_version]
     if not models:
         raise FileNotFoundError(f"{runs}: no trained model of {dataset}"
                                 f"{' on dataset version ' + dataset_version if dataset_version else ''}")
-    return RunLayout(max(models, key=lambda m: m["_mtime"])["_run"])
+    return RunLayout(max(models, key=lambda m: m[0])[1])

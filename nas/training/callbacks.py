@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.store.artifacts import RunSummary
+
 
 @dataclass
 class Sample:
@@ -32,5 +34,5 @@ class Callback:
     def on_sample(self, sample: Sample) -> None:
         pass
 
-    def on_end(self, summary: dict) -> None:
+    def on_end(self, summary: RunSummary) -> None:
         pass

@@ -10,10 +10,12 @@ import tensorflow as tf
 from nas.data.reader import record_provider
 from nas.models.synthesizer import preprocess
 
+from ..store.artifacts import DatasetMeta
 
-def examples(dataset_dir: Path, split: str, metadata: dict, preprocessor) -> tf.data.Dataset:
+
+def examples(dataset_dir: Path, split: str, metadata: DatasetMeta, preprocessor) -> tf.data.Dataset:
     """Unbatched, preprocessed examples of one split in record order (deterministic)."""
-    if metadata["counts"][split] == 0:
+    if metadata.counts.of(split) == 0:
         raise ValueError(f"{dataset_dir}: the {split} split has no examples")
     dataset = record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False)
     dataset = dataset.map(lambda example: preprocess(preprocessor, example), num_parallel_calls=tf.data.AUTOTUNE)

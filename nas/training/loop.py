@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from nas.atomic import replace_dir, staging_dir, write_json
+from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import OptimConfig, TrainConfig
 from nas.data.audio import write_wav
 from nas.models.decoders import input_stats
@@ -18,8 +18,9 @@ from nas.models.saved import WEIGHTS, write_weights
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
 from nas.plots import plot_loss_curve, plot_spectrograms
 from nas.progress import clock, progress
+from nas.store.artifacts import DatasetMeta, FinalLosses, RunSummary
 from nas.store.datasets import load_metadata, load_statistics
-from nas.store.runs import MODEL_FILE, RunLayout, finished_run, model_version, write_run_config
+from nas.store.runs import RunLayout, finished_run, model_summary, model_version, write_run_config
 
 from . import data
 from .callbacks import Callback, Sample
@@ -63,13 +64,13 @@ class _Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
 class Trainer:
     """Model, optimiser and compiled step, built in a strategy's scope."""
 
-    def __init__(self, config: TrainConfig, metadata: dict, strategy: tf.distribute.Strategy | None = None,
+    def __init__(self, config: TrainConfig, metadata: DatasetMeta, strategy: tf.distribute.Strategy | None = None,
                  statistics: dict | None = None):
         """statistics: the dataset's (statistics.json), which set the decoder's input scales."""
         self.config = config
         self.strategy = strategy or default_strategy()
-        self.sample_rate = metadata["sample_rate"]
-        self.example_secs = metadata["example_secs"]
+        self.sample_rate = metadata.sample_rate
+        self.example_secs = metadata.example_secs
         self.preprocessor = make_preprocessor(config.model, self.sample_rate, self.example_secs)
         self.loss_fn = make_spectral_loss(config.loss)
         optim = config.optim
@@ -135,12 +136,12 @@ class Trainer:
 
 
 def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: list[Callback] = (),
-          strategy: tf.distribute.Strategy | None = None) -> dict:
+          strategy: tf.distribute.Strategy | None = None) -> RunSummary:
     """Train (or resume) the run in `layout` until `config.steps`; returns the run summary."""
     dataset_dir = Path(dataset_dir)
     metadata = load_metadata(dataset_dir)
-    if metadata["counts"]["train"] < config.optim.batch_size:
-        raise ValueError(f"{dataset_dir}: {metadata['counts']['train']} training examples, fewer than one "
+    if metadata.counts.train < config.optim.batch_size:
+        raise ValueError(f"{dataset_dir}: {metadata.counts.train} training examples, fewer than one "
                          f"batch of {config.optim.batch_size}")
     finished = finished_run(layout, config.steps)
     if finished:
@@ -158,9 +159,9 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     metrics = MetricsLog(layout.metrics, start)
 
     train_examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
-    eval_split = "eval" if metadata["counts"]["eval"] else "train"
+    eval_split = metadata.counts.evaluated
     eval_examples = data.examples(dataset_dir, eval_split, metadata, trainer.preprocessor)
-    eval_set = data.eval_batches(eval_examples, metadata["counts"][eval_split], config.optim.batch_size,
+    eval_set = data.eval_batches(eval_examples, metadata.counts.of(eval_split), config.optim.batch_size,
                                  EVAL_BATCHES)
     batches = data.training_batches(train_examples, config.optim.batch_size, config.seed, skip_batches=start)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(batches))
@@ -169,13 +170,13 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     info = {"run_id": layout.dir.name, "run_dir": str(layout.dir), "preset": config.preset,
             "decoder_parameters": trainer.model.decoder_parameters(),
             "parameters": int(sum(v.shape.num_elements() for v in trainer.model.trainable_variables)),
-            "dataset": metadata["name"], "dataset_version": metadata["version"], "start_step": start,
+            "dataset": metadata.name, "dataset_version": metadata.version, "start_step": start,
             "steps": config.steps, "devices": trainer.strategy.num_replicas_in_sync,
             "config": config.model_dump(mode="json")}
     for callback in callbacks:
         callback.on_start(info)
     log.info("training %s (%s, %d decoder parameters) on %s %s: steps %d -> %d, batch %d on %d device(s)",
-             info["run_id"], config.preset, info["decoder_parameters"], metadata["name"], metadata["version"],
+             info["run_id"], config.preset, info["decoder_parameters"], metadata.name, metadata.version,
              start, config.steps, config.optim.batch_size, info["devices"])
 
     def report(step: int, row: dict) -> None:
@@ -223,7 +224,7 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
             manager.save(checkpoint_number=step)
     sample(step)
     metrics.write()
-    plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata['name']} · {config.preset}")
+    plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata.name} · {config.preset}")
     summary = save_model(trainer, layout, metadata, config, metrics, step)
     for callback in callbacks:
         callback.on_end(summary)
@@ -242,26 +243,25 @@ def _write_sample(layout: RunLayout, step: int, batch: dict, synthesized: np.nda
     return Sample(step, sample_rate, original, synthesized, *paths)
 
 
-def save_model(trainer: Trainer, layout: RunLayout, metadata: dict, config: TrainConfig, metrics: MetricsLog,
-            step: int) -> dict:
+def save_model(trainer: Trainer, layout: RunLayout, metadata: DatasetMeta, config: TrainConfig, metrics: MetricsLog,
+               step: int) -> RunSummary:
     """The trained model as weights + model.json in `model/`, swapped in whole."""
-    version = model_version(layout.dir.name, step)
-    summary = {
-        "run_id": layout.dir.name, "run_dir": str(layout.dir), "model_version": version, "step": step,
-        "preset": config.preset, "recipe": config.recipe, "optim": config.optim.model_dump(mode="json"),
-        "decoder_parameters": trainer.model.decoder_parameters(),
-        "dataset": {"name": metadata["name"], "version": metadata["version"]},
-        "sample_rate": metadata["sample_rate"], "example_secs": metadata["example_secs"],
-        "model": config.model.model_dump(mode="json"), "input_stats": trainer.input_stats,
-        "final": {"loss": metrics.last("loss"), "eval_loss": metrics.last("eval_loss"),
-                  "initial_eval_loss": metrics.first("eval_loss")},
-        "files": {"weights": f"{layout.model.name}/{WEIGHTS}", "metrics": layout.metrics.name, "loss_plot": layout.loss_plot.name},
-    }
+    summary = RunSummary(
+        run_id=layout.dir.name, run_dir=str(layout.dir), model_version=model_version(layout.dir.name, step),
+        step=step, preset=config.preset, recipe=config.recipe, optim=config.optim,
+        decoder_parameters=trainer.model.decoder_parameters(), dataset=metadata.ref,
+        sample_rate=metadata.sample_rate, example_secs=metadata.example_secs, model=config.model,
+        input_stats=trainer.input_stats,
+        final=FinalLosses(loss=metrics.last("loss"), eval_loss=metrics.last("eval_loss"),
+                          initial_eval_loss=metrics.first("eval_loss")),
+        files={"weights": f"{layout.model.name}/{WEIGHTS}", "metrics": layout.metrics.name,
+               "loss_plot": layout.loss_plot.name},
+    )
     staging = staging_dir(layout.model)
     write_weights(trainer.model, staging)
-    write_json(staging / MODEL_FILE, summary)
+    summary.save(model_summary(staging))
     replace_dir(staging, layout.model)
-    write_json(layout.summary, summary)
+    summary.save(layout.summary)
     return summary
 
 

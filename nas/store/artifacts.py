@@ -1,0 +1,260 @@
+"""What the stages hand on, typed: a dataset's `dataset.json`, a run's `run.json` (and its
+model's `model.json`), an evaluation's `metrics.json` and an export's `export.json`.
+
+Each is a frozen pydantic model with `load` and `save`. The files are the JSON they have
+always been (same keys, so data roots written before these types still load); a key a
+later version added has a default that says what older files meant. Each model has one
+method that says it for people, used by the CLI, the Prefect cards and W&B alike.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..atomic import write_json
+from ..config.presets import ModelConfig, OptimConfig
+
+
+class Frozen(BaseModel):
+    """Keys a newer nas wrote and this one does not know are left out rather than refused."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Artifact(Frozen):
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        # json.loads, not pydantic's parser: the files hold NaN where a score is undefined
+        return cls.model_validate(json.loads(Path(path).read_text()))
+
+    def save(self, path: Path) -> None:
+        write_json(path, self.model_dump(mode="json", by_alias=True))
+
+
+class Splits(Frozen):
+    train: int
+    eval: int
+
+    def of(self, split: str) -> int:
+        return getattr(self, split)
+
+    @property
+    def evaluated(self) -> str:
+        """The split an evaluation scores: eval, or train where a dataset has no eval examples."""
+        return "eval" if self.eval else "train"
+
+
+class DatasetRef(Frozen):
+    name: str
+    version: str
+
+
+class CrepeMeta(Frozen):
+    model: str
+    viterbi: bool
+
+
+class SourceCounts(Frozen):
+    ok: int
+    skipped: int
+
+
+class RecordsSummary(Artifact):
+    """`.records-done.json` in a staging folder: the records are all written."""
+
+    counts: Splits
+    chunks: Splits
+
+
+class DatasetMeta(Artifact):
+    """`dataset.json`: a published dataset version, written last when it is published."""
+
+    name: str
+    version: str
+    sample_rate: int
+    frame_rate: int
+    centered: bool
+    example_secs: float
+    hop_secs: float
+    chunk_secs: float
+    crepe: CrepeMeta
+    loudness: dict
+    split: dict
+    chunks: Splits
+    counts: Splits
+    shards: Splits
+    files: dict[str, str]
+    sources: SourceCounts
+    source_manifest_digest: str
+    parameters: dict
+    nas_version: str
+    software: dict[str, str]
+
+    @property
+    def ref(self) -> DatasetRef:
+        return DatasetRef(name=self.name, version=self.version)
+
+    def describe(self) -> str:
+        return (f"{self.name} {self.version}: {self.counts.train} train / {self.counts.eval} eval examples of "
+                f"{self.example_secs:g} s (CREPE {self.crepe.model}{' + Viterbi' if self.crepe.viterbi else ''})")
+
+
+class FinalLosses(Frozen):
+    loss: float | None = None
+    eval_loss: float | None = None
+    initial_eval_loss: float | None = None
+
+
+class RunSummary(Artifact):
+    """`run.json` (and the model's `model.json`): a trained model, what it is and what it
+    was trained on. `run_dir` is where the run was when it was read."""
+
+    run_id: str
+    run_dir: str
+    model_version: str
+    step: int
+    preset: str
+    recipe: str | None = None  # None: trained before recipes had names and were recorded here
+    optim: OptimConfig | None = None  # (the run's config.json holds what it trained with)
+    decoder_parameters: int
+    dataset: DatasetRef
+    sample_rate: int
+    example_secs: float
+    model: ModelConfig
+    input_stats: dict[str, tuple[float, float]] | None = None
+    final: FinalLosses
+    files: dict[str, str]
+
+    def describe(self) -> str:
+        loss = f", eval loss {self.final.eval_loss:.3f}" if self.final.eval_loss is not None else ""
+        return (f"{self.model_version}: {self.preset} ({self.decoder_parameters:,} decoder parameters), recipe "
+                f"{self.recipe or '-'}, {self.step} steps on {self.dataset.name} {self.dataset.version}{loss}")
+
+
+class _ScoreLine:
+    """For models with the four score fields (no annotations here: they would become fields first)."""
+
+    def line(self) -> str:
+        """The scores as people read them, the same everywhere."""
+        return (f"spectral loss {self.spectral_loss:.3f}, f0 {self.f0_mae_cents:.1f} cents "
+                f"(RPA {self.rpa:.3f}), loudness {self.loudness_mae_db:.2f} dB")
+
+
+class Scores(Frozen, _ScoreLine):
+    """An evaluation's aggregates over its examples."""
+
+    examples: int
+    spectral_loss: float
+    loudness_mae_db: float
+    confident_frames: int
+    f0_mae_cents: float
+    rpa: float
+
+
+class HistoryRow(Frozen, _ScoreLine):
+    """One row of a dataset's evaluation history (`evaluations.parquet`), in its column order."""
+
+    eval_id: str
+    created: str
+    model_version: str
+    dataset_version: str
+    spectral_loss: float
+    f0_mae_cents: float
+    rpa: float
+    loudness_mae_db: float
+    examples: int
+    regression: bool
+    dir: str
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> HistoryRow:
+        return cls(**evaluation.metrics.model_dump(exclude={"confident_frames"}), eval_id=evaluation.eval_id,
+                   created=evaluation.created, model_version=evaluation.model_version,
+                   dataset_version=evaluation.dataset.version, regression=evaluation.regression, dir=evaluation.dir)
+
+
+class EvaluatedDataset(DatasetRef):
+    split: str
+
+
+class Listening(Frozen):
+    """One listened example: its files, relative to the evaluation folder."""
+
+    example: int
+    original: str
+    resynthesis: str
+    spectrogram: str
+    features: str
+
+
+class Evaluation(Artifact):
+    """`metrics.json`: one evaluation of a model on a dataset version."""
+
+    eval_id: str
+    created: str
+    model_version: str
+    preset: str
+    run_id: str
+    dataset: EvaluatedDataset
+    metrics: Scores
+    previous_eval_id: str | None = None
+    regression: bool
+    regressions: list[str]
+    listen: list[Listening]
+    seed: int
+    previous_model: HistoryRow | None = None
+    dir: str
+
+    @property
+    def report(self) -> Path:
+        from .runs import REPORT_FILE
+
+        return Path(self.dir) / REPORT_FILE
+
+    @property
+    def table(self) -> Path:
+        from .runs import TABLE_FILE
+
+        return Path(self.dir) / TABLE_FILE
+
+    def describe(self) -> str:
+        return f"evaluation {self.eval_id} of {self.model_version}: {self.metrics.line()}"
+
+
+class Differences(Frozen):
+    """Largest absolute differences from the TensorFlow model on the parity examples."""
+
+    onnx: float
+    tflite: float
+    engine_decoder: float
+    engine_audio_relative: float = Field(description="of the reference audio's peak")
+
+
+class ExportLosses(Frozen):
+    float_: float = Field(alias="float")
+    int8: float
+    int8_change_pct: float
+
+
+class ExportReport(Artifact):
+    """`export.json`: a model's exports and how closely each reproduces it."""
+
+    model_version: str
+    dataset: DatasetRef
+    examples: int
+    split: str
+    frames: int
+    max_abs_difference: Differences
+    float_tolerance: float
+    float_within_tolerance: bool
+    spectral_loss: ExportLosses
+    bytes: dict[str, int]
+
+    def describe(self) -> str:
+        d = self.max_abs_difference
+        return (f"{self.model_version}: ONNX diff {d.onnx:.1e}, TFLite diff {d.tflite:.1e}, engine audio diff "
+                f"{d.engine_audio_relative:.1e} of peak, int8 loss {self.spectral_loss.int8_change_pct:+.2f}%")
