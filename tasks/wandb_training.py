@@ -10,12 +10,13 @@ stops training: it is logged once and W&B is left alone for the rest of the run.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 from nas.config import WandbConfig
 from nas.store.artifacts import RunSummary
 from nas.store.runs import RunLayout
-from nas.training.callbacks import Callback, Sample
+from nas.training.callbacks import Callback, Sample, TrainingStart
 
 from .wandb import open_run, resolve_mode
 
@@ -41,8 +42,8 @@ class WandbTraining(Callback):
             self.info["error"] = f"{type(error).__name__}: {error}"
             self.mode = "disabled"
 
-    def on_start(self, info: dict) -> None:
-        self._guard(self._start, info)
+    def on_start(self, start: TrainingStart) -> None:
+        self._guard(self._start, start)
 
     def on_metrics(self, step: int, metrics: dict) -> None:
         self._guard(self._metrics, step, metrics)
@@ -53,14 +54,13 @@ class WandbTraining(Callback):
     def on_end(self, summary: RunSummary) -> None:
         self._guard(self._end, summary)
 
-    def _start(self, info: dict) -> None:
-        self.run = open_run(self.config, self.mode, self.wandb_dir, "train", info["run_id"],
-                            {k: info[k] for k in ("preset", "decoder_parameters", "parameters", "dataset",
-                                                  "dataset_version", "steps", "devices", "start_step", "config")},
-                            group=info["dataset"])
-        self.info.update({"run_dir": self.run.dir, "run_name": info["run_id"]})
+    def _start(self, start: TrainingStart) -> None:
+        self.run = open_run(self.config, self.mode, self.wandb_dir, "train", start.run_id,
+                            {k: v for k, v in asdict(start).items() if k not in ("run_id", "run_dir")},
+                            group=start.dataset)
+        self.info.update({"run_dir": self.run.dir, "run_name": start.run_id})
         if self.mode == "online":
-            self.run.use_artifact(f"{info['dataset']}:{info['dataset_version']}")
+            self.run.use_artifact(f"{start.dataset}:{start.dataset_version}")
             self.info["url"] = self.run.url
 
     def _metrics(self, step: int, metrics: dict) -> None:

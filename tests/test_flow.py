@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
@@ -90,8 +89,8 @@ def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared
     recipe = resolve_training(load_config(config)[0].training, settings).model_dump(mode="json")
     state = train(str(config), data_root=str(root), recipe=recipe, return_state=True)
     assert state.is_completed()
-    trained = state.result()
-    summary = trained.summary
+    first = state.result()
+    summary = first.summary
     assert summary.step == 20 and summary.dataset.version == dataset_dir.name
     run_dir = root / "test-violin" / "runs" / summary.run_id
     assert (run_dir / "model" / "model.json").exists() and (run_dir / "config.json").exists()
@@ -118,7 +117,7 @@ def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared
     trained = (run_dir / "metrics.parquet").stat().st_mtime_ns
     again = train(str(config), data_root=str(root), recipe=recipe, return_state=True)
     assert again.result().summary.model_version == summary.model_version
-    assert again.result().wandb == trained.wandb
+    assert again.result().wandb == first.wandb
     assert len(list((root / "wandb").rglob("run-*.wandb"))) == wandb_runs
     assert (run_dir / "metrics.parquet").stat().st_mtime_ns == trained
 

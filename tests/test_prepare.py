@@ -51,7 +51,7 @@ def test_ddsp_reads_the_records_with_dataset_json(prepared):
             assert np.all(np.isfinite(ex["loudness_db"])) and -80.5 <= float(tf.reduce_min(ex["loudness_db"]))
     # values: every train example is a window of a source, resampled, at a whole-second offset
     sources = {p.name: resample(*read_mono(p)[:2], 16000) for p in (base / "audio").glob("[abc]-*")}
-    example = next(iter(record_provider(dataset_dir, "train", meta).get_dataset(shuffle=False)))
+    example = next(iter(record_provider(dataset_dir, "train", load_metadata(dataset_dir)).get_dataset(shuffle=False)))
     audio = example["audio"].numpy()
     hits = [name for name, s in sources.items() for start in range(0, len(s) - 64000 + 1, 16000)
             if np.allclose(s[start:start + 64000], audio, atol=1e-6)]

@@ -11,6 +11,23 @@ import numpy as np
 from nas.store.artifacts import RunSummary
 
 
+@dataclass(frozen=True)
+class TrainingStart:
+    """What a run is about to do: the loop tells its callbacks before the first step."""
+
+    run_id: str
+    run_dir: str
+    preset: str
+    decoder_parameters: int
+    parameters: int
+    dataset: str
+    dataset_version: str
+    start_step: int
+    steps: int
+    devices: int
+    config: dict  # the TrainConfig's dump
+
+
 @dataclass
 class Sample:
     step: int
@@ -25,7 +42,7 @@ class Sample:
 class Callback:
     """Hooks the loop calls. The default does nothing; tasks/ reports to W&B with one."""
 
-    def on_start(self, info: dict) -> None:
+    def on_start(self, start: TrainingStart) -> None:
         pass
 
     def on_metrics(self, step: int, metrics: dict) -> None:

@@ -23,7 +23,7 @@ from nas.store.datasets import load_metadata, load_statistics
 from nas.store.runs import RunLayout, finished_run, model_summary, model_version, write_run_config
 
 from . import data
-from .callbacks import Callback, Sample
+from .callbacks import Callback, Sample, TrainingStart
 from .metrics import MetricsLog
 
 log = logging.getLogger(__name__)
@@ -167,17 +167,17 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     iterator = iter(trainer.strategy.experimental_distribute_dataset(batches))
     sample_batch = next(iter(eval_set))  # its first example is the listening sample
 
-    info = {"run_id": layout.dir.name, "run_dir": str(layout.dir), "preset": config.preset,
-            "decoder_parameters": trainer.model.decoder_parameters(),
-            "parameters": int(sum(v.shape.num_elements() for v in trainer.model.trainable_variables)),
-            "dataset": metadata.name, "dataset_version": metadata.version, "start_step": start,
-            "steps": config.steps, "devices": trainer.strategy.num_replicas_in_sync,
-            "config": config.model_dump(mode="json")}
+    begin = TrainingStart(
+        run_id=layout.dir.name, run_dir=str(layout.dir), preset=config.preset,
+        decoder_parameters=trainer.model.decoder_parameters(),
+        parameters=int(sum(v.shape.num_elements() for v in trainer.model.trainable_variables)),
+        dataset=metadata.name, dataset_version=metadata.version, start_step=start, steps=config.steps,
+        devices=trainer.strategy.num_replicas_in_sync, config=config.model_dump(mode="json"))
     for callback in callbacks:
-        callback.on_start(info)
+        callback.on_start(begin)
     log.info("training %s (%s, %d decoder parameters) on %s %s: steps %d -> %d, batch %d on %d device(s)",
-             info["run_id"], config.preset, info["decoder_parameters"], metadata.name, metadata.version,
-             start, config.steps, config.optim.batch_size, info["devices"])
+             begin.run_id, config.preset, begin.decoder_parameters, metadata.name, metadata.version,
+             start, config.steps, config.optim.batch_size, begin.devices)
 
     def report(step: int, row: dict) -> None:
         metrics.add({"step": step, **row})
