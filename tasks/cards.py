@@ -9,7 +9,7 @@ from nas.config.presets import OptimConfig
 from nas.data.audio import SourceFile
 from nas.store.artifacts import DatasetMeta, Evaluation, ExportReport, HistoryRow, RunSummary, Scores
 from nas.store.datasets import load_statistics
-from nas.store.runs import METRICS_FILE
+from nas.store.names import METRICS_FILE
 
 _STATS_SHOWN = ("mean_pitch", "std_pitch", "mean_pitch_note", "mean_loudness", "mean_loudness_note",
                 "mean_max_loudness", "mean_min_loudness")

@@ -28,7 +28,7 @@ from nas.models.synthesizer import make_preprocessor, make_spectral_loss, prepro
 from nas.plots import plot_feature_tracks, plot_spectrograms
 from nas.store.artifacts import DatasetMeta, EvaluatedDataset, Evaluation, Listening, RunSummary
 from nas.store.datasets import load_metadata
-from nas.store.runs import METRICS_FILE, REPORT_FILE, TABLE_FILE
+from nas.store.names import METRICS_FILE, REPORT_FILE, TABLE_FILE
 
 from .history import append_history, latest_evaluation, previous_model
 from .metrics import aggregate, regressions, score_example

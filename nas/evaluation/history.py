@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from nas.atomic import atomic_path, file_lock
 from nas.store.artifacts import Evaluation, HistoryRow
-from nas.store.runs import METRICS_FILE
+from nas.store.names import METRICS_FILE
 
 
 def read_history(history: Path) -> list[HistoryRow]:

@@ -23,7 +23,8 @@ from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss
 from nas.store.artifacts import DatasetMeta, Differences, ExportLosses, ExportReport
 from nas.store.datasets import load_metadata
-from nas.store.runs import EXPORT_FILE, model_summary
+from nas.store.names import EXPORT_FILE
+from nas.store.runs import model_summary
 from nas.training import data
 
 from . import formats

@@ -2,9 +2,10 @@
 model's `model.json`), an evaluation's `metrics.json` and an export's `export.json`.
 
 Each is a frozen pydantic model with `load` and `save`. The files are the JSON they have
-always been (same keys, so data roots written before these types still load); a key a
-later version added has a default that says what older files meant. Each model has one
-method that says it for people, used by the CLI, the Prefect cards and W&B alike.
+always been (same keys, so data roots written before these types still load: see
+tests/test_artifacts.py); a key added later has a default, None where older files did not
+record it. Each model has one method that says it for people (`describe`, or `line` for
+scores), used by the CLI, the Prefect cards and W&B alike.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..atomic import write_json
 from ..config.presets import ModelConfig, OptimConfig
+from .names import REPORT_FILE, TABLE_FILE
 
 
 class Frozen(BaseModel):
@@ -211,14 +213,10 @@ class Evaluation(Artifact):
 
     @property
     def report(self) -> Path:
-        from .runs import REPORT_FILE
-
         return Path(self.dir) / REPORT_FILE
 
     @property
     def table(self) -> Path:
-        from .runs import TABLE_FILE
-
         return Path(self.dir) / TABLE_FILE
 
     def describe(self) -> str:

@@ -16,16 +16,9 @@ from pathlib import Path
 from ..atomic import write_json
 from ..config.presets import TrainConfig
 from .artifacts import DatasetMeta, ExportReport, RunSummary
+from .names import CONFIG_FILE, EXPORT_FILE, MODEL_FILE, SUMMARY_FILE
 
 log = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.json"
-SUMMARY_FILE = "run.json"
-MODEL_FILE = "model.json"
-EXPORT_FILE = "export.json"  # in export/
-METRICS_FILE = "metrics.json"  # in evaluations/<id>/, with:
-TABLE_FILE = "evaluation.parquet"
-REPORT_FILE = "report.html"
 
 
 @dataclass(frozen=True)
