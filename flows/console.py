@@ -44,8 +44,10 @@ QUIET_LOGGERS = {
     # apitools not found, Discarding unparseable args, No semi_persistent_directory found
     "apache_beam": logging.ERROR,
 }
-# Messages logged on the root logger by libraries (onnxruntime's quantizer).
-KNOWN_ROOT_MESSAGES = ("Please consider to run pre-processing before quantization",)
+# Messages logged on the root logger by libraries: onnxruntime's quantizer, and Beam's
+# bigquery client at import (on a terminal the display writes past the stderr filter).
+KNOWN_ROOT_MESSAGES = ("Please consider to run pre-processing before quantization",
+                       "apitools not found, and bigquery client libraries are not available")
 
 
 def verbose_requested(flag: bool) -> bool:

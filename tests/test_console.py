@@ -45,6 +45,7 @@ from prefect.logging.configuration import setup_logging
 setup_logging()  # what a flow run's start does: our terminal display must survive it
 from nas.progress import progress
 log = logging.getLogger("nas.test")
+import apache_beam.io.gcp.internal.clients.bigquery  # logs "apitools not found" on the root logger, as a run does
 log.info("a plain line")
 for step in (10, 20, 30):
     log.info("step %d/30 as a log line", step, extra=progress("training", step, 30, f"{step}/30 as a bar"))
@@ -71,3 +72,4 @@ def test_a_terminal_draws_progress_as_a_bar_and_the_rest_as_lines():
     assert "nas.test: a plain line" in text and "nas.test.again: a line after the bar" in text
     assert "\u2501" in text and "30/30 as a bar" in text  # rich's bar glyph, and the bar's own detail
     assert "as a log line" not in text  # a progress record is not printed as a line as well
+    assert "apitools" not in text  # the display writes past the stderr filter: known lines are dropped before it
