@@ -46,7 +46,8 @@ QUIET_LOGGERS = {
 }
 # Messages logged on the root logger by libraries: onnxruntime's quantizer, and Beam's
 # bigquery client at import (on a terminal the display writes past the stderr filter).
-KNOWN_ROOT_MESSAGES = ("Please consider to run pre-processing before quantization",
+KNOWN_ROOT_MESSAGES = ("Please consider to run pre-processing before quantization",  # onnxruntime words it
+                       "Please consider pre-processing before quantization",  # two ways, by quantizer
                        "apitools not found, and bigquery client libraries are not available")
 
 

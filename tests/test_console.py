@@ -14,7 +14,7 @@ from conftest import REPO, write_config
 # ONNX Runtime's quantisation advice, tf2onnx's optimiser lines.
 NOISE = ("cuInit", "cudart_stub", "absl::InitializeLog", "apitools not found", "semi_persistent_directory",
          "Discarding unparseable args", "Couldn't find ffmpeg", "divide by zero encountered in log10",
-         "tf.lite.Interpreter is deprecated", "Please consider to run pre-processing", "tf2onnx", "oneDNN",
+         "tf.lite.Interpreter is deprecated", "pre-processing before quantization", "tf2onnx", "oneDNN",
          "without a flow run id", "XNNPACK", "Adding directory to artifact")  # progress lines from a thread must still reach the flow run's logs
 
 
