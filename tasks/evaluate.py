@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -13,6 +12,7 @@ from nas.atomic import file_lock
 from nas.config import WandbConfig
 from nas.store.artifacts import Evaluation
 from nas.store.runs import RunLayout
+from nas.store.tables import read_rows
 
 from .cards import evaluation_card, table_cell
 from .train import waiting
@@ -42,7 +42,7 @@ def log_evaluation(result: Evaluation, config: WandbConfig, wandb_dir: Path) -> 
         run = open_run(config, mode, wandb_dir, "eval", f"eval-{result.model_version}",
                        {"model_version": result.model_version, "dataset": result.dataset.model_dump(),
                         "eval_id": result.eval_id}, group=result.dataset.name)
-        rows = pq.read_table(result.table).to_pylist()
+        rows = read_rows(result.table)
         folder = Path(result.dir)
         run.log({"eval/examples": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows]),
                  **{f"listen/{item.example}-{kind}": wandb.Audio(str(folder / getattr(item, kind)))
@@ -63,7 +63,7 @@ def log_evaluation(result: Evaluation, config: WandbConfig, wandb_dir: Path) -> 
 @task(name="evaluation-artifacts")
 def publish_evaluation(result: Evaluation, wandb_info: dict) -> None:
     dataset = result.dataset.name
-    rows = pq.read_table(result.table).to_pylist()
+    rows = read_rows(result.table)
     create_table_artifact(table=[{k: table_cell(v) for k, v in r.items()} for r in rows], key=f"evaluation-{dataset}",
                           description=f"Per-example scores of {result.model_version} on {dataset} "
                                       f"{result.dataset.version}")

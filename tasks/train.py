@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -13,6 +12,7 @@ from nas.config import WandbConfig
 from nas.config.presets import TrainConfig
 from nas.store.artifacts import RunSummary
 from nas.store.runs import RunLayout, finished_run
+from nas.store.tables import read_rows
 
 from .cards import model_card, table_cell
 from .wandb_training import WandbTraining
@@ -46,7 +46,7 @@ def publish_run_card(summary: RunSummary, wandb_info: dict, layout: RunLayout) -
     key = f"model-{summary.dataset.name}"
     create_markdown_artifact(markdown=model_card(summary, wandb_info, layout.loss_plot), key=key,
                              description=f"Model card of {summary.model_version}")
-    rows = pq.read_table(layout.metrics).to_pylist()
+    rows = read_rows(layout.metrics)
     create_table_artifact(table=[{k: table_cell(v) for k, v in r.items()} for r in rows[-50:]],
                           key=f"{key}-metrics",
                           description=f"Last logged training metrics of {summary.model_version}")

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 from conftest import REPO, write_config
 
@@ -30,9 +31,11 @@ def _cli(*args, env):
 
 
 def _bare_env(home) -> dict:
-    """No server configured, an empty Prefect home (no database yet), no bytecode written."""
+    """No server configured, an empty Prefect home (no database yet), and no bytecode: none
+    is read (an empty cache prefix hides what `make install` compiled) and none is written."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    return {**env, "PREFECT_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+    return {**env, "PREFECT_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPYCACHEPREFIX": str(Path(home).parent / "no-bytecode")}
 
 
 def test_first_command_starts_a_server_that_the_next_one_reuses(small_sources, tmp_path):

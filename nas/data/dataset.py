@@ -22,6 +22,7 @@ from ..atomic import atomic_path
 from ..config import DatasetConfig, find_audio
 from ..store.artifacts import DatasetMeta, RecordsSummary, Splits
 from ..store.datasets import DatasetFiles, DatasetLayout
+from ..store.tables import read_rows
 from .audio import SourceFile, inspect_source
 from .features_table import write_features
 from .loudness import DB_RANGE, LOUDNESS_N_FFT
@@ -81,7 +82,7 @@ def write_manifest(sources: list[SourceFile], path: Path) -> None:
 
 def read_manifest(dataset_dir: Path) -> list[SourceFile]:
     """The sources as published, with the flags found after feature extraction."""
-    rows = pq.read_table(DatasetFiles(dataset_dir).manifest).to_pylist()
+    rows = read_rows(DatasetFiles(dataset_dir).manifest)
     return [SourceFile(**{**row, "flags": row["flags"].split(",") if row["flags"] else []}) for row in rows]
 
 

@@ -10,12 +10,13 @@ import pyarrow.parquet as pq
 from nas.atomic import atomic_path, file_lock
 from nas.store.artifacts import Evaluation, HistoryRow
 from nas.store.names import METRICS_FILE
+from nas.store.tables import read_rows
 
 
 def read_history(history: Path) -> list[HistoryRow]:
     if not Path(history).exists():
         return []
-    return [HistoryRow.model_validate(row) for row in pq.read_table(history).to_pylist()]
+    return [HistoryRow.model_validate(row) for row in read_rows(history)]
 
 
 def latest_evaluation(history: Path, model_version: str, dataset_version: str) -> HistoryRow | None:

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nas.atomic import atomic_path
+from nas.store.tables import read_rows
 
 COLUMNS = ("step", "loss", "eval_loss", "grad_norm", "learning_rate", "steps_per_s", "elapsed_s")
 
@@ -20,7 +21,7 @@ class MetricsLog:
         self.path = path
         self.rows: list[dict] = []
         if path.exists() and resume_step > 0:
-            self.rows = [r for r in pq.read_table(path).to_pylist() if r["step"] <= resume_step]
+            self.rows = [r for r in read_rows(path) if r["step"] <= resume_step]
 
     def add(self, row: dict) -> None:
         self.rows.append({c: float(row.get(c, np.nan)) if c != "step" else int(row["step"]) for c in COLUMNS})
