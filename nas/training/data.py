@@ -9,8 +9,7 @@ import tensorflow as tf
 
 from nas.data.reader import record_provider
 from nas.models.synthesizer import preprocess
-
-from ..store.artifacts import DatasetMeta
+from nas.store.artifacts import DatasetMeta
 
 
 def examples(dataset_dir: Path, split: str, metadata: DatasetMeta, preprocessor) -> tf.data.Dataset:
