@@ -44,11 +44,9 @@ QUIET_LOGGERS = {
     # apitools not found, Discarding unparseable args, No semi_persistent_directory found
     "apache_beam": logging.ERROR,
 }
-# Messages logged on the root logger by libraries: onnxruntime's quantizer, and Beam's
-# bigquery client at import (on a terminal the display writes past the stderr filter).
+# Messages logged on the root logger by libraries (onnxruntime's quantizer).
 KNOWN_ROOT_MESSAGES = ("Please consider to run pre-processing before quantization",  # onnxruntime words it
-                       "Please consider pre-processing before quantization",  # two ways, by quantizer
-                       "apitools not found, and bigquery client libraries are not available")
+                       "Please consider pre-processing before quantization")  # two ways, by quantizer
 
 
 def verbose_requested(flag: bool) -> bool:
@@ -58,6 +56,19 @@ def verbose_requested(flag: bool) -> bool:
 class _KnownMessages(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(KNOWN_ROOT_MESSAGES)
+
+
+class _KnownLines(logging.Filter):
+    """A record whose line is one of KNOWN_STDERR_LINES (Beam logs "apitools not found" on
+    the root logger at import): the stderr filter would drop it, but a terminal's display
+    writes past that filter, so the handler drops it itself."""
+
+    def __init__(self, handler: logging.Handler):
+        super().__init__()
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not KNOWN_STDERR_LINES.fullmatch(self.handler.format(record))
 
 
 class _TaskRunsDone(logging.Filter):
@@ -135,6 +146,7 @@ def configure(verbose: bool) -> None:
     for name, value in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(value)
     logging.getLogger().addFilter(_KnownMessages())
+    handler.addFilter(_KnownLines(handler))
     _filter_stderr()
 
 
