@@ -17,9 +17,9 @@ from nas.data.audio import AudioError, read_mono
 from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
 from nas.data.loudness import DB_RANGE, compute_loudness
 from nas.engine.engine import WEIGHTS_FILE, Engine, hz_to_midi
-from nas.pitch import SURE_PITCH
-from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
-from nas.pitch.tracker import hop_for_frame_rate, track_pitch
+from nas.pitch import SAMPLE_RATE as CREPE_RATE
+from nas.pitch import SURE_PITCH, hop_for_frame_rate
+from nas.pitch.tracker import track_pitch
 from nas.resample import resample
 from nas.store.artifacts import DatasetMeta
 from nas.store.datasets import load_metadata, load_statistics

@@ -42,7 +42,7 @@ def dataset_card(dataset_dir: Path, meta: DatasetMeta, sources: list[SourceFile]
         f"- chunks: {meta.chunks.train} train / {meta.chunks.eval} eval",
         f"- examples: {meta.counts.train} train / {meta.counts.eval} eval "
         f"({meta.example_secs} s, hop {meta.hop_secs} s)",
-        f"- CREPE {meta.crepe.model}{' + Viterbi' if meta.crepe.viterbi else ''}, "
+        f"- {meta.pitch.describe(meta.crepe)}, "
         f"{meta.frame_rate} frames/s, {'centred' if meta.centered else 'same'} padding",
         "",
         "## Statistics (ddsp)",

@@ -33,6 +33,13 @@ class CrepeConfig(Strict):
     batch_frames: int = Field(64, gt=0, description="frames per network call (memory vs speed)")
 
 
+class PitchConfig(Strict):
+    method: Literal["crepe", "swiftf0"] = Field(
+        "crepe", description="f0 tracker of the records: crepe (the `crepe:` settings; what ddsp and the thesis "
+                             "use) or swiftf0 (SwiftF0, a 14k-parameter ONNX network, tens of times faster). "
+                             "The evaluation's f0 judge is CREPE either way")
+
+
 class BeamConfig(Strict):
     runner: str = Field("DirectRunner", description="Beam runner: DirectRunner, DaskRunner, FlinkRunner, ...")
     direct_num_workers: int = Field(1, ge=0, description="DirectRunner workers (0: one per core)")
@@ -72,7 +79,9 @@ class DatasetConfig(Strict):
     eval_fraction: float = Field(0.1, ge=0, lt=1, description="share of chunks held out for eval")
     train_shards: int = Field(2, gt=0)
     eval_shards: int = Field(1, gt=0)
-    crepe: CrepeConfig = CrepeConfig()
+    pitch: PitchConfig = PitchConfig()
+    crepe: CrepeConfig = Field(CrepeConfig(), description="CREPE: the tracker where pitch.method is crepe, and the "
+                                                          "evaluation's f0 judge")
     beam: BeamConfig = BeamConfig()
     wandb: WandbConfig = WandbConfig()
     training: TrainingConfig = TrainingConfig()
@@ -107,7 +116,10 @@ class DatasetConfig(Strict):
     def parameters(self) -> dict:
         """What changes the prepared data from the same sources: not where they are, not the
         runner, not W&B, not training. (The sources enter the version by their bytes.)"""
-        return self.model_dump(exclude={"wandb", "beam", "audio", "training"})
+        excluded = {"wandb", "beam", "audio", "training"}
+        if self.pitch == PitchConfig():
+            excluded.add("pitch")  # CREPE, as before there was a choice: the versions made then stay valid
+        return self.model_dump(exclude=excluded)
 
 
 def load_config(path: str | Path) -> tuple[DatasetConfig, Path]:

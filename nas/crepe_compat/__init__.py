@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
+from ..pitch import SAMPLE_RATE as model_srate
 from ..pitch import decode
-from ..pitch.network import SAMPLE_RATE as model_srate
 from ..pitch.tracker import activations, frame_audio
 from ..resample import resample
 from . import core

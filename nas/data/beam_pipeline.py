@@ -1,4 +1,4 @@
-"""The Beam pipeline: chunks -> audio + CREPE f0 + loudness -> windows -> sharded TFRecords.
+"""The Beam pipeline: chunks -> audio + f0 + loudness -> windows -> sharded TFRecords.
 
 Each chunk reads only its own stretch of its file, and its serialized examples go to a
 spill file rather than through the shuffle, so memory stays bounded however long the
@@ -55,16 +55,21 @@ def pipeline_options(config: DatasetConfig) -> PipelineOptions:
 
 
 class ComputeFeatures(beam.DoFn):
-    """(path, Chunk) -> its audio (read from the file, only that part) with CREPE f0 and
-    loudness; the network is built once per worker."""
+    """(path, Chunk) -> its audio (read from the file, only that part) with f0 and
+    loudness; the pitch network is built once per worker."""
 
     def __init__(self, config: DatasetConfig):
         self.config = config
 
     def setup(self):
-        from ..pitch.network import load_network
+        if self.config.pitch.method == "swiftf0":
+            from ..pitch.swift import detector
 
-        load_network(self.config.crepe.capacity)
+            detector()
+        else:
+            from ..pitch.network import load_network
+
+            load_network(self.config.crepe.capacity)
 
     def process(self, element):
         from .features import compute_features
@@ -73,8 +78,7 @@ class ComputeFeatures(beam.DoFn):
         c = self.config
         audio = read_segment(Path(path), chunk.start_s, c.chunk_secs, c.sample_rate)
         audio_16k = audio if c.sample_rate == 16000 else read_segment(Path(path), chunk.start_s, c.chunk_secs, 16000)
-        features = compute_features(audio_16k, c.frame_rate, c.centered, c.crepe.capacity,
-                                    c.crepe.viterbi, c.crepe.batch_frames)
+        features = compute_features(audio_16k, c)
         yield chunk, path, {"audio": audio, "audio_16k": audio_16k, **features}
 
 

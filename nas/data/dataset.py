@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..atomic import atomic_path
 from ..config import DatasetConfig, find_audio
-from ..store.artifacts import DatasetMeta, RecordsSummary, Splits
+from ..store.artifacts import CrepeMeta, DatasetMeta, PitchMeta, RecordsSummary, Splits
 from ..store.datasets import DatasetFiles, DatasetLayout
 from ..store.tables import read_rows
 from .audio import SourceFile, inspect_source
@@ -101,8 +101,8 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
     shutil.rmtree(staging / SPILL_DIR, ignore_errors=True)
     plan = plan_chunks(config, sources)
     n_chunks = sum(len(c) for _, c in plan)
-    log.info("preparing %d chunks from %d files with CREPE %s%s", n_chunks, len(plan),
-             config.crepe.capacity, " + Viterbi" if config.crepe.viterbi else "")
+    log.info("preparing %d chunks from %d files with %s", n_chunks, len(plan),
+             pitch_meta(config).describe(crepe_meta(config)))
     durations = {s.path: s.duration_s for s in sources}
     audio_s = sum(min(config.chunk_secs, durations[path] - c.start_s) for path, cs in plan for c in cs)
     rows = run_pipeline(config, plan, staging, audio_s)
@@ -123,6 +123,18 @@ def count_examples(dataset_dir: Path) -> dict[str, int]:
     return counts
 
 
+def pitch_meta(config: DatasetConfig) -> PitchMeta:
+    if config.pitch.method == "swiftf0":
+        from importlib.metadata import version
+
+        return PitchMeta(method="swiftf0", implementation=f"swift-f0 {version('swift-f0')}")
+    return PitchMeta()
+
+
+def crepe_meta(config: DatasetConfig) -> CrepeMeta:
+    return CrepeMeta(model=config.crepe.capacity, viterbi=config.crepe.viterbi)
+
+
 def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceFile],
              summary: RecordsSummary) -> DatasetMeta:
     import apache_beam
@@ -140,7 +152,8 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
         example_secs=config.example_secs,
         hop_secs=config.hop_secs,
         chunk_secs=config.chunk_secs,
-        crepe={"model": config.crepe.capacity, "viterbi": config.crepe.viterbi},
+        crepe=crepe_meta(config),
+        pitch=pitch_meta(config),
         loudness={"n_fft": LOUDNESS_N_FFT, "range_db": DB_RANGE,
                   "definition": "ddsp.spectral_ops.compute_loudness",
                   "implementation": "nas.data.loudness.compute_loudness"},

@@ -1,13 +1,14 @@
-"""Frame-level features of 16 kHz audio: CREPE f0 and A-weighted loudness."""
+"""Frame-level features of 16 kHz audio: f0 (CREPE or SwiftF0) and A-weighted loudness."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..pitch import CLEAR_PITCH
-from ..pitch.network import SAMPLE_RATE
-from ..pitch.tracker import hop_for_frame_rate, track_pitch
+from ..config import DatasetConfig
+from ..pitch import CLEAR_PITCH, SAMPLE_RATE, hop_for_frame_rate
 from .loudness import LOUDNESS_N_FFT, compute_loudness
+
+CREPE_FRAME = 1024
 
 SOUNDING_DB = -55.0  # quieter frames are not notes, whatever CREPE says
 # A single line leaves pitch unclear on a few sounding frames (2-9% on the demo violin,
@@ -21,22 +22,37 @@ def frame_count(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
     return n_samples_16k // hop + 1 if centered else -(-n_samples_16k // hop)
 
 
-def compute_features(audio_16k: np.ndarray, frame_rate: int, centered: bool, capacity: str,
-                     viterbi: bool, batch_frames: int) -> dict[str, np.ndarray]:
-    """f0_hz, f0_confidence and loudness_db, all with `frame_count` frames."""
-    hop = hop_for_frame_rate(frame_rate)
+def compute_features(audio_16k: np.ndarray, config: DatasetConfig) -> dict[str, np.ndarray]:
+    """f0_hz, f0_confidence and loudness_db, all with `frame_count` frames. Only the CREPE
+    method imports TensorFlow."""
+    frame_rate, centered = config.frame_rate, config.centered
     n = frame_count(len(audio_16k), frame_rate, centered)
-    if centered:
-        track = track_pitch(audio_16k, hop, capacity, viterbi, center=True, batch_frames=batch_frames)
+    if config.pitch.method == "swiftf0":
+        from ..pitch.swift import track_swift
+
+        # frame j is centred on j * hop, or (`same` padding) on the centre of CREPE's frame starting there
+        times = np.arange(n) / frame_rate + (0 if centered else CREPE_FRAME / 2 / SAMPLE_RATE)
+        f0_hz, confidence = track_swift(audio_16k, times)
     else:
-        # "same" padding: pad the end so every hop starts a frame, as ddsp.spectral_ops.pad does.
-        padded = np.pad(audio_16k, (0, (n - 1) * hop + 1024 - len(audio_16k)))
-        track = track_pitch(padded, hop, capacity, viterbi, center=False, batch_frames=batch_frames)
+        f0_hz, confidence = _crepe(audio_16k, n, config)
     return {
-        "f0_hz": track.f0_hz[:n],
-        "f0_confidence": track.confidence[:n],
+        "f0_hz": f0_hz,
+        "f0_confidence": confidence,
         "loudness_db": compute_loudness(audio_16k, SAMPLE_RATE, frame_rate, LOUDNESS_N_FFT, centered)[:n],
     }
+
+
+def _crepe(audio_16k: np.ndarray, n: int, config: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+    from ..pitch.tracker import track_pitch
+
+    hop, crepe = hop_for_frame_rate(config.frame_rate), config.crepe
+    if config.centered:
+        track = track_pitch(audio_16k, hop, crepe.capacity, crepe.viterbi, center=True, batch_frames=crepe.batch_frames)
+    else:
+        # "same" padding: pad the end so every hop starts a frame, as ddsp.spectral_ops.pad does.
+        padded = np.pad(audio_16k, (0, (n - 1) * hop + CREPE_FRAME - len(audio_16k)))
+        track = track_pitch(padded, hop, crepe.capacity, crepe.viterbi, center=False, batch_frames=crepe.batch_frames)
+    return track.f0_hz[:n], track.confidence[:n]
 
 
 def unclear_pitch_share(confidence: np.ndarray, loudness_db: np.ndarray) -> float | None:

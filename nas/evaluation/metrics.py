@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from nas.data.loudness import compute_loudness
-from nas.pitch import SURE_PITCH
-from nas.pitch.network import SAMPLE_RATE as CREPE_RATE
-from nas.pitch.tracker import hop_for_frame_rate, track_pitch
+from nas.pitch import SAMPLE_RATE as CREPE_RATE
+from nas.pitch import SURE_PITCH, hop_for_frame_rate
+from nas.pitch.tracker import track_pitch
 from nas.resample import resample
 from nas.store.artifacts import DatasetMeta, HistoryRow, Scores
 

@@ -19,7 +19,6 @@ import tensorflow as tf
 from . import CAPACITIES
 
 FRAME_SIZE = 1024
-SAMPLE_RATE = 16000
 N_BINS = 360
 _BN_EPSILON = 1e-3  # Keras 2.1 default, which CREPE was trained with
 _STRIDES = (4, 1, 1, 1, 1, 1)

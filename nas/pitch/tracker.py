@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .decode import cents_to_hz, local_average_cents, viterbi_path
-from .network import FRAME_SIZE, SAMPLE_RATE, load_network
+from .network import FRAME_SIZE, load_network
 
 DEFAULT_BATCH_FRAMES = 64  # full: ~64 MB per activation tensor; larger batches are no faster on CPU
 
@@ -56,10 +56,3 @@ def track_pitch(
     centers = viterbi_path(activation) if viterbi else None
     f0 = cents_to_hz(local_average_cents(activation, centers))
     return PitchTrack(f0.astype(np.float32), activation.max(axis=1), activation)
-
-
-def hop_for_frame_rate(frame_rate: float) -> int:
-    hop = SAMPLE_RATE / frame_rate
-    if hop != int(hop):
-        raise ValueError(f"frame rate {frame_rate} does not divide CREPE's 16 kHz into whole hops")
-    return int(hop)

@@ -56,8 +56,23 @@ class DatasetRef(Frozen):
 
 
 class CrepeMeta(Frozen):
+    """The CREPE of a dataset: its tracker where `pitch.method` is crepe, and always the
+    judge of an evaluation's f0."""
+
     model: str
     viterbi: bool
+
+
+class PitchMeta(Frozen):
+    """What tracked the records' f0. A dataset.json from before the choice has none: CREPE."""
+
+    method: str = "crepe"
+    implementation: str | None = Field(None, description="swiftf0: the swift-f0 package and version")
+
+    def describe(self, crepe: CrepeMeta) -> str:
+        if self.method == "crepe":
+            return f"CREPE {crepe.model}{' + Viterbi' if crepe.viterbi else ''}"
+        return f"SwiftF0 ({self.implementation})"
 
 
 class SourceCounts(Frozen):
@@ -84,6 +99,7 @@ class DatasetMeta(Artifact):
     hop_secs: float
     chunk_secs: float
     crepe: CrepeMeta
+    pitch: PitchMeta = PitchMeta()
     loudness: dict
     split: dict
     chunks: Splits
@@ -102,7 +118,7 @@ class DatasetMeta(Artifact):
 
     def describe(self) -> str:
         return (f"{self.name} {self.version}: {self.counts.train} train / {self.counts.eval} eval examples of "
-                f"{self.example_secs:g} s (CREPE {self.crepe.model}{' + Viterbi' if self.crepe.viterbi else ''})")
+                f"{self.example_secs:g} s ({self.pitch.describe(self.crepe)})")
 
 
 class FinalLosses(Frozen):

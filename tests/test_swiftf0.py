@@ -1,0 +1,90 @@
+"""pitch.method: swiftf0 — SwiftF0's f0 on the dataset's frame grid, in records ddsp reads."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nas.config import DatasetConfig, load_config
+from nas.data.dataset import dataset_version, scan_sources
+from nas.data.features import compute_features, frame_count
+from nas.data.prepare import prepare_dataset
+from nas.data.reader import record_provider
+from nas.store.datasets import load_metadata
+from tests.conftest import write_config
+
+RATE = 16000
+
+
+def _step_tone(f_before: float, f_after: float, step_s: float, secs: float) -> np.ndarray:
+    """A harmonic tone whose pitch steps at `step_s` (phase-continuous)."""
+    t = np.arange(int(secs * RATE)) / RATE
+    f0 = np.where(t < step_s, f_before, f_after)
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    return (0.3 * sum(np.sin(k * phase) / k for k in range(1, 6))).astype(np.float32)
+
+
+@pytest.mark.parametrize("centered", [True, False])
+def test_swiftf0_f0_lands_on_the_datasets_frames(centered):
+    audio = _step_tone(220.0, 330.0, step_s=2.0, secs=4.0)
+    config = DatasetConfig(name="x", audio=["a"], centered=centered, pitch={"method": "swiftf0"})
+    features = compute_features(audio, config)
+    n = frame_count(len(audio), 50, centered)
+    assert all(len(v) == n for v in features.values())
+    f0, confidence = features["f0_hz"], features["f0_confidence"]
+    assert f0.dtype == np.float32 and np.all(np.isfinite(f0)) and np.all(f0 > 0)
+    assert np.all((confidence >= 0) & (confidence <= 1))
+    # frame j's time: j / 50 s, plus CREPE's half frame (32 ms) with `same` padding
+    times = np.arange(n) / 50 + (0 if centered else 0.032)
+    cents = 1200 * np.log2(f0 / np.where(times < 2.0, 220.0, 330.0))
+    away = np.abs(times - 2.0) > 0.03  # the step itself is ambiguous within the tracker's window
+    steady = away & (times > 0.1) & (times < 3.9)
+    assert np.all(np.abs(cents[steady]) < 20) and np.all(confidence[steady] > 0.5)
+    # where the pitch crosses the midpoint (log-frequency) is where the step is: within a frame
+    crossing = times[np.argmax(f0 > np.sqrt(220.0 * 330.0))]
+    assert abs(crossing - 2.0) <= 0.02, crossing
+
+
+def test_swiftf0_workers_do_not_import_tensorflow():
+    code = ("import sys, numpy as np; from nas.config import DatasetConfig; from nas.data.features import "
+            "compute_features; c = DatasetConfig(name='x', audio=['a'], pitch={'method': 'swiftf0'}); "
+            "compute_features(np.zeros(16000, np.float32) + 0.1 * np.sin(np.arange(16000) * 0.1), c); "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_the_pitch_method_is_part_of_the_version_and_crepe_versions_stay(small_sources, prepared, tmp_path):
+    dataset_dir, config, base, _ = prepared
+    explicit, _ = load_config(write_config(small_sources / "crepe.yaml", pitch={"method": "crepe"}))
+    assert dataset_version(explicit, scan_sources(explicit, base)) == dataset_dir.name  # made before the choice
+    swift, _ = load_config(write_config(small_sources / "swift.yaml", pitch={"method": "swiftf0"}))
+    assert dataset_version(swift, scan_sources(swift, base)) != dataset_dir.name
+
+
+def test_swiftf0_records_read_back_through_ddsp(small_sources, prepared, tmp_path):
+    crepe_dir, *_ = prepared
+    config, base = load_config(write_config(small_sources / "swift.yaml", pitch={"method": "swiftf0"},
+                                            beam={"direct_running_mode": "in_memory"}))
+    dataset_dir = prepare_dataset(config, base, tmp_path / "data")
+    meta = json.loads((dataset_dir / "dataset.json").read_text())
+    assert meta["pitch"]["method"] == "swiftf0" and meta["pitch"]["implementation"].startswith("swift-f0 ")
+    assert meta["parameters"]["pitch"] == {"method": "swiftf0"}
+    assert "SwiftF0" in load_metadata(dataset_dir).describe()
+    assert load_metadata(crepe_dir).pitch.method == "crepe"
+
+    def examples(directory):
+        provider = record_provider(directory, "train", load_metadata(directory))
+        return list(provider.get_dataset(shuffle=False).as_numpy_iterator())
+
+    swift, crepe = examples(dataset_dir), examples(crepe_dir)
+    assert len(swift) == len(crepe) == meta["counts"]["train"]
+    agree = []
+    for s, c in zip(swift, crepe):
+        np.testing.assert_array_equal(s["audio"], c["audio"])  # same windows, only the tracker differs
+        assert s["f0_hz"].shape == (201,) and np.all(s["f0_hz"] > 0)
+        both = (s["f0_confidence"] > 0.85) & (c["f0_confidence"] > 0.85)
+        agree.append(np.abs(1200 * np.log2(s["f0_hz"][both] / c["f0_hz"][both])) < 50)
+    assert np.mean(np.concatenate(agree)) > 0.95  # two trackers, one violin, on the same frames
