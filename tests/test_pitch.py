@@ -6,8 +6,9 @@ import types
 import numpy as np
 import pytest
 
+from nas.pitch import CLEAR_PITCH, SILENT_PEAK
 from nas.pitch.decode import BIN_CENTS, cents_to_hz, local_average_cents, viterbi_path
-from nas.pitch.tracker import frame_audio, track_pitch
+from nas.pitch.tracker import frame_audio, frame_peaks, track_pitch
 from nas.resample import resample
 from tests.conftest import demo_audio, demo_truth
 
@@ -90,7 +91,7 @@ def _cents(a, b):
 def test_tiny_network_matches_torchcrepe(torchcrepe):
     a, rate = demo_audio("violin-03")
     frames = frame_audio(resample(a[: 10 * rate], rate, 16000), 160, center=True)
-    ours = track_pitch(resample(a[: 10 * rate], rate, 16000), 160, "tiny", viterbi=False)
+    ours = track_pitch(resample(a[: 10 * rate], rate, 16000), 160, "tiny", viterbi=False, silent_peak=0)
     theirs = _torch_activations(torchcrepe, frames, "tiny")
     assert np.abs(ours.activation - theirs).max() < 2e-3
     confident = (ours.confidence > 0.5) & (theirs.max(axis=1) > 0.5)
@@ -108,7 +109,7 @@ def test_full_viterbi_accuracy_and_parity_on_ground_truth(torchcrepe):
     a, rate = demo_audio("violin-00")
     audio = resample(a, rate, 16000)
     truth = demo_truth("violin-00")[::2]  # truth is every 10 ms; frames every 20 ms
-    ours = track_pitch(audio, 320, "full", viterbi=True)
+    ours = track_pitch(audio, 320, "full", viterbi=True, silent_peak=0)  # every frame, for the parity below
     n = min(len(truth), len(ours.f0_hz))
     f0, true_f0, boundary = ours.f0_hz[:n], truth[:n, 1], truth[:n, 2]
     voiced = true_f0 > 0
@@ -135,3 +136,27 @@ def test_full_viterbi_accuracy_and_parity_on_ground_truth(torchcrepe):
     confident = (mine.max(axis=1) > 0.5) & (theirs.max(axis=1) > 0.5)
     assert confident.mean() > 0.5
     assert _cents(cents_to_hz(local_average_cents(mine)), _independent_f0(theirs))[confident].max() < 5
+
+
+@pytest.mark.parametrize("viterbi", [False, True])
+def test_silence_skips_the_network_and_changes_no_voiced_frame(viterbi):
+    a, rate = demo_audio("violin-00")
+    audio = resample(a[: 8 * rate], rate, 16000)  # opens with 0.3 s of silence, rests between phrases
+    every = track_pitch(audio, 320, "tiny", viterbi=viterbi, silent_peak=0)
+    skipping = track_pitch(audio, 320, "tiny", viterbi=viterbi)
+    tracked = frame_peaks(audio, 320, center=True) >= SILENT_PEAK
+    assert 0.05 < np.mean(~tracked) < 0.5
+    # The same values, to the float32 rounding by which the network's kernels already differ
+    # with the batch's make-up (batch_frames 50 instead of 64: up to 1.8e-7 here).
+    np.testing.assert_allclose(skipping.activation[tracked], every.activation[tracked], rtol=0, atol=1e-6)
+    assert np.all(skipping.confidence[~tracked] == 0)
+    voiced = tracked & (every.confidence >= CLEAR_PITCH)
+    assert voiced.sum() > 200 and _cents(skipping.f0_hz[voiced], every.f0_hz[voiced]).max() < 0.01
+    if not viterbi:  # frame by frame: every tracked frame is unchanged
+        assert _cents(skipping.f0_hz[tracked], every.f0_hz[tracked]).max() < 0.01
+    # skipped frames carry the f0 on: between their nearest tracked neighbours, never 0
+    f0 = skipping.f0_hz
+    for i in np.flatnonzero(~tracked):
+        before, after = np.flatnonzero(tracked[:i]), np.flatnonzero(tracked[i:]) + i
+        around = [f0[j[k]] for j, k in ((before, -1), (after, 0)) if len(j)]
+        assert min(around) * (1 - 1e-6) <= f0[i] <= max(around) * (1 + 1e-6)

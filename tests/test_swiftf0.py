@@ -12,6 +12,8 @@ from nas.data.dataset import dataset_version, scan_sources
 from nas.data.features import compute_features, frame_count
 from nas.data.prepare import prepare_dataset
 from nas.data.reader import record_provider
+from nas.pitch import SILENT_PEAK
+from nas.resample import resample
 from nas.store.datasets import load_metadata
 from tests.conftest import write_config
 
@@ -56,10 +58,9 @@ def test_swiftf0_workers_do_not_import_tensorflow():
     assert out.strip() == "False"
 
 
-def test_the_pitch_method_is_part_of_the_version_and_crepe_versions_stay(small_sources, prepared, tmp_path):
+def test_the_pitch_method_is_part_of_the_version(small_sources, prepared):
     dataset_dir, config, base, _ = prepared
-    explicit, _ = load_config(write_config(small_sources / "crepe.yaml", pitch={"method": "crepe"}))
-    assert dataset_version(explicit, scan_sources(explicit, base)) == dataset_dir.name  # made before the choice
+    assert config.parameters()["pitch"] == {"method": "crepe"}  # a config with only a `crepe:` block
     swift, _ = load_config(write_config(small_sources / "swift.yaml", pitch={"method": "swiftf0"}))
     assert dataset_version(swift, scan_sources(swift, base)) != dataset_dir.name
 
@@ -88,3 +89,33 @@ def test_swiftf0_records_read_back_through_ddsp(small_sources, prepared, tmp_pat
         both = (s["f0_confidence"] > 0.85) & (c["f0_confidence"] > 0.85)
         agree.append(np.abs(1200 * np.log2(s["f0_hz"][both] / c["f0_hz"][both])) < 50)
     assert np.mean(np.concatenate(agree)) > 0.95  # two trackers, one violin, on the same frames
+
+
+def test_swiftf0_skips_silence_and_changes_no_tracked_frame(monkeypatch):
+    from nas.pitch import swift
+    from tests.conftest import demo_audio
+
+    a, rate = demo_audio("violin-00")
+    audio = resample(a[: 8 * rate], rate, RATE)
+    whole = swift.detector().detect(audio, RATE)
+    pitch, confidence = swift.swift_frames(audio)
+    n = len(pitch)
+    tracked = np.abs(audio[: n * swift.HOP]).reshape(n, swift.HOP).max(axis=1) >= SILENT_PEAK
+    assert 0.05 < np.mean(~tracked) < 0.5
+    # the same values, to float32 rounding (ONNX Runtime's kernels round with the input's length)
+    np.testing.assert_allclose(pitch[tracked], whole.pitch_hz[tracked], rtol=1e-6)
+    np.testing.assert_allclose(confidence[tracked], whole.confidence[tracked], atol=1e-6)
+    assert np.all(confidence[~tracked] == 0) and np.all(whole.confidence[~tracked] == 0)  # its own rule too
+    assert np.all(np.isfinite(pitch)) and np.all(pitch > 0)
+
+    seen = []
+    real = swift.detector()
+
+    class Counting:
+        def detect(self, part, rate):
+            seen.append(len(part))
+            return real.detect(part, rate)
+
+    monkeypatch.setattr(swift, "detector", lambda: Counting())
+    swift.swift_frames(audio)
+    assert len(seen) >= 2 and sum(seen) < len(audio)  # a rest split the audio; its middle never reached the network

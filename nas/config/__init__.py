@@ -116,10 +116,7 @@ class DatasetConfig(Strict):
     def parameters(self) -> dict:
         """What changes the prepared data from the same sources: not where they are, not the
         runner, not W&B, not training. (The sources enter the version by their bytes.)"""
-        excluded = {"wandb", "beam", "audio", "training"}
-        if self.pitch == PitchConfig():
-            excluded.add("pitch")  # CREPE, as before there was a choice: the versions made then stay valid
-        return self.model_dump(exclude=excluded)
+        return self.model_dump(exclude={"wandb", "beam", "audio", "training"})
 
 
 def load_config(path: str | Path) -> tuple[DatasetConfig, Path]:

@@ -29,7 +29,7 @@ from .loudness import DB_RANGE, LOUDNESS_N_FFT
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
 
 log = logging.getLogger("nas.prepare")
-RECORDS_FORMAT = 2  # bump when the meaning of the records changes for the same inputs
+RECORDS_FORMAT = 3  # bump when the meaning of the records changes for the same inputs (3: silence skips CREPE)
 
 
 def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:

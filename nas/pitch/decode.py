@@ -55,15 +55,17 @@ _LOG_MATCH = np.log(_SELF_EMISSION + (1 - _SELF_EMISSION) / N_BINS)
 _LOG_OTHER = np.log((1 - _SELF_EMISSION) / N_BINS)
 
 
-def viterbi_path(activation: np.ndarray) -> np.ndarray:
-    """Most likely state sequence [frames] of CREPE's HMM given the argmax bins."""
-    observations = activation.argmax(axis=1)
+def viterbi_path(activation: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
+    """Most likely state sequence [frames] of CREPE's HMM given the argmax bins; frames
+    not `observed` (skipped silence) have none, every state equally likely."""
+    observations = np.where(True if observed is None else observed, activation.argmax(axis=1), -1)
     n_frames = len(observations)
     if n_frames == 0:
         return observations
     backpointers = np.empty((n_frames, N_BINS), dtype=np.int16)
     score = np.full(N_BINS, np.log(1.0 / N_BINS) + _LOG_OTHER)
-    score[observations[0]] += _LOG_MATCH - _LOG_OTHER
+    if observations[0] >= 0:
+        score[observations[0]] += _LOG_MATCH - _LOG_OTHER
     padded = np.full(N_BINS + 2 * _REACH, -np.inf)
     states = np.arange(N_BINS)
     for t in range(1, n_frames):
@@ -72,7 +74,8 @@ def viterbi_path(activation: np.ndarray) -> np.ndarray:
         candidates = windows + _LOG_BAND
         best = candidates.argmax(axis=0)
         score = candidates[best, states] + _LOG_OTHER
-        score[observations[t]] += _LOG_MATCH - _LOG_OTHER
+        if observations[t] >= 0:
+            score[observations[t]] += _LOG_MATCH - _LOG_OTHER
         backpointers[t] = best - _REACH + states  # the previous state itself
     path = np.empty(n_frames, dtype=np.int64)
     path[-1] = int(score.argmax())

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import SILENT_PEAK, fill_skipped
 from .decode import cents_to_hz, local_average_cents, viterbi_path
-from .network import FRAME_SIZE, load_network
+from .network import FRAME_SIZE, N_BINS, load_network
 
 DEFAULT_BATCH_FRAMES = 64  # full: ~64 MB per activation tensor; larger batches are no faster on CPU
 
@@ -35,9 +36,20 @@ def frame_audio(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
     return frames
 
 
+def frame_peaks(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
+    """The absolute peak of each of `frame_audio`'s frames, before its normalisation."""
+    audio = np.abs(np.asarray(audio, dtype=np.float32))
+    if center:
+        audio = np.pad(audio, FRAME_SIZE // 2)
+    if len(audio) < FRAME_SIZE:
+        audio = np.pad(audio, (0, FRAME_SIZE - len(audio)))
+    n_frames = 1 + (len(audio) - FRAME_SIZE) // hop
+    return np.lib.stride_tricks.sliding_window_view(audio, FRAME_SIZE)[::hop][:n_frames].max(axis=1)
+
+
 def activations(frames: np.ndarray, capacity: str, batch_frames: int = DEFAULT_BATCH_FRAMES) -> np.ndarray:
     network = load_network(capacity)
-    out = np.empty((len(frames), 360), dtype=np.float32)
+    out = np.empty((len(frames), N_BINS), dtype=np.float32)
     for start in range(0, len(frames), batch_frames):
         out[start:start + batch_frames] = network(frames[start:start + batch_frames]).numpy()
     return out
@@ -50,9 +62,15 @@ def track_pitch(
     viterbi: bool = True,
     center: bool = True,
     batch_frames: int = DEFAULT_BATCH_FRAMES,
+    silent_peak: float = SILENT_PEAK,
 ) -> PitchTrack:
-    """CREPE f0 of mono 16 kHz audio, one frame every `hop` samples."""
-    activation = activations(frame_audio(audio_16k, hop, center), capacity, batch_frames)
-    centers = viterbi_path(activation) if viterbi else None
-    f0 = cents_to_hz(local_average_cents(activation, centers))
+    """CREPE f0 of mono 16 kHz audio, one frame every `hop` samples. Frames peaking below
+    `silent_peak` skip the network (0: none do): their activation is 0, Viterbi's path
+    crosses them with no observation, and their f0 is carried on from tracked frames."""
+    frames = frame_audio(audio_16k, hop, center)
+    tracked = frame_peaks(audio_16k, hop, center) >= silent_peak
+    activation = np.zeros((len(frames), N_BINS), dtype=np.float32)
+    activation[tracked] = activations(frames[tracked], capacity, batch_frames)
+    centers = viterbi_path(activation, tracked) if viterbi else None
+    f0 = fill_skipped(cents_to_hz(local_average_cents(activation, centers)), tracked)
     return PitchTrack(f0.astype(np.float32), activation.max(axis=1), activation)

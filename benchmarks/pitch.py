@@ -1,0 +1,184 @@
+"""Pitch trackers side by side: accuracy on the demos' exact f0, and end-to-end preparation speed.
+
+    .venv/bin/python benchmarks/pitch.py [--accuracy] [--speed] [--repeats 2] [--minutes 1 10]
+
+Accuracy: SwiftF0 and CREPE tiny / small / full, each with and without Viterbi, on the
+demo violin and flute (6 x 32 s each), at the datasets' grid (50 frames/s, centred),
+through the functions `prepare` calls. Scored against the renders' exact f0 every 10 ms:
+RPA (share within 50 cents) on steady voiced frames (more than 40 ms from a note
+boundary) and on all voiced frames, and the median cents error of voiced frames. The
+rendered audio lags its MIDI truth: every tracker scores best with the truth shifted
+later by the same few tens of ms. The lag is found once per instrument, as the shift that
+maximises CREPE-full + Viterbi's steady RPA, and all trackers are scored at it (and at 0).
+Network-only speed is each tracker's own time on those files.
+
+Speed: `prepare` of one file (the demo violin tiled to length, 32 kHz FLAC) in a fresh
+process into an empty data root, DirectRunner in its default multi_processing mode:
+wall time, x real time and peak RSS (summed over the process tree), trackers interleaved,
+medians of `--repeats`. Two lengths give the fixed cost per run (the intercept).
+Results: benchmarks/results/pitch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from prepare_memory import long_file
+from prepare_vs_ddsp import REPO, RESULTS, measured
+
+sys.path.insert(0, str(REPO))
+
+INSTRUMENTS = ("violin", "flute")
+FRAME_RATE = 50
+CAPACITIES = ("tiny", "small", "full")
+LAGS_MS = tuple(range(0, 65, 5))
+STEADY_S = 0.04
+
+CHILD = """
+import sys
+from pathlib import Path
+from nas.config import DatasetConfig
+from nas.data.prepare import prepare_dataset
+method, capacity = sys.argv[3].split(":")
+config = DatasetConfig(name="long", audio=[sys.argv[1]], pitch={"method": method},
+                       crepe={"capacity": capacity or "full", "viterbi": True})
+print(prepare_dataset(config, Path("/"), Path(sys.argv[2])))
+"""
+
+
+def tracks(audio_16k: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """f0 per tracker on the centred 50 frames/s grid, and each network's seconds."""
+    from nas.data.features import frame_count
+    from nas.pitch import hop_for_frame_rate
+    from nas.pitch.decode import cents_to_hz, local_average_cents, viterbi_path
+    from nas.pitch.swift import track_swift
+    from nas.pitch.tracker import activations, frame_audio
+
+    n = frame_count(len(audio_16k), FRAME_RATE, True)
+    out, seconds = {}, {}
+    start = time.perf_counter()
+    out["swiftf0"] = track_swift(audio_16k, np.arange(n) / FRAME_RATE)[0]
+    seconds["swiftf0"] = time.perf_counter() - start
+    for capacity in CAPACITIES:
+        start = time.perf_counter()
+        activation = activations(frame_audio(audio_16k, hop_for_frame_rate(FRAME_RATE), True), capacity)
+        seconds[f"crepe-{capacity}"] = time.perf_counter() - start
+        for viterbi in (False, True):
+            centers = viterbi_path(activation) if viterbi else None
+            out[f"crepe-{capacity}{'+viterbi' if viterbi else ''}"] = cents_to_hz(
+                local_average_cents(activation, centers))[:n]
+    return out, seconds
+
+
+def scores(f0: np.ndarray, truth: np.ndarray, lag_s: float) -> dict[str, np.ndarray]:
+    """Per truth frame (10 ms): cents error where voiced, and the steady mask."""
+    times = np.arange(len(f0)) / FRAME_RATE
+    t = truth[:, 0] + lag_s
+    inside = t <= times[-1]
+    estimate = np.exp(np.interp(t[inside], times, np.log(f0)))
+    voiced = truth[inside, 1] > 0
+    cents = np.abs(1200 * np.log2(estimate[voiced] / truth[inside, 1][voiced]))
+    return {"cents": cents, "steady": truth[inside, 2][voiced] > STEADY_S}
+
+
+def summary(parts: list[dict]) -> dict[str, float]:
+    cents = np.concatenate([p["cents"] for p in parts])
+    steady = np.concatenate([p["steady"] for p in parts])
+    return {"rpa_steady": float(np.mean(cents[steady] < 50)), "rpa_voiced": float(np.mean(cents < 50)),
+            "median_cents_voiced": float(np.median(cents))}
+
+
+def accuracy() -> dict:
+    from nas.data.audio import read_mono
+    from nas.resample import resample
+
+    report = {}
+    for instrument in INSTRUMENTS:
+        folder = REPO / f"data/demo-{instrument}"
+        files, audio_s, seconds = [], 0.0, {}
+        for path in sorted((folder / "audio").glob("*.flac")):
+            audio, rate, _ = read_mono(path)
+            audio_16k = resample(audio, rate, 16000)
+            audio_s += len(audio_16k) / 16000
+            f0s, spent = tracks(audio_16k)
+            for name, s in spent.items():
+                seconds[name] = seconds.get(name, 0.0) + s
+            truth = np.loadtxt(folder / "f0" / f"{path.stem}.csv", delimiter=",", skiprows=1)
+            files.append((f0s, truth))
+            print(f"{instrument} {path.name}: tracked", flush=True)
+        reference = "crepe-full+viterbi"
+        lag_ms = max(LAGS_MS, key=lambda ms: summary([scores(f[reference], t, ms / 1000) for f, t in files])
+                     ["rpa_steady"])
+        trackers = {}
+        for name in files[0][0]:
+            trackers[name] = {
+                "at_lag": summary([scores(f[name], t, lag_ms / 1000) for f, t in files]),
+                "at_0": summary([scores(f[name], t, 0.0) for f, t in files]),
+            }
+            network = name.removesuffix("+viterbi")
+            trackers[name]["network_x_real_time"] = audio_s / seconds[network]
+            print(f"{instrument} {name}: {trackers[name]}", flush=True)
+        report[instrument] = {"audio_s": audio_s, "lag_ms": lag_ms, "trackers": trackers}
+    return report
+
+
+def speed(minutes: list[int], repeats: int) -> dict:
+    trackers = {"swiftf0": "swiftf0:", "crepe-tiny+viterbi": "crepe:tiny"}
+    runs: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="nas-pitch-") as work:
+        work = Path(work)
+        for repeat in range(repeats):
+            for length in minutes:
+                audio = long_file(length, work)
+                for name, spec in trackers.items():
+                    out = work / "out"
+                    shutil.rmtree(out, ignore_errors=True)
+                    result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec])
+                    runs.setdefault(f"{name}/{length}min", []).append(result)
+                    print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "
+                          f"({length * 60 / result['wall_s']:.1f}x real time), peak {result['peak_rss_gb']:.2f} GB",
+                          flush=True)
+    median = {}
+    for key, values in runs.items():
+        name, length = key.split("/")
+        wall = float(np.median([r["wall_s"] for r in values]))
+        median[key] = {"wall_s": wall, "x_real_time": int(length.removesuffix("min")) * 60 / wall,
+                       "peak_rss_gb": float(np.median([r["peak_rss_gb"] for r in values]))}
+    fixed = {}
+    if len(minutes) >= 2:
+        short, long_ = min(minutes), max(minutes)
+        for name in trackers:
+            a, b = median[f"{name}/{short}min"]["wall_s"], median[f"{name}/{long_}min"]["wall_s"]
+            per_audio_s = (b - a) / ((long_ - short) * 60)
+            fixed[name] = {"fixed_s": a - per_audio_s * short * 60, "x_real_time_marginal": 1 / per_audio_s}
+    return {"repeats": repeats, "runs": runs, "median": median, "fixed_cost": fixed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--accuracy", action="store_true")
+    parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--minutes", type=int, nargs="+", default=[1, 10])
+    args = parser.parse_args()
+    out = RESULTS / "pitch.json"
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report["date"] = time.strftime("%Y-%m-%d")
+    if args.accuracy or not args.speed:
+        report["accuracy"] = accuracy()
+        out.write_text(json.dumps(report, indent=1) + "\n")
+    if args.speed or not args.accuracy:
+        report["speed"] = speed(args.minutes, args.repeats)
+        out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "date"}, indent=1)[:4000])
+
+
+if __name__ == "__main__":
+    main()
