@@ -54,12 +54,12 @@ print(prepare_dataset(config, Path("/"), Path(sys.argv[2])))
 
 
 def tracks(audio_16k: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """f0 per tracker on the centred 50 frames/s grid, and each network's seconds."""
+    """f0 per tracker on the centred 50 frames/s grid, as `prepare` computes it (silence
+    skipped), and each network's seconds."""
     from nas.data.features import frame_count
     from nas.pitch import hop_for_frame_rate
-    from nas.pitch.decode import cents_to_hz, local_average_cents, viterbi_path
     from nas.pitch.swift import track_swift
-    from nas.pitch.tracker import activations, frame_audio
+    from nas.pitch.tracker import decode_track, tracked_activations
 
     n = frame_count(len(audio_16k), FRAME_RATE, True)
     out, seconds = {}, {}
@@ -68,12 +68,10 @@ def tracks(audio_16k: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, floa
     seconds["swiftf0"] = time.perf_counter() - start
     for capacity in CAPACITIES:
         start = time.perf_counter()
-        activation = activations(frame_audio(audio_16k, hop_for_frame_rate(FRAME_RATE), True), capacity)
+        activation, tracked = tracked_activations(audio_16k, hop_for_frame_rate(FRAME_RATE), capacity)
         seconds[f"crepe-{capacity}"] = time.perf_counter() - start
         for viterbi in (False, True):
-            centers = viterbi_path(activation) if viterbi else None
-            out[f"crepe-{capacity}{'+viterbi' if viterbi else ''}"] = cents_to_hz(
-                local_average_cents(activation, centers))[:n]
+            out[f"crepe-{capacity}{'+viterbi' if viterbi else ''}"] = decode_track(activation, tracked, viterbi).f0_hz[:n]
     return out, seconds
 
 

@@ -67,10 +67,21 @@ def track_pitch(
     """CREPE f0 of mono 16 kHz audio, one frame every `hop` samples. Frames peaking below
     `silent_peak` skip the network (0: none do): their activation is 0, Viterbi's path
     crosses them with no observation, and their f0 is carried on from tracked frames."""
+    return decode_track(*tracked_activations(audio_16k, hop, capacity, center, batch_frames, silent_peak), viterbi)
+
+
+def tracked_activations(audio_16k: np.ndarray, hop: int, capacity: str, center: bool = True,
+                        batch_frames: int = DEFAULT_BATCH_FRAMES,
+                        silent_peak: float = SILENT_PEAK) -> tuple[np.ndarray, np.ndarray]:
+    """The network's activation [frames, 360] (0 where skipped) and which frames it ran on."""
     frames = frame_audio(audio_16k, hop, center)
     tracked = frame_peaks(audio_16k, hop, center) >= silent_peak
     activation = np.zeros((len(frames), N_BINS), dtype=np.float32)
     activation[tracked] = activations(frames[tracked], capacity, batch_frames)
+    return activation, tracked
+
+
+def decode_track(activation: np.ndarray, tracked: np.ndarray, viterbi: bool) -> PitchTrack:
     centers = viterbi_path(activation, tracked) if viterbi else None
     f0 = fill_skipped(cents_to_hz(local_average_cents(activation, centers)), tracked)
     return PitchTrack(f0.astype(np.float32), activation.max(axis=1), activation)
