@@ -14,8 +14,9 @@ Network-only speed is each tracker's own time on those files.
 
 Speed: `prepare` of one file (the demo violin tiled to length, 32 kHz FLAC) in a fresh
 process into an empty data root, DirectRunner in its default multi_processing mode:
-wall time, x real time and peak RSS (summed over the process tree), trackers interleaved,
-medians of `--repeats`. Two lengths give the fixed cost per run (the intercept).
+wall time, x real time, peak RSS (summed over the process tree) and each stage's time
+(`prepare`'s stages, plus the imports), trackers interleaved, medians of `--repeats`. Two
+lengths give the fixed cost per run (the intercept) and the marginal speed.
 Results: benchmarks/results/pitch.json.
 """
 
@@ -42,16 +43,23 @@ LAGS_MS = tuple(range(0, 65, 5))
 STEADY_S = 0.04
 
 CHILD = """
-import sys
+import json, sys, time
+start = time.perf_counter()
 from pathlib import Path
 from nas.config import DatasetConfig
 from nas.data.prepare import prepare_dataset
+seconds = {"imports": time.perf_counter() - start}
+def timed(stage, *args):
+    begin = time.perf_counter()
+    out = stage.run(*args)
+    seconds[stage.name] = time.perf_counter() - begin
+    return out
 method, capacity = sys.argv[3].split(":")
 config = DatasetConfig(name="long", audio=[sys.argv[1]], pitch={"method": method},
                        crepe={"capacity": capacity or "full", "viterbi": True})
-print(prepare_dataset(config, Path("/"), Path(sys.argv[2])))
+prepare_dataset(config, Path("/"), Path(sys.argv[2]), run=timed)
+Path(sys.argv[4]).write_text(json.dumps(seconds))
 """
-
 
 def tracks(audio_16k: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """f0 per tracker on the centred 50 frames/s grid, as `prepare` computes it (silence
@@ -138,17 +146,21 @@ def speed(minutes: list[int], repeats: int) -> dict:
                 for name, spec in trackers.items():
                     out = work / "out"
                     shutil.rmtree(out, ignore_errors=True)
-                    result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec])
+                    stages = work / "stages.json"
+                    result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages)])
+                    result["stages_s"] = json.loads(stages.read_text())
                     runs.setdefault(f"{name}/{length}min", []).append(result)
                     print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "
-                          f"({length * 60 / result['wall_s']:.1f}x real time), peak {result['peak_rss_gb']:.2f} GB",
-                          flush=True)
+                          f"({length * 60 / result['wall_s']:.1f}x real time), peak {result['peak_rss_gb']:.2f} GB; "
+                          + ", ".join(f"{k} {v:.1f} s" for k, v in result["stages_s"].items()), flush=True)
     median = {}
     for key, values in runs.items():
         name, length = key.split("/")
         wall = float(np.median([r["wall_s"] for r in values]))
         median[key] = {"wall_s": wall, "x_real_time": int(length.removesuffix("min")) * 60 / wall,
-                       "peak_rss_gb": float(np.median([r["peak_rss_gb"] for r in values]))}
+                       "peak_rss_gb": float(np.median([r["peak_rss_gb"] for r in values])),
+                       "stages_s": {k: float(np.median([r["stages_s"][k] for r in values]))
+                                    for k in values[0]["stages_s"]}}
     fixed = {}
     if len(minutes) >= 2:
         short, long_ = min(minutes), max(minutes)
