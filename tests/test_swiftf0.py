@@ -119,3 +119,23 @@ def test_swiftf0_skips_silence_and_changes_no_tracked_frame(monkeypatch):
     monkeypatch.setattr(swift, "detector", lambda: Counting())
     swift.swift_frames(audio)
     assert len(seen) >= 2 and sum(seen) < len(audio)  # a rest split the audio; its middle never reached the network
+
+
+def test_swiftf0_records_are_built_without_tensorflow(small_sources, tmp_path):
+    """The whole records stage (Beam in this process): features, spills, shards, counts."""
+    config_path = write_config(small_sources / "swift-in-process.yaml", pitch={"method": "swiftf0"},
+                               beam={"direct_running_mode": "in_memory"})
+    code = f"""
+import sys
+from pathlib import Path
+from nas.config import load_config
+from nas.data.dataset import build_records, dataset_version, scan_sources
+from nas.store.datasets import DatasetLayout
+config, base = load_config({str(config_path)!r})
+sources = scan_sources(config, base)
+summary = build_records(config, sources, DatasetLayout(Path({str(tmp_path)!r}), config.name,
+                                                       dataset_version(config, sources)))
+print(summary.counts.train + summary.counts.eval, 'tensorflow' in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-2:] == ["12", "False"]  # 3 + 2 + 3 + 1 + 3 examples (tests/test_prepare.py)

@@ -28,6 +28,7 @@ from ..config import DatasetConfig
 from ..progress import clock, progress
 from .audio import read_segment
 from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
+from .tfrecord import write_records
 
 log = logging.getLogger(__name__)
 
@@ -127,17 +128,18 @@ class WriteShard(beam.DoFn):
         self.out_dir, self.shards = out_dir, shards
 
     def process(self, element):
-        import tensorflow as tf
-
         (split, shard), examples = element
         examples = sorted(examples)
         out_dir = Path(self.out_dir)
+
+        def records():
+            for _, spill, offset, length in examples:
+                with open(out_dir / SPILL_DIR / spill, "rb") as f:
+                    f.seek(offset)
+                    yield f.read(length)
+
         with atomic_path(out_dir / shard_name(split, shard, self.shards[split])) as tmp:
-            with tf.io.TFRecordWriter(str(tmp)) as writer:
-                for _, spill, offset, length in examples:
-                    with open(out_dir / SPILL_DIR / spill, "rb") as f:
-                        f.seek(offset)
-                        writer.write(f.read(length))
+            write_records(tmp, records())
         yield split, len(examples)
 
 

@@ -1,0 +1,49 @@
+"""TFRecord files without TensorFlow: the framing TensorFlow's writer and reader use
+(uncompressed), so Beam workers and record counts need no TensorFlow import.
+
+A record is its length (uint64, little-endian), the masked CRC-32C of those 8 bytes, the
+data, and the masked CRC-32C of the data (tensorflow/core/lib/io/record_writer.cc).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+import google_crc32c
+
+_MASK_DELTA = 0xA282EAD8
+
+
+def masked_crc(data: bytes) -> bytes:
+    crc = google_crc32c.value(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF)
+
+
+def framed(record: bytes) -> bytes:
+    length = struct.pack("<Q", len(record))
+    return length + masked_crc(length) + record + masked_crc(record)
+
+
+def write_records(path: Path, records: Iterable[bytes]) -> None:
+    with open(path, "wb") as f:
+        for record in records:
+            f.write(framed(record))
+
+
+def count_records(path: Path) -> int:
+    """Records in a file, reading only their headers (each length's checksum is checked)."""
+    count, offset = 0, 0
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        while offset < size:
+            f.seek(offset)
+            header = f.read(12)
+            if len(header) < 12 or masked_crc(header[:8]) != header[8:]:
+                raise ValueError(f"{path}: not a TFRecord file, or cut short, at byte {offset}")
+            offset += 16 + struct.unpack("<Q", header[:8])[0]
+            count += 1
+    if offset != size:
+        raise ValueError(f"{path}: the last record is cut short")
+    return count
