@@ -15,8 +15,9 @@ Network-only speed is each tracker's own time on those files.
 Speed: `prepare` of one file (the demo violin tiled to length, 32 kHz FLAC) in a fresh
 process into an empty data root, DirectRunner in its default multi_processing mode:
 wall time, x real time, peak RSS (summed over the process tree) and each stage's time
-(`prepare`'s stages, plus the imports), trackers interleaved, medians of `--repeats`. Two
-lengths give the fixed cost per run (the intercept) and the marginal speed.
+(`prepare`'s stages, plus the imports), trackers interleaved, medians of `--repeats`; beside them CREPE tiny with the code of `--reference` (before SwiftF0,
+the silence skip and TensorFlow-free shards). Two lengths give the fixed cost per run (the
+intercept) and the marginal speed.
 Results: benchmarks/results/pitch.json.
 """
 
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,8 +58,9 @@ def timed(stage, *args):
     seconds[stage.name] = time.perf_counter() - begin
     return out
 method, capacity = sys.argv[3].split(":")
-config = DatasetConfig(name="long", audio=[sys.argv[1]], pitch={"method": method},
-                       crepe={"capacity": capacity or "full", "viterbi": True})
+choice = {"pitch": {"method": method}} if method != "crepe" else {}  # code from before the choice has no `pitch`
+config = DatasetConfig(name="long", audio=[sys.argv[1]], crepe={"capacity": capacity or "full", "viterbi": True},
+                       **choice)
 prepare_dataset(config, Path("/"), Path(sys.argv[2]), run=timed)
 Path(sys.argv[4]).write_text(json.dumps(seconds))
 """
@@ -135,24 +139,38 @@ def accuracy() -> dict:
     return report
 
 
-def speed(minutes: list[int], repeats: int) -> dict:
-    trackers = {"swiftf0": "swiftf0:", "crepe-tiny+viterbi": "crepe:tiny"}
+def speed(minutes: list[int], repeats: int, reference: str | None) -> dict:
+    """`reference`: a commit whose CREPE-tiny run is measured beside ours (a git worktree)."""
+    trackers = {"swiftf0": ("swiftf0:", REPO), "crepe-tiny+viterbi": ("crepe:tiny", REPO)}
     runs: dict[str, list[dict]] = {}
+    pythonpath = os.environ.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="nas-pitch-") as work:
         work = Path(work)
-        for repeat in range(repeats):
-            for length in minutes:
-                audio = long_file(length, work)
-                for name, spec in trackers.items():
-                    out = work / "out"
-                    shutil.rmtree(out, ignore_errors=True)
-                    stages = work / "stages.json"
-                    result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages)])
-                    result["stages_s"] = json.loads(stages.read_text())
-                    runs.setdefault(f"{name}/{length}min", []).append(result)
-                    print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "
-                          f"({length * 60 / result['wall_s']:.1f}x real time), peak {result['peak_rss_gb']:.2f} GB; "
-                          + ", ".join(f"{k} {v:.1f} s" for k, v in result["stages_s"].items()), flush=True)
+        if reference:
+            tree = work / "reference"
+            subprocess.run(["git", "worktree", "add", "--detach", str(tree), reference], cwd=REPO, check=True,
+                           capture_output=True)
+            trackers[f"crepe-tiny+viterbi@{reference}"] = ("crepe:tiny", tree)
+        try:
+            for repeat in range(repeats):
+                for length in minutes:
+                    audio = long_file(length, work)
+                    for name, (spec, tree) in trackers.items():
+                        out = work / "out"
+                        shutil.rmtree(out, ignore_errors=True)
+                        stages = work / "stages.json"
+                        os.environ["PYTHONPATH"] = f"{tree}{os.pathsep}{pythonpath}"  # `measured` passes it on
+                        result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages)])
+                        result["stages_s"] = json.loads(stages.read_text())
+                        runs.setdefault(f"{name}/{length}min", []).append(result)
+                        print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "
+                              f"({length * 60 / result['wall_s']:.1f}x real time), peak {result['peak_rss_gb']:.2f} GB; "
+                              + ", ".join(f"{k} {v:.1f} s" for k, v in result["stages_s"].items()), flush=True)
+        finally:
+            os.environ["PYTHONPATH"] = pythonpath
+            if reference:
+                subprocess.run(["git", "worktree", "remove", "--force", str(work / "reference")], cwd=REPO,
+                               check=False)
     median = {}
     for key, values in runs.items():
         name, length = key.split("/")
@@ -168,7 +186,7 @@ def speed(minutes: list[int], repeats: int) -> dict:
             a, b = median[f"{name}/{short}min"]["wall_s"], median[f"{name}/{long_}min"]["wall_s"]
             per_audio_s = (b - a) / ((long_ - short) * 60)
             fixed[name] = {"fixed_s": a - per_audio_s * short * 60, "x_real_time_marginal": 1 / per_audio_s}
-    return {"repeats": repeats, "runs": runs, "median": median, "fixed_cost": fixed}
+    return {"repeats": repeats, "reference": reference, "runs": runs, "median": median, "fixed_cost": fixed}
 
 
 def main() -> None:
@@ -177,6 +195,8 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--minutes", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--reference", default="cf55c7d", help="commit of the code before SwiftF0 and the silence "
+                                                             "skip, measured beside (CREPE tiny); '' for none")
     args = parser.parse_args()
     out = RESULTS / "pitch.json"
     report = json.loads(out.read_text()) if out.exists() else {}
@@ -185,7 +205,7 @@ def main() -> None:
         report["accuracy"] = accuracy()
         out.write_text(json.dumps(report, indent=1) + "\n")
     if args.speed or not args.accuracy:
-        report["speed"] = speed(args.minutes, args.repeats)
+        report["speed"] = speed(args.minutes, args.repeats, args.reference or None)
         out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "date"}, indent=1)[:4000])
 
