@@ -184,9 +184,9 @@ def test_a_model_json_from_before_the_new_settings_loads_as_it_was_trained():
     from nas.config.presets import ModelConfig
 
     old = train_config("cnn-tiny").model.model_dump(mode="json")
-    del old["output_norm"], old["reverb_scale"]
+    del old["output_norm"], old["reverb_scale"], old["align_frames"]
     config = ModelConfig.model_validate(old)
-    assert config.output_norm and config.reverb_scale == 1.0
+    assert config.output_norm and config.reverb_scale == 1.0 and not config.align_frames
     model = Synthesizer(config, 16000, 4.0)
     model.build_variables()
     assert model.decoder_parameters() == 2_446
@@ -217,3 +217,24 @@ def test_standardised_inputs_are_the_dataset_statistics_scaled_like_ddsps_featur
     ours = model.decoder(ld, f0)["amps"].numpy()
     by_hand = plain.decoder((ld - 0.75) / 0.2, (f0 - 0.6) / 0.1)["amps"].numpy()
     np.testing.assert_allclose(ours, by_hand, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("centered, frames", [(True, 201), (False, 200)])
+def test_aligned_frames_reach_the_synth_at_their_own_times(centered, frames):
+    """A centred track whose value is its frame's time (frame j at j / 50 s): at control frame
+    i (i / 250 s) the aligned preprocessor gives i / 250, ddsp's own up to 20 ms more. A
+    `same`-padded track of secs * rate frames is left as ddsp resamples it."""
+    from nas.models.synthesizer import make_preprocessor
+
+    times = np.arange(frames, dtype=np.float32) / 50
+    control_times = np.arange(1000) / 250
+    results = {}
+    for aligned in (True, False):
+        config = train_config("cnn-tiny", {"model.align_frames": aligned}).model
+        results[aligned] = make_preprocessor(config, 16000, 4.0).resample(tf.constant(times[None, :, None]))
+        results[aligned] = results[aligned].numpy()[0, :, 0]
+    if centered:
+        np.testing.assert_allclose(results[True], control_times, atol=1e-5)
+        assert np.abs(results[False] - control_times).max() > 0.019  # ddsp: 20 ms early by the end
+    else:
+        np.testing.assert_array_equal(results[False], results[True])

@@ -27,9 +27,34 @@ def control_steps(config: ModelConfig, example_secs: float) -> int:
 
 def make_preprocessor(config: ModelConfig, sample_rate: int, example_secs: float):
     preprocessing = ddsp_api.preprocessing()
-    return preprocessing.F0LoudnessPreprocessor(
-        time_steps=control_steps(config, example_secs), frame_rate=config.control_rate,
-        sample_rate=sample_rate, compute_loudness=True)
+    cls = aligned_preprocessor_class() if config.align_frames else preprocessing.F0LoudnessPreprocessor
+    return cls(time_steps=control_steps(config, example_secs), frame_rate=config.control_rate,
+               sample_rate=sample_rate, compute_loudness=True)
+
+
+def aligned_preprocessor_class():
+    preprocessing = ddsp_api.preprocessing()
+
+    class AlignedPreprocessor(preprocessing.F0LoudnessPreprocessor):
+        """ddsp's preprocessor with centred tracks kept in time. ddsp's resample spreads n
+        frames over the example as n equal segments (frame j at j / n of it): right for a
+        track of secs * rate frames, but a centred one has one more (201 per 4 s at 50
+        frames/s, the last at t = secs), so ddsp plays frame j at 0.995 j / rate: the synth
+        gets each f0 up to 20 ms early, and on a vibrato the upper harmonics land bins off.
+        A centred track is resampled onto a grid that runs one frame past the example and
+        cut back, which puts every frame at its own time (as `nas transfer` does)."""
+
+        def resample(self, x):
+            x = preprocessing.at_least_3d(x)
+            frames, secs = int(x.shape[1]), self.time_steps / self.frame_rate
+            if not ((frames - 1) / secs).is_integer() or (frames / secs).is_integer():
+                return super().resample(x)  # secs * rate frames: ddsp's resample is right
+            steps = self.time_steps * frames / (frames - 1)
+            if steps.is_integer():  # 201 frames over 1,005 steps: frame j at step 5 j
+                return ddsp_api.ddsp().core.resample(x, int(steps))[:, :self.time_steps]
+            return super().resample(x[:, :-1])  # frame j at its time; the last 1 / rate held
+
+    return AlignedPreprocessor
 
 
 def make_spectral_loss(config: LossConfig):
