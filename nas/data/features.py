@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import DatasetConfig
-from ..pitch import CLEAR_PITCH, SAMPLE_RATE, hop_for_frame_rate
+from ..pitch import CLEAR_PITCH, FRAME_SIZE, SAMPLE_RATE, hop_for_frame_rate
 from .loudness import LOUDNESS_N_FFT, compute_loudness
-
-CREPE_FRAME = 1024
 
 SOUNDING_DB = -55.0  # quieter frames are not notes, whatever CREPE says
 # A single line leaves pitch unclear on a few sounding frames (2-9% on the demo violin,
@@ -31,7 +29,7 @@ def compute_features(audio_16k: np.ndarray, config: DatasetConfig) -> dict[str, 
         from ..pitch.swift import track_swift
 
         # frame j is centred on j * hop, or (`same` padding) on the centre of CREPE's frame starting there
-        times = np.arange(n) / frame_rate + (0 if centered else CREPE_FRAME / 2 / SAMPLE_RATE)
+        times = np.arange(n) / frame_rate + (0 if centered else FRAME_SIZE / 2 / SAMPLE_RATE)
         f0_hz, confidence = track_swift(audio_16k, times)
     else:
         f0_hz, confidence = _crepe(audio_16k, n, config)
@@ -46,12 +44,11 @@ def _crepe(audio_16k: np.ndarray, n: int, config: DatasetConfig) -> tuple[np.nda
     from ..pitch.tracker import track_pitch
 
     hop, crepe = hop_for_frame_rate(config.frame_rate), config.crepe
-    if config.centered:
-        track = track_pitch(audio_16k, hop, crepe.capacity, crepe.viterbi, center=True, batch_frames=crepe.batch_frames)
-    else:
-        # "same" padding: pad the end so every hop starts a frame, as ddsp.spectral_ops.pad does.
-        padded = np.pad(audio_16k, (0, (n - 1) * hop + CREPE_FRAME - len(audio_16k)))
-        track = track_pitch(padded, hop, crepe.capacity, crepe.viterbi, center=False, batch_frames=crepe.batch_frames)
+    audio = audio_16k
+    if not config.centered:  # "same" padding: pad the end so every hop starts a frame, as ddsp.spectral_ops.pad does
+        audio = np.pad(audio_16k, (0, (n - 1) * hop + FRAME_SIZE - len(audio_16k)))
+    track = track_pitch(audio, hop, crepe.capacity, crepe.viterbi, center=config.centered,
+                        batch_frames=crepe.batch_frames)
     return track.f0_hz[:n], track.confidence[:n]
 
 

@@ -1,5 +1,7 @@
 """Pitch tracking: CREPE (the original network and weights, its decoders) and SwiftF0."""
 
+import numpy as np
+
 CAPACITIES = ("tiny", "small", "medium", "large", "full")
 
 # CREPE's confidence, in two meanings:
@@ -7,6 +9,7 @@ CLEAR_PITCH = 0.5  # the frame's pitch is clear (what the plots show; a sounding
 SURE_PITCH = 0.85  # CREPE is sure of the pitch: the frames pitch is scored on, and note frames in transfer
 
 SAMPLE_RATE = 16000  # both trackers take 16 kHz audio
+FRAME_SIZE = 1024  # CREPE's frame: 64 ms
 
 # Silence costs nothing: a frame whose audio peaks below -60 dBFS (SwiftF0's own floor, under
 # which it reports confidence 0) skips the network. It gets confidence 0 and an f0 carried
@@ -25,8 +28,6 @@ def hop_for_frame_rate(frame_rate: float) -> int:
 def fill_skipped(f0_hz, tracked):
     """f0 of the frames not `tracked`, interpolated in log-frequency between the tracked
     ones and held beyond them."""
-    import numpy as np
-
     f0_hz = np.asarray(f0_hz, dtype=np.float64).copy()
     if not tracked.any():
         return np.full(len(f0_hz), HELD_F0_HZ)

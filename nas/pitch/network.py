@@ -16,9 +16,8 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
-from . import CAPACITIES
+from . import CAPACITIES, FRAME_SIZE
 
-FRAME_SIZE = 1024
 N_BINS = 360
 _BN_EPSILON = 1e-3  # Keras 2.1 default, which CREPE was trained with
 _STRIDES = (4, 1, 1, 1, 1, 1)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import SILENT_PEAK, fill_skipped
+from . import FRAME_SIZE, SILENT_PEAK, fill_skipped
 from .decode import cents_to_hz, local_average_cents, viterbi_path
-from .network import FRAME_SIZE, N_BINS, load_network
+from .network import N_BINS, load_network
 
 DEFAULT_BATCH_FRAMES = 64  # full: ~64 MB per activation tensor; larger batches are no faster on CPU
 
@@ -20,8 +20,8 @@ class PitchTrack:
     activation: np.ndarray  # [frames, 360] float32
 
 
-def frame_audio(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
-    """Frames of 1024 samples every `hop`, each normalised to zero mean, unit std.
+def frame_windows(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
+    """Frames of 1024 samples every `hop`, as a view of the (padded) audio.
 
     `center` pads 512 zeros at both ends (frame t is centred on sample t * hop)."""
     audio = np.asarray(audio, dtype=np.float32)
@@ -30,21 +30,24 @@ def frame_audio(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
     if len(audio) < FRAME_SIZE:
         audio = np.pad(audio, (0, FRAME_SIZE - len(audio)))
     n_frames = 1 + (len(audio) - FRAME_SIZE) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(audio, FRAME_SIZE)[::hop][:n_frames]
-    frames = frames - frames.mean(axis=1, keepdims=True)
+    return np.lib.stride_tricks.sliding_window_view(audio, FRAME_SIZE)[::hop][:n_frames]
+
+
+def normalized(windows: np.ndarray) -> np.ndarray:
+    """Each frame at zero mean and unit std, as CREPE takes them."""
+    frames = windows - windows.mean(axis=1, keepdims=True)
     frames /= np.clip(frames.std(axis=1, keepdims=True), 1e-8, None)
     return frames
 
 
+def frame_audio(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
+    """`frame_windows`, normalised."""
+    return normalized(frame_windows(audio, hop, center))
+
+
 def frame_peaks(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
     """The absolute peak of each of `frame_audio`'s frames, before its normalisation."""
-    audio = np.abs(np.asarray(audio, dtype=np.float32))
-    if center:
-        audio = np.pad(audio, FRAME_SIZE // 2)
-    if len(audio) < FRAME_SIZE:
-        audio = np.pad(audio, (0, FRAME_SIZE - len(audio)))
-    n_frames = 1 + (len(audio) - FRAME_SIZE) // hop
-    return np.lib.stride_tricks.sliding_window_view(audio, FRAME_SIZE)[::hop][:n_frames].max(axis=1)
+    return np.abs(frame_windows(audio, hop, center)).max(axis=1)
 
 
 def activations(frames: np.ndarray, capacity: str, batch_frames: int = DEFAULT_BATCH_FRAMES) -> np.ndarray:
@@ -74,10 +77,10 @@ def tracked_activations(audio_16k: np.ndarray, hop: int, capacity: str, center: 
                         batch_frames: int = DEFAULT_BATCH_FRAMES,
                         silent_peak: float = SILENT_PEAK) -> tuple[np.ndarray, np.ndarray]:
     """The network's activation [frames, 360] (0 where skipped) and which frames it ran on."""
-    frames = frame_audio(audio_16k, hop, center)
-    tracked = frame_peaks(audio_16k, hop, center) >= silent_peak
-    activation = np.zeros((len(frames), N_BINS), dtype=np.float32)
-    activation[tracked] = activations(frames[tracked], capacity, batch_frames)
+    windows = frame_windows(audio_16k, hop, center)
+    tracked = np.abs(windows).max(axis=1) >= silent_peak
+    activation = np.zeros((len(windows), N_BINS), dtype=np.float32)
+    activation[tracked] = activations(normalized(windows[tracked]), capacity, batch_frames)
     return activation, tracked
 
 
