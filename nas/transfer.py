@@ -1,6 +1,6 @@
 """Timbre transfer: any monophonic recording played by a trained model.
 
-As in ddsp's timbre-transfer procedure: extract f0 (CREPE, the dataset's settings) and
+As in ddsp's timbre-transfer procedure: extract f0 (the dataset's tracker and settings) and
 loudness; on the frames where a note sounds, shift the pitch by whole octaves toward the
 dataset's mean note pitch and the loudness by the difference of mean note loudness;
 attenuate the frames between notes; synthesise with the CPU engine (any length).
@@ -17,7 +17,7 @@ from nas.data.audio import AudioError, read_mono
 from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
 from nas.data.loudness import DB_RANGE, compute_loudness
 from nas.engine.engine import WEIGHTS_FILE, Engine, hz_to_midi
-from nas.pitch import SAMPLE_RATE as CREPE_RATE
+from nas.pitch import SAMPLE_RATE as PITCH_RATE
 from nas.pitch import SURE_PITCH, hop_for_frame_rate
 from nas.pitch.tracker import track_pitch
 from nas.resample import resample
@@ -44,15 +44,10 @@ def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: i
     if not np.all(np.isfinite(audio)) or np.abs(audio).max() < SILENT_PEAK:
         raise TransferError(f"{path}: silent or not finite (peak {np.abs(audio).max():.1e})")
     audio = resample(audio, rate, sample_rate)
-    frame_rate = metadata.frame_rate
-    crepe = metadata.crepe
-    track = track_pitch(resample(audio, sample_rate, CREPE_RATE), hop_for_frame_rate(frame_rate), crepe.model,
-                        crepe.viterbi, center=True)
     frames = len(audio) // (sample_rate // control_rate)
     times = np.arange(frames) / control_rate
-    crepe_times = np.arange(len(track.f0_hz)) / frame_rate
+    f0_hz, confidence = _pitch(resample(audio, sample_rate, PITCH_RATE), metadata, times)
     loudness = compute_loudness(audio, sample_rate, control_rate, centered=True)[:frames]
-    confidence = np.interp(times, crepe_times, track.confidence)
     sounding = loudness > SOUNDING_DB
     unclear = unclear_pitch_share(confidence, loudness)
     if unclear is None:
@@ -60,8 +55,19 @@ def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: i
     if unclear > POLYPHONIC_SHARE:
         raise TransferError(f"{path}: does not look monophonic (pitch unclear on {unclear:.0%} of sounding "
                             "frames; a single line is needed)")
-    return {"f0_hz": np.interp(times, crepe_times, track.f0_hz).astype(np.float32), "loudness_db": loudness,
-            "notes": (confidence >= SURE_PITCH) & sounding}
+    return {"f0_hz": f0_hz.astype(np.float32), "loudness_db": loudness, "notes": (confidence >= SURE_PITCH) & sounding}
+
+
+def _pitch(audio_16k: np.ndarray, metadata: DatasetMeta, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """f0 and confidence at `times` (centred frames), from the tracker that made the dataset."""
+    if metadata.pitch.method == "swiftf0":
+        from nas.pitch.swift import track_swift
+
+        return track_swift(audio_16k, times)
+    crepe = metadata.crepe
+    track = track_pitch(audio_16k, hop_for_frame_rate(metadata.frame_rate), crepe.model, crepe.viterbi, center=True)
+    frame_times = np.arange(len(track.f0_hz)) / metadata.frame_rate
+    return np.interp(times, frame_times, track.f0_hz), np.interp(times, frame_times, track.confidence)
 
 
 def adjust(features: dict, statistics: dict) -> tuple[dict, dict]:

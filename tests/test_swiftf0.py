@@ -139,3 +139,21 @@ print(summary.counts.train + summary.counts.eval, 'tensorflow' in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[-2:] == ["12", "False"]  # 3 + 2 + 3 + 1 + 3 examples (tests/test_prepare.py)
+
+
+def test_transfer_tracks_with_the_datasets_own_method(prepared, tmp_path, monkeypatch):
+    """`nas transfer` on a SwiftF0 dataset's model: SwiftF0's f0 at the control rate, no CREPE."""
+    import soundfile as sf
+
+    from nas import transfer
+
+    crepe_dir, *_ = prepared
+    crepe = load_metadata(crepe_dir)
+    metadata = type(crepe).model_validate({**crepe.model_dump(), "pitch": {"method": "swiftf0"}})
+    monkeypatch.setattr(transfer, "track_pitch", lambda *a, **k: pytest.fail("CREPE ran for a SwiftF0 dataset"))
+    sf.write(tmp_path / "tone.wav", _step_tone(220.0, 330.0, step_s=1.0, secs=2.0), RATE)
+    features = transfer.analyse(tmp_path / "tone.wav", RATE, metadata, control_rate=250)
+    f0, times = features["f0_hz"], np.arange(len(features["f0_hz"])) / 250
+    assert len(f0) == 500 and features["notes"].mean() > 0.9
+    np.testing.assert_allclose(f0[(times > 0.2) & (times < 0.8)], 220.0, rtol=0.01)
+    np.testing.assert_allclose(f0[(times > 1.2) & (times < 1.8)], 330.0, rtol=0.01)
