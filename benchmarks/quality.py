@@ -9,7 +9,9 @@ A run may carry settings and a label: `--run cnn-tiny:thesis:500:as-thesis:model
 
 Every run trains with nas' own Trainer and input pipeline (what `nas train` runs), from
 seed 0, on each dataset in turn. At every `--eval-every` steps, with the clock stopped:
-- eval spectral loss: ddsp's multi-scale loss on the whole eval split (the training loss);
+- eval spectral loss: ddsp's multi-scale loss (ddsp 3.7's, as `nas evaluate` reports it)
+  on the whole eval split, and the same loss with log magnitudes floored at 1e-5 (ddsp's
+  code of 2021, and the likelier definition of a re-implementation's figures);
 - loudness error: mean absolute A-weighted loudness difference (dB) of resynthesis and
   original on the eval split, as `nas evaluate` scores it;
 - resynthesis f0: CREPE (the dataset's model and Viterbi setting) on the resynthesis of
@@ -38,18 +40,23 @@ RESULTS = REPO / "benchmarks/results"
 sys.path.insert(0, str(REPO))
 
 
-def _scores(trainer, eval_set, metadata, truth: dict) -> dict:
-    """truth: the originals' tracks of the first eval batch by example, filled on first use."""
+FLOOR = 1e-5
+
+
+def _scores(trainer, eval_set, metadata, truth: dict, floored) -> dict:
+    """truth: the originals' tracks of the first eval batch by example, filled on first use;
+    floored: the spectral loss with log magnitudes floored at FLOOR."""
     import numpy as np
 
     from nas.data.loudness import compute_loudness
     from nas.evaluation.metrics import pitch_scores, resynthesis_tracks
 
-    losses, weights, loudness, pitch_rows = [], [], [], []
+    losses, floored_losses, weights, loudness, pitch_rows = [], [], [], [], []
     frames = (metadata.sample_rate, metadata.frame_rate)
     for index, batch in enumerate(eval_set):
         loss, audio = trainer.loss_and_audio(batch)
         losses.append(loss)
+        floored_losses.append(float(floored(batch["audio"], audio)))
         weights.append(len(audio))
         for i, (original, synth) in enumerate(zip(batch["audio"].numpy(), audio)):
             reference = compute_loudness(original, *frames, centered=metadata.centered)
@@ -59,7 +66,9 @@ def _scores(trainer, eval_set, metadata, truth: dict) -> dict:
                     truth[i] = resynthesis_tracks(original, metadata)
                 tracks = resynthesis_tracks(synth, metadata)
                 pitch_rows.append(pitch_scores(truth[i]["f0_hz"], truth[i]["f0_confidence"], tracks["f0_hz"]))
-    row = {"eval_loss": float(np.average(losses, weights=weights)), "loudness_mae_db": float(np.mean(loudness))}
+    row = {"eval_loss": float(np.average(losses, weights=weights)),
+           "eval_loss_floored": float(np.average(floored_losses, weights=weights)),
+           "loudness_mae_db": float(np.mean(loudness))}
     if pitch_rows:
         frames = sum(r["confident_frames"] for r in pitch_rows)
         row["rpa"] = sum(r["rpa_hits"] for r in pitch_rows) / frames
@@ -71,8 +80,9 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
                     settings: dict) -> dict:
     import tensorflow as tf
 
-    from nas.config.presets import train_config
+    from nas.config.presets import LossConfig, train_config
     from nas.evaluation.evaluate import evaluate
+    from nas.models.synthesizer import make_spectral_loss
     from nas.store.datasets import load_metadata, load_statistics
     from nas.store.runs import run_layout
     from nas.training import data
@@ -90,14 +100,16 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
     batches = data.training_batches(train_examples, config.optim.batch_size, config.seed)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(batches))
     rows, clock, truth = [], 0.0, {}
+    floored = make_spectral_loss(LossConfig(log_floor=FLOOR))
     metrics = MetricsLog(layout.metrics, 0)
 
     def record(step: int) -> None:
-        row = {"step": step, "seconds": clock, **_scores(trainer, eval_set, metadata, truth)}
+        row = {"step": step, "seconds": clock, **_scores(trainer, eval_set, metadata, truth, floored)}
         rows.append(row)
         metrics.add({"step": step, "eval_loss": row["eval_loss"], "elapsed_s": clock})
         print(f"  {metadata.name} {preset}/{recipe} step {step}/{steps} ({clock:.0f} s): eval loss "
-              f"{row['eval_loss']:.3f}, loudness {row['loudness_mae_db']:.2f} dB, RPA {row['rpa']:.3f}", flush=True)
+              f"{row['eval_loss']:.3f} (floored {row['eval_loss_floored']:.3f}), loudness {row['loudness_mae_db']:.2f} dB, "
+              f"RPA {row['rpa']:.3f}", flush=True)
 
     record(0)
     for step in range(1, steps + 1):
@@ -123,8 +135,9 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    measures = (("eval_loss", "eval spectral loss"), ("loudness_mae_db", "loudness error (dB)"),
-                ("rpa", "resynthesis f0 RPA"))
+    measures = (("eval_loss", "eval spectral loss (ddsp 3.7)"),
+                ("eval_loss_floored", f"eval spectral loss, log floored at {FLOOR:g}"),
+                ("loudness_mae_db", "loudness error (dB)"), ("rpa", "resynthesis f0 RPA"))
     datasets = sorted({r["dataset"] for r in results})
     fig, axes = plt.subplots(len(datasets) * 2, len(measures), figsize=(15, 4.2 * len(datasets) * 2), squeeze=False)
     for d, dataset in enumerate(datasets):
@@ -133,7 +146,7 @@ def plot(results: list[dict], path: Path) -> None:
                 ax = axes[2 * d + against, m]
                 later = []  # the untrained model's step-0 scores are off the scale of the rest
                 for r in (r for r in results if r["dataset"] == dataset):
-                    rows = r["curve"][1:]
+                    rows = [row for row in r["curve"][1:] if key in row]  # runs before the floored measure lack it
                     later += [row[key] for row in rows]
                     ax.plot([row[xlabel] for row in rows], [row[key] for row in rows], marker=".",
                             label=f"{r['preset']} / {r.get('label', r['recipe'])}")

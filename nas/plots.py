@@ -49,15 +49,16 @@ def plot_tracks(features, path: Path, n_files: int = 3) -> None:
     _save(fig, path)
 
 
-def plot_loss_curve(rows: list[dict], path: Path, title: str = "") -> None:
-    """Training loss (logged every few steps) and eval loss, against the step."""
+def plot_loss_curve(rows: list[dict], path: Path, title: str = "", log_floor: float = 0.0) -> None:
+    """Training loss (logged every few steps; its log magnitudes floored at `log_floor`) and
+    eval loss (ddsp's), against the step."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     train = [(r["step"], r["loss"]) for r in rows if np.isfinite(r.get("loss", np.nan))]
     evals = [(r["step"], r["eval_loss"]) for r in rows if np.isfinite(r.get("eval_loss", np.nan))]
     if train:
-        ax.plot(*zip(*train), label="train (spectral loss)", lw=1.2)
+        ax.plot(*zip(*train), label=f"train (log floor {log_floor:g})" if log_floor else "train", lw=1.2)
     if evals:
-        ax.plot(*zip(*evals), "o-", label="eval", ms=3)
+        ax.plot(*zip(*evals), "o-", label="eval (ddsp's loss)", ms=3)
     ax.set_xlabel("step")
     ax.set_ylabel("multi-scale spectral loss")
     ax.set_title(title)

@@ -238,3 +238,21 @@ def test_aligned_frames_reach_the_synth_at_their_own_times(centered, frames):
         assert np.abs(results[False] - control_times).max() > 0.019  # ddsp: 20 ms early by the end
     else:
         np.testing.assert_array_equal(results[False], results[True])
+
+
+def test_the_floored_loss_is_ddsps_on_sound_and_ignores_bins_below_the_floor():
+    """With every magnitude above the floor it is ddsp's loss; in digital silence matched by
+    near-silence (-180 dB) ddsp 3.7's log term still counts the depth, the floored one not."""
+    from nas.config.presets import LossConfig
+    from nas.models.synthesizer import make_spectral_loss
+
+    ddsp_loss, floored = make_spectral_loss(LossConfig()), make_spectral_loss(LossConfig(log_floor=1e-5))
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    loud = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size))[None].astype(np.float32)
+    other = (0.2 * np.sin(2 * np.pi * 470 * t) + 0.05 * rng.standard_normal(t.size))[None].astype(np.float32)
+    assert float(floored(loud, other)) == pytest.approx(float(ddsp_loss(loud, other)), rel=1e-5)
+    silence, faint = np.zeros_like(loud), (1e-9 * rng.standard_normal(loud.shape)).astype(np.float32)
+    assert float(ddsp_loss(silence, faint)) > 10
+    assert float(floored(silence, faint)) < 1e-6
+    assert train_config("cnn-tiny").loss.log_floor == 1e-5  # what training minimises; evaluation keeps ddsp's

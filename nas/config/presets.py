@@ -55,6 +55,10 @@ class LossConfig(Strict):
     overlap: float = Field(0.75, ge=0, lt=1)
     mag_weight: float = Field(1.0, ge=0)
     logmag_weight: float = Field(1.0, ge=0)
+    log_floor: float = Field(
+        0.0, ge=0, description="log magnitudes are taken of max(magnitude, floor). 0 is ddsp 3.7's safe_log, which "
+                               "replaces only non-positive magnitudes (by 1e-5): there a bin 200 dB down in the target "
+                               "counts as much as one in the music. ddsp's code of 2021 floored at 1e-5")
 
 
 class OptimConfig(Strict):
@@ -73,7 +77,8 @@ class TrainConfig(Strict):
     preset: PresetName = "cnn-tiny"
     recipe: str = Field("thesis", description="the named recipe (RECIPES) the optimiser settings started from")
     model: ModelConfig
-    loss: LossConfig = LossConfig()
+    loss: LossConfig = Field(LossConfig(log_floor=1e-5), description="the training objective; evaluation "
+                             "reports ddsp's loss as it is (LossConfig())")
     optim: OptimConfig = OptimConfig()
     steps: int = Field(30000, gt=0, description="train until this global step")
     seed: int = 0

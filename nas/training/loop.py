@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from nas.atomic import replace_dir, staging_dir
-from nas.config.presets import OptimConfig, TrainConfig
+from nas.config.presets import LossConfig, OptimConfig, TrainConfig
 from nas.data.audio import write_wav
 from nas.models.decoders import input_stats
 from nas.models.saved import WEIGHTS, write_weights
@@ -72,7 +72,8 @@ class Trainer:
         self.sample_rate = metadata.sample_rate
         self.example_secs = metadata.example_secs
         self.preprocessor = make_preprocessor(config.model, self.sample_rate, self.example_secs)
-        self.loss_fn = make_spectral_loss(config.loss)
+        self.loss_fn = make_spectral_loss(config.loss)  # the objective
+        self.metric_fn = make_spectral_loss(LossConfig())  # ddsp's loss, what evaluation reports
         optim = config.optim
         if optim.batch_size % self.strategy.num_replicas_in_sync:
             raise ValueError(f"batch size {optim.batch_size} does not split over "
@@ -114,7 +115,7 @@ class Trainer:
 
     def _loss_and_audio(self, batch: dict):
         audio = self.model(batch, training=False)["audio_synth"]
-        return self.loss_fn(batch["audio"], audio), audio
+        return self.metric_fn(batch["audio"], audio), audio
 
     def evaluate(self, batches: tf.data.Dataset) -> float:
         losses, weights = [], []
@@ -224,7 +225,8 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
             manager.save(checkpoint_number=step)
     sample(step)
     metrics.write()
-    plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata.name} · {config.preset}")
+    plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata.name} · {config.preset}",
+                    log_floor=config.loss.log_floor)
     summary = save_model(trainer, layout, metadata, config, metrics, step)
     for callback in callbacks:
         callback.on_end(summary)
