@@ -91,7 +91,9 @@ def model_card(summary: RunSummary, wandb_info: dict, loss_plot: Path) -> str:
         f"- recipe: **{summary.recipe or '-'}**{_optim_line(summary.optim)}",
         f"- steps: {summary.step}",
         f"- spectral loss: eval {_number(final.initial_eval_loss, '{:.3f}')} at step 0 -> "
-        f"**{_number(final.eval_loss, '{:.3f}')}**; last train {_number(final.loss, '{:.3f}')}",
+        f"**{_number(final.eval_loss, '{:.3f}')}** (ddsp's); last train {_number(final.loss, '{:.3f}')}"
+        + (f" (log magnitudes floored at {summary.loss.log_floor:g})" if summary.loss and summary.loss.log_floor
+           else ""),
         f"- run folder: `{summary.run_dir}`",
         "",
         "## Weights & Biases",

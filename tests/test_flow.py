@@ -98,6 +98,7 @@ def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared
     artifacts = artifacts_of(state.state_details.flow_run_id)
     card = artifacts["model-test-violin"].data
     assert summary.model_version in card and "2,430" in card and dataset_dir.name in card
+    assert summary.loss.log_floor == 1e-5 and "floored at 1e-05" in card  # the objective, beside ddsp's eval loss
     assert "offline" in card and "data:image/png;base64," in card
     assert "model-test-violin-metrics" in artifacts
 

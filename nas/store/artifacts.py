@@ -17,7 +17,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..atomic import write_json
-from ..config.presets import ModelConfig, OptimConfig
+from ..config.presets import LossConfig, ModelConfig, OptimConfig
 from .names import REPORT_FILE, TABLE_FILE
 
 
@@ -138,6 +138,7 @@ class RunSummary(Artifact):
     preset: str
     recipe: str | None = None  # None: trained before recipes had names and were recorded here
     optim: OptimConfig | None = None  # (the run's config.json holds what it trained with)
+    loss: LossConfig | None = None  # the objective; None: recorded before it was, ddsp's loss unfloored
     decoder_parameters: int
     dataset: DatasetRef
     sample_rate: int

@@ -250,7 +250,7 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: DatasetMeta, confi
     """The trained model as weights + model.json in `model/`, swapped in whole."""
     summary = RunSummary(
         run_id=layout.dir.name, run_dir=str(layout.dir), model_version=model_version(layout.dir.name, step),
-        step=step, preset=config.preset, recipe=config.recipe, optim=config.optim,
+        step=step, preset=config.preset, recipe=config.recipe, optim=config.optim, loss=config.loss,
         decoder_parameters=trainer.model.decoder_parameters(), dataset=metadata.ref,
         sample_rate=metadata.sample_rate, example_secs=metadata.example_secs, model=config.model,
         input_stats=trainer.input_stats,
