@@ -10,8 +10,8 @@ A run may carry settings and a label: `--run cnn-tiny:thesis:500:as-thesis:model
 Every run trains with nas' own Trainer and input pipeline (what `nas train` runs), from
 seed 0, on each dataset in turn. At every `--eval-every` steps, with the clock stopped:
 - eval spectral loss: ddsp's multi-scale loss (ddsp 3.7's, as `nas evaluate` reports it)
-  on the whole eval split, and the same loss with log magnitudes floored at 1e-5 (ddsp's
-  code of 2021, and the likelier definition of a re-implementation's figures);
+  on the eval split in whole batches (the remainder left out), and the same loss with log
+  magnitudes floored at 1e-5 (ddsp's code of 2021; a re-implementation may floor too);
 - loudness error: mean absolute A-weighted loudness difference (dB) of resynthesis and
   original on the eval split, as `nas evaluate` scores it;
 - resynthesis f0: CREPE (the dataset's model and Viterbi setting) on the resynthesis of
@@ -108,8 +108,8 @@ def train_and_score(dataset_dir: Path, preset: str, recipe: str, steps: int, eva
         rows.append(row)
         metrics.add({"step": step, "eval_loss": row["eval_loss"], "elapsed_s": clock})
         print(f"  {metadata.name} {preset}/{recipe} step {step}/{steps} ({clock:.0f} s): eval loss "
-              f"{row['eval_loss']:.3f} (floored {row['eval_loss_floored']:.3f}), loudness {row['loudness_mae_db']:.2f} dB, "
-              f"RPA {row['rpa']:.3f}", flush=True)
+              f"{row['eval_loss']:.3f} (floored {row['eval_loss_floored']:.3f}), "
+              f"loudness {row['loudness_mae_db']:.2f} dB, RPA {row['rpa']:.3f}", flush=True)
 
     record(0)
     for step in range(1, steps + 1):

@@ -56,9 +56,9 @@ class LossConfig(Strict):
     mag_weight: float = Field(1.0, ge=0)
     logmag_weight: float = Field(1.0, ge=0)
     log_floor: float = Field(
-        0.0, ge=0, description="log magnitudes are taken of max(magnitude, floor). 0 is ddsp 3.7's safe_log, which "
-                               "replaces only non-positive magnitudes (by 1e-5): there a bin 200 dB down in the target "
-                               "counts as much as one in the music. ddsp's code of 2021 floored at 1e-5")
+        0.0, ge=0, description="log magnitudes are taken of max(magnitude, floor). 0 is ddsp 3.7's safe_log, "
+                               "which replaces only non-positive magnitudes (by 1e-5), so bins far below hearing, in "
+                               "rests and fades, weigh as much as the music's. ddsp's code of 2021 floored at 1e-5")
 
 
 class OptimConfig(Strict):

@@ -63,11 +63,11 @@ def make_spectral_loss(config: LossConfig):
     losses = ddsp_api.losses()
     if config.overlap != 0.75:
         raise ValueError("ddsp's SpectralLoss uses 75% overlap")
-    cls = floored_spectral_loss_class() if config.log_floor > 0 else losses.SpectralLoss
-    loss = cls(fft_sizes=config.fft_sizes, loss_type="L1", mag_weight=config.mag_weight,
-               logmag_weight=config.logmag_weight)
-    loss.log_floor = config.log_floor
-    return loss
+    settings = dict(fft_sizes=config.fft_sizes, loss_type="L1", mag_weight=config.mag_weight,
+                    logmag_weight=config.logmag_weight)
+    if config.log_floor > 0:
+        return floored_spectral_loss_class()(config.log_floor, **settings)
+    return losses.SpectralLoss(**settings)
 
 
 def floored_spectral_loss_class():
@@ -78,6 +78,10 @@ def floored_spectral_loss_class():
         of max(magnitude, log_floor). ddsp 3.7's safe_log keeps every positive magnitude,
         so the near-silent bins of rests and fades (3-4% of the demo's target bins are
         below 1e-5) cost nats each, and a bin's gradient grows as 1 / its magnitude."""
+
+        def __init__(self, log_floor: float, **kwargs):
+            super().__init__(**kwargs)
+            self.log_floor = log_floor
 
         def call(self, target_audio, audio, weights=None):
             loss = 0.0
