@@ -71,17 +71,21 @@ def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
     numpy_raw = Engine.load(trained_run.export).decode(*args)
     onnx_raw = Engine.load(trained_run.export, "decoder.onnx").decode(*args)
     int8_raw = Engine.load(trained_run.export, "decoder.int8.onnx").decode(*args)
+    head_range = np.ptp(np.concatenate([v.ravel() for v in numpy_raw.values()]))
     for key in numpy_raw:
         assert np.abs(numpy_raw[key] - onnx_raw[key]).max() < FLOAT_TOLERANCE
-        # int8 follows the float outputs. Seen here on 60-step models, whose weights vary from
-        # run to run: correlation 0.996-0.999 for the distributions, 0.93-0.99 for the
-        # one-channel amplitude; mean error 0.4-10% of the range for the distributions. The
-        # amplitude shares the head's one int8 scale with 125 other outputs, so an offset of
-        # a few steps is a large share of its own small range (26% was seen once in CI): its
-        # level is judged where it matters, by the int8 spectral loss above.
-        assert np.corrcoef(numpy_raw[key].ravel(), int8_raw[key].ravel())[0, 1] > 0.9
-        if key != "amps":
-            assert np.abs(numpy_raw[key] - int8_raw[key]).mean() < 0.2 * np.ptp(numpy_raw[key])
+        error = np.abs(numpy_raw[key] - int8_raw[key]).mean()
+        if key == "amps":
+            # One channel sharing the head's int8 scale with 125 others: a few steps of that
+            # scale are a large share of its own small range (correlation 0.87-0.99 and errors
+            # up to 26% of that range seen on these 60-step models, whose weights vary from
+            # run to run), so it is held to the head's range: 1.3% of it where the
+            # distributions had 0.9%, and a constant amplitude would be about 8%. Its level
+            # is judged where it matters, by the int8 spectral loss above.
+            assert error < 0.03 * head_range
+        else:  # seen: correlation 0.996-0.999, mean error 0.4-10% of the range
+            assert np.corrcoef(numpy_raw[key].ravel(), int8_raw[key].ravel())[0, 1] > 0.9
+            assert error < 0.2 * np.ptp(numpy_raw[key])
 
 
 def test_engine_renders_any_length_and_rejects_mismatched_controls(trained_run, prepared):
