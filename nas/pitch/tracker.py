@@ -78,7 +78,7 @@ def tracked_activations(audio_16k: np.ndarray, hop: int, capacity: str, center: 
                         silent_peak: float = SILENT_PEAK) -> tuple[np.ndarray, np.ndarray]:
     """The network's activation [frames, 360] (0 where skipped) and which frames it ran on."""
     windows = frame_windows(audio_16k, hop, center)
-    tracked = np.abs(windows).max(axis=1) >= silent_peak
+    tracked = frame_peaks(audio_16k, hop, center) >= silent_peak
     activation = np.zeros((len(windows), N_BINS), dtype=np.float32)
     activation[tracked] = activations(normalized(windows[tracked]), capacity, batch_frames)
     return activation, tracked
