@@ -15,10 +15,11 @@ Network-only speed is each tracker's own time on those files.
 Speed: `prepare` of one file (the demo violin tiled to length, 32 kHz FLAC) in a fresh
 process into an empty data root, DirectRunner in its default multi_processing mode:
 wall time, x real time, peak RSS (summed over the process tree) and each stage's time
-(`prepare`'s stages, plus the imports), trackers interleaved, medians of `--repeats`; beside them CREPE tiny with the code of `--reference` (before SwiftF0,
-the silence skip and TensorFlow-free shards). Two lengths give the fixed cost per run (the
+(`prepare`'s stages, plus the imports), trackers interleaved, medians of `--repeats`; beside them
+the `--reference-tracker`s (default CREPE tiny) with the code of `--reference` (default: before
+SwiftF0, the silence skip and TensorFlow-free shards). Two lengths give the fixed cost per run (the
 intercept) and the marginal speed.
-Results: benchmarks/results/pitch.json.
+Results: benchmarks/results/<--out>.json (default pitch.json).
 """
 
 from __future__ import annotations
@@ -139,9 +140,12 @@ def accuracy() -> dict:
     return report
 
 
-def speed(minutes: list[int], repeats: int, reference: str | None) -> dict:
-    """`reference`: a commit whose CREPE-tiny run is measured beside ours (a git worktree)."""
-    trackers = {"swiftf0": ("swiftf0:", REPO), "crepe-tiny+viterbi": ("crepe:tiny", REPO)}
+TRACKERS = {"swiftf0": "swiftf0:", "crepe-tiny+viterbi": "crepe:tiny"}
+
+
+def speed(minutes: list[int], repeats: int, reference: str | None, reference_trackers: list[str]) -> dict:
+    """`reference`: a commit whose runs of `reference_trackers` are measured beside ours (a git worktree)."""
+    trackers = {name: (spec, REPO) for name, spec in TRACKERS.items()}
     runs: dict[str, list[dict]] = {}
     pythonpath = os.environ.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="nas-pitch-") as work:
@@ -150,7 +154,8 @@ def speed(minutes: list[int], repeats: int, reference: str | None) -> dict:
             tree = work / "reference"
             subprocess.run(["git", "worktree", "add", "--detach", str(tree), reference], cwd=REPO, check=True,
                            capture_output=True)
-            trackers[f"crepe-tiny+viterbi@{reference}"] = ("crepe:tiny", tree)
+            for name in reference_trackers:
+                trackers[f"{name}@{reference}"] = (TRACKERS[name], tree)
         try:
             for repeat in range(repeats):
                 for length in minutes:
@@ -197,15 +202,19 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--reference", default="cf55c7d", help="commit of the code before SwiftF0 and the silence "
                                                              "skip, measured beside (CREPE tiny); '' for none")
+    parser.add_argument("--reference-tracker", action="append", choices=sorted(TRACKERS),
+                        help="a tracker run with the reference's code (default: crepe-tiny+viterbi); repeatable")
+    parser.add_argument("--out", default="pitch", help="results file name in benchmarks/results/")
     args = parser.parse_args()
-    out = RESULTS / "pitch.json"
+    out = RESULTS / f"{args.out}.json"
     report = json.loads(out.read_text()) if out.exists() else {}
     report["date"] = time.strftime("%Y-%m-%d")
     if args.accuracy or not args.speed:
         report["accuracy"] = accuracy()
         out.write_text(json.dumps(report, indent=1) + "\n")
     if args.speed or not args.accuracy:
-        report["speed"] = speed(args.minutes, args.repeats, args.reference or None)
+        report["speed"] = speed(args.minutes, args.repeats, args.reference or None,
+                                args.reference_tracker or ["crepe-tiny+viterbi"])
         out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "date"}, indent=1)[:4000])
 

@@ -14,7 +14,7 @@ from nas.config import load_config
 from nas.data.audio import read_mono
 from nas.data.dataset import dataset_version, scan_sources
 from nas.data.prepare import prepare_dataset
-from nas.data.reader import record_provider
+from nas.data.reader import read_split, record_provider
 from nas.resample import resample
 from nas.store.datasets import DatasetFiles, DatasetLayout, load_metadata
 from tests.conftest import write_config
@@ -58,6 +58,18 @@ def test_ddsp_reads_the_records_with_dataset_json(prepared):
     assert len(hits) == 1
     violin_range = (example["f0_confidence"].numpy() > 0.8)
     assert violin_range.any() and np.all((example["f0_hz"].numpy()[violin_range] > 150))
+
+
+def test_records_read_without_tensorflow_are_ddsps_in_ddsps_order(prepared):
+    dataset_dir, *_ = prepared
+    for split in ("train", "eval"):  # two train shards: ddsp interleaves them record by record
+        theirs = list(record_provider(dataset_dir, split, load_metadata(dataset_dir)).get_dataset(shuffle=False))
+        ours = list(read_split(dataset_dir, split))
+        assert len(ours) == len(theirs) > 0
+        for a, b in zip(ours, theirs):
+            assert set(a) == set(b)
+            for k in b:
+                np.testing.assert_array_equal(a[k], b[k].numpy())
 
 
 def test_statistics_are_ddsps(prepared):

@@ -1,9 +1,10 @@
 """Record encoding, windows and content-keyed splits (unit level)."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from nas.data.records import assign_splits, chunk_starts, example_key, serialize, shard_of, split_chunk
+from nas.data.records import assign_splits, chunk_starts, example_key, parse, serialize, shard_of, split_chunk
 
 
 def test_serialize_is_a_tf_example():
@@ -14,6 +15,13 @@ def test_serialize_is_a_tf_example():
     reference = tf.train.Example(features=tf.train.Features(feature={
         k: tf.train.Feature(float_list=tf.train.FloatList(value=v)) for k, v in example.items()}))
     assert parsed == reference
+    back = parse(serialize(example))
+    assert set(back) == set(example)
+    for k, v in example.items():
+        np.testing.assert_array_equal(back[k], v)
+    with pytest.raises(ValueError, match="feature 'n' is not a float list"):
+        parse(tf.train.Example(features=tf.train.Features(feature={
+            "n": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"x"]))})).SerializeToString())
 
 
 def test_windows_follow_ddsp_centred_framing():

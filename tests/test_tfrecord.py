@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nas.data.tfrecord import count_records, write_records
+from nas.data.tfrecord import count_records, read_records, write_records
 
 
 def test_our_files_are_tensorflows_bytes_and_counts(tmp_path):
@@ -18,6 +18,7 @@ def test_our_files_are_tensorflows_bytes_and_counts(tmp_path):
     assert ours.read_bytes() == theirs.read_bytes()
     assert [r.numpy() for r in tf.data.TFRecordDataset(str(ours))] == records
     assert count_records(ours) == len(records)
+    assert list(read_records(theirs)) == records
     write_records(tmp_path / "empty", [])
     assert count_records(tmp_path / "empty") == 0
 
@@ -28,6 +29,12 @@ def test_a_cut_or_foreign_file_is_refused_with_its_name(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ValueError, match="cut.tfrecord: the last record is cut short"):
         count_records(path)
+    with pytest.raises(ValueError, match="cut.tfrecord: the record at byte 116 is corrupt or cut short"):
+        list(read_records(path))
+    write_records(path, [b"x" * 100, b"y" * 100])
+    path.write_bytes(path.read_bytes().replace(b"y" * 100, b"y" * 99 + b"z"))  # one byte of data changed
+    with pytest.raises(ValueError, match="cut.tfrecord: the record at byte 116 is corrupt"):
+        list(read_records(path))
     (tmp_path / "text.tfrecord").write_text("this is not a record file")
     with pytest.raises(ValueError, match="text.tfrecord: not a TFRecord file"):
         count_records(tmp_path / "text.tfrecord")

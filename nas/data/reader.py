@@ -1,12 +1,19 @@
-"""Prepared records read back by ddsp's own reader, as training, evaluation and the statistics do."""
+"""Prepared records read back: by ddsp's own reader (training, evaluation), and in the
+same order without TensorFlow (the statistics)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from .. import ddsp_api
 from ..store.artifacts import DatasetMeta
-from .records import file_pattern
+from .records import file_pattern, parse
+from .tfrecord import read_records
+
+DDSP_CYCLE_LENGTH = 40  # TFRecordProvider interleaves this many files, one record from each in turn
 
 
 def record_provider(dataset_dir: Path, split: str, metadata: DatasetMeta):
@@ -21,3 +28,27 @@ def record_provider(dataset_dir: Path, split: str, metadata: DatasetMeta):
         frame_rate=metadata.frame_rate,
         centered=metadata.centered,
     )
+
+
+def read_split(dataset_dir: Path, split: str) -> Iterator[dict[str, np.ndarray]]:
+    """The examples of one split in the order of ddsp's `get_dataset(shuffle=False)`: the
+    files sorted, interleaved as tf.data's `interleave` does (a cycle of 40 slots, one
+    record per turn; an exhausted slot takes the next file on its next turn)."""
+    files = iter(sorted(Path(dataset_dir).glob(file_pattern(split))))
+    slots: list[Iterator[bytes] | None] = [None] * DDSP_CYCLE_LENGTH
+    files_left, index = True, 0
+    while files_left or any(slots):
+        if slots[index] is None and files_left:
+            path = next(files, None)
+            if path is None:
+                files_left = False
+            else:
+                slots[index] = read_records(path)
+                continue  # the new file gives its first record on this same turn
+        elif slots[index] is not None:
+            record = next(slots[index], None)
+            if record is not None:
+                yield parse(record)
+            else:
+                slots[index] = None
+        index = (index + 1) % DDSP_CYCLE_LENGTH

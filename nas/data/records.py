@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,6 +112,43 @@ def serialize(example: dict[str, np.ndarray]) -> bytes:
             example[key], "<f4").tobytes()))))
         for key in sorted(example))
     return _field(1, entries)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(field number, payload) of a message made only of length-delimited fields."""
+    pos = 0
+    while pos < len(data):
+        tag, pos = _read_varint(data, pos)
+        if tag & 7 != 2:
+            raise ValueError(f"protobuf field {tag >> 3} has wire type {tag & 7}; only float-list examples are read")
+        length, pos = _read_varint(data, pos)
+        yield tag >> 3, data[pos:pos + length]
+        pos += length
+
+
+def parse(record: bytes) -> dict[str, np.ndarray]:
+    """The float lists of a `tf.train.Example` as `serialize` writes them (packed)."""
+    example = {}
+    for _, features in _fields(record):
+        for _, entry in _fields(features):
+            fields = dict(_fields(entry))
+            (kind, float_list), = _fields(fields[2])
+            if kind != 2:
+                raise ValueError(f"feature {fields[1].decode()!r} is not a float list")
+            example[fields[1].decode()] = np.concatenate(
+                [np.frombuffer(v, "<f4") for _, v in _fields(float_list)] or [np.zeros(0, "<f4")])
+    return example
 
 
 def shard_name(split: str, index: int, n_shards: int) -> str:

@@ -12,29 +12,40 @@ from ..atomic import atomic_path, write_json
 from ..config import POWER_FRAME_SIZE
 from ..store.artifacts import DatasetMeta
 from ..store.datasets import DatasetFiles
-from .reader import record_provider
+from .loudness import DB_RANGE
+from .reader import read_split
 
 TRIM_END = 20  # ddsp leaves the last frames of each example out of its statistics
 
 
+def compute_power(audio: np.ndarray, frame_rate: int, frame_size: int = POWER_FRAME_SIZE,
+                  range_db: float = DB_RANGE) -> np.ndarray:
+    """`ddsp.spectral_ops.compute_power` of 16 kHz audio in NumPy: RMS of frames centred
+    on each frame time (zero padding), in dB with an 80 dB floor."""
+    padded = np.pad(np.asarray(audio, np.float32), frame_size // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_size)[::16000 // frame_rate]
+    power = np.mean(frames.astype(np.float64) ** 2, axis=-1)
+    db = 10.0 * np.log10(np.maximum(power, 10 ** (-range_db / 10)))
+    return np.maximum(db, -range_db).astype(np.float32)
+
+
 def compute_statistics(dataset_dir: Path, metadata: DatasetMeta, split: str = "train") -> dict:
     """The statistics of `ddsp.training.postprocessing.compute_dataset_statistics` on one
-    split, with the same keys, definitions and ddsp's own power, note detection and
-    quantile transform, but streamed: it keeps frames, not audio (ddsp's keeps every
-    example's audio, 0.8 GB for an hour of audio at a 1 s hop). Equal to ddsp's function
-    (tests/test_prepare.py). Examples in record order; ddsp's quantile fit subsamples with
-    NumPy's global generator, seeded here so the statistics are reproducible."""
+    split, with the same keys, definitions and ddsp's own note detection and quantile
+    transform, but streamed and without TensorFlow's reader: it keeps frames, not audio
+    (ddsp's keeps every example's audio, 0.8 GB for an hour of audio at a 1 s hop), and
+    takes the power in NumPy. Equal to ddsp's function (tests/test_prepare.py). Examples
+    in ddsp's reading order, since ddsp's quantile fit subsamples (above 1e5 note frames)
+    with NumPy's global generator, seeded here so the statistics are reproducible."""
     if metadata.counts.of(split) == 0:
         raise ValueError(f"{dataset_dir}: no {split} examples to compute statistics on")
-    postprocessing = ddsp_api.postprocessing()
-    spectral_ops = ddsp_api.spectral_ops()
     frames: dict[str, list] = {"f0": [], "f0_conf": [], "loudness": [], "power": []}
-    for example in record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False):
-        power = spectral_ops.compute_power(example["audio_16k"][None], frame_size=POWER_FRAME_SIZE,
-                                           frame_rate=metadata.frame_rate)
+    for example in read_split(dataset_dir, split):
+        power = compute_power(example["audio_16k"], metadata.frame_rate)
         for key, value in (("f0", example["f0_hz"]), ("f0_conf", example["f0_confidence"]),
-                           ("loudness", example["loudness_db"]), ("power", power[0])):
-            frames[key].append(np.asarray(value)[:-TRIM_END])
+                           ("loudness", example["loudness_db"]), ("power", power)):
+            frames[key].append(value[:-TRIM_END])
+    postprocessing = ddsp_api.postprocessing()  # imports TensorFlow; its pickle holds ddsp's class
     f0, f0_conf, loudness, power = (np.stack(frames[k]) for k in ("f0", "f0_conf", "loudness", "power"))
     pitch = np.asarray(postprocessing.hz_to_midi(f0))
     mask_on, _ = postprocessing.detect_notes(loudness, f0_conf)

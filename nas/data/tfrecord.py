@@ -8,7 +8,7 @@ data, and the masked CRC-32C of the data (tensorflow/core/lib/io/record_writer.c
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import google_crc32c
@@ -30,6 +30,21 @@ def write_records(path: Path, records: Iterable[bytes]) -> None:
     with open(path, "wb") as f:
         for record in records:
             f.write(framed(record))
+
+
+def read_records(path: Path) -> Iterator[bytes]:
+    """The records of a file in order, one in memory at a time, every checksum checked."""
+    with open(path, "rb") as f:
+        offset = 0
+        while header := f.read(12):
+            if len(header) < 12 or masked_crc(header[:8]) != header[8:]:
+                raise ValueError(f"{path}: not a TFRecord file, or cut short, at byte {offset}")
+            length = struct.unpack("<Q", header[:8])[0]
+            record, crc = f.read(length), f.read(4)
+            if len(record) < length or masked_crc(record) != crc:
+                raise ValueError(f"{path}: the record at byte {offset} is corrupt or cut short")
+            yield record
+            offset += 16 + length
 
 
 def count_records(path: Path) -> int:
