@@ -66,6 +66,21 @@ prepare_dataset(config, Path("/"), Path(sys.argv[2]), run=timed)
 Path(sys.argv[4]).write_text(json.dumps(seconds))
 """
 
+NETWORK_CHILD = """
+import json, sys, time
+from pathlib import Path
+from nas.data.audio import read_segment
+from nas.pitch.network import load_network
+from nas.pitch.tracker import tracked_activations
+capacity, seconds = sys.argv[2], float(sys.argv[3])
+audio = read_segment(Path(sys.argv[1]), 0.0, seconds, 16000)
+load_network(capacity)
+tracked_activations(audio[:16000], 320, capacity)  # built and warm: only the network's steady speed is timed
+start = time.perf_counter()
+tracked_activations(audio, 320, capacity)
+Path(sys.argv[4]).write_text(json.dumps({"x_real_time": len(audio) / 16000 / (time.perf_counter() - start)}))
+"""
+
 def tracks(audio_16k: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """f0 per tracker on the centred 50 frames/s grid, as `prepare` computes it (silence
     skipped), and each network's seconds."""
@@ -140,12 +155,15 @@ def accuracy() -> dict:
     return report
 
 
-TRACKERS = {"swiftf0": "swiftf0:", "crepe-tiny+viterbi": "crepe:tiny"}
+TRACKERS = {"swiftf0": "swiftf0:", "crepe-tiny+viterbi": "crepe:tiny", "crepe-full+viterbi": "crepe:full"}
 
 
-def speed(minutes: list[int], repeats: int, reference: str | None, reference_trackers: list[str]) -> dict:
-    """`reference`: a commit whose runs of `reference_trackers` are measured beside ours (a git worktree)."""
-    trackers = {name: (spec, REPO) for name, spec in TRACKERS.items()}
+def speed(minutes: list[int], repeats: int, ours: list[str], reference: str | None, reference_trackers: list[str],
+          network_s: float) -> dict:
+    """`reference`: a commit whose runs of `reference_trackers` are measured beside ours (a git worktree).
+    Each CREPE tracker of ours also runs its network alone on the first `network_s` of the
+    longest file, in a fresh process after a warm-up, beside the end-to-end runs."""
+    trackers = {name: (TRACKERS[name], REPO) for name in ours}
     runs: dict[str, list[dict]] = {}
     pythonpath = os.environ.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="nas-pitch-") as work:
@@ -171,6 +189,15 @@ def speed(minutes: list[int], repeats: int, reference: str | None, reference_tra
                         print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "
                               f"({length * 60 / result['wall_s']:.1f}x real time), peak {result['peak_rss_gb']:.2f} GB; "
                               + ", ".join(f"{k} {v:.1f} s" for k, v in result["stages_s"].items()), flush=True)
+                for name in (n for n in ours if n.startswith("crepe")):
+                    out = work / "network.json"
+                    subprocess.run([sys.executable, "-c", NETWORK_CHILD, str(long_file(max(minutes), work)),
+                                    TRACKERS[name].split(":")[1], str(network_s), str(out)], check=True,
+                                   env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{pythonpath}"})
+                    x = json.loads(out.read_text())["x_real_time"]
+                    runs.setdefault(f"{name}/network", []).append({"x_real_time": x})
+                    print(f"[{repeat + 1}/{repeats}] {name}, network alone on {network_s:.0f} s: {x:.2f}x real time",
+                          flush=True)
         finally:
             os.environ["PYTHONPATH"] = pythonpath
             if reference:
@@ -179,6 +206,9 @@ def speed(minutes: list[int], repeats: int, reference: str | None, reference_tra
     median = {}
     for key, values in runs.items():
         name, length = key.split("/")
+        if length == "network":
+            median[key] = {"x_real_time": float(np.median([r["x_real_time"] for r in values]))}
+            continue
         wall = float(np.median([r["wall_s"] for r in values]))
         median[key] = {"wall_s": wall, "x_real_time": int(length.removesuffix("min")) * 60 / wall,
                        "peak_rss_gb": float(np.median([r["peak_rss_gb"] for r in values])),
@@ -188,6 +218,8 @@ def speed(minutes: list[int], repeats: int, reference: str | None, reference_tra
     if len(minutes) >= 2:
         short, long_ = min(minutes), max(minutes)
         for name in trackers:
+            if f"{name}/{short}min" not in median:
+                continue
             a, b = median[f"{name}/{short}min"]["wall_s"], median[f"{name}/{long_}min"]["wall_s"]
             per_audio_s = (b - a) / ((long_ - short) * 60)
             fixed[name] = {"fixed_s": a - per_audio_s * short * 60, "x_real_time_marginal": 1 / per_audio_s}
@@ -200,6 +232,9 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--minutes", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--trackers", nargs="+", choices=sorted(TRACKERS), default=["swiftf0", "crepe-tiny+viterbi"])
+    parser.add_argument("--network-seconds", type=float, default=60.0,
+                        help="audio for the CREPE networks' own speed, beside the end-to-end runs")
     parser.add_argument("--reference", default="cf55c7d", help="commit of the code before SwiftF0 and the silence "
                                                              "skip, measured beside (CREPE tiny); '' for none")
     parser.add_argument("--reference-tracker", action="append", choices=sorted(TRACKERS),
@@ -213,8 +248,8 @@ def main() -> None:
         report["accuracy"] = accuracy()
         out.write_text(json.dumps(report, indent=1) + "\n")
     if args.speed or not args.accuracy:
-        report["speed"] = speed(args.minutes, args.repeats, args.reference or None,
-                                args.reference_tracker or ["crepe-tiny+viterbi"])
+        report["speed"] = speed(args.minutes, args.repeats, args.trackers, args.reference or None,
+                                args.reference_tracker or ["crepe-tiny+viterbi"], args.network_seconds)
         out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "date"}, indent=1)[:4000])
 
