@@ -137,8 +137,31 @@ def _training_settings(args) -> dict:
     return {**{k: v for k, v in settings.items() if v}, **_parse_overrides(args.overrides)}
 
 
+def _command_line_settings() -> dict:
+    """Prefect settings for flow runs started here, with someone watching the console: no
+    flow-run heartbeats unless the user set their frequency. Heartbeats only feed a
+    zombie-run automation, which is for unattended runs (deployments keep Prefect's
+    default), and each flow run waits up to 1 s for its heartbeat thread to wake and stop:
+    2-4 s of a cached `nas run`'s five flow runs (benchmarks/cached_rerun.py)."""
+    from prefect.settings import get_current_settings
+
+    if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
+        return {}
+    return {"flows.heartbeat_frequency": None}
+
+
 @contextmanager
 def _prefect_server():
+    """The Prefect server this command's flow runs report to (`_api`), with the command
+    line's settings."""
+    from prefect.settings import temporary_settings
+
+    with temporary_settings(_command_line_settings()), _api() as ready:
+        yield ready
+
+
+@contextmanager
+def _api():
     """Flow runs go to the configured Prefect server, else to the local one that nas
     commands share (started on first use), so runs are kept and a later command does not
     wait for a new server. Yields False, having said why, if that server cannot start."""

@@ -4,9 +4,12 @@ plain line and exit code 1."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,6 +41,18 @@ def _bare_env(home) -> dict:
             "PYTHONPYCACHEPREFIX": str(Path(home).parent / "no-bytecode")}
 
 
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _flow_runs_with_heartbeats(api: str) -> set[str]:
+    events = _post(f"{api}/events/filter", {"filter": {"event": {"prefix": ["prefect.flow-run.heartbeat"]}},
+                                            "limit": 50})["events"]
+    return {e["resource"]["prefect.resource.id"].removeprefix("prefect.flow-run.") for e in events}
+
+
 def test_first_command_starts_a_server_that_the_next_one_reuses(small_sources, tmp_path):
     home = tmp_path / "prefect-home"
     env = _bare_env(home)
@@ -54,6 +69,19 @@ def test_first_command_starts_a_server_that_the_next_one_reuses(small_sources, t
         assert again.returncode == 0, again.stderr[-3000:]
         assert "starting a local Prefect server" not in again.stderr  # reused
         assert again.stdout == first.stdout  # the same dataset folder
+
+        # Commands send no flow-run heartbeats (each flow run would wait up to 1 s for the
+        # thread at its end), unless the user sets their frequency: that run's heartbeat shows.
+        asked = _cli("prepare", config, "--data-root", tmp_path / "data",
+                     env={**env, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60"})
+        assert asked.returncode == 0, asked.stderr[-3000:]
+        api = status.stdout.split("local Prefect server: ")[1].split()[0] + "/api"
+        runs = _post(f"{api}/flow_runs/filter", {"sort": "START_TIME_DESC"})
+        assert len(runs) == 3 and all(r["state_type"] == "COMPLETED" for r in runs)
+        deadline = time.monotonic() + 60
+        while not _flow_runs_with_heartbeats(api) and time.monotonic() < deadline:
+            time.sleep(1)  # the server stores events a moment after they arrive
+        assert _flow_runs_with_heartbeats(api) == {runs[0]["id"]}
     finally:
         stopped = _cli("server", "stop", env=env)
     assert "stopped the local Prefect server" in stopped.stdout

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ..atomic import file_lock
 from ..config import DatasetConfig
-from ..plots import plot_distributions, plot_tracks
 from ..store.artifacts import RecordsSummary
 from ..store.datasets import DatasetLayout
 from .audio import SourceFile
@@ -53,6 +52,8 @@ def statistics(config: DatasetConfig, sources: list[SourceFile], layout: Dataset
 
 
 def plots(layout: DatasetLayout) -> None:
+    from ..plots import plot_distributions, plot_tracks  # matplotlib: ~1 s of a cached run's imports
+
     features = read_features(layout.staged.features)
     plot_distributions(features, layout.staged.distributions_plot)
     plot_tracks(features, layout.staged.tracks_plot)
