@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -165,13 +164,14 @@ def speed(minutes: list[int], repeats: int, ours: list[str], reference: str | No
     longest file, in a fresh process after a warm-up, beside the end-to-end runs."""
     trackers = {name: (TRACKERS[name], REPO) for name in ours}
     runs: dict[str, list[dict]] = {}
-    pythonpath = os.environ.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="nas-pitch-") as work:
         work = Path(work)
         if reference:
             tree = work / "reference"
             subprocess.run(["git", "worktree", "add", "--detach", str(tree), reference], cwd=REPO, check=True,
                            capture_output=True)
+            # compiled as `make install` compiles ours (this machine sets PYTHONDONTWRITEBYTECODE)
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "nas")], check=True)
             for name in reference_trackers:
                 trackers[f"{name}@{reference}"] = (TRACKERS[name], tree)
         try:
@@ -182,8 +182,9 @@ def speed(minutes: list[int], repeats: int, ours: list[str], reference: str | No
                         out = work / "out"
                         shutil.rmtree(out, ignore_errors=True)
                         stages = work / "stages.json"
-                        os.environ["PYTHONPATH"] = f"{tree}{os.pathsep}{pythonpath}"  # `measured` passes it on
-                        result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages)])
+                        # `-c` puts the working directory first on the path: the tree's code runs
+                        result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages)],
+                                          cwd=tree)
                         result["stages_s"] = json.loads(stages.read_text())
                         runs.setdefault(f"{name}/{length}min", []).append(result)
                         print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "
@@ -192,14 +193,12 @@ def speed(minutes: list[int], repeats: int, ours: list[str], reference: str | No
                 for name in (n for n in ours if n.startswith("crepe")):
                     out = work / "network.json"
                     subprocess.run([sys.executable, "-c", NETWORK_CHILD, str(long_file(max(minutes), work)),
-                                    TRACKERS[name].split(":")[1], str(network_s), str(out)], check=True,
-                                   env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{pythonpath}"})
+                                    TRACKERS[name].split(":")[1], str(network_s), str(out)], check=True, cwd=REPO)
                     x = json.loads(out.read_text())["x_real_time"]
                     runs.setdefault(f"{name}/network", []).append({"x_real_time": x})
                     print(f"[{repeat + 1}/{repeats}] {name}, network alone on {network_s:.0f} s: {x:.2f}x real time",
                           flush=True)
         finally:
-            os.environ["PYTHONPATH"] = pythonpath
             if reference:
                 subprocess.run(["git", "worktree", "remove", "--force", str(work / "reference")], cwd=REPO,
                                check=False)

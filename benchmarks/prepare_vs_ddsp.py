@@ -51,11 +51,11 @@ def child_ddsp(files: list[str], out: str) -> None:
                          viterbi=True, pipeline_options=["--runner=DirectRunner"])
 
 
-def measured(args: list[str]) -> dict:
+def measured(args: list[str], cwd: Path | None = None) -> dict:
     """Wall seconds and peak RSS (sum over the process tree, sampled every 0.1 s)."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as log:  # a file, not a pipe: a long run's log would fill a pipe and block it
-        process = psutil.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+        process = psutil.Popen(args, stdout=subprocess.DEVNULL, stderr=log, cwd=cwd)
         peak = 0
         while process.poll() is None:
             try:
