@@ -52,6 +52,7 @@ from pathlib import Path
 from nas.config import DatasetConfig
 from nas.data.prepare import prepare_dataset
 seconds = {"imports": time.perf_counter() - start}
+assert Path(sys.argv[5]).resolve() in Path(__import__("nas").__file__).resolve().parents, "wrong nas imported"
 def timed(stage, *args):
     begin = time.perf_counter()
     out = stage.run(*args)
@@ -183,8 +184,8 @@ def speed(minutes: list[int], repeats: int, ours: list[str], reference: str | No
                         shutil.rmtree(out, ignore_errors=True)
                         stages = work / "stages.json"
                         # `-c` puts the working directory first on the path: the tree's code runs
-                        result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages)],
-                                          cwd=tree)
+                        result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages),
+                                           str(tree)], cwd=tree)
                         result["stages_s"] = json.loads(stages.read_text())
                         runs.setdefault(f"{name}/{length}min", []).append(result)
                         print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "

@@ -9,9 +9,7 @@ repeat; a stage's `done` says whether its product is already there.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -90,29 +88,6 @@ PUBLISH = Stage("publish", publish_dataset)
 STAGES = (INGEST, RECORDS, REVIEW, STATISTICS, PLOTS, PUBLISH)
 
 
-def _import_ddsp() -> None:
-    from .. import ddsp_api
-
-    try:
-        ddsp_api.postprocessing()
-    except Exception:  # the statistics stage imports it again and reports the error
-        pass
-
-
-@contextmanager
-def _ddsp_imported_meanwhile() -> Iterator[None]:
-    """Import ddsp (with TensorFlow: ~5 s) in a thread while the records are built: the
-    statistics need it (their pickle holds ddsp's class), and in Beam's default
-    multi_processing mode this process only waits for its workers meanwhile. Joined on
-    the way out, so no import is cut off at exit."""
-    thread = threading.Thread(target=_import_ddsp, name="ddsp-import", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join()
-
-
 def run_here(stage: Stage, *args):
     return stage.run(*args)
 
@@ -126,9 +101,8 @@ def prepare_dataset(config: DatasetConfig, base: Path, root: Path, run: Callable
         if layout.is_published():
             log.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)
             return layout.final
-        with _ddsp_imported_meanwhile():
-            summary = run(RECORDS, config, sources, layout)
-            sources = run(REVIEW, sources, layout)
+        summary = run(RECORDS, config, sources, layout)
+        sources = run(REVIEW, sources, layout)
         run(STATISTICS, config, sources, layout, summary)
         run(PLOTS, layout)
         return run(PUBLISH, config, sources, layout, summary)
