@@ -1,0 +1,84 @@
+"""The statistics stage's own work, without its imports: this tree against a reference commit.
+
+    .venv/bin/python benchmarks/statistics_pass.py --dataset nas-data/demo-violin/<version> \
+        [--reference a132346] [--repeats 5]
+
+Each side runs in a fresh process started in its own tree (a git worktree for the
+reference, its bytecode compiled): it imports ddsp and the statistics module first, then
+times `compute_statistics` on the dataset's train split, `--repeats` times, and checks its
+statistics against those the dataset was published with. The sides alternate; medians.
+Results: benchmarks/results/statistics_pass.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks/results"
+
+CHILD = """
+import json, pickle, sys, time
+from pathlib import Path
+from nas import ddsp_api
+from nas.data.statistics import compute_statistics
+from nas.store.datasets import load_metadata
+assert Path(sys.argv[2]).resolve() in Path(__import__("nas").__file__).resolve().parents, "wrong nas imported"
+ddsp_api.postprocessing(), ddsp_api.spectral_ops()
+dataset = Path(sys.argv[1])
+start = time.perf_counter()
+stats = compute_statistics(dataset, load_metadata(dataset))
+seconds = time.perf_counter() - start
+with open(dataset / "dataset_statistics.pkl", "rb") as f:
+    published = pickle.load(f)
+worst = max(abs(float(stats[k]) - float(published[k])) / max(1.0, abs(float(published[k])))
+            for k in stats if k != "quantile_transform")
+print(json.dumps({"seconds": seconds, "max_rel_difference": worst}))
+"""
+
+
+def timed(tree: Path, dataset: Path) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(dataset), str(tree)], cwd=tree, capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--reference", default="a132346", help="commit of the code before (ddsp's reader)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    dataset = args.dataset.resolve()
+    examples = json.loads((dataset / "dataset.json").read_text())["counts"]["train"]
+    with tempfile.TemporaryDirectory(prefix="nas-statistics-") as work:
+        tree = Path(work) / "reference"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.reference], cwd=REPO, check=True,
+                       capture_output=True)
+        try:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "nas")], check=True)
+            runs: dict[str, list[dict]] = {"this tree": [], f"@{args.reference}": []}
+            for repeat in range(args.repeats):
+                for name, root in (("this tree", REPO), (f"@{args.reference}", tree)):
+                    runs[name].append(timed(root, dataset))
+                    print(f"[{repeat + 1}/{args.repeats}] {name}: {runs[name][-1]['seconds']:.2f} s", flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
+    median = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+    result = {"date": time.strftime("%Y-%m-%d"), "dataset": str(dataset), "train_examples": examples,
+              "reference": args.reference, "runs": runs, "median_seconds": median,
+              "ms_per_example": {k: 1000 * v / examples for k, v in median.items()}}
+    (RESULTS / "statistics_pass.json").write_text(json.dumps(result, indent=1) + "\n")
+    for name, seconds in median.items():
+        print(f"{name}: median {seconds:.2f} s ({1000 * seconds / examples:.1f} ms per train example)")
+
+
+if __name__ == "__main__":
+    main()
