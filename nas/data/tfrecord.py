@@ -32,14 +32,19 @@ def write_records(path: Path, records: Iterable[bytes]) -> None:
             f.write(framed(record))
 
 
+def _record_length(header: bytes, path: Path, offset: int) -> int:
+    """The data length a record's 12-byte header gives, its checksum checked."""
+    if len(header) < 12 or masked_crc(header[:8]) != header[8:]:
+        raise ValueError(f"{path}: not a TFRecord file, or cut short, at byte {offset}")
+    return struct.unpack("<Q", header[:8])[0]
+
+
 def read_records(path: Path) -> Iterator[bytes]:
     """The records of a file in order, one in memory at a time, every checksum checked."""
     with open(path, "rb") as f:
         offset = 0
         while header := f.read(12):
-            if len(header) < 12 or masked_crc(header[:8]) != header[8:]:
-                raise ValueError(f"{path}: not a TFRecord file, or cut short, at byte {offset}")
-            length = struct.unpack("<Q", header[:8])[0]
+            length = _record_length(header, path, offset)
             record, crc = f.read(length), f.read(4)
             if len(record) < length or masked_crc(record) != crc:
                 raise ValueError(f"{path}: the record at byte {offset} is corrupt or cut short")
@@ -54,10 +59,7 @@ def count_records(path: Path) -> int:
         size = f.seek(0, 2)
         while offset < size:
             f.seek(offset)
-            header = f.read(12)
-            if len(header) < 12 or masked_crc(header[:8]) != header[8:]:
-                raise ValueError(f"{path}: not a TFRecord file, or cut short, at byte {offset}")
-            offset += 16 + struct.unpack("<Q", header[:8])[0]
+            offset += 16 + _record_length(f.read(12), path, offset)
             count += 1
     if offset != size:
         raise ValueError(f"{path}: the last record is cut short")

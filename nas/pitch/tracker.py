@@ -45,9 +45,14 @@ def frame_audio(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
     return normalized(frame_windows(audio, hop, center))
 
 
+def window_peaks(windows: np.ndarray) -> np.ndarray:
+    """The absolute peak of each frame."""
+    return np.abs(windows).max(axis=1)
+
+
 def frame_peaks(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
     """The absolute peak of each of `frame_audio`'s frames, before its normalisation."""
-    return np.abs(frame_windows(audio, hop, center)).max(axis=1)
+    return window_peaks(frame_windows(audio, hop, center))
 
 
 def activations(frames: np.ndarray, capacity: str, batch_frames: int = DEFAULT_BATCH_FRAMES) -> np.ndarray:
@@ -78,7 +83,7 @@ def tracked_activations(audio_16k: np.ndarray, hop: int, capacity: str, center: 
                         silent_peak: float = SILENT_PEAK) -> tuple[np.ndarray, np.ndarray]:
     """The network's activation [frames, 360] (0 where skipped) and which frames it ran on."""
     windows = frame_windows(audio_16k, hop, center)
-    tracked = frame_peaks(audio_16k, hop, center) >= silent_peak
+    tracked = window_peaks(windows) >= silent_peak  # the frames above, not padded and framed again
     activation = np.zeros((len(windows), N_BINS), dtype=np.float32)
     activation[tracked] = activations(normalized(windows[tracked]), capacity, batch_frames)
     return activation, tracked
