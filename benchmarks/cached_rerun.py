@@ -19,16 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from prepare_vs_ddsp import reference_tree  # noqa: E402
+
 from flows.local_server import local_server, stop_shared_server  # noqa: E402
 
 CONFIG = "dataset_configs/demo-violin.yaml"
@@ -58,35 +60,26 @@ def main() -> None:
     run = [str(BIN / "nas"), "run", CONFIG, "--data-root", str(root)]
     bare = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     times: dict[str, list[float]] = {"running server": [], "no server set": [], "imports only": []}
-    tree = Path(tempfile.mkdtemp(prefix="nas-reference-")) / "tree" if args.reference else None
-    if tree:
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.reference], cwd=REPO, check=True,
-                       capture_output=True)
-        subprocess.run([str(BIN / "python"), "-m", "compileall", "-q",
-                        *(str(tree / d) for d in ("flows", "tasks", "nas"))], check=True)
-        # run from the worktree, so its `flows` and `nas` come first on the path
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as other, \
+            tempfile.TemporaryDirectory() as work, ExitStack() as stack, local_server(Path(home)) as server:
+        tree = stack.enter_context(reference_tree(args.reference, Path(work) / "tree")) if args.reference else None
+        # started in the worktree, so its `flows` and `nas` come first on the path
         reference_run = [str(BIN / "python"), "-m", "flows.cli", *run[1:]]
-        times.update({f"running server @{args.reference}": [], f"no server set @{args.reference}": []})
-    try:
-        with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as other, \
-                local_server(Path(home)) as server:
-            unset = {**bare, "PREFECT_HOME": other}
-            timed(run, server["env"])  # the first run on a new server registers flows and tasks
-            timed(run, unset)  # starts nas's shared local server
-            for i in range(args.runs):
-                times["running server"].append(timed(run, server["env"]))
-                times["no server set"].append(timed(run, unset))
-                times["imports only"].append(timed([str(BIN / "python"), "-c", "import flows.pipeline"], bare))
-                if tree:
-                    times[f"running server @{args.reference}"].append(timed(reference_run, server["env"], tree))
-                    times[f"no server set @{args.reference}"].append(timed(reference_run, unset, tree))
-                print(f"round {i + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()),
-                      flush=True)
-            stop_shared_server(Path(other))
-    finally:
         if tree:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
-            shutil.rmtree(tree.parent, ignore_errors=True)
+            times.update({f"running server @{args.reference}": [], f"no server set @{args.reference}": []})
+        unset = {**bare, "PREFECT_HOME": other}
+        timed(run, server["env"])  # the first run on a new server registers flows and tasks
+        timed(run, unset)  # starts nas's shared local server
+        for i in range(args.runs):
+            times["running server"].append(timed(run, server["env"]))
+            times["no server set"].append(timed(run, unset))
+            times["imports only"].append(timed([str(BIN / "python"), "-c", "import flows.pipeline"], bare))
+            if tree:
+                times[f"running server @{args.reference}"].append(timed(reference_run, server["env"], tree))
+                times[f"no server set @{args.reference}"].append(timed(reference_run, unset, tree))
+            print(f"round {i + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()),
+                  flush=True)
+        stop_shared_server(Path(other))
     medians = {k: statistics.median(v) for k, v in times.items()}
     result = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs, "reference": args.reference, "seconds": times,
               "median_seconds": medians,

@@ -31,11 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 from prepare_memory import long_file
-from prepare_vs_ddsp import REPO, RESULTS, measured
+from prepare_vs_ddsp import REPO, RESULTS, measured, reference_tree
 
 sys.path.insert(0, str(REPO))
 
@@ -165,44 +166,34 @@ def speed(minutes: list[int], repeats: int, ours: list[str], reference: str | No
     longest file, in a fresh process after a warm-up, beside the end-to-end runs."""
     trackers = {name: (TRACKERS[name], REPO) for name in ours}
     runs: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory(prefix="nas-pitch-") as work:
+    with tempfile.TemporaryDirectory(prefix="nas-pitch-") as work, ExitStack() as stack:
         work = Path(work)
         if reference:
-            tree = work / "reference"
-            subprocess.run(["git", "worktree", "add", "--detach", str(tree), reference], cwd=REPO, check=True,
-                           capture_output=True)
-            # compiled as `make install` compiles ours (this machine sets PYTHONDONTWRITEBYTECODE)
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "nas")], check=True)
+            tree = stack.enter_context(reference_tree(reference, work / "reference"))
             for name in reference_trackers:
                 trackers[f"{name}@{reference}"] = (TRACKERS[name], tree)
-        try:
-            for repeat in range(repeats):
-                for length in minutes:
-                    audio = long_file(length, work)
-                    for name, (spec, tree) in trackers.items():
-                        out = work / "out"
-                        shutil.rmtree(out, ignore_errors=True)
-                        stages = work / "stages.json"
-                        # `-c` puts the working directory first on the path: the tree's code runs
-                        result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages),
-                                           str(tree)], cwd=tree)
-                        result["stages_s"] = json.loads(stages.read_text())
-                        runs.setdefault(f"{name}/{length}min", []).append(result)
-                        print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "
-                              f"({length * 60 / result['wall_s']:.1f}x real time), peak {result['peak_rss_gb']:.2f} GB; "
-                              + ", ".join(f"{k} {v:.1f} s" for k, v in result["stages_s"].items()), flush=True)
-                for name in (n for n in ours if n.startswith("crepe")):
-                    out = work / "network.json"
-                    subprocess.run([sys.executable, "-c", NETWORK_CHILD, str(long_file(max(minutes), work)),
-                                    TRACKERS[name].split(":")[1], str(network_s), str(out)], check=True, cwd=REPO)
-                    x = json.loads(out.read_text())["x_real_time"]
-                    runs.setdefault(f"{name}/network", []).append({"x_real_time": x})
-                    print(f"[{repeat + 1}/{repeats}] {name}, network alone on {network_s:.0f} s: {x:.2f}x real time",
-                          flush=True)
-        finally:
-            if reference:
-                subprocess.run(["git", "worktree", "remove", "--force", str(work / "reference")], cwd=REPO,
-                               check=False)
+        for repeat in range(repeats):
+            for length in minutes:
+                audio = long_file(length, work)
+                for name, (spec, tree) in trackers.items():
+                    out = work / "out"
+                    shutil.rmtree(out, ignore_errors=True)
+                    stages = work / "stages.json"
+                    result = measured([sys.executable, "-c", CHILD, str(audio), str(out), spec, str(stages),
+                                       str(tree)], cwd=tree)
+                    result["stages_s"] = json.loads(stages.read_text())
+                    runs.setdefault(f"{name}/{length}min", []).append(result)
+                    print(f"[{repeat + 1}/{repeats}] {name}, {length} min: {result['wall_s']:.1f} s "
+                          f"({length * 60 / result['wall_s']:.1f}x real time), peak {result['peak_rss_gb']:.2f} GB; "
+                          + ", ".join(f"{k} {v:.1f} s" for k, v in result["stages_s"].items()), flush=True)
+            for name in (n for n in ours if n.startswith("crepe")):
+                out = work / "network.json"
+                subprocess.run([sys.executable, "-c", NETWORK_CHILD, str(long_file(max(minutes), work)),
+                                TRACKERS[name].split(":")[1], str(network_s), str(out)], check=True, cwd=REPO)
+                x = json.loads(out.read_text())["x_real_time"]
+                runs.setdefault(f"{name}/network", []).append({"x_real_time": x})
+                print(f"[{repeat + 1}/{repeats}] {name}, network alone on {network_s:.0f} s: {x:.2f}x real time",
+                      flush=True)
     median = {}
     for key, values in runs.items():
         name, length = key.split("/")

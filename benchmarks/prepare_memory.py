@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import yaml
-from prepare_vs_ddsp import AUDIO, REPO, RESULTS, measured
+from prepare_vs_ddsp import AUDIO, REPO, RESULTS, measured, reference_tree
 
 CHILD = """
 import sys
@@ -56,28 +55,23 @@ def main() -> None:
     parser.add_argument("--reference", default="ab3f504", help="commit of the whole-file code")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nas-memory-"))
-    reference = work / "reference"
-    subprocess.run(["git", "worktree", "add", "--detach", str(reference), args.reference], cwd=REPO, check=True,
-                   capture_output=True)
-    trees = {"streaming": REPO, "whole-file": reference}
     runs: dict[str, list[dict]] = {}
-    pythonpath = os.environ.get("PYTHONPATH", "")
     try:
-        for repeat in range(args.repeats):
-            for minutes in args.minutes:
-                audio = long_file(minutes, work)
-                for name, tree in trees.items():
-                    out = work / "out"
-                    subprocess.run(["rm", "-rf", str(out)], check=True)
-                    os.environ["PYTHONPATH"] = f"{tree}{os.pathsep}{pythonpath}"  # `measured` passes it on
-                    result = measured([sys.executable, "-c", CHILD, str(audio), str(out), str(tree)])
-                    result["records_gb"] = sum(p.stat().st_size for p in out.rglob("*.tfrecord-*")) / 1e9
-                    runs.setdefault(f"{name}-{minutes}min", []).append(result)
-                    print(f"[{repeat + 1}/{args.repeats}] {name}, {minutes} min: {result['wall_s']:.0f} s "
-                          f"({minutes * 60 / result['wall_s']:.2f}x real time), peak {result['peak_rss_gb']:.2f} GB, "
-                          f"records {result['records_gb']:.2f} GB", flush=True)
+        with reference_tree(args.reference, work / "reference") as reference:
+            trees = {"streaming": REPO, "whole-file": reference}
+            for repeat in range(args.repeats):
+                for minutes in args.minutes:
+                    audio = long_file(minutes, work)
+                    for name, tree in trees.items():
+                        out = work / "out"
+                        subprocess.run(["rm", "-rf", str(out)], check=True)
+                        result = measured([sys.executable, "-c", CHILD, str(audio), str(out), str(tree)], cwd=tree)
+                        result["records_gb"] = sum(p.stat().st_size for p in out.rglob("*.tfrecord-*")) / 1e9
+                        runs.setdefault(f"{name}-{minutes}min", []).append(result)
+                        print(f"[{repeat + 1}/{args.repeats}] {name}, {minutes} min: {result['wall_s']:.0f} s "
+                              f"({minutes * 60 / result['wall_s']:.2f}x real time), "
+                              f"peak {result['peak_rss_gb']:.2f} GB, records {result['records_gb']:.2f} GB", flush=True)
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(reference)], cwd=REPO, check=False)
         subprocess.run(["rm", "-rf", str(work)], check=False)
     median = {k: {m: float(np.median([r[m] for r in v])) for m in ("wall_s", "peak_rss_gb")} for k, v in runs.items()}
     report = {"crepe": "tiny", "repeats": args.repeats, "reference": args.reference, "runs": runs, "median": median}

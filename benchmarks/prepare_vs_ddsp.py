@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,22 @@ def child_ddsp(files: list[str], out: str) -> None:
     lib.prepare_tfrecord(files, str(Path(out) / "ddsp"), num_shards=2, sample_rate=16000, frame_rate=50,
                          example_secs=4, hop_secs=1, eval_split_fraction=0.1, chunk_secs=20.0, center=True,
                          viterbi=True, pipeline_options=["--runner=DirectRunner"])
+
+
+@contextmanager
+def reference_tree(commit: str, path: Path) -> Iterator[Path]:
+    """A git worktree of `commit` at `path`, its bytecode compiled as `make install` compiles
+    ours (this machine sets PYTHONDONTWRITEBYTECODE); removed on the way out. Run its code
+    in a process started there (`cwd`): `python -c` and `-m` put that directory first on
+    the path."""
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=REPO, check=True,
+                   capture_output=True)
+    try:
+        packages = [str(path / d) for d in ("flows", "tasks", "nas") if (path / d).is_dir()]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO, check=False)
 
 
 def measured(args: list[str], cwd: Path | None = None) -> dict:

@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks/results"
+from prepare_vs_ddsp import REPO, RESULTS, reference_tree
 
 CHILD = """
 import json, pickle, sys, time
@@ -58,19 +57,13 @@ def main() -> None:
     args = parser.parse_args()
     dataset = args.dataset.resolve()
     examples = json.loads((dataset / "dataset.json").read_text())["counts"]["train"]
-    with tempfile.TemporaryDirectory(prefix="nas-statistics-") as work:
-        tree = Path(work) / "reference"
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.reference], cwd=REPO, check=True,
-                       capture_output=True)
-        try:
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "nas")], check=True)
-            runs: dict[str, list[dict]] = {"this tree": [], f"@{args.reference}": []}
-            for repeat in range(args.repeats):
-                for name, root in (("this tree", REPO), (f"@{args.reference}", tree)):
-                    runs[name].append(timed(root, dataset))
-                    print(f"[{repeat + 1}/{args.repeats}] {name}: {runs[name][-1]['seconds']:.2f} s", flush=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
+    with tempfile.TemporaryDirectory(prefix="nas-statistics-") as work, \
+            reference_tree(args.reference, Path(work) / "reference") as tree:
+        runs: dict[str, list[dict]] = {"this tree": [], f"@{args.reference}": []}
+        for repeat in range(args.repeats):
+            for name, root in (("this tree", REPO), (f"@{args.reference}", tree)):
+                runs[name].append(timed(root, dataset))
+                print(f"[{repeat + 1}/{args.repeats}] {name}: {runs[name][-1]['seconds']:.2f} s", flush=True)
     median = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
     result = {"date": time.strftime("%Y-%m-%d"), "dataset": str(dataset), "train_examples": examples,
               "reference": args.reference, "runs": runs, "median_seconds": median,
