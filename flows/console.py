@@ -43,6 +43,8 @@ QUIET_LOGGERS = {
     "httpx": logging.WARNING, "tf2onnx": logging.ERROR, "numba": logging.WARNING,
     # apitools not found, Discarding unparseable args, No semi_persistent_directory found
     "apache_beam": logging.ERROR,
+    # Prefect's queue services, draining at exit: "Still processing items: 1 items remaining..."
+    "EventsWorker": logging.ERROR, "APILogWorker": logging.ERROR,
 }
 # Messages logged on the root logger by libraries (onnxruntime's quantizer).
 KNOWN_ROOT_MESSAGES = ("Please consider to run pre-processing before quantization",  # onnxruntime words it

@@ -20,14 +20,16 @@ from prefect.artifacts import create_markdown_artifact
 from flows.entry import config_dump, dataset_config
 from flows.evaluate import evaluate
 from flows.export import export
-from flows.prepare import prepare
+from flows.prepare import prepare, uploaded
 from flows.train import train
 from nas.atomic import file_lock
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig, resolve_training
+from nas.data.prepare import published_dataset
+from nas.evaluation.history import finished_evaluation
 from nas.store.artifacts import Evaluation, ExportReport, Frozen, RunSummary
-from nas.store.datasets import load_metadata
-from nas.store.runs import RunLayout, load_summary, run_layout
+from nas.store.datasets import evaluation_history, load_metadata
+from nas.store.runs import RunLayout, finished_export, finished_run, load_summary, run_layout
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class _Run:
 
     config_path: str
     config: DatasetConfig
+    base: Path  # where the config's relative audio globs start
     data_root: str
     recipe: TrainConfig
 
@@ -55,12 +58,17 @@ def pipeline(config_path: str, data_root: str = "nas-data", training: dict | Non
     `train/train-gpu`) sends the training stage to that deployment's work pool, a GPU
     machine sharing `data_root`; by default it trains here."""
     logger = get_run_logger()
-    config, _ = dataset_config(config_path, parsed)
-    run = _Run(config_path, config, data_root, resolve_training(config.training, training))
+    config, base = dataset_config(config_path, parsed)
+    run = _Run(config_path, config, base, data_root, resolve_training(config.training, training))
     # One pipeline per dataset at a time: a second one waits, then reuses what the first made.
     with file_lock(run.root / config.name / ".pipeline.lock",
                    lambda: logger.info("another pipeline of %s is running; waiting for it", config.name)):
-        result = _stages(run, reevaluate, train_deployment)
+        result = None if reevaluate else _finished(run)
+        if result is None:
+            result = _stages(run, reevaluate, train_deployment)
+        else:
+            logger.info("dataset %s, model %s, evaluation %s and export are up to date; nothing to do",
+                        Path(result.dataset_dir).name, result.run.model_version, result.evaluation.eval_id)
     create_markdown_artifact(markdown=result.card(), key=f"pipeline-{config.name}",
                              description=f"Latest pipeline result of {config.name}")
     return result
@@ -89,6 +97,26 @@ class PipelineResult(Frozen):
             f"- listening report: `{self.evaluation.report}`",
             f"- exports: `{self.layout.export}` (int8 spectral loss {self.export.spectral_loss.int8_change_pct:+.2f}%)",
         ])
+
+
+def _finished(run: _Run) -> PipelineResult | None:
+    """What the stages would all find on disk, looked up with their own tests of "done", or
+    None if any stage has work: then they run as subflows. A finished pipeline so records
+    one flow run instead of five, and answers in about a second less (cached_rerun.py)."""
+    dataset_dir = published_dataset(run.config, run.base, run.root)
+    if dataset_dir is None or uploaded(run.config, dataset_dir) is None:
+        return None
+    layout = run_layout(run.root, load_metadata(dataset_dir), run.recipe)
+    summary = finished_run(layout, run.recipe.steps)
+    if summary is None:
+        return None
+    evaluation = finished_evaluation(evaluation_history(run.root, run.config.name), summary.model_version,
+                                     dataset_dir.name)
+    exported = finished_export(layout, summary.model_version)
+    if evaluation is None or exported is None:
+        return None
+    return PipelineResult(dataset=run.config.name, dataset_dir=str(dataset_dir), run=summary, evaluation=evaluation,
+                          export=exported)
 
 
 def _stages(run: _Run, reevaluate: bool, train_deployment: str | None) -> PipelineResult:

@@ -29,18 +29,30 @@ def prepare(config_path: str, data_root: str = "nas-data", parsed: dict | None =
     return str(dataset_dir)
 
 
-def _upload_once(config, dataset_dir: Path, root: Path, logger) -> dict:
-    """Upload unless this version already went to W&B in the same mode; never fail the flow."""
-    record = dataset_dir.parent / f"{dataset_dir.name}.wandb.json"
+def uploaded(config, dataset_dir: Path) -> dict | None:
+    """Where this dataset version went to W&B, if it went in the mode the config asks for now."""
+    record = _wandb_record(dataset_dir)
     if record.exists():
         info = json.loads(record.read_text())
         if info.get("mode") == resolve_mode(config.wandb):
             return info
+    return None
+
+
+def _wandb_record(dataset_dir: Path) -> Path:
+    return dataset_dir.parent / f"{dataset_dir.name}.wandb.json"
+
+
+def _upload_once(config, dataset_dir: Path, root: Path, logger) -> dict:
+    """Upload unless this version already went to W&B in the same mode; never fail the flow."""
+    info = uploaded(config, dataset_dir)
+    if info is not None:
+        return info
     state = t.wandb_artifact(config, dataset_dir, root, return_state=True)
     if state.is_failed():
         message = str(state.message or "upload failed")
         logger.warning("W&B upload failed; the dataset is kept locally at %s (%s)", dataset_dir, message)
         return {"error": message}
     info = state.result()
-    write_json(record, info)
+    write_json(_wandb_record(dataset_dir), info)
     return info

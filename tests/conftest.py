@@ -96,6 +96,21 @@ def artifacts_of(*flow_run_ids) -> dict:
     return {a.key: a for a in asyncio.run(read())}
 
 
+def subflow_runs(parent_id) -> list:
+    """The flow runs started as subflows of a flow run, read back through the client."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+
+    return asyncio.run(read())
+
+
 @pytest.fixture(scope="session")
 def prepared(small_sources, tmp_path_factory):
     """The small dataset prepared once by the plain-Python path (tiny CREPE)."""

@@ -15,7 +15,7 @@ from conftest import REPO, write_config
 NOISE = ("cuInit", "cudart_stub", "absl::InitializeLog", "apitools not found", "semi_persistent_directory",
          "Discarding unparseable args", "Couldn't find ffmpeg", "divide by zero encountered in log10",
          "tf.lite.Interpreter is deprecated", "pre-processing before quantization", "tf2onnx", "oneDNN",
-         "without a flow run id", "XNNPACK", "Adding directory to artifact")  # progress lines from a thread must still reach the flow run's logs
+         "without a flow run id", "XNNPACK", "Adding directory to artifact", "Still processing items")  # progress lines from a thread must still reach the flow run's logs
 
 
 def test_a_default_run_prints_none_of_the_known_noise(small_sources, tmp_path):
@@ -29,6 +29,11 @@ def test_a_default_run_prints_none_of_the_known_noise(small_sources, tmp_path):
     assert "step 4/4" in done.stderr and "left" in done.stderr  # progress with time left
     assert "features: 1/1 chunks" in done.stderr
     assert "spectral loss" in done.stdout  # the results
+    # Run again, nothing to do: the quick exit leaves Prefect's event queue draining.
+    again = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "nothing to do" in again.stderr and again.stdout == done.stdout
+    assert [n for n in NOISE if n in again.stdout + again.stderr] == []
 
     # A fresh preparation loads TensorFlow in Beam's worker: with --verbose its lines pass.
     verbose = subprocess.run([*run[:3], "--verbose", "prepare", str(config), "--data-root", str(tmp_path / "again")],

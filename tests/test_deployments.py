@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from flows.local_server import local_server, stop
-from tests.conftest import REPO, artifacts_of
+from tests.conftest import REPO, artifacts_of, subflow_runs
 
 BIN = REPO / ".venv" / "bin"
 CHROMIUM = shutil.which("chromium")
@@ -39,15 +39,6 @@ async def _flow_runs(deployment_name: str):
     async with get_client() as client:
         return await client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name])))
-
-
-async def _subflow_runs(parent_id):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-
-    async with get_client() as client:
-        return await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
 
 
 def _wait_for_run(deployment_name: str, seconds: float):
@@ -98,7 +89,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
             run = _wait_for_run("pipeline-on-register", 900)
             assert run.state.is_completed(), (tmp_path / "nas-process.log").read_text()[-5000:]
             assert run.parameters["config_path"] == "dataset_configs/cello.yaml"
-            stages = {r.name: r for r in asyncio.run(_subflow_runs(run.id))}
+            stages = {r.name: r for r in subflow_runs(run.id)}
             artifacts = artifacts_of(run.id, *(r.id for r in stages.values()))
 
             # The dataset's own deployment, applied from the prefect.yaml that register extended,

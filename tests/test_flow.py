@@ -8,7 +8,7 @@ import sys
 
 import pyarrow.parquet as pq
 
-from tests.conftest import FAKE_KEY, REPO, artifacts_of, write_config
+from tests.conftest import FAKE_KEY, REPO, artifacts_of, subflow_runs, write_config
 
 
 async def _task_names(flow_run_id):
@@ -183,7 +183,9 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
                              capture_output=True, text=True, timeout=120).stdout
     assert "eval/examples" in records and "listen/0-resynthesis" in records and "eval/spectral_loss" in records
 
-    more = pipeline(config, str(root), {"steps": 70, **settings})
+    state = pipeline(config, str(root), {"steps": 70, **settings}, return_state=True)
+    more = state.result()
+    assert len(subflow_runs(state.state_details.flow_run_id)) == 4  # prepare (found), train, evaluate, export
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at  # not prepared again
     assert more.run.run_dir == first.run.run_dir and more.run.model_version.endswith("-70")  # resumed
     assert more.evaluation.eval_id != first.evaluation.eval_id
@@ -192,8 +194,14 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     assert json.loads(export_json.read_text())["model_version"] == more.run.model_version
 
     exported_at = export_json.stat().st_mtime_ns
-    again = pipeline(config, str(root), {"steps": 70, **settings})
+    state = pipeline(config, str(root), {"steps": 70, **settings}, return_state=True)
+    again = state.result()
     assert again.evaluation == more.evaluation and export_json.stat().st_mtime_ns == exported_at
+    assert again.run == more.run and again.export == more.export and again.dataset_dir == more.dataset_dir
+    # nothing left to do: one flow run, found without starting the stages' subflows or tasks
+    assert subflow_runs(state.state_details.flow_run_id) == []
+    assert asyncio.run(_task_names(state.state_details.flow_run_id)) == set()
+    assert again.evaluation.eval_id in asyncio.run(_latest_artifact("pipeline-test-violin")).data
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 
     # The scheduled re-evaluation scores the latest model again, in the same history, and

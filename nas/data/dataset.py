@@ -33,7 +33,9 @@ log = logging.getLogger("nas.prepare")
 RECORDS_FORMAT = 3  # bump when the meaning of the records changes for the same inputs (3: silence skips CREPE)
 
 
-def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:
+def scan_sources(config: DatasetConfig, base: Path, quiet: bool = False) -> list[SourceFile]:
+    """Every audio file the config finds, inspected and hashed; `quiet` logs the usable
+    ones at debug level (skipped ones are always warned of)."""
     paths = find_audio(config, base)
     sources = []
     first_of: dict[str, str] = {}
@@ -43,8 +45,9 @@ def scan_sources(config: DatasetConfig, base: Path) -> list[SourceFile]:
             source.status, source.reason = "skipped", f"same content as {first_of[source.sha256]}"
         if source.status == "ok":
             first_of[source.sha256] = path.name
-            log.info("[%d/%d] %s: %.1f s, %d Hz, %d ch%s", i, len(paths), path.name, source.duration_s,
-                     source.original_rate, source.channels, f" ({', '.join(source.flags)})" if source.flags else "")
+            log.log(logging.DEBUG if quiet else logging.INFO, "[%d/%d] %s: %.1f s, %d Hz, %d ch%s", i, len(paths),
+                    path.name, source.duration_s, source.original_rate, source.channels,
+                    f" ({', '.join(source.flags)})" if source.flags else "")
         else:
             log.warning("[%d/%d] skipped %s: %s", i, len(paths), path, source.reason)
         sources.append(source)

@@ -92,6 +92,13 @@ def run_here(stage: Stage, *args):
     return stage.run(*args)
 
 
+def published_dataset(config: DatasetConfig, base: Path, root: Path) -> Path | None:
+    """The dataset a config describes if it is already published (its sources scanned and
+    hashed, nothing prepared), else None."""
+    layout = locate(config, scan_sources(config, base, quiet=True), root)
+    return layout.final if layout.is_published() else None
+
+
 def prepare_dataset(config: DatasetConfig, base: Path, root: Path, run: Callable = run_here) -> Path:
     """Prepare (or find, if unchanged) the dataset a config describes."""
     sources = run(INGEST, config, base)
