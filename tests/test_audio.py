@@ -39,6 +39,24 @@ def test_resampling_keeps_the_signal(tmp_path):
     assert len(resample(x, rate, 16000)) == 3 * 16000
 
 
+def test_resampled_silence_stays_silent():
+    """Digital silence between notes comes out as zeros, not as the filter's tails (values
+    down to 1e-13 that ddsp's log-magnitude loss counts at 15-25 nats a bin)."""
+    x, rate = demo_audio()
+    silent = np.r_[0, (x == 0).astype(np.int8), 0]
+    runs = np.flatnonzero(np.diff(silent)).reshape(-1, 2)  # [start, end) of each run of zeros
+    rests = [(a, b) for a, b in runs if a > 0 and b - a >= rate // 10]  # 0.1 s or more, after a note
+    assert len(rests) >= 2  # 11.75 s and 19.28 s into violin-00
+    y, raw = resample(x, rate, 16000), soxr.resample(x, rate, 16000, quality="VHQ")
+    for a, _ in rests:
+        tail = slice(a * 16000 // rate + 240, a * 16000 // rate + 400)  # 15-25 ms after the note ends
+        assert np.any((raw[tail] != 0) & (np.abs(raw[tail]) < 1e-7))  # soxr's tail there: 1e-16 to 1e-15
+        assert np.all(y[tail] == 0)
+    kept = np.abs(raw) >= 1e-7
+    np.testing.assert_array_equal(y[kept], raw[kept].astype(np.float32))  # the signal itself is untouched
+    assert kept.mean() > 0.9
+
+
 def test_bad_inputs_are_skipped_with_reasons(tmp_path):
     a, rate = demo_audio()
     cases = {

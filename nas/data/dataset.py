@@ -30,7 +30,8 @@ from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
 from .tfrecord import count_records
 
 log = logging.getLogger("nas.prepare")
-RECORDS_FORMAT = 3  # bump when the meaning of the records changes for the same inputs (3: silence skips CREPE)
+RECORDS_FORMAT = 4  # bump when the meaning of the records changes for the same inputs
+# (3: silence skips CREPE; 4: resampled silence is zeros, nas.resample.DUST)
 
 
 def scan_sources(config: DatasetConfig, base: Path, quiet: bool = False) -> list[SourceFile]:
