@@ -76,8 +76,9 @@ def floored_spectral_loss_class():
     class FlooredSpectralLoss(losses.SpectralLoss):
         """ddsp's SpectralLoss (its magnitude and log-magnitude L1 terms) with log magnitudes
         of max(magnitude, log_floor). ddsp 3.7's safe_log keeps every positive magnitude,
-        so the near-silent bins of rests and fades (3-4% of the demo's target bins are
-        below 1e-5) cost nats each, and a bin's gradient grows as 1 / its magnitude."""
+        so the near-silent bins of rests and fades (3-4% of the demo's target bins were
+        below 1e-5 before records format 4 made resampled silence zeros) cost nats each,
+        and a bin's gradient grows as 1 / its magnitude."""
 
         def __init__(self, log_floor: float, **kwargs):
             super().__init__(**kwargs)
