@@ -93,12 +93,14 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
             artifacts = artifacts_of(run.id, *(r.id for r in stages.values()))
 
             # The dataset's own deployment, applied from the prefect.yaml that register extended,
-            # with training sent to the GPU pool's worker: prepared data and model are reused.
+            # with training sent to the GPU pool's worker: the prepared data is reused and the
+            # model trained on to 25 steps there (a finished pipeline would start no training).
             dataset_dir = next((data_root / "cello").glob("*/dataset.json")).parent
             prepared_at = (dataset_dir / "dataset.json").stat().st_mtime_ns
             _run([prefect, "--no-prompt", "deploy", "--name", "pipeline-cello"], env, cwd=project)
             _run([prefect, "deployment", "run", "pipeline/pipeline-cello", "--param",
-                  "train_deployment=train/train-gpu"], env, cwd=project)
+                  "train_deployment=train/train-gpu", "--param", 'training={"preset": "cnn-tiny", "steps": 25}'],
+                 env, cwd=project)
             again = _wait_for_run("pipeline-cello", 600)
             assert again.state.is_completed(), (tmp_path / "nas-process.log").read_text()[-5000:]
             trained = _wait_for_run("train-gpu", 60)
@@ -107,7 +109,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
             stop(worker)
     assert trained.state.is_completed() and trained.work_pool_name == "nas-gpu"
     assert trained.parameters["dataset_version"] == dataset_dir.name
-    assert trained.parameters["recipe"]["steps"] == 20 and trained.parameters["recipe"]["optim"]["batch_size"] == 4
+    assert trained.parameters["recipe"]["steps"] == 25 and trained.parameters["recipe"]["optim"]["batch_size"] == 4
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 
     assert {"dataset-cello", "model-cello", "evaluation-cello", "export-cello", "pipeline-cello"} <= artifacts.keys()
