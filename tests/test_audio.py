@@ -41,7 +41,7 @@ def test_resampling_keeps_the_signal(tmp_path):
 
 def test_resampled_silence_stays_silent():
     """Digital silence between notes comes out as zeros, not as the filter's tails (values
-    down to 1e-13 that ddsp's log-magnitude loss counts at 15-25 nats a bin)."""
+    of 1e-16 to 1e-7, whose bins ddsp's log-magnitude loss counts at 15-25 nats each)."""
     x, rate = demo_audio()
     silent = np.r_[0, (x == 0).astype(np.int8), 0]
     runs = np.flatnonzero(np.diff(silent)).reshape(-1, 2)  # [start, end) of each run of zeros
