@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from ..locations import check_reachable, is_url, location
 from ..pitch import CAPACITIES
 from .presets import PresetName, RecipeName
 from .strict import Strict
@@ -152,13 +153,27 @@ def find_audio(config: DatasetConfig, base: Path) -> list[Path]:
     Non-audio suffixes under a folder are ignored; a glob that matches nothing is an error."""
     found: dict[str, Path] = {}
     for pattern in config.audio:
-        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
-        if Path(full).is_dir():
-            matches = [p for p in Path(full).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]
-        else:
-            matches = [Path(p) for p in glob.glob(full, recursive=True)]
+        matches = _bucket_audio(pattern) if is_url(pattern) else _local_audio(pattern, base)
         if not matches:
-            raise ConfigError(f"audio: {pattern!r} matches no files (looked in {base})")
+            raise ConfigError(f"audio: {pattern!r} matches no files" + ("" if is_url(pattern) else f" (looked in {base})"))
         for p in matches:
-            found[str(p.absolute())] = p.absolute()
+            found[str(p)] = p
     return [found[k] for k in sorted(found)]
+
+
+def _local_audio(pattern: str, base: Path) -> list[Path]:
+    full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+    if Path(full).is_dir():
+        return [p.absolute() for p in Path(full).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]
+    return [Path(p).absolute() for p in glob.glob(full, recursive=True)]
+
+
+def _bucket_audio(pattern: str) -> list[Path]:
+    """Objects under a bucket folder, or matching a glob, as URLs (an unreachable bucket is
+    an error that names it)."""
+    root = location(pattern)
+    check_reachable(root)
+    if root.is_dir():
+        return [p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()]
+    protocol = root.protocol
+    return [location(f"{protocol}://{p}") for p in root.fs.glob(root.path)]

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 
+from ..locations import is_remote
 from ..resample import resample
 
 SILENCE_PEAK = 10 ** (-80 / 20)  # below -80 dBFS everywhere counts as silent
 CLIP_LEVEL = 0.999
 CLIP_SHARE = 1e-3  # flag clipping when more than 0.1% of samples sit at full scale
+AUDIO_BLOCK = 1 << 20  # bytes per ranged read of a bucket's object (s3fs's default is 50 MB)
 
 
 class AudioError(ValueError):
@@ -46,7 +50,7 @@ class SourceFile:
 
 def sha256_file(path: Path, block: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         while chunk := f.read(block):
             digest.update(chunk)
     return digest.hexdigest()
@@ -55,10 +59,24 @@ def sha256_file(path: Path, block: int = 1 << 20) -> str:
 def read_mono(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int, int]:
     """(mono float32 samples [start, stop), rate, channels); raises AudioError with the reason."""
     try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True, start=start, stop=stop)
+        with sound_file(path) as f:
+            rate, channels = f.samplerate, f.channels
+            f.seek(min(start, f.frames))
+            audio = f.read(frames=-1 if stop is None else max(0, stop - f.tell()), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise AudioError(f"cannot decode: {error}") from None
-    return audio.mean(axis=1), rate, audio.shape[1]
+    return audio.mean(axis=1), rate, channels
+
+
+@contextmanager
+def sound_file(path: Path) -> Iterator[sf.SoundFile]:
+    """libsndfile on a local file, or on an object in a bucket read through fsspec in ranges."""
+    if not is_remote(path):
+        with sf.SoundFile(str(path)) as f:
+            yield f
+        return
+    with path.open("rb", block_size=AUDIO_BLOCK) as raw, sf.SoundFile(raw) as f:
+        yield f
 
 
 def read_segment(path: Path, start_s: float, secs: float, target: int, margin_s: float = 0.05) -> np.ndarray:
@@ -68,10 +86,10 @@ def read_segment(path: Path, start_s: float, secs: float, target: int, margin_s:
     that lies on both sample grids, so a segment equals the same stretch of the whole
     file resampled at once up to the filter tails far outside it: long files stream."""
     try:
-        info = sf.info(str(path))
+        with sound_file(path) as f:
+            rate = f.samplerate
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"cannot decode: {error}") from None
-    rate = info.samplerate
     grid = math.gcd(rate, target)  # times k / grid are whole samples at both rates
     context_start = max(0, math.floor((start_s - margin_s) * grid)) / grid
     first = round(context_start * rate)
@@ -85,8 +103,9 @@ def read_segment(path: Path, start_s: float, secs: float, target: int, margin_s:
 def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
     """32-bit float WAV, written under a temporary name and renamed when complete."""
     from ..atomic import atomic_path
+    from ..locations import location
 
-    with atomic_path(Path(path)) as tmp:
+    with atomic_path(location(path)) as tmp:
         sf.write(tmp, audio, rate, format="WAV", subtype="FLOAT")
 
 
@@ -114,7 +133,7 @@ class SampleStats:
 def inspect_source(path: Path, min_seconds: float, block_s: float = 30.0) -> SourceFile:
     """Hash, decode and check one file, streaming it. Never raises for bad audio: it is recorded."""
     source = SourceFile(path=str(path))
-    if path.is_symlink() and not path.exists():
+    if not is_remote(path) and path.is_symlink() and not path.exists():
         return _skip(source, "broken symbolic link")
     if path.is_dir():
         return _skip(source, "is a directory, not an audio file")
@@ -126,7 +145,7 @@ def inspect_source(path: Path, min_seconds: float, block_s: float = 30.0) -> Sou
     source.sha256 = sha256_file(path)
     stats = SampleStats()
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sound_file(path) as f:
             source.original_rate, source.channels = f.samplerate, f.channels
             for block in f.blocks(blocksize=max(1, int(block_s * f.samplerate)), dtype="float32", always_2d=True):
                 stats.add(block.mean(axis=1))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import shutil
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,8 +23,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, remove_tree
 from ..config import DatasetConfig
+from ..locations import is_remote, location
 from ..progress import clock, progress
 from .audio import read_segment
 from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
@@ -77,8 +78,9 @@ class ComputeFeatures(beam.DoFn):
 
         path, chunk = element
         c = self.config
-        audio = read_segment(Path(path), chunk.start_s, c.chunk_secs, c.sample_rate)
-        audio_16k = audio if c.sample_rate == 16000 else read_segment(Path(path), chunk.start_s, c.chunk_secs, 16000)
+        audio = read_segment(location(path), chunk.start_s, c.chunk_secs, c.sample_rate)
+        audio_16k = audio if c.sample_rate == 16000 else read_segment(location(path), chunk.start_s, c.chunk_secs,
+                                                                        16000)
         features = compute_features(audio_16k, c)
         yield chunk, path, {"audio": audio, "audio_16k": audio_16k, **features}
 
@@ -92,7 +94,7 @@ class SpillChunk(beam.DoFn):
     all). One chain with one end, too: Beam's Dask runner computes only the last step."""
 
     def __init__(self, config: DatasetConfig, spill_dir: str, shards: dict[str, int]):
-        self.config, self.spill_dir, self.shards = config, Path(spill_dir), shards
+        self.config, self.spill_dir, self.shards = config, location(spill_dir), shards
 
     def process(self, element):
         chunk, path, features = element
@@ -124,17 +126,18 @@ class WriteShard(beam.DoFn):
     """((split, shard), [(key, spill, offset, length)]) -> one TFRecord file, examples sorted
     by key, written under a temporary name and renamed when complete."""
 
-    def __init__(self, out_dir: str, shards: dict[str, int]):
-        self.out_dir, self.shards = out_dir, shards
+    def __init__(self, out_dir: str, spill_name: str, shards: dict[str, int]):
+        self.out_dir, self.spill_name, self.shards = out_dir, spill_name, shards
 
     def process(self, element):
         (split, shard), examples = element
         examples = sorted(examples)
-        out_dir = Path(self.out_dir)
+        out_dir = location(self.out_dir)
+        spill_dir = out_dir / self.spill_name
 
         def records():
             for _, spill, offset, length in examples:
-                with open(out_dir / SPILL_DIR / spill, "rb") as f:
+                with (spill_dir / spill).open("rb") as f:
                     f.seek(offset)
                     yield f.read(length)
 
@@ -179,11 +182,14 @@ def chunk_progress(spill_dir: Path, chunks: int, audio_s: float, every_s: float 
 
 def run_pipeline(config: DatasetConfig, sources: list[tuple[str, list[Chunk]]], out_dir: Path,
                  audio_s: float) -> list[dict]:
-    """Write the shards into `out_dir`; returns the frame-level feature rows per chunk.
-    `audio_s`: the chunks' audio in seconds, for the progress lines."""
+    """Write the shards into `out_dir` (a folder, or a bucket's prefix: the workers read and
+    write it themselves); returns the frame-level feature rows per chunk. `audio_s`: the
+    chunks' audio in seconds, for the progress lines."""
     shards = {"train": config.train_shards, "eval": config.eval_shards}
-    spill_dir = out_dir / SPILL_DIR
-    spill_dir.mkdir(exist_ok=True)
+    spill_name = spill_folder(out_dir)
+    spill_dir = out_dir / spill_name
+    if not is_remote(spill_dir):
+        spill_dir.mkdir(exist_ok=True)
     chunks = sum(len(c) for _, c in sources)
     with chunk_progress(spill_dir, chunks, audio_s), beam.Pipeline(options=pipeline_options(config)) as pipeline:
         _ = (
@@ -193,13 +199,19 @@ def run_pipeline(config: DatasetConfig, sources: list[tuple[str, list[Chunk]]], 
             | "features" >> beam.ParDo(ComputeFeatures(config))
             | "spill" >> beam.ParDo(SpillChunk(config, str(spill_dir), shards))
             | "group_shards" >> beam.GroupByKey()
-            | "write_shards" >> beam.ParDo(WriteShard(str(out_dir), shards))
+            | "write_shards" >> beam.ParDo(WriteShard(str(out_dir), spill_name, shards))
         )
     rows = [json.loads(p.read_text()) for p in spill_dir.glob(f"*{FRAMES_SUFFIX}")]
-    shutil.rmtree(spill_dir)
+    remove_tree(spill_dir)
     for split, n in shards.items():  # a shard that drew no example is still written, empty
         for i in range(n):
             path = out_dir / shard_name(split, i, n)
             if not path.exists():
-                path.touch()
+                path.write_bytes(b"")
     return sorted(rows, key=lambda r: (r["path"], r["chunk"]))
+
+
+def spill_folder(out_dir: Path) -> str:
+    """Where this run's chunks spill. In a bucket, a folder of the run's own: two machines
+    preparing one version at once never read each other's (possibly unfinished) spills."""
+    return f"{SPILL_DIR}-{uuid.uuid4().hex[:12]}" if is_remote(out_dir) else SPILL_DIR

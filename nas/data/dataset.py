@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,14 +21,15 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..atomic import atomic_path
 from ..config import DatasetConfig, find_audio
-from ..store.artifacts import CrepeMeta, DatasetMeta, PitchMeta, RecordsSummary, Splits
+from ..locations import is_remote
+from ..store.artifacts import CrepeMeta, DatasetMeta, FileDigest, PitchMeta, RecordsSummary, Splits
 from ..store.datasets import DatasetFiles, DatasetLayout
 from ..store.tables import read_rows
 from .audio import SourceFile, inspect_source
 from .features_table import write_features
 from .loudness import DB_RANGE, LOUDNESS_N_FFT
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
-from .tfrecord import count_records
+from .tfrecord import count_records, digest_records
 
 log = logging.getLogger("nas.prepare")
 RECORDS_FORMAT = 4  # bump when the meaning of the records changes for the same inputs
@@ -100,10 +102,13 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
     if done.exists():
         log.info("records already built in %s", staging)
         return RecordsSummary.load(done)
-    staging.mkdir(parents=True, exist_ok=True)
-    for stale in [*staging.glob("*.tfrecord-*"), *staging.glob(".*.tmp")]:
-        stale.unlink()  # left by a run that was killed before it finished
-    shutil.rmtree(staging / SPILL_DIR, ignore_errors=True)
+    if not is_remote(staging):
+        # In a bucket nothing is removed: a racing run may have published these very shards
+        # (with the same bytes); every shard is overwritten whole, and no temporary name is left.
+        staging.mkdir(parents=True, exist_ok=True)
+        for stale in [*staging.glob("*.tfrecord-*"), *staging.glob(".*.tmp")]:
+            stale.unlink()  # left by a run that was killed before it finished
+        shutil.rmtree(staging / SPILL_DIR, ignore_errors=True)
     plan = plan_chunks(config, sources)
     n_chunks = sum(len(c) for _, c in plan)
     log.info("preparing %d chunks from %d files with %s", n_chunks, len(plan),
@@ -112,8 +117,15 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
     audio_s = sum(min(config.chunk_secs, durations[path] - c.start_s) for path, cs in plan for c in cs)
     rows = run_pipeline(config, plan, staging, audio_s)
     write_features(rows, layout.staged.features)
-    summary = RecordsSummary(counts=Splits(**count_examples(staging)),
-                             chunks=Splits(**{s: sum(c.split == s for _, cs in plan for c in cs) for s in SPLITS}))
+    chunks = Splits(**{s: sum(c.split == s for _, cs in plan for c in cs) for s in SPLITS})
+    if is_remote(staging):
+        shards = shard_digests(staging)
+        counts = {split: sum(n for name, (n, _) in shards.items() if fnmatch(name, file_pattern(split)))
+                  for split in SPLITS}
+        summary = RecordsSummary(counts=Splits(**counts), chunks=chunks,
+                                 shards={name: digest for name, (_, digest) in shards.items()})
+    else:
+        summary = RecordsSummary(counts=Splits(**count_examples(staging)), chunks=chunks)
     summary.save(done)
     return summary
 
@@ -122,6 +134,15 @@ def count_examples(dataset_dir: Path) -> dict[str, int]:
     """Examples per split, as written (record headers only: no TensorFlow)."""
     return {split: sum(count_records(p) for p in dataset_dir.glob(file_pattern(split))) for split in SPLITS}
 
+
+def shard_digests(dataset_dir: Path) -> dict[str, tuple[int, FileDigest]]:
+    """Per shard in a bucket: its records and its size and sha256, each object read once."""
+    found = {}
+    for split in SPLITS:
+        for path in dataset_dir.glob(file_pattern(split)):
+            records, size, sha256 = digest_records(path)
+            found[path.name] = (records, FileDigest(bytes=size, sha256=sha256))
+    return found
 
 def pitch_meta(config: DatasetConfig) -> PitchMeta:
     if config.pitch.method == "swiftf0":
@@ -172,8 +193,17 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
     )
 
 
-def publish(layout: DatasetLayout, meta: DatasetMeta) -> Path:
-    """Write dataset.json last and rename the staging folder into place."""
+def publish(layout: DatasetLayout, meta: DatasetMeta, summary: RecordsSummary) -> Path:
+    """Write dataset.json last and rename the staging folder into place; in a bucket, write
+    it last and conditionally (the version's folder is its staging folder)."""
+    if is_remote(layout.root):
+        statistics = layout.staged.statistics.read_bytes()
+        objects = {**summary.shards, layout.staged.statistics.name: FileDigest(
+            bytes=len(statistics), sha256=hashlib.sha256(statistics).hexdigest())}
+        if not meta.model_copy(update={"objects": objects}).publish(layout.staged.metadata):
+            log.info("another run published %s version %s first", layout.name, layout.version)
+        layout.staged.records_done.unlink(missing_ok=True)
+        return layout.final
     layout.staged.records_done.unlink(missing_ok=True)
     meta.save(layout.staged.metadata)
     if layout.final.exists():  # another run published the same content first

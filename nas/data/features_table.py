@@ -28,4 +28,5 @@ def write_features(chunk_rows: list[dict], path: Path) -> None:
 
 
 def read_features(path: Path):
-    return pq.read_table(path).to_pandas()
+    with path.open("rb") as f:  # a local file or a bucket's object
+        return pq.read_table(f).to_pandas()

@@ -63,7 +63,7 @@ def publish_dataset(config: DatasetConfig, sources: list[SourceFile], layout: Da
                     summary: RecordsSummary) -> Path:
     """Manifest and dataset.json last, then the staging folder is renamed into place."""
     write_manifest(sources, layout.staged.manifest)
-    return publish(layout, metadata(config, layout, sources, summary))
+    return publish(layout, metadata(config, layout, sources, summary), summary)
 
 
 def locate(config: DatasetConfig, sources: list[SourceFile], root: Path) -> DatasetLayout:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import ddsp_api
+from ..locations import location
 from ..store.artifacts import DatasetMeta
 from .records import file_pattern, parse
 from .tfrecord import read_records
@@ -34,7 +35,7 @@ def read_split(dataset_dir: Path, split: str) -> Iterator[dict[str, np.ndarray]]
     """The examples of one split in the order of ddsp's `get_dataset(shuffle=False)`: the
     files sorted, interleaved as tf.data's `interleave` does (a cycle of 40 slots, one
     record per turn; an exhausted slot takes the next file on its next turn)."""
-    files = iter(sorted(Path(dataset_dir).glob(file_pattern(split))))
+    files = iter(sorted(location(dataset_dir).glob(file_pattern(split)), key=str))
     slots: list[Iterator[bytes] | None] = [None] * DDSP_CYCLE_LENGTH
     files_left, index = True, 0
     while files_left or any(slots):

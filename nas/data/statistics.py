@@ -10,6 +10,7 @@ import numpy as np
 from .. import ddsp_api
 from ..atomic import atomic_path, write_json
 from ..config import POWER_FRAME_SIZE
+from ..locations import location
 from ..store.artifacts import DatasetMeta
 from ..store.datasets import DatasetFiles
 from .loudness import DB_RANGE
@@ -82,7 +83,7 @@ def statistics_json(stats: dict) -> dict:
 
 
 def write_statistics(stats: dict, dataset_dir: Path) -> None:
-    files = DatasetFiles(Path(dataset_dir))
+    files = DatasetFiles(location(dataset_dir))
     write_json(files.statistics, statistics_json(stats))
     with atomic_path(files.statistics_pickle) as tmp, open(tmp, "wb") as f:
         pickle.dump(stats, f)

@@ -7,6 +7,7 @@ data, and the masked CRC-32C of the data (tensorflow/core/lib/io/record_writer.c
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ def _record_length(header: bytes, path: Path, offset: int) -> int:
 
 def read_records(path: Path) -> Iterator[bytes]:
     """The records of a file in order, one in memory at a time, every checksum checked."""
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         offset = 0
         while header := f.read(12):
             length = _record_length(header, path, offset)
@@ -52,10 +53,27 @@ def read_records(path: Path) -> Iterator[bytes]:
             offset += 16 + length
 
 
+def digest_records(path: Path) -> tuple[int, int, str]:
+    """(records, bytes, sha256) of a file read once, front to back (an object in a bucket:
+    one pass, where seeking from header to header would ask for each range)."""
+    digest, count, offset = hashlib.sha256(), 0, 0
+    with path.open("rb") as f:
+        while header := f.read(12):
+            length = _record_length(header, path, offset)
+            rest = f.read(length + 4)
+            if len(rest) < length + 4:
+                raise ValueError(f"{path}: the last record is cut short")
+            digest.update(header)
+            digest.update(rest)
+            offset += 16 + length
+            count += 1
+    return count, offset, digest.hexdigest()
+
+
 def count_records(path: Path) -> int:
     """Records in a file, reading only their headers (each length's checksum is checked)."""
     count, offset = 0, 0
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         size = f.seek(0, 2)
         while offset < size:
             f.seek(offset)

@@ -16,7 +16,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..atomic import write_json
+from ..atomic import json_bytes, write_json
+from ..locations import create_new, is_remote, location
 from ..config.presets import LossConfig, ModelConfig, OptimConfig
 from .names import REPORT_FILE, TABLE_FILE
 
@@ -31,10 +32,22 @@ class Artifact(Frozen):
     @classmethod
     def load(cls, path: Path) -> Self:
         # json.loads, not pydantic's parser: the files hold NaN where a score is undefined
-        return cls.model_validate(json.loads(Path(path).read_text()))
+        return cls.model_validate(json.loads(location(path).read_text()))
+
+    def dump(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
 
     def save(self, path: Path) -> None:
-        write_json(path, self.model_dump(mode="json", by_alias=True))
+        write_json(path, self.dump())
+
+    def publish(self, path: Path) -> bool:
+        """Write as a product's commit object, which appears only after everything it vouches
+        for: in a bucket only if no object is there yet (a conditional write; of two racing
+        writers exactly one publishes, and this returns True to that one)."""
+        if not is_remote(path):
+            self.save(path)
+            return True
+        return create_new(path, json_bytes(self.dump()))
 
 
 class Splits(Frozen):
@@ -80,11 +93,17 @@ class SourceCounts(Frozen):
     skipped: int
 
 
+class FileDigest(Frozen):
+    bytes: int
+    sha256: str
+
+
 class RecordsSummary(Artifact):
     """`.records-done.json` in a staging folder: the records are all written."""
 
     counts: Splits
     chunks: Splits
+    shards: dict[str, FileDigest] | None = Field(None, description="in a bucket: each shard's size and sha256")
 
 
 class DatasetMeta(Artifact):
@@ -111,6 +130,15 @@ class DatasetMeta(Artifact):
     parameters: dict
     nas_version: str
     software: dict[str, str]
+    objects: dict[str, FileDigest] | None = Field(
+        None, description="in a bucket: size and sha256 of each file a machine stages to read the records "
+                          "(shards, statistics); absent from a local root's dataset.json")
+
+    def dump(self) -> dict:
+        dumped = super().dump()
+        if dumped["objects"] is None:
+            del dumped["objects"]  # a local root's dataset.json stays as it always was
+        return dumped
 
     @property
     def ref(self) -> DatasetRef:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..locations import create_new, is_remote, location
 from .artifacts import DatasetMeta
 
 DATASET_FILE = "dataset.json"
@@ -66,6 +67,10 @@ class DatasetLayout:
 
     @property
     def staging(self) -> Path:
+        """In a bucket, which has no rename, the version's own folder: it is published by
+        writing its dataset.json, last (`publish`)."""
+        if is_remote(self.root):
+            return self.final
         return self.root / self.name / f"{self.version}.partial"
 
     @property
@@ -82,16 +87,16 @@ class DatasetLayout:
 
 
 def load_metadata(dataset_dir: Path) -> DatasetMeta:
-    return DatasetMeta.load(DatasetFiles(Path(dataset_dir)).metadata)
+    return DatasetMeta.load(DatasetFiles(location(dataset_dir)).metadata)
 
 
 def load_statistics(dataset_dir: Path) -> dict:
-    return json.loads(DatasetFiles(Path(dataset_dir)).statistics.read_text())
+    return json.loads(DatasetFiles(location(dataset_dir)).statistics.read_text())
 
 
 def published_version(data_root: Path, name: str, version: str) -> Path:
     """The folder of a published version, or FileNotFoundError that says which is missing."""
-    folder = DatasetLayout(Path(data_root), name, version).final
+    folder = DatasetLayout(location(data_root), name, version).final
     if not DatasetFiles(folder).metadata.exists():
         raise FileNotFoundError(f"{folder}: no published dataset {name} {version}")
     return folder
@@ -99,18 +104,18 @@ def published_version(data_root: Path, name: str, version: str) -> Path:
 
 def latest_version(data_root: Path, name: str) -> Path:
     """The most recently published version folder of dataset `name`."""
-    published = sorted((p.parent for p in (Path(data_root) / name).glob(f"*/{DATASET_FILE}")),
+    published = sorted((p.parent for p in (location(data_root) / name).glob(f"*/{DATASET_FILE}")),
                        key=lambda d: (d / DATASET_FILE).stat().st_mtime)
     if not published:
-        raise FileNotFoundError(f"{Path(data_root) / name}: no prepared dataset (run `nas prepare` first)")
+        raise FileNotFoundError(f"{location(data_root) / name}: no prepared dataset (run `nas prepare` first)")
     return published[-1]
 
 
 def dataset_names(data_root: Path) -> list[str]:
     """Every dataset with at least one published version."""
-    return sorted({p.parent.parent.name for p in Path(data_root).glob(f"*/*/{DATASET_FILE}")})
+    return sorted({p.parent.parent.name for p in location(data_root).glob(f"*/*/{DATASET_FILE}")})
 
 
 def evaluation_history(data_root: Path, dataset: str) -> Path:
     """Every evaluation of every model of a dataset, one row each (regressions flagged)."""
-    return Path(data_root) / dataset / "evaluations.parquet"
+    return location(data_root) / dataset / "evaluations.parquet"

@@ -10,4 +10,5 @@ def read_rows(path: Path) -> list[dict]:
     pyarrow.dataset, which imports pandas (2.4 s of a cached `nas run`), for one small file."""
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(path).read().to_pylist()
+    with path.open("rb") as f:  # a local file or a bucket's object
+        return pq.ParquetFile(f).read().to_pylist()

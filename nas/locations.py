@@ -1,0 +1,78 @@
+"""Where a data root or an audio folder lives: a local folder, or a URL that fsspec reaches.
+
+A remote location is a `UPath` (universal-pathlib: pathlib's API over fsspec), so the
+layouts keep their shape on a bucket. Endpoint and credentials are never ours to hold:
+s3fs and gcsfs find them where every client does (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
+`AWS_SECRET_ACCESS_KEY`, profiles, instance roles), so no config, parameter or log line
+carries them.
+
+A bucket has no rename and objects appear one by one, so a product there is published by
+writing its commit object last, with a conditional write (`create_new`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from upath import UPath
+
+LOCAL_PROTOCOLS = ("", "file", "local")
+
+
+class RootError(ValueError):
+    """A data root or audio location that cannot be used; the message names the URL and why."""
+
+
+def is_url(value: str | Path) -> bool:
+    text = str(value)
+    return "://" in text and text.split("://", 1)[0] not in LOCAL_PROTOCOLS
+
+
+def location(value: str | Path) -> Path:
+    """A path object for a local path or a URL (a UPath, which quacks as a Path)."""
+    if isinstance(value, UPath):
+        return value
+    # No cached listings: other machines write here too, and a stale listing would say a
+    # commit object is missing when it is not.
+    return UPath(str(value), use_listings_cache=False) if is_url(value) else Path(value)
+
+
+def data_root(value: str | Path) -> Path:
+    """The data root a flow parameter or option names: a URL as it is, a local folder made absolute."""
+    path = location(value)
+    return path if is_remote(path) else path.resolve()
+
+
+def is_remote(path: str | Path) -> bool:
+    return isinstance(path, UPath) and path.protocol not in LOCAL_PROTOCOLS
+
+
+def create_new(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` only if no object is there (S3: `If-None-Match: *`); True if
+    this call created it. Of two writers racing, exactly one gets True."""
+    try:
+        with path.fs.open(path.path, "xb") as f:
+            f.write(data)
+    except FileExistsError:
+        return False
+    return True
+
+
+def check_reachable(path: Path) -> None:
+    """Raise RootError naming the URL if its bucket does not exist, the credentials are refused
+    or the endpoint cannot be reached: before any work, and without writing anything."""
+    if not is_remote(path):
+        return
+    bucket = f"{path.protocol}://{path.path.split('/', 1)[0]}"
+    try:
+        path.fs.ls(path.path.split("/", 1)[0], refresh=True)
+    except FileNotFoundError:
+        raise RootError(f"{path}: bucket {bucket} does not exist") from None
+    except PermissionError as error:
+        raise RootError(f"{path}: access to {bucket} refused ({_first_line(error)}); check the credentials") from None
+    except OSError as error:  # its text may name the endpoint, which no log line holds
+        raise RootError(f"{path}: cannot reach the object store ({type(error).__name__})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
