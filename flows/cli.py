@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from flows import console
 from nas.config import ConfigError, find_audio, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
+from nas.locations import check_reachable, resolve_root
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
 SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run-many":
         return _run_many(args)
     try:  # config errors are reported before any flow starts; the flows get the parsed config
+        check_reachable(resolve_root(args.data_root))
         config, base = load_config(args.config)
         if args.command == "prepare" or args.command in ("train", "run") and not getattr(args, "dataset_version", None):
             _check_audio(args.config, config, base)
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             from flows.evaluate import resolve_model
 
             resolve_model(config.name, args.model_version, getattr(args, "dataset_version", None),
-                          Path(args.data_root).resolve())
+                          resolve_root(args.data_root))
     except FileNotFoundError as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2

@@ -43,6 +43,8 @@ QUIET_LOGGERS = {
     "httpx": logging.WARNING, "tf2onnx": logging.ERROR, "numba": logging.WARNING,
     # apitools not found, Discarding unparseable args, No semi_persistent_directory found
     "apache_beam": logging.ERROR,
+    # "Found credentials in environment variables", "Found endpoint for s3 via: environment_global"
+    "botocore": logging.WARNING, "aiobotocore": logging.WARNING,
     # Prefect's queue services, draining at exit: "Still processing items: 1 items remaining..."
     "EventsWorker": logging.ERROR, "APILogWorker": logging.ERROR,
 }

@@ -13,6 +13,8 @@ from nas.store.artifacts import Evaluation
 from nas.store.datasets import evaluation_history, latest_version, published_version
 from nas.store.runs import RunLayout, find_model
 from tasks import evaluate as t
+from nas.locations import resolve_root
+from nas.store.cache import wandb_dir
 
 LISTEN = 4  # examples rendered as WAV pairs and plots in the report
 
@@ -35,7 +37,7 @@ def evaluate(config_path: str, model_version: str | None = None, dataset_version
     `reuse`: return the newest evaluation of `model_version` on this version, if there is one."""
     logger = get_run_logger()
     config, _ = dataset_config(config_path, parsed)
-    root = Path(data_root).resolve()
+    root = resolve_root(data_root)
     dataset_dir, layout = resolve_model(config.name, model_version, dataset_version, root)
     history = evaluation_history(root, config.name)
     done = finished_evaluation(history, model_version, dataset_dir.name) if reuse and model_version else None
@@ -43,7 +45,7 @@ def evaluate(config_path: str, model_version: str | None = None, dataset_version
         logger.info("evaluation %s of %s on %s is reused", done.eval_id, done.model_version, dataset_dir.name)
         return done
     result = t.evaluate_model(layout, dataset_dir, history, LISTEN)
-    wandb_info = t.log_evaluation(result, config.wandb, root / "wandb")
+    wandb_info = t.log_evaluation(result, config.wandb, wandb_dir(root))
     t.publish_evaluation(result, wandb_info)
     logger.info("%s; report %s", result.describe(), result.report)
     return result

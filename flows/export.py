@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 
@@ -12,6 +11,7 @@ from nas.store.artifacts import ExportReport
 from nas.store.datasets import published_version
 from nas.store.runs import finished_export, load_model_summary
 from tasks.export import export_model
+from nas.locations import resolve_root
 
 
 @flow(name="export")
@@ -20,7 +20,7 @@ def export(config_path: str, model_version: str | None = None, data_root: str = 
     """ONNX, TFLite, int8 ONNX and the CPU engine's weights, with parity figures.
     `reuse`: return the run's export if it is of `model_version`."""
     config, _ = dataset_config(config_path, parsed)
-    root = Path(data_root).resolve()
+    root = resolve_root(data_root)
     _, layout = resolve_model(config.name, model_version, None, root)
     done = finished_export(layout, model_version) if reuse and model_version else None
     if done:

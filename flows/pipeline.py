@@ -30,6 +30,7 @@ from nas.evaluation.history import finished_evaluation
 from nas.store.artifacts import Evaluation, ExportReport, Frozen, RunSummary
 from nas.store.datasets import evaluation_history, load_metadata
 from nas.store.runs import RunLayout, finished_export, finished_run, load_summary, run_layout
+from nas.locations import resolve_root
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class _Run:
 
     @property
     def root(self) -> Path:
-        return Path(self.data_root).resolve()
+        return resolve_root(self.data_root)
 
     def subflow_args(self) -> dict:
         return {"config_path": self.config_path, "data_root": self.data_root, "parsed": config_dump(self.config)}

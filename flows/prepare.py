@@ -13,6 +13,7 @@ from nas.data.dataset import read_manifest
 from nas.data.prepare import prepare_dataset
 from tasks import prepare as t
 from tasks.wandb import resolve_mode
+from nas.locations import resolve_root
 
 
 @flow(name="prepare")
@@ -20,7 +21,7 @@ def prepare(config_path: str, data_root: str = "nas-data", parsed: dict | None =
     """Ingest, extract features, write TFRecords, compute statistics, upload to W&B."""
     logger = get_run_logger()
     config, base = dataset_config(config_path, parsed)
-    root = Path(data_root).resolve()
+    root = resolve_root(data_root)
     dataset_dir = prepare_dataset(config, base, root, run=t.run_as_task)
     sources = read_manifest(dataset_dir)  # as published: with the flags the review added
     wandb_info = _upload_once(config, dataset_dir, root, logger)

@@ -13,6 +13,7 @@ from prefect.artifacts import create_table_artifact
 from flows.entry import config_dump
 from flows.evaluate import evaluate, resolve_model
 from nas.config import ConfigError, load_config
+from nas.locations import resolve_root
 
 
 @flow(name="reevaluate")
@@ -22,7 +23,7 @@ def reevaluate(configs_dir: str = "dataset_configs", data_root: str = "nas-data"
     for config_path in sorted(p for p in Path(configs_dir).glob("*.yaml") if not p.name.startswith(".")):
         try:
             config, _ = load_config(config_path)
-            resolve_model(config.name, None, None, Path(data_root).resolve())
+            resolve_model(config.name, None, None, resolve_root(data_root))
         except (ConfigError, FileNotFoundError) as error:
             logger.info("skipping %s: %s", config_path.name, error)
             rows.append({"config": config_path.name, "dataset": None, "status": f"skipped: {error}"})

@@ -15,6 +15,8 @@ from nas.store.artifacts import Frozen, RunSummary
 from nas.store.datasets import load_metadata, published_version
 from nas.store.runs import run_layout
 from tasks import train as t
+from nas.locations import resolve_root
+from nas.store.cache import wandb_dir
 
 
 class TrainedModel(Frozen):
@@ -33,7 +35,7 @@ def train(config_path: str, dataset_version: str | None = None, data_root: str =
     run from its latest checkpoint."""
     logger = get_run_logger()
     config, _ = dataset_config(config_path, parsed)
-    root = Path(data_root).resolve()
+    root = resolve_root(data_root)
     if dataset_version is None:
         from flows.prepare import prepare
 
@@ -42,7 +44,7 @@ def train(config_path: str, dataset_version: str | None = None, data_root: str =
         dataset_dir = published_version(root, config.name, dataset_version)
     train_cfg = TrainConfig.model_validate(recipe) if recipe else resolve_training(config.training)
     layout = run_layout(root, load_metadata(dataset_dir), train_cfg)
-    summary, wandb_info = t.train_model(dataset_dir, layout, train_cfg, config.wandb, root / "wandb")
+    summary, wandb_info = t.train_model(dataset_dir, layout, train_cfg, config.wandb, wandb_dir(root))
     if not {"run_dir", "error"} & wandb_info.keys() and layout.wandb.exists():
         wandb_info = json.loads(layout.wandb.read_text())  # trained earlier: where that run went
     else:

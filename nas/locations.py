@@ -37,7 +37,7 @@ def location(value: str | Path) -> Path:
     return UPath(str(value), use_listings_cache=False) if is_url(value) else Path(value)
 
 
-def data_root(value: str | Path) -> Path:
+def resolve_root(value: str | Path) -> Path:
     """The data root a flow parameter or option names: a URL as it is, a local folder made absolute."""
     path = location(value)
     return path if is_remote(path) else path.resolve()
@@ -70,7 +70,7 @@ def check_reachable(path: Path) -> None:
         raise RootError(f"{path}: bucket {bucket} does not exist") from None
     except PermissionError as error:
         raise RootError(f"{path}: access to {bucket} refused ({_first_line(error)}); check the credentials") from None
-    except OSError as error:  # its text may name the endpoint, which no log line holds
+    except Exception as error:  # OSError, botocore's connection errors; the text may name the endpoint
         raise RootError(f"{path}: cannot reach the object store ({type(error).__name__})") from None
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from nas.evaluation.history import read_history
+from nas.locations import location
 from nas.store.datasets import dataset_names, evaluation_history, latest_version
 from nas.store.runs import find_model, load_model_summary
 
 
 def dataset_status(data_root: Path) -> list[dict]:
     rows = []
-    root = Path(data_root)
+    root = location(data_root)
     for name in dataset_names(root):
         row = {"dataset": name, "dataset_version": latest_version(root, name).name, "model_version": None,
                "recipe": None, "eval_id": None, "spectral_loss": None, "f0_mae_cents": None, "loudness_mae_db": None,

@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from nas.config import DatasetConfig
 from nas.data.audio import SourceFile
 from nas.data.prepare import STAGES, Stage
+from nas.store.cache import wandb_dir
 from nas.store.datasets import DatasetLayout, load_metadata
 
 from .cards import dataset_card, source_table
@@ -47,7 +48,7 @@ def run_as_task(stage: Stage, *args):
 
 @task(name="wandb-dataset-artifact")  # retried inside, with back-off
 def wandb_artifact(config: DatasetConfig, dataset_dir: Path, root: Path) -> dict:
-    return upload_dataset(dataset_dir, load_metadata(dataset_dir), config.wandb, root / "wandb")
+    return upload_dataset(dataset_dir, load_metadata(dataset_dir), config.wandb, wandb_dir(root))
 
 
 @task(name="dataset-card")

@@ -12,11 +12,21 @@ import time
 from pathlib import Path
 
 from nas.config import WandbConfig
+from nas.locations import is_remote
 from nas.store.artifacts import DatasetMeta
 
 from .wandb import open_run, resolve_mode
 
 log = logging.getLogger(__name__)
+
+
+def add_folder(artifact, folder: Path) -> None:
+    """A local folder's files as the artifact's own copies; a bucket's as references to its
+    objects (checksummed by their ETags), not second copies."""
+    if is_remote(folder):
+        artifact.add_reference(f"{folder}/", checksum=True)
+    else:
+        artifact.add_dir(str(folder), policy="immutable")  # published folders never change
 
 
 def upload_dataset(dataset_dir: Path, meta: DatasetMeta, config: WandbConfig, wandb_dir: Path) -> dict:
@@ -35,7 +45,7 @@ def upload_dataset(dataset_dir: Path, meta: DatasetMeta, config: WandbConfig, wa
                            {"dataset": meta.name, "version": meta.version, **meta.parameters})
             artifact = wandb.Artifact(meta.name, type="dataset", metadata=meta.model_dump(mode="json"),
                                       description=f"nas dataset {meta.describe()}")
-            artifact.add_dir(str(dataset_dir), policy="immutable")  # published folders never change
+            add_folder(artifact, dataset_dir)
             run.log_artifact(artifact, aliases=[meta.version, "latest"])
             where = {"mode": mode, "artifact": f"{meta.name}:{meta.version}", "run_dir": run.dir}
             if mode == "online":

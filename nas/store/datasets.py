@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..locations import create_new, is_remote, location
+from ..locations import is_remote, location
 from .artifacts import DatasetMeta
 
 DATASET_FILE = "dataset.json"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_json
+from ..locations import location
 from ..config.presets import TrainConfig
 from .artifacts import DatasetMeta, ExportReport, RunSummary
 from .names import CONFIG_FILE, EXPORT_FILE, MODEL_FILE, SUMMARY_FILE
@@ -86,7 +87,7 @@ def run_id(metadata: DatasetMeta, config: TrainConfig) -> str:
 
 
 def run_layout(data_root: Path, metadata: DatasetMeta, config: TrainConfig) -> RunLayout:
-    return RunLayout(Path(data_root) / metadata.name / "runs" / run_id(metadata, config))
+    return RunLayout(location(data_root) / metadata.name / "runs" / run_id(metadata, config))
 
 
 def model_version(run: str, step: int) -> str:
@@ -146,7 +147,7 @@ def find_model(data_root: Path, dataset: str, model_version: str | None = None,
                dataset_version: str | None = None) -> RunLayout:
     """The run holding `model_version`, or the most recently exported model of `dataset`
     (trained on `dataset_version` if given)."""
-    runs = Path(data_root) / dataset / "runs"
+    runs = location(data_root) / dataset / "runs"
     models = [(p.stat().st_mtime, p.parent.parent, load_model_summary(p.parent))
               for p in runs.glob(f"*/model/{MODEL_FILE}")]
     if model_version:

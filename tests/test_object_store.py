@@ -1,0 +1,134 @@
+"""Data roots and audio in a bucket: moto's S3 server over HTTP, reached by the ordinary
+clients through the standard AWS variables (tests/conftest.py: s3_endpoint)."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import s3fs
+
+from nas.config import load_config
+from nas.data.prepare import prepare_dataset
+from nas.data.reader import record_provider
+from nas.locations import create_new, location
+from nas.store import cache
+from nas.store.datasets import load_metadata
+from tests.conftest import REPO, write_config
+
+
+def _fs():
+    return s3fs.S3FileSystem(skip_instance_cache=True)
+
+
+def test_of_writers_racing_for_a_commit_object_exactly_one_publishes(bucket):
+    target = location(f"s3://{bucket}/x/dataset.json")
+    won = [None] * 6
+
+    def write(i):
+        won[i] = create_new(target, f"writer {i}".encode())
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(won))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(won) == 1
+    assert _fs().cat(f"{bucket}/x/dataset.json") == f"writer {won.index(True)}".encode()
+
+
+@pytest.fixture(scope="module")
+def bucket_dataset(s3_endpoint, small_sources, tmp_path_factory):
+    """The small sources uploaded to a bucket and prepared there, root and audio both in it."""
+    name = "nas-prepared"
+    fs = _fs()
+    fs.mkdir(name)
+    fs.put(f"{small_sources / 'audio'}/", f"{name}/audio/", recursive=True)
+    config_dir = tmp_path_factory.mktemp("bucket-config")
+    config, base = load_config(write_config(config_dir / "test.yaml", audio=[f"s3://{name}/audio/"]))
+    root = location(f"s3://{name}/root")
+    return prepare_dataset(config, base, root), name
+
+
+def test_a_dataset_prepared_in_a_bucket_is_the_local_root_s_byte_for_byte(bucket_dataset, prepared):
+    remote, name = bucket_dataset
+    local, *_ = prepared
+    assert remote.name == local.name  # the same version: sources enter it by their bytes, not where they are
+    shards = sorted(p.name for p in local.glob("*.tfrecord-*"))
+    assert len(shards) == 3
+    for shard in shards:
+        assert (remote / shard).read_bytes() == (local / shard).read_bytes(), shard
+    assert json.loads((remote / "statistics.json").read_text()) == json.loads((local / "statistics.json").read_text())
+    remote_meta, local_meta = load_metadata(remote), load_metadata(local)
+    assert remote_meta.counts == local_meta.counts and remote_meta.chunks == local_meta.chunks
+    manifest = {Path(row["path"]).name: row for row in _rows(remote / "manifest.parquet")}
+    assert manifest["a-mono-32k.flac"]["path"] == f"s3://{name}/audio/a-mono-32k.flac"
+    assert "cannot decode" in manifest["d-not-audio.wav"]["reason"]
+    # the commit object vouches for what a machine stages: every shard and the statistics
+    assert set(remote_meta.objects) == {*shards, "statistics.json"}
+    for file, digest in remote_meta.objects.items():
+        data = (remote / file).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (digest.bytes, digest.sha256)
+    assert "objects" not in json.loads((local / "dataset.json").read_text())  # a local root's file is unchanged
+    leftovers = [p for p in _fs().find(f"{name}/root") if "/." in p]
+    assert leftovers == []  # no spill folder, no records-done marker
+
+
+def _rows(path):
+    from nas.store.tables import read_rows
+
+    return read_rows(path)
+
+
+def test_a_machine_stages_the_records_checks_them_and_reads_them_with_ddsp(bucket_dataset, tmp_path, monkeypatch):
+    remote, _ = bucket_dataset
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    local = cache.stage_dataset(remote)
+    assert local == tmp_path / "cache" / "datasets" / "test-violin" / remote.name
+    meta = load_metadata(local)
+    for split in ("train", "eval"):
+        examples = list(record_provider(local, split, meta).get_dataset(shuffle=False))
+        assert len(examples) == meta.counts.of(split) > 0
+    # a corrupted cached object is found out and fetched again; intact ones are not
+    shard = sorted(local.glob("train.tfrecord-*"))[0]
+    good = shard.read_bytes()
+    shard.write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])
+    untouched = local / "statistics.json"
+    before = untouched.stat().st_mtime_ns
+    os.utime(untouched, ns=(before - 10**9, before - 10**9))
+    assert cache.stage_dataset(remote) == local
+    assert shard.read_bytes() == good
+    # least recently used first: with room for nothing but the version in use, an older version goes
+    other = tmp_path / "cache" / "datasets" / "test-violin" / "0123456789abcdef"
+    other.mkdir()
+    (other / "train.tfrecord-00000-of-00001").write_bytes(b"x" * 1000)
+    (other / "dataset.json").write_text("{}")
+    os.utime(other / "train.tfrecord-00000-of-00001", (1, 1))
+    removed = cache.trim(keep=local, limit=sum(p.stat().st_size for p in local.iterdir()))
+    assert other / "train.tfrecord-00000-of-00001" in removed and not (other / "dataset.json").exists()
+    assert all(p.exists() for p in local.iterdir())
+
+
+def _nas(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})}, cwd=cwd or REPO)
+
+
+def test_bad_bucket_locations_stop_before_any_work_naming_the_url(bucket, small_sources, tmp_path):
+    config = write_config(tmp_path / "c.yaml", audio=[f"s3://{bucket}/nothing/*.wav"])
+    missing = _nas("prepare", str(config), "--data-root", "s3://no-such-bucket-nas/root")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == "nas: s3://no-such-bucket-nas/root: bucket s3://no-such-bucket-nas does not exist"
+    no_audio = _nas("prepare", str(config), "--data-root", f"s3://{bucket}/root")
+    assert no_audio.returncode == 2
+    assert f"audio: 's3://{bucket}/nothing/*.wav' matches no files" in no_audio.stderr
+    closed = _nas("prepare", str(config), "--data-root", f"s3://{bucket}/root",
+                  env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"})
+    assert closed.returncode == 2
+    assert closed.stderr.strip().startswith(f"nas: s3://{bucket}/root: cannot reach the object store")
+    assert "127.0.0.1" not in closed.stderr  # the endpoint is the environment's, never printed
+    assert _fs().find(bucket) == []
