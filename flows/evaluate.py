@@ -9,12 +9,12 @@ from prefect import flow, get_run_logger
 
 from flows.entry import dataset_config
 from nas.evaluation.history import finished_evaluation
+from nas.locations import resolve_root
 from nas.store.artifacts import Evaluation
+from nas.store.cache import wandb_dir
 from nas.store.datasets import evaluation_history, latest_version, published_version
 from nas.store.runs import RunLayout, find_model
 from tasks import evaluate as t
-from nas.locations import resolve_root
-from nas.store.cache import wandb_dir
 
 LISTEN = 4  # examples rendered as WAV pairs and plots in the report
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-
 from prefect import flow, get_run_logger
 
 from flows.entry import dataset_config
 from flows.evaluate import resolve_model
+from nas.locations import resolve_root
 from nas.store.artifacts import ExportReport
 from nas.store.datasets import published_version
 from nas.store.runs import finished_export, load_model_summary
 from tasks.export import export_model
-from nas.locations import resolve_root
 
 
 @flow(name="export")

@@ -27,10 +27,10 @@ from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig, resolve_training
 from nas.data.prepare import published_dataset
 from nas.evaluation.history import finished_evaluation
+from nas.locations import location, resolve_root
 from nas.store.artifacts import Evaluation, ExportReport, Frozen, RunSummary
 from nas.store.datasets import evaluation_history, load_metadata
 from nas.store.runs import RunLayout, finished_export, finished_run, load_summary, run_layout
-from nas.locations import resolve_root
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def pipeline(config_path: str, data_root: str = "nas-data", training: dict | Non
             result = _stages(run, reevaluate, train_deployment)
         else:
             logger.info("dataset %s, model %s, evaluation %s and export are up to date; nothing to do",
-                        Path(result.dataset_dir).name, result.run.model_version, result.evaluation.eval_id)
+                        location(result.dataset_dir).name, result.run.model_version, result.evaluation.eval_id)
     create_markdown_artifact(markdown=result.card(), key=f"pipeline-{config.name}",
                              description=f"Latest pipeline result of {config.name}")
     return result
@@ -86,7 +86,7 @@ class PipelineResult(Frozen):
 
     @property
     def layout(self) -> RunLayout:
-        return RunLayout(Path(self.run.run_dir))
+        return RunLayout(location(self.run.run_dir))
 
     def card(self) -> str:
         return "\n".join([
@@ -122,7 +122,7 @@ def _finished(run: _Run) -> PipelineResult | None:
 
 def _stages(run: _Run, reevaluate: bool, train_deployment: str | None) -> PipelineResult:
     args = run.subflow_args()
-    dataset_dir = Path(prepare(**args))
+    dataset_dir = location(prepare(**args))
     recipe = run.recipe.model_dump(mode="json")
     if train_deployment:
         summary = _train_on_pool(train_deployment, run, dataset_dir)

@@ -11,9 +11,9 @@ from flows.entry import dataset_config
 from nas.atomic import write_json
 from nas.data.dataset import read_manifest
 from nas.data.prepare import prepare_dataset
+from nas.locations import resolve_root
 from tasks import prepare as t
 from tasks.wandb import resolve_mode
-from nas.locations import resolve_root
 
 
 @flow(name="prepare")

@@ -4,19 +4,18 @@ in a versioned run folder, a W&B model artifact and a run card."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 
 from flows.entry import config_dump, dataset_config
 from nas.atomic import write_json
 from nas.config.presets import TrainConfig, resolve_training
+from nas.locations import location, resolve_root
 from nas.store.artifacts import Frozen, RunSummary
+from nas.store.cache import wandb_dir
 from nas.store.datasets import load_metadata, published_version
 from nas.store.runs import run_layout
 from tasks import train as t
-from nas.locations import resolve_root
-from nas.store.cache import wandb_dir
 
 
 class TrainedModel(Frozen):
@@ -39,7 +38,7 @@ def train(config_path: str, dataset_version: str | None = None, data_root: str =
     if dataset_version is None:
         from flows.prepare import prepare
 
-        dataset_dir = Path(prepare(config_path, data_root, config_dump(config)))
+        dataset_dir = location(prepare(config_path, data_root, config_dump(config)))
     else:
         dataset_dir = published_version(root, config.name, dataset_version)
     train_cfg = TrainConfig.model_validate(recipe) if recipe else resolve_training(config.training)

@@ -41,15 +41,32 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def staging_dir(final: Path) -> Path:
-    """An empty `<final>.partial` beside `final`, for a folder published with `replace_dir`."""
+    """An empty `<final>.partial` beside `final`, for a folder published with `replace_dir`;
+    for a folder in a bucket, an empty local folder that `replace_dir` uploads."""
+    if is_remote(final):
+        return Path(tempfile.mkdtemp(prefix="nas-staging-"))
     staging = final.with_name(final.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return staging
 
 
-def replace_dir(staging: Path, final: Path) -> None:
-    """Put a fully written folder in place of `final` (old contents swapped out whole)."""
+def replace_dir(staging: Path, final: Path, commit: str) -> None:
+    """Put a fully written folder in place of `final` (old contents swapped out whole).
+
+    In a bucket, which has no rename: the old commit object (`commit`, the file that says
+    the folder is complete) goes first, so no reader takes old and new files for one
+    folder; then the new files, then the new commit object, last."""
+    if is_remote(final):
+        (final / commit).unlink(missing_ok=True)
+        fresh = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
+        for old in (final.fs.find(final.path) if final.exists() else []):
+            if old.removeprefix(final.path).lstrip("/") not in fresh:
+                final.fs.rm_file(old)
+        for name in sorted(fresh - {commit}) + [commit]:
+            final.fs.put_file(str(staging / name), f"{final.path}/{name}")
+        shutil.rmtree(staging)
+        return
     if final.exists():
         old = final.with_name(final.name + ".old")
         shutil.rmtree(old, ignore_errors=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nas.config.presets import OptimConfig
 from nas.data.audio import SourceFile
+from nas.locations import location
 from nas.store.artifacts import DatasetMeta, Evaluation, ExportReport, HistoryRow, RunSummary, Scores
 from nas.store.datasets import load_statistics
 from nas.store.names import METRICS_FILE
@@ -163,7 +164,7 @@ def evaluation_card(result: Evaluation, wandb_info: dict, report: Path) -> str:
         "",
         f"Listening report: `{report}` (open in a browser: original and resynthesis side by side)",
         "",
-        f"Metrics: `{Path(result.dir) / METRICS_FILE}`",
+        f"Metrics: `{location(result.dir) / METRICS_FILE}`",
         "",
         "## Weights & Biases",
         "",

@@ -10,7 +10,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.atomic import file_lock
 from nas.config import WandbConfig
+from nas.locations import location
 from nas.store.artifacts import Evaluation
+from nas.store.cache import local_folder
 from nas.store.runs import RunLayout
 from nas.store.tables import read_rows
 
@@ -43,7 +45,7 @@ def log_evaluation(result: Evaluation, config: WandbConfig, wandb_dir: Path) -> 
                        {"model_version": result.model_version, "dataset": result.dataset.model_dump(),
                         "eval_id": result.eval_id}, group=result.dataset.name)
         rows = read_rows(result.table)
-        folder = Path(result.dir)
+        folder = local_folder(location(result.dir))  # W&B reads local files
         run.log({"eval/examples": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows]),
                  **{f"listen/{item.example}-{kind}": wandb.Audio(str(folder / getattr(item, kind)))
                     for item in result.listen for kind in ("original", "resynthesis")}})

@@ -9,16 +9,19 @@ stops training: it is logged once and W&B is left alone for the rest of the run.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import asdict
 from pathlib import Path
 
 from nas.config import WandbConfig
+from nas.locations import is_remote, location
 from nas.store.artifacts import RunSummary
 from nas.store.runs import RunLayout
 from nas.training.callbacks import Callback, Sample, TrainingStart
 
 from .wandb import open_run, resolve_mode
+from .wandb_upload import add_folder
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class WandbTraining(Callback):
         self.run.log({
             "samples/original": wandb.Audio(sample.original, sample_rate=sample.sample_rate),
             "samples/resynthesis": wandb.Audio(sample.synthesized, sample_rate=sample.sample_rate),
-            "samples/spectrogram": wandb.Image(str(sample.spectrogram)),
+            "samples/spectrogram": _image(sample.spectrogram),
         }, step=sample.step)
 
     def _end(self, summary: RunSummary) -> None:
@@ -82,7 +85,7 @@ class WandbTraining(Callback):
         artifact = wandb.Artifact(f"{summary.dataset.name}-{summary.preset}", type="model",
                                   metadata=summary.model_dump(mode="json"),
                                   description=f"nas model {summary.describe()}")
-        artifact.add_dir(str(RunLayout(Path(summary.run_dir)).model))
+        add_folder(artifact, RunLayout(location(summary.run_dir)).model)
         self.run.log_artifact(artifact, aliases=[summary.model_version, "latest"])
         self.info["artifact"] = f"{artifact.name}:{summary.model_version}"
         self.run.finish()
@@ -96,3 +99,14 @@ class WandbTraining(Callback):
             except Exception:
                 pass
             self.run = None
+
+
+def _image(png: Path):
+    """A PNG as a W&B image; one in a bucket is read from it (W&B opens local files only)."""
+    import wandb
+
+    if not is_remote(png):
+        return wandb.Image(str(png))
+    from PIL import Image
+
+    return wandb.Image(Image.open(io.BytesIO(png.read_bytes())))

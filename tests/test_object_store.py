@@ -132,3 +132,48 @@ def test_bad_bucket_locations_stop_before_any_work_naming_the_url(bucket, small_
     assert closed.stderr.strip().startswith(f"nas: s3://{bucket}/root: cannot reach the object store")
     assert "127.0.0.1" not in closed.stderr  # the endpoint is the environment's, never printed
     assert _fs().find(bucket) == []
+
+
+def test_train_evaluate_and_export_on_machines_that_share_only_the_bucket(bucket_dataset, tmp_path, monkeypatch):
+    """Each stage on a 'machine' of its own (its own cache): the trainer resumes from the
+    bucket's checkpoint, the evaluator and exporter read the model from the bucket."""
+    from nas.config.presets import train_config
+    from nas.evaluation.evaluate import evaluate
+    from nas.export.bundle import export_model
+    from nas.store.datasets import evaluation_history
+    from nas.store.runs import finished_export, finished_run, run_layout
+    from nas.store.tables import read_rows
+    from nas.training.loop import train
+
+    remote, name = bucket_dataset
+    root = location(f"s3://{name}/root")
+    settings = {"log_every": 10, "sample_every": 1000, "checkpoint_every": 10, "optim.batch_size": 4}
+    layout = run_layout(root, load_metadata(remote), train_config("cnn-tiny", {"steps": 20, **settings}))
+
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "first-trainer"))
+    train(remote, layout, train_config("cnn-tiny", {"steps": 20, **settings}))
+    assert finished_run(layout, 20).model_version.endswith("-20")
+    first = [r for r in read_rows(layout.metrics) if r["step"] <= 20]
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "second-trainer"))
+    summary = train(remote, layout, train_config("cnn-tiny", {"steps": 30, **settings}))
+    assert summary.step == 30 and summary.run_dir == str(layout.dir)
+    rows = read_rows(layout.metrics)
+    assert rows[:len(first)] == first  # resumed at step 20 from the bucket: the rows before are the first run's
+    assert [r["step"] for r in rows if r["loss"] == r["loss"]] == [10, 20, 30]
+    checkpoints = sorted(p.name for p in layout.checkpoints.iterdir())
+    assert "checkpoint" in checkpoints and any(n.startswith("ckpt-30") for n in checkpoints)
+    assert (layout.model / "model.json").exists() and finished_run(layout, 30)
+
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "evaluator"))
+    history = evaluation_history(root, "test-violin")
+    result = evaluate(layout.model, remote, layout.evaluations, history, listen=1)
+    assert result.dir.startswith(f"s3://{name}/root/test-violin/runs/")
+    assert (location(result.dir) / "metrics.json").exists() and (location(result.dir) / "report.html").exists()
+    assert [r["model_version"] for r in read_rows(history)] == [summary.model_version]
+
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "exporter"))
+    report = export_model(layout.model, remote, layout.export)
+    assert finished_export(layout, summary.model_version) == report
+    assert {"decoder.onnx", "decoder.tflite", "export.json"} <= {p.name for p in layout.export.iterdir()}
+    # nothing of the data root was written on this machine but the caches
+    assert not list(tmp_path.glob("*/test-violin")) and not (REPO / "s3:").exists()

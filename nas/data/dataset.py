@@ -95,7 +95,10 @@ def read_manifest(dataset_dir: Path) -> list[SourceFile]:
 
 def build_records(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout) -> RecordsSummary:
     """Run the Beam pipeline into the staging folder (reused if already complete there)."""
-    from .beam_pipeline import SPILL_DIR, run_pipeline  # Beam takes seconds to import; scans don't need it
+    from .beam_pipeline import (  # Beam takes seconds to import; scans don't need it
+        SPILL_DIR,
+        run_pipeline,
+    )
 
     staging = layout.staging
     done = layout.staged.records_done

@@ -52,7 +52,10 @@ def statistics(config: DatasetConfig, sources: list[SourceFile], layout: Dataset
 
 
 def plots(layout: DatasetLayout) -> None:
-    from ..plots import plot_distributions, plot_tracks  # matplotlib: ~1 s of a cached run's imports
+    from ..plots import (  # matplotlib: ~1 s of a cached run's imports
+        plot_distributions,
+        plot_tracks,
+    )
 
     features = read_features(layout.staged.features)
     plot_distributions(features, layout.staged.distributions_plot)

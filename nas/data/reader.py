@@ -11,6 +11,7 @@ import numpy as np
 from .. import ddsp_api
 from ..locations import location
 from ..store.artifacts import DatasetMeta
+from ..store.cache import local_records
 from .records import file_pattern, parse
 from .tfrecord import read_records
 
@@ -18,7 +19,9 @@ DDSP_CYCLE_LENGTH = 40  # TFRecordProvider interleaves this many files, one reco
 
 
 def record_provider(dataset_dir: Path, split: str, metadata: DatasetMeta):
-    """ddsp's own TFRecordProvider over one split, configured from dataset.json."""
+    """ddsp's own TFRecordProvider over one split, configured from dataset.json (a bucket's
+    records are read from this machine's staged copy: TensorFlow 2.21 cannot open s3://)."""
+    dataset_dir = local_records(location(dataset_dir))
     data = ddsp_api.data()
     secs = metadata.example_secs
     return data.TFRecordProvider(

@@ -23,6 +23,7 @@ from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import LossConfig
 from nas.data.audio import write_wav
 from nas.data.reader import record_provider
+from nas.locations import location
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss, preprocess
 from nas.plots import plot_feature_tracks, plot_spectrograms
@@ -64,7 +65,7 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
     split = metadata.counts.evaluated
     created = datetime.now(timezone.utc)
     eval_id = f"{metadata.version}-{created:%Y%m%dT%H%M%S}"
-    final = Path(evaluations_dir) / eval_id
+    final = location(evaluations_dir) / eval_id
     staging = staging_dir(final)
     (staging / "listen").mkdir()
 
@@ -105,7 +106,7 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
     pq.write_table(pa.Table.from_pylist(rows), staging / TABLE_FILE)
     result.save(staging / METRICS_FILE)
     write_report(staging / REPORT_FILE, result, rows)
-    replace_dir(staging, final)
+    replace_dir(staging, final, commit=METRICS_FILE)
     append_history(history, result)
     if worse:
         log.warning("regression of %s on %s %s: %s", summary.model_version, metadata.name,

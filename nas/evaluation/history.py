@@ -8,13 +8,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nas.atomic import atomic_path, file_lock
+from nas.locations import location
 from nas.store.artifacts import Evaluation, HistoryRow
 from nas.store.names import METRICS_FILE
 from nas.store.tables import read_rows
 
 
 def read_history(history: Path) -> list[HistoryRow]:
-    if not Path(history).exists():
+    if not location(history).exists():
         return []
     return [HistoryRow.model_validate(row) for row in read_rows(history)]
 
@@ -29,7 +30,7 @@ def latest_evaluation(history: Path, model_version: str, dataset_version: str) -
 def finished_evaluation(history: Path, model_version: str, dataset_version: str) -> Evaluation | None:
     """The result of this model's newest evaluation on this dataset version, while it is on disk."""
     done = latest_evaluation(history, model_version, dataset_version)
-    metrics = Path(done.dir) / METRICS_FILE if done else None
+    metrics = location(done.dir) / METRICS_FILE if done else None
     return Evaluation.load(metrics) if metrics and metrics.exists() else None
 
 
@@ -40,7 +41,7 @@ def previous_model(history: Path, model_version: str) -> HistoryRow | None:
 
 
 def append_history(history: Path, result: Evaluation) -> None:
-    history = Path(history)
+    history = location(history)
     with file_lock(history.with_name(f".{history.name}.lock")):  # evaluations of other runs append too
         rows = read_history(history) + [HistoryRow.of(result)]
         with atomic_path(history) as tmp:

@@ -115,6 +115,6 @@ def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> ExportRep
         bytes={p.name: p.stat().st_size for p in sorted(staging.iterdir())},
     )
     report.save(staging / EXPORT_FILE)
-    replace_dir(staging, out_dir)
+    replace_dir(staging, out_dir, commit=EXPORT_FILE)
     log.info("exported to %s: %s", out_dir, report.describe())
     return report

@@ -17,8 +17,8 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..atomic import json_bytes, write_json
-from ..locations import create_new, is_remote, location
 from ..config.presets import LossConfig, ModelConfig, OptimConfig
+from ..locations import create_new, is_remote, location
 from .names import REPORT_FILE, TABLE_FILE
 
 

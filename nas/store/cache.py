@@ -4,6 +4,8 @@ TensorFlow 2.21 cannot open `s3://`, so a machine that trains, evaluates or expo
 dataset version from a bucket first stages its records here:
 
     <cache>/datasets/<name>/<version>/   dataset.json, statistics.json, the record shards
+    <cache>/folders/<url>/               a model/ folder, fetched for the process that reads it
+    <cache>/checkpoints/<url>/           a run's checkpoints, saved here and uploaded after each
 
 A staged file is trusted only while its size and sha256 match what the version's
 dataset.json (the bucket's commit object) lists; otherwise it is fetched again. Files are
@@ -16,10 +18,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
 from ..atomic import atomic_path
+from ..locations import is_remote
 from .artifacts import DatasetMeta, FileDigest
 from .datasets import DATASET_FILE, DatasetFiles
 
@@ -38,9 +42,72 @@ def cache_limit() -> int:
 def wandb_dir(root: Path) -> Path:
     """Where W&B keeps its local run files: beside a local data root's datasets, and in this
     machine's cache for a bucket (W&B writes only local files)."""
-    from ..locations import is_remote
-
     return cache_dir() / "wandb" if is_remote(root) else root / "wandb"
+
+
+_STAGED: dict[str, Path] = {}  # checked once per process: a run reads its records several times
+
+
+def local_records(dataset_dir: Path) -> Path:
+    """A dataset folder TensorFlow can open: a local one as it is, a bucket's staged here."""
+    if not is_remote(dataset_dir):
+        return dataset_dir
+    if str(dataset_dir) not in _STAGED:
+        _STAGED[str(dataset_dir)] = stage_dataset(dataset_dir)
+    return _STAGED[str(dataset_dir)]
+
+
+def local_folder(folder: Path) -> Path:
+    """A small folder (a run's model/) TensorFlow can open: a local one as it is, a bucket's
+    fetched whole into the cache (what was there before is replaced)."""
+    if not is_remote(folder):
+        return folder
+    local = cache_dir() / "folders" / url_key(folder)
+    shutil.rmtree(local, ignore_errors=True)
+    local.mkdir(parents=True)
+    for name in folder.fs.find(folder.path):
+        target = local / name.removeprefix(folder.path).lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.fs.get_file(name, str(target))
+    return local
+
+
+def url_key(path: Path) -> Path:
+    """A bucket's URL as a relative local path: s3://bucket/a/b -> s3/bucket/a/b."""
+    return Path(path.protocol) / path.path
+
+
+class Checkpoints:
+    """Where TensorFlow saves a run's checkpoints: the run's own folder on a local root; for a
+    bucket, a local folder that starts as a copy of the bucket's and is uploaded after every
+    save (`push`), so a run killed on one machine resumes on another from its latest one."""
+
+    STATE = "checkpoint"  # TensorFlow's record of the latest checkpoint: uploaded last
+
+    def __init__(self, folder: Path):
+        self.remote = folder if is_remote(folder) else None
+        self.dir = cache_dir() / "checkpoints" / url_key(folder) if self.remote else folder
+        if self.remote:
+            shutil.rmtree(self.dir, ignore_errors=True)  # the bucket's checkpoints are the run's
+            self.dir.mkdir(parents=True)
+            for name in sorted(folder.fs.find(folder.path)):
+                folder.fs.get_file(name, str(self.dir / name.removeprefix(folder.path).lstrip("/")))
+        self._sent = self._files()
+
+    def _files(self) -> dict[str, tuple[int, int]]:
+        return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in self.dir.iterdir()} if self.dir.exists() else {}
+
+    def push(self) -> None:
+        """Upload what the last save wrote, the state file last, then drop what it pruned."""
+        if not self.remote:
+            return
+        now = self._files()
+        changed = sorted(name for name, stamp in now.items() if self._sent.get(name) != stamp)
+        for name in sorted(changed, key=lambda n: n == self.STATE):
+            self.remote.fs.put_file(str(self.dir / name), f"{self.remote.path}/{name}")
+        for name in sorted(set(self._sent) - set(now)):
+            self.remote.fs.rm_file(f"{self.remote.path}/{name}")
+        self._sent = now
 
 
 def stage_dataset(dataset_dir: Path) -> Path:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_json
-from ..locations import location
 from ..config.presets import TrainConfig
+from ..locations import location
 from .artifacts import DatasetMeta, ExportReport, RunSummary
 from .names import CONFIG_FILE, EXPORT_FILE, MODEL_FILE, SUMMARY_FILE
 
@@ -75,7 +75,7 @@ class RunLayout:
 
 def run_of(path: Path) -> RunLayout:
     """The run a folder belongs to: the run folder itself, or its model/ or export/."""
-    path = Path(path)
+    path = location(path)
     parent = RunLayout(path.parent)
     return parent if path in (parent.model, parent.export) else RunLayout(path)
 
@@ -125,7 +125,7 @@ def finished_run(layout: RunLayout, steps: int) -> RunSummary | None:
 
 def model_summary(model_dir: Path) -> Path:
     """The model.json of a run's model/ (or of an export folder): the run summary it was saved with."""
-    return Path(model_dir) / MODEL_FILE
+    return location(model_dir) / MODEL_FILE
 
 
 def load_model_summary(model_dir: Path) -> RunSummary:

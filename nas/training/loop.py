@@ -13,13 +13,16 @@ import tensorflow as tf
 from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import LossConfig, OptimConfig, TrainConfig
 from nas.data.audio import write_wav
+from nas.locations import is_remote, location
 from nas.models.decoders import input_stats
 from nas.models.saved import WEIGHTS, write_weights
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
 from nas.plots import plot_loss_curve, plot_spectrograms
 from nas.progress import clock, progress
 from nas.store.artifacts import DatasetMeta, FinalLosses, RunSummary
+from nas.store.cache import Checkpoints
 from nas.store.datasets import load_metadata, load_statistics
+from nas.store.names import MODEL_FILE
 from nas.store.runs import RunLayout, finished_run, model_summary, model_version, write_run_config
 
 from . import data
@@ -139,7 +142,7 @@ class Trainer:
 def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: list[Callback] = (),
           strategy: tf.distribute.Strategy | None = None) -> RunSummary:
     """Train (or resume) the run in `layout` until `config.steps`; returns the run summary."""
-    dataset_dir = Path(dataset_dir)
+    dataset_dir = location(dataset_dir)
     metadata = load_metadata(dataset_dir)
     if metadata.counts.train < config.optim.batch_size:
         raise ValueError(f"{dataset_dir}: {metadata.counts.train} training examples, fewer than one "
@@ -149,7 +152,8 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
         return finished
     tf.keras.utils.set_random_seed(config.seed)
     trainer = Trainer(config, metadata, strategy, load_statistics(dataset_dir))
-    manager = tf.train.CheckpointManager(trainer.checkpoint, str(layout.checkpoints),
+    checkpoints = Checkpoints(layout.checkpoints)  # in a bucket: a local copy, uploaded after each save
+    manager = tf.train.CheckpointManager(trainer.checkpoint, str(checkpoints.dir),
                                          max_to_keep=config.keep_checkpoints, step_counter=trainer.step)
     start = 0
     if manager.latest_checkpoint:
@@ -223,6 +227,7 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
             metrics.write()  # first: a resumed run keeps the rows up to its checkpoint, so they must be on disk
             trainer.step.assign(step)
             manager.save(checkpoint_number=step)
+            checkpoints.push()
     sample(step)
     metrics.write()
     plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata.name} · {config.preset}",
@@ -237,7 +242,8 @@ def _write_sample(layout: RunLayout, step: int, batch: dict, synthesized: np.nda
     original = batch["audio"].numpy()[0]
     synthesized = synthesized[0]
     folder = layout.samples
-    folder.mkdir(parents=True, exist_ok=True)
+    if not is_remote(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"step-{step:07d}-{kind}" for kind in ("original.wav", "resynthesis.wav", "spectrogram.png")]
     for path, audio in zip(paths[:2], (original, synthesized)):
         write_wav(path, audio, sample_rate)
@@ -262,7 +268,7 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: DatasetMeta, confi
     staging = staging_dir(layout.model)
     write_weights(trainer.model, staging)
     summary.save(model_summary(staging))
-    replace_dir(staging, layout.model)
+    replace_dir(staging, layout.model, commit=MODEL_FILE)
     summary.save(layout.summary)
     return summary
 
