@@ -279,7 +279,7 @@ def _ui_hint() -> str:
 def _status(data_root: str) -> int:
     from nas.status import dataset_status
 
-    rows = dataset_status(Path(data_root))
+    rows = dataset_status(resolve_root(data_root))
     if not rows:
         print(f"no prepared datasets under {data_root}")
         return 0

@@ -17,6 +17,7 @@ from nas.data.audio import AudioError, read_mono
 from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
 from nas.data.loudness import DB_RANGE, compute_loudness
 from nas.engine.engine import WEIGHTS_FILE, Engine, hz_to_midi
+from nas.locations import location
 from nas.pitch import SAMPLE_RATE as PITCH_RATE
 from nas.pitch import SURE_PITCH, hop_for_frame_rate
 from nas.pitch.tracker import track_pitch
@@ -105,7 +106,7 @@ def load_engine(run: Path) -> Engine:
 def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
     """(audio, sample rate, what was done) for `source` played by the model in `model`."""
     run, config = run_paths(model)
-    dataset_dir = Path(config["dataset"]["dir"])
+    dataset_dir = location(config["dataset"]["dir"])
     statistics, metadata = load_statistics(dataset_dir), load_metadata(dataset_dir)
     engine = load_engine(run)
     features = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)

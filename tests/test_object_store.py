@@ -177,3 +177,46 @@ def test_train_evaluate_and_export_on_machines_that_share_only_the_bucket(bucket
     assert {"decoder.onnx", "decoder.tflite", "export.json"} <= {p.name for p in layout.export.iterdir()}
     # nothing of the data root was written on this machine but the caches
     assert not list(tmp_path.glob("*/test-violin")) and not (REPO / "s3:").exists()
+
+
+@pytest.mark.slow
+def test_nas_run_with_audio_and_data_root_in_a_bucket(bucket, small_sources, tmp_path, s3_endpoint):
+    """The whole DAG through the CLI from a machine with an empty home: afterwards nothing of
+    the data root is on its disk but the cache, and neither the endpoint nor the secret key
+    is in any line it printed, any object it wrote or any local file (W&B's included)."""
+    fs = _fs()
+    for name in ("a-mono-32k.flac", "b-stereo-44k-24bit.wav"):
+        fs.put_file(str(small_sources / "audio" / name), f"{bucket}/cello/{name}")
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    config = write_config(work / "cello.yaml", name="bucket-violin", audio=[f"s3://{bucket}/cello/"])
+    root = f"s3://{bucket}/nas"
+    done = _nas("run", str(config), "--data-root", root, "--steps", "20", "--set", "optim.batch_size=4",
+                "--set", "log_every=10", env={"HOME": str(home)}, cwd=work)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+    assert lines["dataset"].startswith(f"{root}/bucket-violin/")
+    assert lines["listening report"].startswith(f"{root}/bucket-violin/runs/")
+    assert lines["exports"].startswith(f"{root}/bucket-violin/runs/")
+    objects = fs.find(f"{bucket}/nas")
+    assert any(o.endswith("/model/model.json") for o in objects)
+    assert any(o.endswith("/export/export.json") for o in objects)
+    assert f"{bucket}/nas/bucket-violin/evaluations.parquet" in objects
+    assert sorted(p.name for p in work.iterdir()) == ["cello.yaml"]  # no local data root
+    assert sorted(p.name for p in (home / ".cache" / "nas").iterdir()) == ["checkpoints", "datasets", "folders",
+                                                                           "wandb"]
+
+    secret, endpoint = os.environ["AWS_SECRET_ACCESS_KEY"], s3_endpoint.removeprefix("http://")
+    for text in (done.stdout, done.stderr):
+        assert secret not in text and endpoint not in text
+    for name in objects:
+        data = fs.cat(name)
+        assert secret.encode() not in data and endpoint.encode() not in data, name
+    for path in home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert secret.encode() not in data and endpoint.encode() not in data, path
+
+    status = _nas("status", "--data-root", root, env={"HOME": str(home)}, cwd=work)
+    assert status.returncode == 0 and "bucket-violin" in status.stdout, status.stderr

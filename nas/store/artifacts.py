@@ -258,11 +258,11 @@ class Evaluation(Artifact):
 
     @property
     def report(self) -> Path:
-        return Path(self.dir) / REPORT_FILE
+        return location(self.dir) / REPORT_FILE
 
     @property
     def table(self) -> Path:
-        return Path(self.dir) / TABLE_FILE
+        return location(self.dir) / TABLE_FILE
 
     def describe(self) -> str:
         return f"evaluation {self.eval_id} of {self.model_version}: {self.metrics.line()}"
