@@ -22,15 +22,15 @@ from flows.evaluate import evaluate
 from flows.export import export
 from flows.prepare import prepare, uploaded
 from flows.train import train
-from nas.atomic import file_lock
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig, resolve_training
 from nas.data.prepare import published_dataset
 from nas.evaluation.history import finished_evaluation
 from nas.locations import location, resolve_root
 from nas.store.artifacts import Evaluation, ExportReport, Frozen, RunSummary
-from nas.store.datasets import evaluation_history, load_metadata
+from nas.store.datasets import evaluation_history, load_metadata, pipeline_lock
 from nas.store.runs import RunLayout, finished_export, finished_run, load_summary, run_layout
+from tasks.leases import lock
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def pipeline(config_path: str, data_root: str = "nas-data", training: dict | Non
     config, base = dataset_config(config_path, parsed)
     run = _Run(config_path, config, base, data_root, resolve_training(config.training, training))
     # One pipeline per dataset at a time: a second one waits, then reuses what the first made.
-    with file_lock(run.root / config.name / ".pipeline.lock",
+    with lock(pipeline_lock(run.root, config.name),
                    lambda: logger.info("another pipeline of %s is running; waiting for it", config.name)):
         result = None if reevaluate else _finished(run)
         if result is None:

@@ -13,6 +13,7 @@ from nas.data.dataset import read_manifest
 from nas.data.prepare import prepare_dataset
 from nas.locations import resolve_root
 from tasks import prepare as t
+from tasks.leases import lock
 from tasks.wandb import resolve_mode
 
 
@@ -22,7 +23,7 @@ def prepare(config_path: str, data_root: str = "nas-data", parsed: dict | None =
     logger = get_run_logger()
     config, base = dataset_config(config_path, parsed)
     root = resolve_root(data_root)
-    dataset_dir = prepare_dataset(config, base, root, run=t.run_as_task)
+    dataset_dir = prepare_dataset(config, base, root, run=t.run_as_task, lock=lock)
     sources = read_manifest(dataset_dir)  # as published: with the flags the review added
     wandb_info = _upload_once(config, dataset_dir, root, logger)
     t.publish_cards(dataset_dir, sources, wandb_info)

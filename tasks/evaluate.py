@@ -8,7 +8,6 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from nas.atomic import file_lock
 from nas.config import WandbConfig
 from nas.locations import location
 from nas.store.artifacts import Evaluation
@@ -17,6 +16,7 @@ from nas.store.runs import RunLayout
 from nas.store.tables import read_rows
 
 from .cards import evaluation_card, table_cell
+from .leases import lock
 from .train import waiting
 from .wandb import open_run, resolve_mode
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: int) -> Evaluation:
     from nas.evaluation.evaluate import evaluate
 
-    with file_lock(layout.lock, waiting(layout)):
+    with lock(layout.lock, waiting(layout)):
         return evaluate(layout.model, dataset_dir, layout.evaluations, history, listen=listen)
 
 

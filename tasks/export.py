@@ -7,11 +7,11 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from nas.atomic import file_lock
 from nas.store.artifacts import ExportReport
 from nas.store.runs import RunLayout
 
 from .cards import export_card
+from .leases import lock
 from .train import waiting
 
 
@@ -19,7 +19,7 @@ from .train import waiting
 def export_model(layout: RunLayout, dataset_dir: Path) -> ExportReport:
     from nas.export.bundle import export_model as export_bundle
 
-    with file_lock(layout.lock, waiting(layout)):
+    with lock(layout.lock, waiting(layout)):
         report = export_bundle(layout.model, dataset_dir, layout.export)
     create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report.dataset.name}",
                              description=f"Exports of {report.model_version}")

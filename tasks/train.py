@@ -7,7 +7,6 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from nas.atomic import file_lock
 from nas.config import WandbConfig
 from nas.config.presets import TrainConfig
 from nas.store.artifacts import RunSummary
@@ -15,6 +14,7 @@ from nas.store.runs import RunLayout, finished_run
 from nas.store.tables import read_rows
 
 from .cards import model_card, table_cell
+from .leases import lock
 from .wandb_training import WandbTraining
 
 
@@ -24,7 +24,7 @@ def train_model(dataset_dir: Path, layout: RunLayout, config: TrainConfig, wandb
     """Train or resume until `config.steps`; W&B gets metrics, samples and the model artifact.
     Returns the run summary and where its W&B run went (empty if it was trained before)."""
     callback = WandbTraining(wandb_config, wandb_dir)
-    with file_lock(layout.lock, waiting(layout)):
+    with lock(layout.lock, waiting(layout)):
         summary = finished_run(layout, config.steps)  # seen without loading TensorFlow
         if summary is None:
             from nas.training.loop import train

@@ -220,3 +220,33 @@ def test_nas_run_with_audio_and_data_root_in_a_bucket(bucket, small_sources, tmp
 
     status = _nas("status", "--data-root", root, env={"HOME": str(home)}, cwd=work)
     assert status.returncode == 0 and "bucket-violin" in status.stdout, status.stderr
+
+
+def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(prefect_server, bucket):
+    import time
+
+    from tasks.leases import lease_name, lock
+
+    path = location(f"s3://{bucket}/root/violin/.pipeline.lock")
+    assert lease_name(path) != lease_name(location(f"s3://{bucket}/other/violin/.pipeline.lock"))
+    events, held = [], threading.Event()
+
+    def first():
+        with lock(path):
+            held.set()
+            events.append("first in")
+            time.sleep(2)
+            events.append("first out")
+
+    def second():
+        held.wait()
+        with lock(path, waiting=lambda: events.append("second waits")):
+            events.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert events == ["first in", "second waits", "first out", "second in"]
+    assert _fs().find(bucket) == []  # a lease, not an object

@@ -102,11 +102,13 @@ def published_dataset(config: DatasetConfig, base: Path, root: Path) -> Path | N
     return layout.final if layout.is_published() else None
 
 
-def prepare_dataset(config: DatasetConfig, base: Path, root: Path, run: Callable = run_here) -> Path:
-    """Prepare (or find, if unchanged) the dataset a config describes."""
+def prepare_dataset(config: DatasetConfig, base: Path, root: Path, run: Callable = run_here,
+                    lock: Callable = file_lock) -> Path:
+    """Prepare (or find, if unchanged) the dataset a config describes. `lock(path, waiting)`
+    guards the version's build (the flow passes one that also holds across machines)."""
     sources = run(INGEST, config, base)
     layout = locate(config, sources, root)
-    with file_lock(layout.lock, lambda: log.info("another run is preparing %s version %s; waiting for it",
+    with lock(layout.lock, lambda: log.info("another run is preparing %s version %s; waiting for it",
                                                   layout.name, layout.version)):
         if layout.is_published():
             log.info("dataset %s version %s is up to date: %s", config.name, layout.version, layout.final)

@@ -116,6 +116,11 @@ def dataset_names(data_root: Path) -> list[str]:
     return sorted({p.parent.parent.name for p in location(data_root).glob(f"*/*/{DATASET_FILE}")})
 
 
+def pipeline_lock(data_root: Path, dataset: str) -> Path:
+    """Held by a dataset's pipeline: one at a time per dataset."""
+    return location(data_root) / dataset / ".pipeline.lock"
+
+
 def evaluation_history(data_root: Path, dataset: str) -> Path:
     """Every evaluation of every model of a dataset, one row each (regressions flagged)."""
     return location(data_root) / dataset / "evaluations.parquet"
