@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from flows import console
 from nas.config import ConfigError, find_audio, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
-from nas.locations import check_reachable, resolve_root
+from nas.locations import check_reachable, is_url, resolve_root
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
 SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room
@@ -309,12 +309,13 @@ def _register(args) -> int:
     from nas.registration import register_dataset
 
     try:
-        path = register_dataset(Path(args.audio_dir), args.name, Path(args.configs_dir),
+        path = register_dataset(args.audio_dir, args.name, Path(args.configs_dir),
                                 _parse_overrides(args.settings), args.force)
     except (ConfigError, ValueError) as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
-    config_path, data_root = _as_seen_from_here(path), _as_seen_from_here(Path(args.data_root))
+    data_root = args.data_root if is_url(args.data_root) else _as_seen_from_here(Path(args.data_root))
+    config_path = _as_seen_from_here(path)
     print(f"wrote {path}")
     if args.prefect_yaml and not Path(args.prefect_yaml).is_file():
         print(f"{args.prefect_yaml} not found: no pipeline-{args.name} deployment added")

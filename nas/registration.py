@@ -10,6 +10,7 @@ import yaml
 
 from .atomic import atomic_path
 from .config import ConfigError, find_audio, validate_config
+from .locations import check_reachable, is_remote, location
 
 
 def _nested(settings: dict) -> dict:
@@ -31,7 +32,7 @@ def _nested(settings: dict) -> dict:
 def _audio_glob(audio_dir: Path, config_dir: Path) -> str:
     """Relative to the config's folder when both live in one project, so the pair can move."""
     project = config_dir.parent
-    if audio_dir.is_relative_to(project):
+    if not is_remote(audio_dir) and audio_dir.is_relative_to(project):
         return os.path.relpath(audio_dir, config_dir)
     return str(audio_dir)
 
@@ -41,8 +42,10 @@ def register_dataset(audio_dir: Path, name: str, configs_dir: Path, settings: di
     """Write `<configs_dir>/<name>.yaml` for the audio under `audio_dir` (searched
     recursively) with `settings` (dotted keys) over the defaults; validated before it is
     published, so a bad name, setting or folder leaves nothing behind."""
-    audio_dir = Path(audio_dir).absolute()
+    audio_dir = location(audio_dir)
+    audio_dir = audio_dir if is_remote(audio_dir) else audio_dir.absolute()
     configs_dir = Path(configs_dir).absolute()
+    check_reachable(audio_dir)
     if not audio_dir.is_dir():
         raise ConfigError(f"{audio_dir}: not a folder of audio")
     path = configs_dir / f"{name}.yaml"

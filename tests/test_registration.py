@@ -86,3 +86,26 @@ def test_cli_register_without_a_server_says_how_to_run_it(small_sources, tmp_pat
     bad = subprocess.run([sys.executable, "-m", "flows.cli", "register", str(tmp_path / "nowhere"), "--name", "x"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "not a folder of audio" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_register_creates_a_new_configs_folder_beside_the_audio(small_sources, tmp_path):
+    """`--configs-dir NEW` where NEW does not exist yet: the audio is found through `../`."""
+    project = tmp_path / "project"
+    shutil.copytree(small_sources / "audio", project / "cello")
+    path = register_dataset(project / "cello", "cello", project / "new-configs")
+    config, base = load_config(path)
+    assert config.audio == ["../cello"] and len(find_audio(config, base)) == 5
+
+
+def test_register_a_bucket_folder(s3_endpoint, bucket, small_sources, tmp_path):
+    import s3fs
+
+    s3fs.S3FileSystem(skip_instance_cache=True).put(f"{small_sources / 'audio'}/", f"{bucket}/cello/", recursive=True)
+    path = register_dataset(f"s3://{bucket}/cello", "cello", tmp_path / "configs")
+    config, base = load_config(path)
+    assert config.audio == [f"s3://{bucket}/cello"]
+    assert [str(p) for p in find_audio(config, base)][:2] == [f"s3://{bucket}/cello/a-mono-32k.flac",
+                                                              f"s3://{bucket}/cello/b-stereo-44k-24bit.wav"]
+    with pytest.raises(ConfigError, match="not a folder"):
+        register_dataset(f"s3://{bucket}/viola", "viola", tmp_path / "configs")
+    assert sorted(p.name for p in (tmp_path / "configs").iterdir()) == ["cello.yaml"]

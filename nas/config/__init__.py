@@ -7,6 +7,7 @@ wrong types are errors that name the key and the file.
 from __future__ import annotations
 
 import glob
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -162,7 +163,8 @@ def find_audio(config: DatasetConfig, base: Path) -> list[Path]:
 
 
 def _local_audio(pattern: str, base: Path) -> list[Path]:
-    full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+    # normalised by name: `../cello` from a configs folder that does not exist yet still finds it
+    full = pattern if Path(pattern).is_absolute() else os.path.normpath(base / pattern)
     if Path(full).is_dir():
         return [p.absolute() for p in Path(full).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]
     return [Path(p).absolute() for p in glob.glob(full, recursive=True)]
