@@ -250,3 +250,33 @@ def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(pre
         t.join(60)
     assert events == ["first in", "second waits", "first out", "second in"]
     assert _fs().find(bucket) == []  # a lease, not an object
+
+
+def test_dask_runner_reads_and_writes_the_bucket_and_writes_empty_shards(bucket_dataset, prepared, tmp_path,
+                                                                         monkeypatch):
+    """Beam's Dask runner on two worker processes, which find the endpoint in their environment;
+    eval split over more shards than it has examples, so some shards are empty objects."""
+    from distributed import Client, LocalCluster
+
+    from nas.data.tfrecord import read_records
+
+    _, name = bucket_dataset
+    local = prepared[0]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        config, base = load_config(write_config(
+            tmp_path / "dask.yaml", audio=[f"s3://{name}/audio/"], eval_shards=8,
+            beam={"runner": "DaskRunner", "options": {"dask_client_address": cluster.scheduler_address}}))
+        remote = prepare_dataset(config, base, location(f"s3://{name}/dask-root"))
+        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    assert len(executed) == 2 and all(n > 0 for n in executed.values()), executed
+    for shard in local.glob("train.tfrecord-*"):  # the train split's shards do not depend on the eval's
+        assert (remote / shard.name).read_bytes() == shard.read_bytes()
+    evals = sorted(remote.glob("eval.tfrecord-*"), key=str)
+    assert len(evals) == 8 and any(p.stat().st_size == 0 for p in evals)
+    assert sorted(r for p in evals for r in read_records(p)) == sorted(
+        r for p in local.glob("eval.tfrecord-*") for r in read_records(p))
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    staged = cache.stage_dataset(remote)
+    meta = load_metadata(staged)
+    assert len(list(record_provider(staged, "eval", meta).get_dataset(shuffle=False))) == meta.counts.eval
