@@ -280,3 +280,53 @@ def test_dask_runner_reads_and_writes_the_bucket_and_writes_empty_shards(bucket_
     staged = cache.stage_dataset(remote)
     meta = load_metadata(staged)
     assert len(list(record_provider(staged, "eval", meta).get_dataset(shuffle=False))) == meta.counts.eval
+
+
+PREPARE = """
+import logging, sys
+from nas.config import load_config
+from nas.data.prepare import prepare_dataset
+from nas.locations import location
+logging.basicConfig(level=logging.INFO)
+config, base = load_config(sys.argv[1])
+print(prepare_dataset(config, base, location(sys.argv[2])))
+"""
+
+
+def test_killed_and_racing_preparations_in_a_bucket_publish_one_version_once(bucket_dataset, prepared, tmp_path):
+    """A preparation killed during its shard writes publishes nothing; two more started at once
+    both finish with the version the uninterrupted local run made, published by one of them."""
+    import signal
+    import time
+
+    _, name = bucket_dataset
+    local = prepared[0]
+    config = write_config(tmp_path / "race.yaml", audio=[f"s3://{name}/audio/"])
+    root = f"s3://{name}/race-root"
+    version = f"{name}/race-root/test-violin/{local.name}"
+    fs = _fs()
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", PREPARE, str(config), root], cwd=REPO, text=True,
+                                start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    killed = start()
+    deadline = time.time() + 600
+    while not fs.glob(f"{version}/train.tfrecord-*"):
+        assert killed.poll() is None, killed.stderr.read()[-2000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not fs.exists(f"{version}/dataset.json")  # nothing published: shards are not a dataset
+
+    racers = [start(), start()]
+    outputs = [r.communicate(timeout=900) for r in racers]
+    assert [r.returncode for r in racers] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert {out.strip().splitlines()[-1] for out, _ in outputs} == {f"s3://{version}"}
+    said = [err for _, err in outputs if "published test-violin version" in err or "is up to date" in err]
+    assert len(said) == 1  # the other one published
+    remote = location(f"s3://{version}")
+    for shard in local.glob("*.tfrecord-*"):
+        assert (remote / shard.name).read_bytes() == shard.read_bytes()
+    assert load_metadata(remote).counts == load_metadata(local).counts
