@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from flows import console
 from nas.config import ConfigError, find_audio, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
-from nas.locations import check_reachable, is_url, resolve_root
+from nas.locations import check_reachable, is_url, resolve_root, unreachable
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
 SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room
@@ -129,8 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     with _prefect_server() as ready:
         if not ready:
             return 1
-        _run_flow(args, config.model_dump(mode="json"), training, recipe)
+        try:
+            _run_flow(args, config.model_dump(mode="json"), training, recipe)
+        except Exception as error:
+            buckets = [u for u in [args.data_root, *config.audio] if is_url(u)]
+            if not (buckets and unreachable(error)):
+                raise
+            print(f"nas: {', '.join(buckets)}: the object store stopped answering ({_cause(error)}), still after "
+                  f"retries with back-off; what is published is kept: run the command again to go on",
+                  file=sys.stderr)
+            return 1
     return 0
+
+
+def _cause(error: BaseException) -> str:
+    """The innermost exception's type: its text can name the endpoint, which no line of ours shows."""
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__
+    return type(error).__name__
 
 
 def _training_settings(args) -> dict:

@@ -13,6 +13,8 @@ import re
 import sys
 import threading
 import warnings
+from typing import Callable
+from urllib.parse import urlsplit
 
 # Native code reads these at load, and subprocesses (Beam workers) inherit them.
 QUIET_ENV = {"GRPC_VERBOSITY": "ERROR"}  # the channels of Beam's workers
@@ -127,8 +129,52 @@ class TerminalDisplay(logging.Handler):  # no leading underscore: Prefect's setu
         self.tasks.clear()
 
 
+# Where the object store is and who we are to it: the clients' errors quote the endpoint, and
+# no log line of a run (console or Prefect UI) may, nor a credential.
+SECRET_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def redactor() -> Callable[[str], str] | None:
+    """What replaces the environment's endpoint and credentials in a text by the variable's
+    name; None where none is set."""
+    secrets = {}
+    for name in SECRET_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            secrets[value] = f"<{name}>"
+            if name == "AWS_ENDPOINT_URL" and urlsplit(value).netloc:
+                secrets[urlsplit(value).netloc] = f"<{name}>"
+    if not secrets:
+        return None
+    pattern = re.compile("|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True)))
+    return lambda text: pattern.sub(lambda m: secrets[m.group(0)], text)
+
+
+def redact_secrets(redact: Callable[[str], str]) -> None:
+    """Every log record made in this process has the endpoint and credentials redacted, in
+    its message and its traceback (lines that subprocesses write go through `_filter_stderr`)."""
+    make_record = logging.getLogRecordFactory()
+
+    def redacted(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it where the record is emitted
+            return record
+        if redact(message) != message:
+            record.msg, record.args = redact(message), None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(redacted)
+
+
 def configure(verbose: bool) -> None:
     """Call first, before TensorFlow, Beam or ddsp are imported."""
+    redact = redactor()
+    if redact:
+        redact_secrets(redact)
     level = logging.DEBUG if verbose else logging.INFO
     # On a terminal (and not --verbose, whose native lines would tear a live display) progress is drawn as bars.
     handler = (TerminalDisplay(os.fdopen(os.dup(2), "w", buffering=1)) if sys.stderr.isatty() and not verbose
@@ -141,6 +187,8 @@ def configure(verbose: bool) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")  # else a new Prefect home's first client prints a telemetry notice
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "nas")  # progress lines reach the Prefect UI
     if verbose:
+        if redact:
+            _filter_stderr(None, redact)
         return
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
@@ -151,12 +199,13 @@ def configure(verbose: bool) -> None:
         logging.getLogger(name).setLevel(value)
     logging.getLogger().addFilter(_KnownMessages())
     handler.addFilter(_KnownLines(handler))
-    _filter_stderr()
+    _filter_stderr(KNOWN_STDERR_LINES, redact)
 
 
-def _filter_stderr() -> None:
+def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None) -> None:
     """File descriptor 2 becomes a pipe that a thread copies to the real stderr, less the
-    known lines; subprocesses inherit the pipe, so their lines pass the same filter."""
+    known lines and with secrets redacted; subprocesses inherit the pipe, so their lines
+    (Beam's workers' tracebacks among them) pass the same filter."""
     sys.stderr.flush()
     real = os.dup(2)
     read, write = os.pipe()
@@ -166,8 +215,10 @@ def _filter_stderr() -> None:
     def copy() -> None:
         with os.fdopen(read, "rb") as lines:
             for line in lines:
-                if not KNOWN_STDERR_LINES.fullmatch(line.decode(errors="replace").rstrip("\r\n")):
-                    os.write(real, line)
+                text = line.decode(errors="replace")
+                if known and known.fullmatch(text.rstrip("\r\n")):
+                    continue
+                os.write(real, redact(text).encode() if redact else line)
 
     thread = threading.Thread(target=copy, name="stderr-filter", daemon=True)
     thread.start()

@@ -12,11 +12,16 @@ writing its commit object last, with a conditional write (`create_new`).
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from upath import UPath
 
 LOCAL_PROTOCOLS = ("", "file", "local")
+# botocore's, aiohttp's and urllib3's names for "nobody answered at the endpoint"
+CONNECTION_ERRORS = re.compile(r"\b(EndpointConnectionError|ConnectTimeoutError|ConnectionClosedError|"
+                               r"ClientConnectorError|ServerDisconnectedError|NewConnectionError)\b")
 
 
 class RootError(ValueError):
@@ -32,9 +37,31 @@ def location(value: str | Path) -> Path:
     """A path object for a local path or a URL (a UPath, which quacks as a Path)."""
     if isinstance(value, UPath):
         return value
+    if not is_url(value):
+        return Path(value)
     # No cached listings: other machines write here too, and a stale listing would say a
     # commit object is missing when it is not.
-    return UPath(str(value), use_listings_cache=False) if is_url(value) else Path(value)
+    options = {"use_listings_cache": False}
+    if str(value).startswith(("s3://", "s3a://")):
+        options["config_kwargs"] = {"retries": retries()}
+    return UPath(str(value), **options)
+
+
+def retries() -> dict:
+    """botocore's standard retries (exponential back-off with jitter, connection errors
+    included): 6 attempts ride out an endpoint that is gone for up to ~15 s; AWS_MAX_ATTEMPTS,
+    where set, decides as it does for every AWS client."""
+    return {"mode": "standard", "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 6)}
+
+
+def unreachable(error: BaseException | None) -> bool:
+    """Whether an error, or one it came from, is an object store that did not answer (by its
+    type, or by its text where a Beam worker's error reaches us as a RuntimeError's message)."""
+    while error is not None:
+        if isinstance(error, ConnectionError) or CONNECTION_ERRORS.search(f"{type(error).__name__} {error}"):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def resolve_root(value: str | Path) -> Path:

@@ -330,3 +330,107 @@ def test_killed_and_racing_preparations_in_a_bucket_publish_one_version_once(buc
     for shard in local.glob("*.tfrecord-*"):
         assert (remote / shard.name).read_bytes() == shard.read_bytes()
     assert load_metadata(remote).counts == load_metadata(local).counts
+
+
+class Relay:
+    """A TCP relay to the S3 endpoint that can be switched off (the server stopped: connections
+    refused, those open cut) and on again at the same address."""
+
+    def __init__(self, target: str):
+        import socket
+
+        host, port = target.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.listener, self.open = None, []
+
+    def start(self):
+        import socket
+
+        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def stop(self):
+        import socket
+
+        self.listener.close()
+        for s in self.open:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        self.open = []
+
+    def _accept(self, listener):
+        import socket
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
+def test_an_object_store_that_stops_answering_is_retried_then_named(bucket, small_sources, s3_endpoint, tmp_path):
+    """Gone for a moment, retries with back-off ride it out; gone for good in the middle of a
+    preparation, the command fails with one line that names the bucket, not the endpoint; the
+    next run, with the server back, publishes the dataset."""
+    import time
+
+    relay = Relay(s3_endpoint)
+    relay.start()
+    fs = _fs()
+    fs.put_file(str(small_sources / "audio" / "a-mono-32k.flac"), f"{bucket}/audio/a.flac")
+    env = {"AWS_ENDPOINT_URL": relay.url}
+    config = write_config(tmp_path / "outage.yaml", audio=[f"s3://{bucket}/audio/"])
+    root = f"s3://{bucket}/root"
+
+    relay.stop()
+    threading.Timer(2.0, relay.start).start()
+    done = _nas("prepare", str(config), "--data-root", root, env=env)  # starts while it is away
+    assert done.returncode == 0, done.stderr[-3000:]
+    version = done.stdout.strip().splitlines()[-1]
+    assert fs.exists(f"{version.removeprefix('s3://')}/dataset.json")
+
+    fs.rm(f"{bucket}/root", recursive=True)
+    cut = subprocess.Popen([sys.executable, "-m", "flows.cli", "prepare", str(config), "--data-root", root],
+                           cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={**os.environ, **env})
+    deadline = time.time() + 600
+    while not fs.glob(f"{bucket}/root/*/*/.spill-*"):
+        assert cut.poll() is None and time.time() < deadline, cut.stderr.read()[-2000:]
+        time.sleep(0.05)
+    relay.stop()
+    out, err = cut.communicate(timeout=600)
+    assert cut.returncode == 1, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith(f"nas: {root}, s3://{bucket}/audio/: the object store stopped "
+                                                   "answering (")
+    assert relay.url.removeprefix("http://") not in out + err
+    assert not fs.exists(f"{version.removeprefix('s3://')}/dataset.json")
+
+    relay.start()
+    again = _nas("prepare", str(config), "--data-root", root, env=env)
+    assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == version, again.stderr[-3000:]
+    relay.stop()

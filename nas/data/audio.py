@@ -75,8 +75,39 @@ def sound_file(path: Path) -> Iterator[sf.SoundFile]:
         with sf.SoundFile(str(path)) as f:
             yield f
         return
-    with path.open("rb", block_size=AUDIO_BLOCK) as raw, sf.SoundFile(raw) as f:
-        yield f
+    with path.open("rb", block_size=AUDIO_BLOCK) as raw:
+        source = _Reads(raw)
+        try:
+            with sf.SoundFile(source) as f:
+                yield f
+        finally:
+            if source.error is not None:  # the network's error, not "cannot decode" or a short read
+                raise source.error
+
+
+class _Reads:
+    """A file object for libsndfile that keeps the first error of a read or seek: libsndfile's
+    callbacks swallow it, and would report a dropped connection as undecodable audio, or
+    return fewer samples than the file holds."""
+
+    def __init__(self, raw):
+        self.raw, self.error = raw, None
+
+    def _kept(self, method, *args):
+        try:
+            return method(*args)
+        except Exception as error:
+            self.error = self.error or error
+            raise
+
+    def read(self, size=-1):
+        return self._kept(self.raw.read, size)
+
+    def seek(self, offset, whence=0):
+        return self._kept(self.raw.seek, offset, whence)
+
+    def tell(self):
+        return self._kept(self.raw.tell)
 
 
 def read_segment(path: Path, start_s: float, secs: float, target: int, margin_s: float = 0.05) -> np.ndarray:
