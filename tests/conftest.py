@@ -18,6 +18,7 @@ os.environ.pop("WANDB_API_KEY", None)  # tests never go online
 # A Prefect home of the session's own: the local server that CLI runs start (when no server
 # is set) lives there, not in the user's ~/.prefect, and is stopped at the end.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="nas-tests-prefect-")
+os.environ["NAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="nas-tests-cache-")  # not the user's ~/.cache/nas
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo-violin"

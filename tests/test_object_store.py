@@ -193,8 +193,9 @@ def test_nas_run_with_audio_and_data_root_in_a_bucket(bucket, small_sources, tmp
     home.mkdir()
     config = write_config(work / "cello.yaml", name="bucket-violin", audio=[f"s3://{bucket}/cello/"])
     root = f"s3://{bucket}/nas"
+    env = {"HOME": str(home), "NAS_CACHE_DIR": ""}  # the default cache, in the empty home
     done = _nas("run", str(config), "--data-root", root, "--steps", "20", "--set", "optim.batch_size=4",
-                "--set", "log_every=10", env={"HOME": str(home)}, cwd=work)
+                "--set", "log_every=10", env=env, cwd=work)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
     assert lines["dataset"].startswith(f"{root}/bucket-violin/")
@@ -205,8 +206,8 @@ def test_nas_run_with_audio_and_data_root_in_a_bucket(bucket, small_sources, tmp
     assert any(o.endswith("/export/export.json") for o in objects)
     assert f"{bucket}/nas/bucket-violin/evaluations.parquet" in objects
     assert sorted(p.name for p in work.iterdir()) == ["cello.yaml"]  # no local data root
-    assert sorted(p.name for p in (home / ".cache" / "nas").iterdir()) == ["checkpoints", "datasets", "folders",
-                                                                           "wandb"]
+    assert sorted(p.name for p in (home / ".cache" / "nas").iterdir()) == ["audio", "checkpoints", "datasets",
+                                                                           "folders", "wandb"]
 
     secret, endpoint = os.environ["AWS_SECRET_ACCESS_KEY"], s3_endpoint.removeprefix("http://")
     for text in (done.stdout, done.stderr):
@@ -219,7 +220,7 @@ def test_nas_run_with_audio_and_data_root_in_a_bucket(bucket, small_sources, tmp
             data = path.read_bytes()
             assert secret.encode() not in data and endpoint.encode() not in data, path
 
-    status = _nas("status", "--data-root", root, env={"HOME": str(home)}, cwd=work)
+    status = _nas("status", "--data-root", root, env=env, cwd=work)
     assert status.returncode == 0 and "bucket-violin" in status.stdout, status.stderr
 
 

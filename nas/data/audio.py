@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -164,7 +164,15 @@ class SampleStats:
 def inspect_source(path: Path, min_seconds: float, block_s: float = 30.0) -> SourceFile:
     """Hash, decode and check one file, streaming it. Never raises for bad audio: it is recorded."""
     source = SourceFile(path=str(path))
-    if not is_remote(path) and path.is_symlink() and not path.exists():
+    if is_remote(path):
+        from ..store.cache import audio_copy
+
+        try:
+            copy, _ = audio_copy(path)
+        except FileNotFoundError:
+            return _skip(source, "file not found")
+        return replace(inspect_source(copy, min_seconds, block_s), path=str(path))
+    if path.is_symlink() and not path.exists():
         return _skip(source, "broken symbolic link")
     if path.is_dir():
         return _skip(source, "is a directory, not an audio file")

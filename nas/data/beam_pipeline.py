@@ -27,6 +27,7 @@ from ..atomic import atomic_path, remove_tree
 from ..config import DatasetConfig
 from ..locations import is_remote, location
 from ..progress import clock, progress
+from ..store.cache import cached_audio
 from .audio import read_segment
 from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
 from .tfrecord import write_records
@@ -78,9 +79,9 @@ class ComputeFeatures(beam.DoFn):
 
         path, chunk = element
         c = self.config
-        audio = read_segment(location(path), chunk.start_s, c.chunk_secs, c.sample_rate)
-        audio_16k = audio if c.sample_rate == 16000 else read_segment(location(path), chunk.start_s, c.chunk_secs,
-                                                                        16000)
+        source = cached_audio(location(path), chunk.source_sha256)  # a bucket's, if ingestion here fetched it
+        audio = read_segment(source, chunk.start_s, c.chunk_secs, c.sample_rate)
+        audio_16k = audio if c.sample_rate == 16000 else read_segment(source, chunk.start_s, c.chunk_secs, 16000)
         features = compute_features(audio_16k, c)
         yield chunk, path, {"audio": audio, "audio_16k": audio_16k, **features}
 

@@ -23,6 +23,7 @@ from ..atomic import atomic_path
 from ..config import DatasetConfig, find_audio
 from ..locations import is_remote
 from ..store.artifacts import CrepeMeta, DatasetMeta, FileDigest, PitchMeta, RecordsSummary, Splits
+from ..store.cache import fetch, records_copy
 from ..store.datasets import DatasetFiles, DatasetLayout
 from ..store.tables import read_rows
 from .audio import SourceFile, inspect_source
@@ -122,7 +123,7 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
     write_features(rows, layout.staged.features)
     chunks = Splits(**{s: sum(c.split == s for _, cs in plan for c in cs) for s in SPLITS})
     if is_remote(staging):
-        shards = shard_digests(staging)
+        shards = shard_digests(layout)
         counts = {split: sum(n for name, (n, _) in shards.items() if fnmatch(name, file_pattern(split)))
                   for split in SPLITS}
         summary = RecordsSummary(counts=Splits(**counts), chunks=chunks,
@@ -138,12 +139,15 @@ def count_examples(dataset_dir: Path) -> dict[str, int]:
     return {split: sum(count_records(p) for p in dataset_dir.glob(file_pattern(split))) for split in SPLITS}
 
 
-def shard_digests(dataset_dir: Path) -> dict[str, tuple[int, FileDigest]]:
-    """Per shard in a bucket: its records and its size and sha256, each object read once."""
+def shard_digests(layout: DatasetLayout) -> dict[str, tuple[int, FileDigest]]:
+    """Per shard in a bucket: its records, size and sha256, from the one download that also
+    stages it on this machine (the statistics read it there, and training here finds it)."""
     found = {}
     for split in SPLITS:
-        for path in dataset_dir.glob(file_pattern(split)):
-            records, size, sha256 = digest_records(path)
+        for path in layout.staging.glob(file_pattern(split)):
+            copy = records_copy(layout.name, layout.version) / path.name
+            fetch(path, copy)
+            records, size, sha256 = digest_records(copy)
             found[path.name] = (records, FileDigest(bytes=size, sha256=sha256))
     return found
 

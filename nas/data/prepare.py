@@ -15,7 +15,9 @@ from pathlib import Path
 
 from ..atomic import file_lock
 from ..config import DatasetConfig
+from ..locations import is_remote
 from ..store.artifacts import RecordsSummary
+from ..store.cache import records_copy
 from ..store.datasets import DatasetLayout
 from .audio import SourceFile
 from .dataset import build_records, dataset_version, metadata, publish, scan_sources, write_manifest
@@ -45,8 +47,10 @@ def review(sources: list[SourceFile], layout: DatasetLayout) -> list[SourceFile]
 
 def statistics(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout,
                summary: RecordsSummary) -> dict:
-    """ddsp's statistics of the train split, written as JSON and pickle; returns the JSON."""
-    stats = compute_statistics(layout.staging, metadata(config, layout, sources, summary))
+    """ddsp's statistics of the train split, written as JSON and pickle; returns the JSON. (A
+    bucket's records are read from this machine's copy, which the records stage made.)"""
+    records = records_copy(layout.name, layout.version) if is_remote(layout.staging) else layout.staging
+    stats = compute_statistics(records, metadata(config, layout, sources, summary))
     write_statistics(stats, layout.staging)
     return statistics_json(stats)
 

@@ -3,14 +3,16 @@
 TensorFlow 2.21 cannot open `s3://`, so a machine that trains, evaluates or exports a
 dataset version from a bucket first stages its records here:
 
+    <cache>/audio/<sha256><suffix>       a bucket's audio file, fetched once by ingestion and
+                                         read by the chunks that this machine prepares
     <cache>/datasets/<name>/<version>/   dataset.json, statistics.json, the record shards
     <cache>/folders/<url>/               a model/ folder, fetched for the process that reads it
     <cache>/checkpoints/<url>/           a run's checkpoints, saved here and uploaded after each
 
 A staged file is trusted only while its size and sha256 match what the version's
-dataset.json (the bucket's commit object) lists; otherwise it is fetched again. Files are
-shared by every run on the machine, and the least recently used go first once the cache
-holds more than `NAS_CACHE_BYTES` (default 20 GB).
+dataset.json (the bucket's commit object) lists; otherwise it is fetched again (audio is
+named by its sha256). Files are shared by every run on the machine, and the least recently
+used audio and records go first once they hold more than `NAS_CACHE_BYTES` (default 20 GB).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import logging
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +49,32 @@ def wandb_dir(root: Path) -> Path:
 
 
 _STAGED: dict[str, Path] = {}  # checked once per process: a run reads its records several times
+
+
+def audio_copy(source: Path) -> tuple[Path, str]:
+    """A bucket's audio file fetched into the cache (one download for its hash, its checks and
+    this machine's chunks); (the copy, its sha256)."""
+    folder = cache_dir() / "audio"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=folder)  # named by its hash once it is whole
+    os.close(fd)
+    try:
+        source.fs.get_file(source.path, tmp)
+        sha256 = _sha256(Path(tmp))
+        copy = folder / f"{sha256}{source.suffix.lower()}"
+        os.replace(tmp, copy)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return copy, sha256
+
+
+def cached_audio(source: Path, sha256: str) -> Path:
+    """This machine's copy of an audio file if it has one (named by its content), else the file."""
+    if not is_remote(source):
+        return source
+    copy = cache_dir() / "audio" / f"{sha256}{source.suffix.lower()}"
+    return copy if copy.is_file() else source
 
 
 def local_records(dataset_dir: Path) -> Path:
@@ -117,14 +146,14 @@ def stage_dataset(dataset_dir: Path) -> Path:
     meta = DatasetMeta.load(DatasetFiles(dataset_dir).metadata)
     if meta.objects is None:
         raise ValueError(f"{dataset_dir}: dataset.json lists no objects to stage (not published in a bucket)")
-    local = cache_dir() / "datasets" / meta.name / meta.version
+    local = records_copy(meta.name, meta.version)
     started, fetched = time.monotonic(), 0
     for name, digest in sorted(meta.objects.items()):
         target = local / name
         if not _intact(target, digest):
             if target.exists():
                 log.warning("%s: cached copy does not match dataset.json (size or sha256); fetching it again", target)
-            _fetch(dataset_dir / name, target, digest)
+            fetch(dataset_dir / name, target, digest)
             fetched += digest.bytes
         os.utime(target)  # used now: the last to go when the cache is trimmed
     meta.save(local / DATASET_FILE)
@@ -148,20 +177,25 @@ def _sha256(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _fetch(source: Path, target: Path, digest: FileDigest) -> None:
-    """Download one object, checked before it takes its name."""
+def records_copy(name: str, version: str) -> Path:
+    """This machine's copy of a dataset version's records."""
+    return cache_dir() / "datasets" / name / version
+
+
+def fetch(source: Path, target: Path, digest: FileDigest | None = None) -> None:
+    """Download one object; with a digest, checked before it takes its name."""
     with atomic_path(target) as tmp:
         source.fs.get_file(source.path, str(tmp))
-        if tmp.stat().st_size != digest.bytes or _sha256(tmp) != digest.sha256:
+        if digest and (tmp.stat().st_size != digest.bytes or _sha256(tmp) != digest.sha256):
             raise OSError(f"{source}: downloaded object does not match dataset.json (size or sha256)")
 
 
 def trim(keep: Path | None = None, limit: int | None = None) -> list[Path]:
-    """Remove the least recently used staged files (never those under `keep`) until the
-    datasets in the cache hold at most `limit` bytes; returns what went."""
+    """Remove the least recently used staged records and audio (never those under `keep`)
+    until they hold at most `limit` bytes; returns what went."""
     limit = cache_limit() if limit is None else limit
-    root = cache_dir() / "datasets"
-    files = [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    roots = [cache_dir() / "datasets", cache_dir() / "audio"]
+    files = [p for root in roots if root.exists() for p in root.rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
     removed = []
     for path in sorted(files, key=lambda p: p.stat().st_mtime):
