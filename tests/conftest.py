@@ -153,37 +153,16 @@ def s3_endpoint():
     """moto's standalone S3 server on 127.0.0.1 at a free port: a real HTTP endpoint that the
     ordinary clients (s3fs, boto3, W&B's) reach through the standard AWS variables, set here
     for the session as a user would set them."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+    from tests.s3_server import moto_server
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("moto's S3 server did not start") from None
-            time.sleep(0.2)
-    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-    saved = {k: os.environ.get(k) for k in names}
-    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="nas-test-key-id",
-                      AWS_SECRET_ACCESS_KEY="nas-test-secret-0123456789", AWS_DEFAULT_REGION="us-east-1")
-    yield url
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    server.terminate()
-    server.wait(10)
+    with moto_server() as (url, _):
+        names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+        saved = {k: os.environ.get(k) for k in names}
+        os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="nas-test-key-id",
+                          AWS_SECRET_ACCESS_KEY="nas-test-secret-0123456789", AWS_DEFAULT_REGION="us-east-1")
+        yield url
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 @pytest.fixture

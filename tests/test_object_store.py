@@ -19,6 +19,7 @@ from nas.locations import create_new, location
 from nas.store import cache
 from nas.store.datasets import load_metadata
 from tests.conftest import REPO, write_config
+from tests.s3_server import Relay
 
 
 def _fs():
@@ -332,67 +333,6 @@ def test_killed_and_racing_preparations_in_a_bucket_publish_one_version_once(buc
     for shard in local.glob("*.tfrecord-*"):
         assert (remote / shard.name).read_bytes() == shard.read_bytes()
     assert load_metadata(remote).counts == load_metadata(local).counts
-
-
-class Relay:
-    """A TCP relay to the S3 endpoint that can be switched off (the server stopped: connections
-    refused, those open cut) and on again at the same address."""
-
-    def __init__(self, target: str):
-        import socket
-
-        host, port = target.removeprefix("http://").split(":")
-        self.target = (host, int(port))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.listener, self.open = None, []
-
-    def start(self):
-        import socket
-
-        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def stop(self):
-        import socket
-
-        self.listener.close()
-        for s in self.open:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-        self.open = []
-
-    def _accept(self, listener):
-        import socket
-
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.target)
-            self.open += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a, b):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.close()
-                except OSError:
-                    pass
 
 
 def test_an_object_store_that_stops_answering_is_retried_then_named(bucket, small_sources, s3_endpoint, tmp_path):
