@@ -4,6 +4,7 @@ that can be switched off and on (an outage) and counts what crosses it."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -23,11 +24,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server() -> Iterator[tuple[str, subprocess.Popen]]:
-    """(its URL, its process) while it runs."""
+def moto_server(checks_credentials: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:
+    """(its URL, its process) while it runs. moto takes any credentials unless asked to check
+    them: then only keys it issued (none) are accepted."""
     port = free_port()
+    env = {**os.environ, **({"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if checks_credentials else {})}
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:

@@ -56,27 +56,38 @@ def _worker(pool: str, env: dict, cwd: Path, log: Path) -> subprocess.Popen:
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, tmp_path):
+def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bucket, small_sources, tmp_path):
+    """On machines that share only a bucket and the Prefect server: the audio and the data root
+    are in the bucket, and each worker has its own empty cache."""
+    import os
+
+    import s3fs
     from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from nas.locations import location
 
     project = tmp_path / "project"  # a checkout of the repo: its code, its own prefect.yaml and configs
     (project / "dataset_configs").mkdir(parents=True)
     for code in ("flows", "tasks", "nas"):
         (project / code).symlink_to(REPO / code)
     shutil.copy(REPO / "prefect.yaml", project / "prefect.yaml")
-    env = {**server["env"], "NAS_REPO": str(project)}
+    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # the endpoint, as each machine has it
+    env = {**server["env"], **aws, "NAS_REPO": str(project)}
     prefect = str(BIN / "prefect")
     for pool in ("nas-process", "nas-gpu"):
         _run([prefect, "work-pool", "create", pool, "--type", "process"], env)
     _run([prefect, "--no-prompt", "deploy", "--name", "pipeline-on-register", "--name", "train-gpu"], env, cwd=project)
-    workers = [_worker(pool, env, project, tmp_path / f"{pool}.log") for pool in ("nas-process", "nas-gpu")]
-    data_root = tmp_path / "data"
+    caches = {pool: tmp_path / f"{pool}-cache" for pool in ("nas-process", "nas-gpu")}
+    workers = [_worker(pool, {**env, "NAS_CACHE_DIR": str(caches[pool])}, project, tmp_path / f"{pool}.log")
+               for pool in ("nas-process", "nas-gpu")]
+    s3fs.S3FileSystem(skip_instance_cache=True).put(f"{small_sources / 'audio'}/", f"{bucket}/cello/", recursive=True)
+    data_root = location(f"s3://{bucket}/nas")
     try:
         with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
             small = ["--set", "crepe.capacity=tiny", "--set", "hop_secs=2.0", "--set", "chunk_secs=8.0",
                      "--set", "eval_fraction=0.25", "--set", "wandb.mode=offline", "--set", "wandb.project=nas-tests",
                      "--set", "training.steps=20", "--set", "training.overrides.optim.batch_size=4"]
-            done = _run([str(BIN / "nas"), "register", str(small_sources / "audio"), "--name", "cello", *small,
+            done = _run([str(BIN / "nas"), "register", f"s3://{bucket}/cello", "--name", "cello", *small,
                          "--data-root", str(data_root)], env, cwd=project)
             assert "emitted nas.dataset.registered for nas.dataset.cello" in done.stdout
             config = yaml.safe_load((project / "dataset_configs" / "cello.yaml").read_text())
@@ -96,7 +107,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
             # with training sent to the GPU pool's worker: the prepared data is reused and the
             # model trained on to 25 steps there (a finished pipeline would start no training).
             dataset_dir = next((data_root / "cello").glob("*/dataset.json")).parent
-            prepared_at = (dataset_dir / "dataset.json").stat().st_mtime_ns
+            prepared_at = (dataset_dir / "dataset.json").stat().st_mtime
             _run([prefect, "--no-prompt", "deploy", "--name", "pipeline-cello"], env, cwd=project)
             _run([prefect, "deployment", "run", "pipeline/pipeline-cello", "--param",
                   "train_deployment=train/train-gpu", "--param", 'training={"preset": "cnn-tiny", "steps": 25}'],
@@ -110,12 +121,17 @@ def test_register_triggers_the_pipeline_through_a_worker(server, small_sources, 
     assert trained.state.is_completed() and trained.work_pool_name == "nas-gpu"
     assert trained.parameters["dataset_version"] == dataset_dir.name
     assert trained.parameters["recipe"]["steps"] == 25 and trained.parameters["recipe"]["optim"]["batch_size"] == 4
-    assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
+    assert (dataset_dir / "dataset.json").stat().st_mtime == prepared_at
+    # the GPU machine staged the records into its own cache, and kept its checkpoints there
+    assert (caches["nas-gpu"] / "datasets" / "cello" / dataset_dir.name / "dataset.json").is_file()
+    assert list((caches["nas-gpu"] / "checkpoints").rglob("ckpt-25.index"))
+    assert not list(project.rglob("*.tfrecord-*")) and not (project / "nas-data").exists()
 
     assert {"dataset-cello", "model-cello", "evaluation-cello", "export-cello", "pipeline-cello"} <= artifacts.keys()
     assert dataset_dir.name in artifacts["dataset-cello"].data and "a-mono-32k.flac" in artifacts["dataset-cello"].data
     assert "cnn-tiny" in artifacts["model-cello"].data and dataset_dir.name in artifacts["model-cello"].data
     assert "report.html" in artifacts["pipeline-cello"].data
+    assert f"`{dataset_dir}`" in artifacts["pipeline-cello"].data  # the cards name the bucket's objects
 
     if not CHROMIUM:  # everything above is checked; only the look of the page is not
         pytest.skip("no chromium on PATH and none could be installed (`make test` installs Debian's where it can): "

@@ -19,7 +19,7 @@ from nas.locations import create_new, location
 from nas.store import cache
 from nas.store.datasets import load_metadata
 from tests.conftest import REPO, write_config
-from tests.s3_server import Relay
+from tests.s3_server import Relay, moto_server
 
 
 def _fs():
@@ -132,6 +132,11 @@ def test_bad_bucket_locations_stop_before_any_work_naming_the_url(bucket, small_
     assert closed.returncode == 2
     assert closed.stderr.strip().startswith(f"nas: s3://{bucket}/root: cannot reach the object store")
     assert "127.0.0.1" not in closed.stderr  # the endpoint is the environment's, never printed
+    with moto_server(checks_credentials=True) as (strict, _):
+        refused = _nas("prepare", str(config), "--data-root", f"s3://{bucket}/root", env={"AWS_ENDPOINT_URL": strict})
+    assert refused.returncode == 2
+    assert refused.stderr.strip().startswith(f"nas: s3://{bucket}/root: access to s3://{bucket} refused (")
+    assert refused.stderr.strip().endswith("check the credentials") and "nas-test-secret" not in refused.stderr
     assert _fs().find(bucket) == []
 
 
