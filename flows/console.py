@@ -31,6 +31,7 @@ KNOWN_STDERR_LINES = re.compile("|".join([
     r"(WARNING:\S+:)?(No semi_persistent_directory found|Discarding unparseable args).*",
     r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",  # the export's parity check
     r"wandb: Adding directory to artifact \(.*\)\.\.\. Done\. [\d.]+s",  # printed, though runs are silent
+    r"wandb: Generating checksum for up to \d+ objects in \".*\"\.\.\. Done\. [\d.]+s",  # a bucket's references
 ]))
 # (message regex, category): Python warnings of libraries that say nothing to our users.
 KNOWN_WARNINGS = (

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from nas.atomic import file_lock
 from nas.locations import is_remote
 
-LEASE_S = 60
+LEASE_S = 60  # the server refuses less
 
 
 def lock(path: Path, waiting: Callable[[], None] | None = None) -> AbstractContextManager[None]:

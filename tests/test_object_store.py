@@ -23,7 +23,7 @@ from tests.s3_server import Relay, moto_server
 
 
 def _fs():
-    return s3fs.S3FileSystem(skip_instance_cache=True)
+    return s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)  # others write the bucket
 
 
 def test_of_writers_racing_for_a_commit_object_exactly_one_publishes(bucket):
@@ -52,11 +52,11 @@ def bucket_dataset(s3_endpoint, small_sources, tmp_path_factory):
     config_dir = tmp_path_factory.mktemp("bucket-config")
     config, base = load_config(write_config(config_dir / "test.yaml", audio=[f"s3://{name}/audio/"]))
     root = location(f"s3://{name}/root")
-    return prepare_dataset(config, base, root), name
+    return prepare_dataset(config, base, root), name, config_dir / "test.yaml"
 
 
 def test_a_dataset_prepared_in_a_bucket_is_the_local_root_s_byte_for_byte(bucket_dataset, prepared):
-    remote, name = bucket_dataset
+    remote, name, _ = bucket_dataset
     local, *_ = prepared
     assert remote.name == local.name  # the same version: sources enter it by their bytes, not where they are
     shards = sorted(p.name for p in local.glob("*.tfrecord-*"))
@@ -86,7 +86,7 @@ def _rows(path):
 
 
 def test_a_machine_stages_the_records_checks_them_and_reads_them_with_ddsp(bucket_dataset, tmp_path, monkeypatch):
-    remote, _ = bucket_dataset
+    remote, *_ = bucket_dataset
     monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
     local = cache.stage_dataset(remote)
     assert local == tmp_path / "cache" / "datasets" / "test-violin" / remote.name
@@ -140,50 +140,85 @@ def test_bad_bucket_locations_stop_before_any_work_naming_the_url(bucket, small_
     assert _fs().find(bucket) == []
 
 
-def test_train_evaluate_and_export_on_machines_that_share_only_the_bucket(bucket_dataset, tmp_path, monkeypatch):
-    """Each stage on a 'machine' of its own (its own cache): the trainer resumes from the
-    bucket's checkpoint, the evaluator and exporter read the model from the bucket."""
-    from nas.config.presets import train_config
-    from nas.evaluation.evaluate import evaluate
-    from nas.export.bundle import export_model
-    from nas.store.datasets import evaluation_history
-    from nas.store.runs import finished_export, finished_run, run_layout
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `prefect server start`: its services run, the one that takes back expired
+    leases among them (every 5 s here; 15 s by default)."""
+    from flows.local_server import local_server
+
+    os.environ["PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS"] = "5"
+    try:
+        with local_server(tmp_path_factory.mktemp("prefect-home")) as running:
+            yield running
+    finally:
+        del os.environ["PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS"]
+
+
+def test_machines_that_share_only_the_bucket_train_resume_evaluate_and_export(server, bucket_dataset, tmp_path):
+    """Training, a resumed training, evaluation and export, each a `nas` command on a machine
+    of its own (its own home, working folder, Prefect home and cache; the Prefect server is
+    shared). The first trainer is killed during its checkpoint uploads; the second waits for
+    the dead one's lease on the run to lapse, then resumes from the bucket's latest checkpoint."""
+    import re
+    import signal
+    import time
+
     from nas.store.tables import read_rows
-    from nas.training.loop import train
 
-    remote, name = bucket_dataset
-    root = location(f"s3://{name}/root")
-    settings = {"log_every": 10, "sample_every": 1000, "checkpoint_every": 10, "optim.batch_size": 4}
-    layout = run_layout(root, load_metadata(remote), train_config("cnn-tiny", {"steps": 20, **settings}))
+    remote, name, config = bucket_dataset
+    root = f"s3://{name}/root"
+    fs = _fs()
 
-    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "first-trainer"))
-    train(remote, layout, train_config("cnn-tiny", {"steps": 20, **settings}))
-    assert finished_run(layout, 20).model_version.endswith("-20")
-    first = [r for r in read_rows(layout.metrics) if r["step"] <= 20]
-    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "second-trainer"))
-    summary = train(remote, layout, train_config("cnn-tiny", {"steps": 30, **settings}))
-    assert summary.step == 30 and summary.run_dir == str(layout.dir)
-    rows = read_rows(layout.metrics)
-    # resumed at step 20 from the bucket: the rows before are the first run's (NaN where a column is not logged)
-    assert json.dumps(rows[:len(first)]) == json.dumps(first)
-    assert [r["step"] for r in rows if r["loss"] == r["loss"]] == [10, 20, 30]
-    checkpoints = sorted(p.name for p in layout.checkpoints.iterdir())
-    assert "checkpoint" in checkpoints and any(n.startswith("ckpt-30") for n in checkpoints)
-    assert (layout.model / "model.json").exists() and finished_run(layout, 30)
+    def machine(role: str) -> tuple[dict, Path]:
+        folder = tmp_path / role
+        for sub in ("home", "work", "prefect"):
+            (folder / sub).mkdir(parents=True)
+        env = {"HOME": str(folder / "home"), "PREFECT_HOME": str(folder / "prefect"), "NAS_CACHE_DIR": "",
+               "PREFECT_API_URL": server["env"]["PREFECT_API_URL"]}
+        return {**os.environ, **env}, folder / "work"
 
-    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "evaluator"))
-    history = evaluation_history(root, "test-violin")
-    result = evaluate(layout.model, remote, layout.evaluations, history, listen=1)
-    assert result.dir.startswith(f"s3://{name}/root/test-violin/runs/")
-    assert (location(result.dir) / "metrics.json").exists() and (location(result.dir) / "report.html").exists()
-    assert [r["model_version"] for r in read_rows(history)] == [summary.model_version]
+    train = ["train", str(config), "--dataset-version", remote.name, "--data-root", root, "--steps", "60",
+             "--set", "optim.batch_size=4", "--set", "log_every=10", "--set", "checkpoint_every=10",
+             "--set", "sample_every=1000"]
+    env, work = machine("first-trainer")
+    first = subprocess.Popen([sys.executable, "-m", "flows.cli", *train], cwd=REPO, env=env, text=True,
+                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while not fs.glob(f"{name}/root/test-violin/runs/*/checkpoints/ckpt-*.index"):
+        assert first.poll() is None and time.time() < deadline, first.stderr.read()[-3000:]
+        time.sleep(0.02)
+    os.killpg(first.pid, signal.SIGKILL)  # an upload under way: the state file comes last, if at all
+    first.wait()
 
-    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "exporter"))
-    report = export_model(layout.model, remote, layout.export)
-    assert finished_export(layout, summary.model_version) == report
-    assert {"decoder.onnx", "decoder.tflite", "export.json"} <= {p.name for p in layout.export.iterdir()}
-    # nothing of the data root was written on this machine but the caches
-    assert not list(tmp_path.glob("*/test-violin")) and not (REPO / "s3:").exists()
+    env, work = machine("second-trainer")
+    second = _nas(*train, env=env, cwd=work)
+    assert second.returncode == 0, second.stderr[-3000:]
+    resumed = re.search(r"resumed \S+ from its checkpoint at step (\d+)", second.stderr)
+    assert resumed is None or 10 <= int(resumed.group(1)) < 60
+    (run,) = fs.glob(f"{name}/root/test-violin/runs/*")
+    rows = read_rows(location(f"s3://{run}/metrics.parquet"))
+    assert [r["step"] for r in rows if r["loss"] == r["loss"]] == [10, 20, 30, 40, 50, 60]  # each step once
+    model = json.loads(fs.cat(f"{run}/model/model.json"))
+    assert model["step"] == 60
+    staged = Path(env["HOME"]) / ".cache" / "nas" / "datasets" / "test-violin" / remote.name
+    assert (staged / "dataset.json").is_file()  # this machine fetched the records itself
+
+    env, work = machine("evaluator")
+    evaluated = _nas("evaluate", str(config), "--data-root", root, env=env, cwd=work)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = evaluated.stdout.strip().splitlines()[-1].removeprefix("report: ")
+    assert report.startswith(f"s3://{run}/evaluations/") and fs.exists(report)
+    history = read_rows(location(f"{root}/test-violin/evaluations.parquet"))
+    assert [r["model_version"] for r in history] == [model["model_version"]]
+
+    env, work = machine("exporter")
+    exported = _nas("export", str(config), "--data-root", root, env=env, cwd=work)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert json.loads(fs.cat(f"{run}/export/export.json"))["model_version"] == model["model_version"]
+    assert {"decoder.onnx", "decoder.int8.onnx", "decoder.tflite", "engine.npz"} <= {
+        p.rsplit("/", 1)[-1] for p in fs.find(f"{run}/export")}
+    for role in ("first-trainer", "second-trainer", "evaluator", "exporter"):
+        assert list((tmp_path / role / "work").iterdir()) == []  # nothing of the data root is local
 
 
 @pytest.mark.slow
@@ -230,8 +265,10 @@ def test_nas_run_with_audio_and_data_root_in_a_bucket(bucket, small_sources, tmp
     assert status.returncode == 0 and "bucket-violin" in status.stdout, status.stderr
 
 
-def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(prefect_server, bucket):
+def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(server, bucket):
     import time
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from tasks.leases import lease_name, lock
 
@@ -252,10 +289,11 @@ def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(pre
             events.append("second in")
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
     assert events == ["first in", "second waits", "first out", "second in"]
     assert _fs().find(bucket) == []  # a lease, not an object
 
@@ -268,7 +306,7 @@ def test_dask_runner_reads_and_writes_the_bucket_and_writes_empty_shards(bucket_
 
     from nas.data.tfrecord import read_records
 
-    _, name = bucket_dataset
+    _, name, _ = bucket_dataset
     local = prepared[0]
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
@@ -307,7 +345,7 @@ def test_killed_and_racing_preparations_in_a_bucket_publish_one_version_once(buc
     import signal
     import time
 
-    _, name = bucket_dataset
+    _, name, _ = bucket_dataset
     local = prepared[0]
     config = write_config(tmp_path / "race.yaml", audio=[f"s3://{name}/audio/"])
     root = f"s3://{name}/race-root"

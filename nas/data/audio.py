@@ -171,7 +171,8 @@ def inspect_source(path: Path, min_seconds: float, block_s: float = 30.0) -> Sou
             copy, _ = audio_copy(path)
         except FileNotFoundError:
             return _skip(source, "file not found")
-        return replace(inspect_source(copy, min_seconds, block_s), path=str(path))
+        inspected = inspect_source(copy, min_seconds, block_s)  # a reason names the bucket's file, not the copy
+        return replace(inspected, path=str(path), reason=inspected.reason.replace(str(copy), str(path)))
     if path.is_symlink() and not path.exists():
         return _skip(source, "broken symbolic link")
     if path.is_dir():
