@@ -28,7 +28,7 @@ def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: 
     from nas.evaluation.evaluate import evaluate
 
     with lock(layout.lock, waiting(layout)):
-        return evaluate(layout.model, dataset_dir, layout.evaluations, history, listen=listen)
+        return evaluate(layout.model, dataset_dir, layout.evaluations, history, listen=listen, lock=lock)
 
 
 @task(name="evaluation-wandb")

@@ -13,13 +13,14 @@ import logging
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from nas.atomic import replace_dir, staging_dir
+from nas.atomic import file_lock, replace_dir, staging_dir
 from nas.config.presets import LossConfig
 from nas.data.audio import write_wav
 from nas.data.reader import record_provider
@@ -57,8 +58,9 @@ def _check_compatible(summary: RunSummary, metadata: DatasetMeta, dataset_dir: P
 
 
 def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history: Path, listen: int = 4,
-             seed: int = 0) -> Evaluation:
-    """Score the model in `model_dir` on `dataset_dir`; returns the metrics.json content."""
+             seed: int = 0, lock: Callable = file_lock) -> Evaluation:
+    """Score the model in `model_dir` on `dataset_dir`; returns the metrics.json content.
+    `lock` guards the history's append (see `append_history`)."""
     model, summary = load_model(model_dir)
     metadata = load_metadata(dataset_dir)
     _check_compatible(summary, metadata, dataset_dir)
@@ -107,7 +109,7 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
     result.save(staging / METRICS_FILE)
     write_report(staging / REPORT_FILE, result, rows)
     replace_dir(staging, final, commit=METRICS_FILE)
-    append_history(history, result)
+    append_history(history, result, lock)
     if worse:
         log.warning("regression of %s on %s %s: %s", summary.model_version, metadata.name,
                     metadata.version, "; ".join(worse))

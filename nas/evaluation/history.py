@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 from nas.atomic import atomic_path, file_lock
 from nas.locations import location
 from nas.store.artifacts import Evaluation, HistoryRow
+from nas.store.datasets import history_lock
 from nas.store.names import METRICS_FILE
 from nas.store.tables import read_rows
 
@@ -40,9 +42,10 @@ def previous_model(history: Path, model_version: str) -> HistoryRow | None:
     return others[-1] if others else None
 
 
-def append_history(history: Path, result: Evaluation) -> None:
+def append_history(history: Path, result: Evaluation, lock: Callable = file_lock) -> None:
+    """`lock(path)`: guards the read and rewrite (the flows pass one that holds across machines)."""
     history = location(history)
-    with file_lock(history.with_name(f".{history.name}.lock")):  # evaluations of other runs append too
+    with lock(history_lock(history)):  # evaluations of other runs append too
         rows = read_history(history) + [HistoryRow.of(result)]
         with atomic_path(history) as tmp:
             pq.write_table(pa.Table.from_pylist([r.model_dump() for r in rows]), tmp)

@@ -116,6 +116,11 @@ def dataset_names(data_root: Path) -> list[str]:
     return sorted({p.parent.parent.name for p in location(data_root).glob(f"*/*/{DATASET_FILE}")})
 
 
+def history_lock(history: Path) -> Path:
+    """Held while an evaluation is appended to the history."""
+    return history.with_name(f".{history.name}.lock")
+
+
 def pipeline_lock(data_root: Path, dataset: str) -> Path:
     """Held by a dataset's pipeline: one at a time per dataset."""
     return location(data_root) / dataset / ".pipeline.lock"
