@@ -154,115 +154,95 @@ def server(tmp_path_factory):
         del os.environ["PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS"]
 
 
-def test_machines_that_share_only_the_bucket_train_resume_evaluate_and_export(server, bucket_dataset, tmp_path):
-    """Training, a resumed training, evaluation and export, each a `nas` command on a machine
-    of its own (its own home, working folder, Prefect home and cache; the Prefect server is
-    shared). The first trainer is killed during its checkpoint uploads; the second waits for
-    the dead one's lease on the run to lapse, then resumes from the bucket's latest checkpoint."""
+def test_the_dag_on_machines_that_share_only_the_bucket(server, bucket, small_sources, tmp_path, s3_endpoint):
+    """`nas` commands, each on a machine of its own (its own home and so cache, working folder
+    and Prefect home; the Prefect server is shared):
+    1. `nas run` with audio and data root in the bucket: the whole DAG, 20 steps;
+    2. `nas train --steps 60` goes on with that run, and is killed during a checkpoint upload;
+    3. `nas run --steps 60` waits for the dead trainer's lease on the run to lapse, resumes from
+       the bucket's latest checkpoint, evaluates and exports.
+    Afterwards nothing of the data root is on any machine's disk but its cache, and neither
+    the endpoint nor the secret key is in any line printed, object written or local file."""
     import re
     import signal
     import time
 
     from nas.store.tables import read_rows
 
-    remote, name, config = bucket_dataset
-    root = f"s3://{name}/root"
     fs = _fs()
+    for name in ("a-mono-32k.flac", "b-stereo-44k-24bit.wav"):
+        fs.put_file(str(small_sources / "audio" / name), f"{bucket}/cello/{name}")
 
     def machine(role: str) -> tuple[dict, Path]:
         folder = tmp_path / role
         for sub in ("home", "work", "prefect"):
             (folder / sub).mkdir(parents=True)
         env = {"HOME": str(folder / "home"), "PREFECT_HOME": str(folder / "prefect"), "NAS_CACHE_DIR": "",
-               "PREFECT_API_URL": server["env"]["PREFECT_API_URL"]}
+               "PREFECT_API_URL": server["env"]["PREFECT_API_URL"]}  # the default cache, in the empty home
         return {**os.environ, **env}, folder / "work"
 
-    train = ["train", str(config), "--dataset-version", remote.name, "--data-root", root, "--steps", "60",
-             "--set", "optim.batch_size=4", "--set", "log_every=10", "--set", "checkpoint_every=10",
-             "--set", "sample_every=1000"]
-    env, work = machine("first-trainer")
-    first = subprocess.Popen([sys.executable, "-m", "flows.cli", *train], cwd=REPO, env=env, text=True,
-                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 600
-    while not fs.glob(f"{name}/root/test-violin/runs/*/checkpoints/ckpt-*.index"):
-        assert first.poll() is None and time.time() < deadline, first.stderr.read()[-3000:]
-        time.sleep(0.02)
-    os.killpg(first.pid, signal.SIGKILL)  # an upload under way: the state file comes last, if at all
-    first.wait()
-
-    env, work = machine("second-trainer")
-    second = _nas(*train, env=env, cwd=work)
-    assert second.returncode == 0, second.stderr[-3000:]
-    resumed = re.search(r"resumed \S+ from its checkpoint at step (\d+)", second.stderr)
-    assert resumed is None or 10 <= int(resumed.group(1)) < 60
-    (run,) = fs.glob(f"{name}/root/test-violin/runs/*")
-    rows = read_rows(location(f"s3://{run}/metrics.parquet"))
-    assert [r["step"] for r in rows if r["loss"] == r["loss"]] == [10, 20, 30, 40, 50, 60]  # each step once
-    model = json.loads(fs.cat(f"{run}/model/model.json"))
-    assert model["step"] == 60
-    staged = Path(env["HOME"]) / ".cache" / "nas" / "datasets" / "test-violin" / remote.name
-    assert (staged / "dataset.json").is_file()  # this machine fetched the records itself
-
-    env, work = machine("evaluator")
-    evaluated = _nas("evaluate", str(config), "--data-root", root, env=env, cwd=work)
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    report = evaluated.stdout.strip().splitlines()[-1].removeprefix("report: ")
-    assert report.startswith(f"s3://{run}/evaluations/") and fs.exists(report)
-    history = read_rows(location(f"{root}/test-violin/evaluations.parquet"))
-    assert [r["model_version"] for r in history] == [model["model_version"]]
-
-    env, work = machine("exporter")
-    exported = _nas("export", str(config), "--data-root", root, env=env, cwd=work)
-    assert exported.returncode == 0, exported.stderr[-3000:]
-    assert json.loads(fs.cat(f"{run}/export/export.json"))["model_version"] == model["model_version"]
-    assert {"decoder.onnx", "decoder.int8.onnx", "decoder.tflite", "engine.npz"} <= {
-        p.rsplit("/", 1)[-1] for p in fs.find(f"{run}/export")}
-    for role in ("first-trainer", "second-trainer", "evaluator", "exporter"):
-        assert list((tmp_path / role / "work").iterdir()) == []  # nothing of the data root is local
-
-
-@pytest.mark.slow
-def test_nas_run_with_audio_and_data_root_in_a_bucket(bucket, small_sources, tmp_path, s3_endpoint):
-    """The whole DAG through the CLI from a machine with an empty home: afterwards nothing of
-    the data root is on its disk but the cache, and neither the endpoint nor the secret key
-    is in any line it printed, any object it wrote or any local file (W&B's included)."""
-    fs = _fs()
-    for name in ("a-mono-32k.flac", "b-stereo-44k-24bit.wav"):
-        fs.put_file(str(small_sources / "audio" / name), f"{bucket}/cello/{name}")
-    work, home = tmp_path / "work", tmp_path / "home"
-    work.mkdir()
-    home.mkdir()
-    config = write_config(work / "cello.yaml", name="bucket-violin", audio=[f"s3://{bucket}/cello/"])
+    config = write_config(tmp_path / "bucket-violin.yaml", name="bucket-violin", audio=[f"s3://{bucket}/cello/"])
     root = f"s3://{bucket}/nas"
-    env = {"HOME": str(home), "NAS_CACHE_DIR": ""}  # the default cache, in the empty home
-    done = _nas("run", str(config), "--data-root", root, "--steps", "20", "--set", "optim.batch_size=4",
-                "--set", "log_every=10", env=env, cwd=work)
+    steps = ["--set", "optim.batch_size=4", "--set", "log_every=10", "--set", "checkpoint_every=10",
+             "--set", "sample_every=1000"]
+    env, work = machine("first")
+    done = _nas("run", str(config), "--data-root", root, "--steps", "20", *steps, env=env, cwd=work)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
     assert lines["dataset"].startswith(f"{root}/bucket-violin/")
     assert lines["listening report"].startswith(f"{root}/bucket-violin/runs/")
     assert lines["exports"].startswith(f"{root}/bucket-violin/runs/")
-    objects = fs.find(f"{bucket}/nas")
-    assert any(o.endswith("/model/model.json") for o in objects)
-    assert any(o.endswith("/export/export.json") for o in objects)
-    assert f"{bucket}/nas/bucket-violin/evaluations.parquet" in objects
-    assert sorted(p.name for p in work.iterdir()) == ["cello.yaml"]  # no local data root
-    assert sorted(p.name for p in (home / ".cache" / "nas").iterdir()) == ["audio", "checkpoints", "datasets",
-                                                                           "folders", "wandb"]
+    assert sorted(p.name for p in (work.parent / "home" / ".cache" / "nas").iterdir()) == [
+        "audio", "checkpoints", "datasets", "folders", "wandb"]
+    status = _nas("status", "--data-root", root, env=env, cwd=work)
+    assert status.returncode == 0 and "bucket-violin" in status.stdout, status.stderr
+    (run,) = fs.glob(f"{bucket}/nas/bucket-violin/runs/*")
 
+    env, work = machine("second")
+    train = ["train", str(config), "--data-root", root, "--steps", "60", *steps]
+    second = subprocess.Popen([sys.executable, "-m", "flows.cli", *train], cwd=work, env=env, text=True,
+                              start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while not fs.glob(f"{run}/checkpoints/ckpt-[3-6]0.index"):
+        assert second.poll() is None and time.time() < deadline, second.stderr.read()[-3000:]
+        time.sleep(0.02)
+    os.killpg(second.pid, signal.SIGKILL)  # an upload under way: the state file comes last, if at all
+    second.wait()
+
+    env, work = machine("third")
+    third = _nas("run", str(config), "--data-root", root, "--steps", "60", *steps, env=env, cwd=work)
+    assert third.returncode == 0, third.stderr[-3000:]
+    resumed = int(re.search(r"resumed \S+ from its checkpoint at step (\d+)", third.stderr).group(1))
+    assert 20 <= resumed < 60  # from the bucket: the first machine's step 20, or the second's later one
+    rows = read_rows(location(f"s3://{run}/metrics.parquet"))
+    assert [r["step"] for r in rows if r["loss"] == r["loss"]] == [10, 20, 30, 40, 50, 60]  # each step once
+    model = json.loads(fs.cat(f"{run}/model/model.json"))
+    assert model["step"] == 60 and f"model {model['model_version']}: s3://{run}/model" in third.stdout
+    history = read_rows(location(f"{root}/bucket-violin/evaluations.parquet"))
+    assert [r["model_version"] for r in history][-1] == model["model_version"]
+    assert json.loads(fs.cat(f"{run}/export/export.json"))["model_version"] == model["model_version"]
+    assert (work.parent / "home" / ".cache" / "nas" / "datasets" / "bucket-violin").is_dir()  # fetched itself
+
+    objects = fs.find(f"{bucket}/nas")
     secret, endpoint = os.environ["AWS_SECRET_ACCESS_KEY"], s3_endpoint.removeprefix("http://")
-    for text in (done.stdout, done.stderr):
+    for text in (done.stdout, done.stderr, third.stdout, third.stderr, status.stdout):
         assert secret not in text and endpoint not in text
     for name in objects:
         data = fs.cat(name)
         assert secret.encode() not in data and endpoint.encode() not in data, name
-    for path in home.rglob("*"):
+    references = set()
+    server_files = Path(server["env"]["PREFECT_HOME"]).rglob("*")  # its database: parameters, logs, artifacts
+    for path in [*tmp_path.rglob("*"), *server_files]:
         if path.is_file():
             data = path.read_bytes()
             assert secret.encode() not in data and endpoint.encode() not in data, path
-
-    status = _nas("status", "--data-root", root, env=env, cwd=work)
-    assert status.returncode == 0 and "bucket-violin" in status.stdout, status.stderr
+            if f"s3://{bucket}/nas/bucket-violin/".encode() in data and "wandb" in path.parts:
+                references.add(path.suffix)
+    assert ".wandb" in references  # the W&B runs' artifacts refer to the bucket's objects
+    (record,) = [o for o in objects if o.endswith(".wandb.json")]
+    assert "error" not in json.loads(fs.cat(record))  # the dataset artifact went to (offline) W&B
+    for role in ("first", "second", "third"):
+        assert list((tmp_path / role / "work").iterdir()) == []  # nothing of the data root is local
 
 
 def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(server, bucket):

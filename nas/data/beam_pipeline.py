@@ -138,13 +138,21 @@ class WriteShard(beam.DoFn):
 
         def records():
             for _, spill, offset, length in examples:
-                with (spill_dir / spill).open("rb") as f:
-                    f.seek(offset)
-                    yield f.read(length)
+                yield read_range(spill_dir / spill, offset, length)
 
         with atomic_path(out_dir / shard_name(split, shard, self.shards[split])) as tmp:
             write_records(tmp, records())
         yield split, len(examples)
+
+
+def read_range(path: Path, offset: int, length: int) -> bytes:
+    """`length` bytes of a file from `offset`; of a bucket's object, those bytes only (a file
+    object there would read ahead a whole block for every record)."""
+    if is_remote(path):
+        return path.fs.cat_file(path.path, start=offset, end=offset + length)
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(length)
 
 
 @contextmanager

@@ -120,7 +120,9 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
     durations = {s.path: s.duration_s for s in sources}
     audio_s = sum(min(config.chunk_secs, durations[path] - c.start_s) for path, cs in plan for c in cs)
     rows = run_pipeline(config, plan, staging, audio_s)
-    write_features(rows, layout.staged.features)
+    write_features(rows, features_copy(layout))
+    if is_remote(staging):
+        staging.fs.put_file(str(features_copy(layout)), layout.staged.features.path)
     chunks = Splits(**{s: sum(c.split == s for _, cs in plan for c in cs) for s in SPLITS})
     if is_remote(staging):
         shards = shard_digests(layout)
@@ -132,6 +134,24 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
         summary = RecordsSummary(counts=Splits(**count_examples(staging)), chunks=chunks)
     summary.save(done)
     return summary
+
+
+def features_copy(layout: DatasetLayout) -> Path:
+    """Where this machine writes features.parquet while it builds a version: the staging
+    folder, or for a bucket the version's local copy (uploaded, and read there after)."""
+    if not is_remote(layout.staging):
+        return layout.staged.features
+    copy = records_copy(layout.name, layout.version) / layout.staged.features.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    return copy
+
+
+def local_features(layout: DatasetLayout) -> Path:
+    """features.parquet to read on this machine; a bucket's fetched once if it was built elsewhere."""
+    copy = features_copy(layout)
+    if copy != layout.staged.features and not copy.exists():
+        fetch(layout.staged.features, copy)
+    return copy
 
 
 def count_examples(dataset_dir: Path) -> dict[str, int]:

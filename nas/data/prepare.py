@@ -20,7 +20,7 @@ from ..store.artifacts import RecordsSummary
 from ..store.cache import records_copy
 from ..store.datasets import DatasetLayout
 from .audio import SourceFile
-from .dataset import build_records, dataset_version, metadata, publish, scan_sources, write_manifest
+from .dataset import build_records, dataset_version, local_features, metadata, publish, scan_sources, write_manifest
 from .features_table import read_features
 from .statistics import compute_statistics, statistics_json, write_statistics
 
@@ -32,7 +32,7 @@ def review(sources: list[SourceFile], layout: DatasetLayout) -> list[SourceFile]
     noise): they are kept, as odd-but-usable audio is, and the manifest says so."""
     from .features import POLYPHONIC_SHARE, unclear_pitch_share
 
-    features = read_features(layout.staged.features)
+    features = read_features(local_features(layout))
     reviewed = []
     for source in sources:
         frames = features[features["path"] == source.path]
@@ -61,7 +61,7 @@ def plots(layout: DatasetLayout) -> None:
         plot_tracks,
     )
 
-    features = read_features(layout.staged.features)
+    features = read_features(local_features(layout))
     plot_distributions(features, layout.staged.distributions_plot)
     plot_tracks(features, layout.staged.tracks_plot)
 
