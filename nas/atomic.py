@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .locations import is_remote
+from .locations import create_new, is_remote
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -51,22 +51,24 @@ def staging_dir(final: Path) -> Path:
     return staging
 
 
-def replace_dir(staging: Path, final: Path, commit: str) -> None:
+def replace_dir(staging: Path, final: Path, commit: str) -> bool:
     """Put a fully written folder in place of `final` (old contents swapped out whole).
 
     In a bucket, which has no rename: the old commit object (`commit`, the file that says
     the folder is complete) goes first, so no reader takes old and new files for one
-    folder; then the new files, then the new commit object, last."""
+    folder; then the new files; then the new commit object, last, with a conditional put.
+    False if another writer's commit object got there first (its folder stands)."""
     if is_remote(final):
         (final / commit).unlink(missing_ok=True)
         fresh = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
         for old in (final.fs.find(final.path) if final.exists() else []):
             if old.removeprefix(final.path).lstrip("/") not in fresh:
                 final.fs.rm_file(old)
-        for name in sorted(fresh - {commit}) + [commit]:
+        for name in sorted(fresh - {commit}):
             final.fs.put_file(str(staging / name), f"{final.path}/{name}")
+        published = create_new(final / commit, (staging / commit).read_bytes())
         shutil.rmtree(staging)
-        return
+        return published
     if final.exists():
         old = final.with_name(final.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -75,6 +77,7 @@ def replace_dir(staging: Path, final: Path, commit: str) -> None:
         shutil.rmtree(old)
     else:
         os.replace(staging, final)
+    return True
 
 
 @contextmanager

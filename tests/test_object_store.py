@@ -42,6 +42,22 @@ def test_of_writers_racing_for_a_commit_object_exactly_one_publishes(bucket):
     assert _fs().cat(f"{bucket}/x/dataset.json") == f"writer {won.index(True)}".encode()
 
 
+def test_a_folder_in_a_bucket_is_replaced_whole_with_its_commit_object_last(bucket):
+    from nas.atomic import replace_dir, staging_dir
+    from nas.locations import is_remote
+
+    final = location(f"s3://{bucket}/run/model")
+    for files, commit in (({"weights.index": b"1", "old.bin": b"x"}, b"v1"), ({"weights.index": b"2"}, b"v2")):
+        staging = staging_dir(final)
+        assert not is_remote(staging)  # written here, uploaded by replace_dir
+        for name, data in {**files, "model.json": commit}.items():
+            (staging / name).write_bytes(data)
+        assert replace_dir(staging, final, commit="model.json") and not staging.exists()
+    fs = _fs()
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.find(f"{bucket}/run/model")) == ["model.json", "weights.index"]
+    assert fs.cat(f"{bucket}/run/model/weights.index") == b"2" and fs.cat(f"{bucket}/run/model/model.json") == b"v2"
+
+
 @pytest.fixture(scope="module")
 def bucket_dataset(s3_endpoint, small_sources, tmp_path_factory):
     """The small sources uploaded to a bucket and prepared there, root and audio both in it."""
