@@ -156,7 +156,7 @@ def main() -> None:
         }
     warm = statistics.median(r["bucket"]["staging_warm_s"] for r in rounds)
     goals = {
-        **{f"{stage} at most {int((g - 1) * 100)}% slower": summary[stage]["ratio"] <= g for stage, g in GOALS.items()},
+        **{f"{stage} at most {round((g - 1) * 100)}% slower": summary[stage]["ratio"] <= g for stage, g in GOALS.items()},
         "cached run at most 2 s slower": summary["cached run"]["gap_s"] <= 2.0,
         "no object downloaded twice by one command": not any(s["fetched_twice"] for s in summary.values()),
         "staging a cached version in at most 1 s": warm <= 1.0,
