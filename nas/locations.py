@@ -12,6 +12,7 @@ writing its commit object last, with a conditional write (`create_new`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -72,6 +73,15 @@ def resolve_root(value: str | Path) -> Path:
 
 def is_remote(path: str | Path) -> bool:
     return isinstance(path, UPath) and path.protocol not in LOCAL_PROTOCOLS
+
+
+def sha256_file(path: Path, block: int = 1 << 22) -> str:
+    """The sha256 of a local file or a bucket's object, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def create_new(path: Path, data: bytes) -> bool:

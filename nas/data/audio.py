@@ -7,7 +7,6 @@ Odd but usable audio is kept and flagged (e.g. clipping).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -17,7 +16,7 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
-from ..locations import is_remote
+from ..locations import is_remote, sha256_file
 from ..resample import resample
 
 SILENCE_PEAK = 10 ** (-80 / 20)  # below -80 dBFS everywhere counts as silent
@@ -46,14 +45,6 @@ class SourceFile:
         row = asdict(self)
         row["flags"] = ",".join(self.flags)
         return row
-
-
-def sha256_file(path: Path, block: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_mono(path: Path, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int, int]:

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-from fnmatch import fnmatch
 from pathlib import Path
 
 import pyarrow as pa
@@ -96,10 +95,7 @@ def read_manifest(dataset_dir: Path) -> list[SourceFile]:
 
 def build_records(config: DatasetConfig, sources: list[SourceFile], layout: DatasetLayout) -> RecordsSummary:
     """Run the Beam pipeline into the staging folder (reused if already complete there)."""
-    from .beam_pipeline import (  # Beam takes seconds to import; scans don't need it
-        SPILL_DIR,
-        run_pipeline,
-    )
+    from .beam_pipeline import SPILL_DIR, run_pipeline  # Beam takes seconds to import; scans don't need it
 
     staging = layout.staging
     done = layout.staged.records_done
@@ -120,16 +116,13 @@ def build_records(config: DatasetConfig, sources: list[SourceFile], layout: Data
     durations = {s.path: s.duration_s for s in sources}
     audio_s = sum(min(config.chunk_secs, durations[path] - c.start_s) for path, cs in plan for c in cs)
     rows = run_pipeline(config, plan, staging, audio_s)
-    write_features(rows, features_copy(layout))
-    if is_remote(staging):
-        staging.fs.put_file(str(features_copy(layout)), layout.staged.features.path)
+    features = features_copy(layout)
+    write_features(rows, features)
     chunks = Splits(**{s: sum(c.split == s for _, cs in plan for c in cs) for s in SPLITS})
     if is_remote(staging):
-        shards = shard_digests(layout)
-        counts = {split: sum(n for name, (n, _) in shards.items() if fnmatch(name, file_pattern(split)))
-                  for split in SPLITS}
-        summary = RecordsSummary(counts=Splits(**counts), chunks=chunks,
-                                 shards={name: digest for name, (_, digest) in shards.items()})
+        staging.fs.put_file(str(features), layout.staged.features.path)
+        counts, shards = shard_digests(layout)
+        summary = RecordsSummary(counts=Splits(**counts), chunks=chunks, shards=shards)
     else:
         summary = RecordsSummary(counts=Splits(**count_examples(staging)), chunks=chunks)
     summary.save(done)
@@ -159,17 +152,20 @@ def count_examples(dataset_dir: Path) -> dict[str, int]:
     return {split: sum(count_records(p) for p in dataset_dir.glob(file_pattern(split))) for split in SPLITS}
 
 
-def shard_digests(layout: DatasetLayout) -> dict[str, tuple[int, FileDigest]]:
-    """Per shard in a bucket: its records, size and sha256, from the one download that also
-    stages it on this machine (the statistics read it there, and training here finds it)."""
-    found = {}
+def shard_digests(layout: DatasetLayout) -> tuple[dict[str, int], dict[str, FileDigest]]:
+    """(examples per split, each shard's size and sha256) of a version in a bucket, from the
+    one download that also stages each shard on this machine (the statistics read it there,
+    and training here finds it)."""
+    counts, digests = dict.fromkeys(SPLITS, 0), {}
     for split in SPLITS:
         for path in layout.staging.glob(file_pattern(split)):
             copy = records_copy(layout.name, layout.version) / path.name
             fetch(path, copy)
             records, size, sha256 = digest_records(copy)
-            found[path.name] = (records, FileDigest(bytes=size, sha256=sha256))
-    return found
+            counts[split] += records
+            digests[path.name] = FileDigest(bytes=size, sha256=sha256)
+    return counts, digests
+
 
 def pitch_meta(config: DatasetConfig) -> PitchMeta:
     if config.pitch.method == "swiftf0":

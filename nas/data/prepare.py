@@ -56,10 +56,7 @@ def statistics(config: DatasetConfig, sources: list[SourceFile], layout: Dataset
 
 
 def plots(layout: DatasetLayout) -> None:
-    from ..plots import (  # matplotlib: ~1 s of a cached run's imports
-        plot_distributions,
-        plot_tracks,
-    )
+    from ..plots import plot_distributions, plot_tracks  # matplotlib: ~1 s of a cached run's imports
 
     features = read_features(local_features(layout))
     plot_distributions(features, layout.staged.distributions_plot)

@@ -17,7 +17,6 @@ used audio and records go first once they hold more than `NAS_CACHE_BYTES` (defa
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 from ..atomic import atomic_path
-from ..locations import is_remote
+from ..locations import is_remote, sha256_file
 from .artifacts import DatasetMeta, FileDigest
 from .datasets import DATASET_FILE, DatasetFiles
 
@@ -60,7 +59,7 @@ def audio_copy(source: Path) -> tuple[Path, str]:
     os.close(fd)
     try:
         source.fs.get_file(source.path, tmp)
-        sha256 = _sha256(Path(tmp))
+        sha256 = sha256_file(Path(tmp))
         copy = folder / f"{sha256}{source.suffix.lower()}"
         os.replace(tmp, copy)
     finally:
@@ -92,13 +91,18 @@ def local_folder(folder: Path) -> Path:
     if not is_remote(folder):
         return folder
     local = cache_dir() / "folders" / url_key(folder)
+    _copy_folder(folder, local)
+    return local
+
+
+def _copy_folder(remote: Path, local: Path) -> None:
+    """`local` made a copy of every object under `remote` (what it held before goes)."""
     shutil.rmtree(local, ignore_errors=True)
     local.mkdir(parents=True)
-    for name in folder.fs.find(folder.path):
-        target = local / name.removeprefix(folder.path).lstrip("/")
+    for name in remote.fs.find(remote.path):
+        target = local / name.removeprefix(remote.path).lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
-        folder.fs.get_file(name, str(target))
-    return local
+        remote.fs.get_file(name, str(target))
 
 
 def url_key(path: Path) -> Path:
@@ -117,14 +121,13 @@ class Checkpoints:
         self.remote = folder if is_remote(folder) else None
         self.dir = cache_dir() / "checkpoints" / url_key(folder) if self.remote else folder
         if self.remote:
-            shutil.rmtree(self.dir, ignore_errors=True)  # the bucket's checkpoints are the run's
-            self.dir.mkdir(parents=True)
-            for name in sorted(folder.fs.find(folder.path)):
-                folder.fs.get_file(name, str(self.dir / name.removeprefix(folder.path).lstrip("/")))
+            _copy_folder(folder, self.dir)  # the bucket's checkpoints are the run's
         self._sent = self._files()
 
     def _files(self) -> dict[str, tuple[int, int]]:
-        return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in self.dir.iterdir()} if self.dir.exists() else {}
+        if not self.dir.exists():
+            return {}
+        return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in self.dir.iterdir()}
 
     def push(self) -> None:
         """Upload what the last save wrote, the state file last, then drop what it pruned."""
@@ -166,15 +169,7 @@ def stage_dataset(dataset_dir: Path) -> Path:
 def _intact(path: Path, digest: FileDigest) -> bool:
     if not path.is_file() or path.stat().st_size != digest.bytes:
         return False
-    return _sha256(path) == digest.sha256
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 22):
-            sha.update(block)
-    return sha.hexdigest()
+    return sha256_file(path) == digest.sha256
 
 
 def records_copy(name: str, version: str) -> Path:
@@ -186,7 +181,7 @@ def fetch(source: Path, target: Path, digest: FileDigest | None = None) -> None:
     """Download one object; with a digest, checked before it takes its name."""
     with atomic_path(target) as tmp:
         source.fs.get_file(source.path, str(tmp))
-        if digest and (tmp.stat().st_size != digest.bytes or _sha256(tmp) != digest.sha256):
+        if digest and (tmp.stat().st_size != digest.bytes or sha256_file(tmp) != digest.sha256):
             raise OSError(f"{source}: downloaded object does not match dataset.json (size or sha256)")
 
 
