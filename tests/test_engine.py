@@ -31,16 +31,18 @@ def _example(seed: int = 0, frames: int = 1000) -> dict:
             "ld_scaled": ld[:, None], "f0_scaled": f0s[:, None]}
 
 
-@pytest.mark.parametrize("preset", ["cnn", "full"])
-def test_engine_decoders_and_synth_match_tensorflow(preset):
-    """Both decoder kinds (NumPy convolutions; NumPy GRU + FC stacks), perturbed away from
-    their initial weights, and the synth on their outputs."""
-    model = Synthesizer(PRESETS[preset], 16000, 4.0)
+@pytest.mark.parametrize("preset, settings", [("cnn", {"norm": "sequence"}), ("cnn-tiny", {"norm": "frame"}),
+                                              ("cnn", {"norm": "frame", "output_norm": True}), ("full", {})])
+def test_engine_decoders_and_synth_match_tensorflow(preset, settings):
+    """Both decoder kinds (NumPy convolutions, fused or not, with either normalisation; NumPy
+    GRU + FC stacks), perturbed away from their initial weights, and the synth on their outputs."""
+    config = PRESETS[preset].model_copy(update=settings)
+    model = Synthesizer(config, 16000, 4.0)
     model.build_variables()
     rng = tf.random.Generator.from_seed(1)
     for variable in model.trainable_variables:
         variable.assign_add(rng.normal(variable.shape, stddev=0.05))
-    engine = Engine({"model": PRESETS[preset].model_dump(mode="json"), "sample_rate": 16000}, engine_weights(model))
+    engine = Engine({"model": config.model_dump(mode="json"), "sample_rate": 16000}, engine_weights(model))
     example = _example()
     assert engine_difference(model, engine, example) < ENGINE_TOLERANCE
 

@@ -31,6 +31,11 @@ class ModelConfig(Strict):
         False, description="dilated-cnn: the decoder's inputs centred and scaled by the dataset's loudness and pitch "
                            "statistics, so its first layer sees unit-scale inputs (ddsp's ld_scaled and f0_scaled "
                            "span 0.2 and 0.08 on the demo): 6.8 against 7.7 at step 500 (benchmarks/README.md)")
+    norm: Literal["sequence", "frame"] = Field(
+        "sequence", description="dilated-cnn: what each residual layer's Normalize pools over. `sequence`: ddsp's "
+                                "layer Normalize, over the whole clip's frames and channels (the thesis's model; "
+                                "every output depends on future frames, so it cannot stream). `frame`: each frame's "
+                                "channels alone, causal and streamable")
     output_norm: bool = Field(
         True, description="dilated-cnn: ddsp's layer Normalize (pooled over time and channels) before the Dense "
                           "head, as the thesis has it. Off in the presets: it holds the head's inputs at unit scale, "

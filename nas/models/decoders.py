@@ -11,6 +11,7 @@ from nas import ddsp_api
 from ..config.presets import ModelConfig
 
 INPUT_KEYS = ("ld_scaled", "f0_scaled")
+NORMALIZE_EPS = 1e-5  # ddsp.training.nn.normalize_op's
 
 
 def output_splits(config: ModelConfig) -> tuple[tuple[str, int], ...]:
@@ -23,14 +24,31 @@ def _dilated_cnn_class():
     nn = ddsp_api.nn()
     tfkl = tf.keras.layers
 
-    class CausalResidual(tfkl.Layer):
-        """ReLU6 -> causal left padding -> dilated conv (no bias) -> layer Normalize -> + input."""
+    class FrameNormalize(tfkl.Layer):
+        """Each frame's channels to zero mean and unit variance, then a learnt scale and shift:
+        ddsp's layer Normalize with the moments taken per frame, so no frame sees another."""
 
-        def __init__(self, channels: int, kernel_size: int, dilation: int, **kwargs):
+        def build(self, x_shape):
+            channels = x_shape[-1]
+            self.scale = self.add_weight(name="scale", shape=[channels], initializer=tf.ones_initializer())
+            self.shift = self.add_weight(name="shift", shape=[channels], initializer=tf.zeros_initializer())
+            super().build(x_shape)
+
+        def call(self, x):
+            mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+            return (x - mean) * tf.math.rsqrt(variance + NORMALIZE_EPS) * self.scale + self.shift
+
+    def normalize(kind: str):
+        return nn.Normalize("layer") if kind == "sequence" else FrameNormalize()
+
+    class CausalResidual(tfkl.Layer):
+        """ReLU6 -> causal left padding -> dilated conv (no bias) -> Normalize -> + input."""
+
+        def __init__(self, channels: int, kernel_size: int, dilation: int, norm: str, **kwargs):
             super().__init__(**kwargs)
             self.pad = (kernel_size - 1) * dilation
             self.conv = tfkl.Conv1D(channels, kernel_size, dilation_rate=dilation, use_bias=False)
-            self.norm = nn.Normalize("layer")
+            self.norm = normalize(norm)
 
         def call(self, x):
             y = tf.pad(tf.nn.relu6(x), [[0, 0], [self.pad, 0], [0, 0]])
@@ -38,7 +56,7 @@ def _dilated_cnn_class():
 
     class DilatedCnnDecoder(nn.DictLayer):
         """DDSP-CNN-Tiny's decoder: causal input conv, stacks of dilated residual layers,
-        (layer Normalize,) Dense head split into amplitudes / harmonics / noise bands."""
+        (Normalize,) Dense head split into amplitudes / harmonics / noise bands."""
 
         def __init__(self, config: ModelConfig, input_stats: dict | None = None, **kwargs):
             splits = output_splits(config)
@@ -49,9 +67,9 @@ def _dilated_cnn_class():
             self.standardize = [tuple(stats.get(key, (0.0, 1.0))) for key in INPUT_KEYS]
             self.input_pad = config.kernel_size - 1
             self.input_conv = tfkl.Conv1D(config.channels, config.kernel_size, use_bias=False)
-            self.residuals = [CausalResidual(config.channels, config.kernel_size, d)
+            self.residuals = [CausalResidual(config.channels, config.kernel_size, d, config.norm)
                               for _ in range(config.stacks) for d in config.dilations]
-            self.out_norm = nn.Normalize("layer") if config.output_norm else None
+            self.out_norm = normalize(config.norm) if config.output_norm else None
             self.dense_out = tfkl.Dense(sum(n for _, n in splits))
 
         def call(self, *inputs, **unused_kwargs):
