@@ -49,57 +49,65 @@ def harmonic_controls(amps_raw: np.ndarray, distribution_raw: np.ndarray, f0_hz:
     return exp_sigmoid(amps_raw) * distribution / np.where(total == 0.0, np.float32(1e-7), total)
 
 
-@numba.njit(cache=True, fastmath=True)
-def _harmonic_frames(f0, amps, hop, sample_rate, fall, rise, out):  # pragma: no cover - compiled
-    """Frame by frame: the fundamental's sin/cos by rotation from an exact float64 anchor
-    (phase = cumulative sum of 2 pi f / sample_rate, frequency linear within the frame),
-    then sin(k phase) for k = 1, 2, ... by angle addition, summed with the frame's and
-    the next frame's amplitudes and crossfaded."""
-    frames, n_harmonics = amps.shape
+@numba.njit(cache=True, fastmath=True, inline="always")
+def harmonic_frame(f0_now, f0_next, a_now, a_next, sample_rate, fall, rise, phase, scratch,
+                   out):  # pragma: no cover - compiled
+    """One control frame's samples into out[:hop]: the fundamental's sin/cos by rotation from
+    an exact float64 anchor `phase` (the cumulative sum of 2 pi f / sample_rate before the
+    frame, frequency linear within it), then sin(k phase) for k = 1, 2, ... by angle
+    addition, summed with this frame's and the next frame's amplitudes and crossfaded.
+    scratch: seven float32 [hop] arrays (separate ones: LLVM vectorises only loops over
+    arrays it knows do not overlap). Returns the phase after the frame, in [0, 2 pi)."""
+    hop = out.shape[0]
     nyquist = sample_rate / 2.0
     step = 2.0 * math.pi / sample_rate
-    freq = np.empty(hop, dtype=np.float32)
-    s1 = np.empty(hop, dtype=np.float32)
-    c1 = np.empty(hop, dtype=np.float32)
-    s = np.empty(hop, dtype=np.float32)
-    c = np.empty(hop, dtype=np.float32)
-    acc_now = np.empty(hop, dtype=np.float32)
-    acc_next = np.empty(hop, dtype=np.float32)
-    phase = 0.0  # before the frame's first sample, in [0, 2 pi)
+    freq, s1, c1, s, c, acc_now, acc_next = scratch
+    slope = (f0_next - f0_now) / hop
+    # e^{i phase_j}, phase_j = phase + sum_{u <= j} omega_u, omega_u = step * (f0 + u * slope)
+    ps, pc = math.sin(phase), math.cos(phase)
+    rs, rc = math.sin(step * f0_now), math.cos(step * f0_now)
+    ds, dc = math.sin(step * slope), math.cos(step * slope)
+    lowest = f0_now
+    for j in range(hop):
+        ps, pc = ps * rc + pc * rs, pc * rc - ps * rs
+        rs, rc = rs * dc + rc * ds, rc * dc - rs * ds
+        freq[j] = f0_now + j * slope
+        lowest = min(lowest, freq[j])
+        s1[j] = ps
+        c1[j] = pc
+        s[j] = ps
+        c[j] = pc
+        acc_now[j] = 0.0
+        acc_next[j] = 0.0
+    for k in range(1, a_now.shape[0] + 1):
+        if k * lowest >= nyquist:
+            break  # this and every higher harmonic is silent for the whole frame
+        amp_now = a_now[k - 1]
+        amp_next = a_next[k - 1]
+        for j in range(hop):
+            sk = s[j] if k * freq[j] < nyquist else np.float32(0.0)
+            acc_now[j] += amp_now * sk
+            acc_next[j] += amp_next * sk
+            s_new = s[j] * c1[j] + c[j] * s1[j]
+            c[j] = c[j] * c1[j] - s[j] * s1[j]
+            s[j] = s_new
+    for j in range(hop):
+        out[j] = fall[j] * acc_now[j] + rise[j] * acc_next[j]
+    return (phase + step * (hop * f0_now + slope * hop * (hop - 1) / 2.0)) % (2.0 * math.pi)
+
+
+@numba.njit(cache=True, fastmath=True)
+def _harmonic_frames(f0, amps, hop, sample_rate, fall, rise, out):  # pragma: no cover - compiled
+    """Every frame in turn; the last frame's successor is itself."""
+    frames = amps.shape[0]
+    scratch = (np.empty(hop, dtype=np.float32), np.empty(hop, dtype=np.float32), np.empty(hop, dtype=np.float32),
+               np.empty(hop, dtype=np.float32), np.empty(hop, dtype=np.float32), np.empty(hop, dtype=np.float32),
+               np.empty(hop, dtype=np.float32))
+    phase = 0.0
     for n in range(frames):
         following = min(n + 1, frames - 1)
-        slope = (f0[following] - f0[n]) / hop
-        # e^{i phase_j}, phase_j = phase + sum_{u <= j} omega_u, omega_u = step * (f0 + u * slope)
-        ps, pc = math.sin(phase), math.cos(phase)
-        rs, rc = math.sin(step * f0[n]), math.cos(step * f0[n])
-        ds, dc = math.sin(step * slope), math.cos(step * slope)
-        lowest = f0[n]
-        for j in range(hop):
-            ps, pc = ps * rc + pc * rs, pc * rc - ps * rs
-            rs, rc = rs * dc + rc * ds, rc * dc - rs * ds
-            freq[j] = f0[n] + j * slope
-            lowest = min(lowest, freq[j])
-            s1[j] = ps
-            c1[j] = pc
-            s[j] = ps
-            c[j] = pc
-            acc_now[j] = 0.0
-            acc_next[j] = 0.0
-        phase = (phase + step * (hop * f0[n] + slope * hop * (hop - 1) / 2.0)) % (2.0 * math.pi)
-        for k in range(1, n_harmonics + 1):
-            if k * lowest >= nyquist:
-                break  # this and every higher harmonic is silent for the whole frame
-            a_now = amps[n, k - 1]
-            a_next = amps[following, k - 1]
-            for j in range(hop):
-                sk = s[j] if k * freq[j] < nyquist else np.float32(0.0)
-                acc_now[j] += a_now * sk
-                acc_next[j] += a_next * sk
-                s_new = s[j] * c1[j] + c[j] * s1[j]
-                c[j] = c[j] * c1[j] - s[j] * s1[j]
-                s[j] = s_new
-        for j in range(hop):
-            out[n * hop + j] = fall[j] * acc_now[j] + rise[j] * acc_next[j]
+        phase = harmonic_frame(f0[n], f0[following], amps[n], amps[following], sample_rate, fall, rise, phase,
+                               scratch, out[n * hop:(n + 1) * hop])
 
 
 @functools.lru_cache(maxsize=8)
