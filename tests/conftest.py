@@ -34,6 +34,18 @@ def demo_truth(name: str = "violin-00") -> np.ndarray:
     return np.loadtxt(DEMO / "f0" / f"{name}.csv", delimiter=",", skiprows=1)
 
 
+def example_controls(seed: int = 0, frames: int = 1000) -> dict:
+    """Real-looking controls: a vibrato line with a glide up to where harmonics alias away."""
+    t = np.arange(frames) / 250
+    f0 = 330 * 2 ** (np.sin(t * 1.3) * 0.7) * (1 + 0.01 * np.sin(t * 35)) * np.where(t > 3.2, 4.0, 1.0)
+    loudness = -35 + 25 * np.sin(t * 2 + seed) ** 2
+    from nas.engine.engine import scale_inputs
+
+    ld, f0s = scale_inputs(f0, loudness)
+    return {"f0_hz": f0.astype(np.float32)[:, None], "loudness_db": loudness.astype(np.float32)[:, None],
+            "ld_scaled": ld[:, None], "f0_scaled": f0s[:, None]}
+
+
 def write_config(path: Path, **overrides) -> Path:
     config = {
         "name": "test-violin", "audio": ["audio/*"], "sample_rate": 16000, "frame_rate": 50,

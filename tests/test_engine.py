@@ -12,23 +12,12 @@ from nas.export.bundle import FLOAT_TOLERANCE, engine_difference, export_model
 from nas.export.weights import engine_weights
 from nas.models.synthesizer import Synthesizer
 from nas.store.artifacts import ExportReport
+from tests.conftest import example_controls
 
 # Max abs audio difference relative to the peak: float32 rounding only, of inputs that the
 # engine scales in NumPy and the model in TensorFlow, then standardised (x 1/std: 12x for
 # the pitch on the test data), hence above float32's 1e-7.
 ENGINE_TOLERANCE = 3e-5
-
-
-def _example(seed: int = 0, frames: int = 1000) -> dict:
-    """Real-looking controls: a vibrato line with a glide up to where harmonics alias away."""
-    t = np.arange(frames) / 250
-    f0 = 330 * 2 ** (np.sin(t * 1.3) * 0.7) * (1 + 0.01 * np.sin(t * 35)) * np.where(t > 3.2, 4.0, 1.0)
-    loudness = -35 + 25 * np.sin(t * 2 + seed) ** 2
-    from nas.engine.engine import scale_inputs
-
-    ld, f0s = scale_inputs(f0, loudness)
-    return {"f0_hz": f0.astype(np.float32)[:, None], "loudness_db": loudness.astype(np.float32)[:, None],
-            "ld_scaled": ld[:, None], "f0_scaled": f0s[:, None]}
 
 
 @pytest.mark.parametrize("preset, settings", [("cnn", {"norm": "sequence"}), ("cnn-tiny", {"norm": "frame"}),
@@ -43,7 +32,7 @@ def test_engine_decoders_and_synth_match_tensorflow(preset, settings):
     for variable in model.trainable_variables:
         variable.assign_add(rng.normal(variable.shape, stddev=0.05))
     engine = Engine({"model": config.model_dump(mode="json"), "sample_rate": 16000}, engine_weights(model))
-    example = _example()
+    example = example_controls()
     assert engine_difference(model, engine, example) < ENGINE_TOLERANCE
 
 
@@ -95,7 +84,7 @@ def test_engine_renders_any_length_and_rejects_mismatched_controls(trained_run, 
     if not export_dir.exists():
         export_model(trained_run.model, prepared[0], export_dir)
     engine = Engine.load(export_dir)
-    example = _example(frames=1000)
+    example = example_controls(frames=1000)
     audio = engine.render(example["f0_hz"][:777, 0], example["loudness_db"][:777, 0])
     assert audio.shape == (777 * 64,) and audio.dtype == np.float32 and np.isfinite(audio).all()
     assert np.abs(audio).max() > 1e-4  # it makes sound

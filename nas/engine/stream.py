@@ -24,8 +24,10 @@ import math
 import numba
 import numpy as np
 
+from nas.spectrum import periodic_hann
+
 from .engine import DB_RANGE, F0_RANGE, Engine
-from .synth import LOG_10, NOISE_BIAS, crossfade, harmonic_frame, noise_filter_matrix
+from .synth import LOG_10, NOISE_BIAS, crossfade, harmonic_frame
 
 PARTITION = 64  # reverb partition (samples): a power of two for the FFT below
 NORMALIZE_EPS = 1e-5
@@ -74,7 +76,7 @@ def _exp_sigmoid(x):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, fastmath=True)
 def _decode_frame(x_in, frame, input_conv, in_ring, kernels, scales, shifts, dilations, rings, out_norm,
-                  dense, bias, x, relu, y, raw):  # pragma: no cover - compiled
+                  dense, bias, x, y, raw):  # pragma: no cover - compiled
     """One frame through the dilated CNN (frame norm): x_in [2] standardised inputs -> raw [outputs]."""
     taps, _, channels = input_conv.shape
     in_len = in_ring.shape[0]
@@ -198,6 +200,112 @@ def _reverb_chunk(dry, previous, spectra, delay_line, index, buffer, accumulator
         wet[t] = buffer[part + t].real
 
 
+# counts: what the stream has done, in one int64 array so that a block is one compiled call
+PUSHED, DECODED, SYNTHESIZED, DRY, CHUNKS, READ, WRITTEN, NOISE_AT, ENDED = range(9)
+
+
+@numba.njit(cache=True, fastmath=True)
+def _step(dec, syn, rev, queues, counts, params):  # pragma: no cover - compiled
+    """Decode the next queued frame and synthesise the frame it completes; False: nothing to do."""
+    sample_rate, hop, n_harmonics, crop, lookahead = params
+    if counts[DECODED] == counts[PUSHED]:
+        if counts[ENDED] and counts[SYNTHESIZED] < counts[DECODED]:
+            _synthesize(counts[SYNTHESIZED], syn, rev, queues, counts, params)
+            return True
+        return False
+    (input_mean, input_std, input_conv, in_ring, kernels, scales, shifts, dilations, rings, out_norm, dense, bias,
+     x_in, x, y, raw) = dec
+    amps, f0s, magnitudes, impulses, fir, noise, noise_ring = syn[:7]
+    controls = queues[0]
+    frame = counts[DECODED]
+    f0 = controls[frame % controls.shape[0], 0]
+    loudness = controls[frame % controls.shape[0], 1]
+    midi = 0.0 if f0 <= 0.0 else 12.0 * (math.log2(max(f0, 1e-5)) - math.log2(440.0)) + 69.0
+    x_in[0] = (loudness / np.float32(DB_RANGE) + np.float32(1.0) - input_mean[0]) / input_std[0]
+    x_in[1] = (np.float32(midi) / np.float32(F0_RANGE) - input_mean[1]) / input_std[1]
+    _decode_frame(x_in, frame, input_conv, in_ring, kernels, scales, shifts, dilations, rings, out_norm, dense,
+                  bias, x, y, raw)
+    slot = frame % f0s.shape[0]
+    _controls(raw, f0, sample_rate, n_harmonics, amps[slot], magnitudes)
+    f0s[slot] = f0
+    at = counts[NOISE_AT]
+    if at + hop > noise.shape[0]:
+        at = 0
+    counts[NOISE_AT] = at + hop
+    _add_noise(magnitudes, impulses, noise[at:at + hop], fir, frame * hop, crop, noise_ring)
+    counts[DECODED] += 1
+    if frame >= lookahead:  # that frame's audio is now complete
+        _synthesize(frame - lookahead, syn, rev, queues, counts, params)
+    return True
+
+
+@numba.njit(cache=True, fastmath=True)
+def _synthesize(frame, syn, rev, queues, counts, params):  # pragma: no cover - compiled
+    """A frame's dry audio (harmonics + its finished noise) onto the dry queue; the reverb
+    takes it from there a partition at a time."""
+    sample_rate, hop, _, _, _ = params
+    amps, f0s, _, _, _, _, noise_ring, fall, rise, scratch, phase = syn
+    _, dry, out = queues
+    slots = f0s.shape[0]
+    now = frame % slots
+    following = min(frame + 1, counts[DECODED] - 1) % slots
+    start = counts[DRY]
+    harmonic = dry[start:start + hop]
+    phase[0] = harmonic_frame(f0s[now], f0s[following], amps[now], amps[following], sample_rate, fall, rise,
+                              phase[0], scratch, harmonic)
+    ring_at = (frame * hop) % noise_ring.shape[0]
+    for j in range(hop):
+        harmonic[j] += noise_ring[ring_at + j]
+        noise_ring[ring_at + j] = 0.0
+    counts[SYNTHESIZED] += 1
+    counts[DRY] += hop
+    spectra, delay_line, previous, buffer, accumulator, twiddles, bitrev, chunk, wet = rev
+    while counts[DRY] >= PARTITION:
+        for t in range(PARTITION):
+            chunk[t] = dry[t]
+        _reverb_chunk(chunk, previous, spectra, delay_line, counts[CHUNKS], buffer, accumulator, twiddles, bitrev,
+                      wet)
+        counts[CHUNKS] += 1
+        at = counts[WRITTEN] % out.shape[0]
+        for t in range(PARTITION):
+            out[at + t] = chunk[t] + wet[t]
+        counts[WRITTEN] += PARTITION
+        counts[DRY] -= PARTITION
+        for t in range(counts[DRY]):
+            dry[t] = dry[PARTITION + t]
+
+
+@numba.njit(cache=True)
+def _push(f0_hz, loudness_db, controls, counts):  # pragma: no cover - compiled
+    for i in range(f0_hz.shape[0]):
+        row = (counts[PUSHED] + i) % controls.shape[0]
+        controls[row, 0] = f0_hz[i]
+        controls[row, 1] = loudness_db[i]
+    counts[PUSHED] += f0_hz.shape[0]
+
+
+@numba.njit(cache=True)
+def _pull(target, dec, syn, rev, queues, counts, params):  # pragma: no cover - compiled
+    out = queues[2]
+    size = out.shape[0]
+    room = size - PARTITION - params[1]  # what may wait in the output ring
+    done = 0
+    while done < target.shape[0]:
+        want = min(target.shape[0] - done, room)
+        while counts[WRITTEN] - counts[READ] < want and _step(dec, syn, rev, queues, counts, params):
+            pass
+        n = min(want, counts[WRITTEN] - counts[READ])
+        for i in range(n):
+            target[done + i] = out[(counts[READ] + i) % size]
+        counts[READ] += n
+        done += n
+        if n < want:
+            break
+    for i in range(done, target.shape[0]):
+        target[i] = 0.0
+    return done
+
+
 class StreamingEngine:
     """Push control frames (f0 Hz, loudness dB) as they arrive; pull audio in blocks.
 
@@ -212,126 +320,92 @@ class StreamingEngine:
             raise NotStreamable(f"this model cannot stream: its decoder is {config['decoder']} with "
                                 f"norm {config.get('norm', 'sequence')!r}, which needs future frames; "
                                 "train it with the setting model.norm=frame")
-        decoder = engine.decoder
-        w = decoder.w
-        self.sample_rate, self.hop, self.n_harmonics = engine.sample_rate, engine.hop, engine.n_harmonics
-        hop = self.hop
-        # decoder
-        self._input_mean = np.asarray(w.get("input.mean", np.zeros(2)), np.float32)
-        self._input_std = np.asarray(w.get("input.std", np.ones(2)), np.float32)
-        self._input_conv = np.ascontiguousarray(w["input_conv"], np.float32)
-        self._kernels = np.ascontiguousarray(decoder.kernels, np.float32)
-        self._scales = np.ascontiguousarray(decoder.scales, np.float32)
-        self._shifts = np.ascontiguousarray(decoder.shifts, np.float32)
-        self._dilations = np.asarray(decoder.dilations, np.int64)
-        taps, channels = self._input_conv.shape[0], self._input_conv.shape[2]
-        self._in_ring = np.zeros((taps, 2), np.float32)
-        self._rings = np.zeros((len(self._dilations), (taps - 1) * int(self._dilations.max()) + 1, channels),
-                               np.float32)
-        self._out_norm = (np.stack([w["out_norm.scale"], w["out_norm.shift"]]).astype(np.float32)
-                          if "out_norm.scale" in w else np.zeros((2, 0), np.float32))
-        self._dense = np.ascontiguousarray(w["dense_out.kernel"], np.float32)
-        self._bias = np.asarray(w["dense_out.bias"], np.float32)
-        self._x_in = np.zeros(2, np.float32)
-        self._x, self._relu, self._y = (np.zeros(channels, np.float32) for _ in range(3))
-        self._raw = np.zeros(len(self._bias), np.float32)
-        # filtered noise
-        n_bands = len(self._bias) - 1 - self.n_harmonics
+        w = engine.decoder.w
+        self.sample_rate, self.hop = engine.sample_rate, engine.hop
+        hop, zeros = self.hop, np.zeros
+        kernels = np.ascontiguousarray(engine.decoder.kernels, np.float32)
+        dilations = np.asarray(engine.decoder.dilations, np.int64)
+        taps, channels = kernels.shape[1], kernels.shape[-1]
+        bias = np.asarray(w["dense_out.bias"], np.float32)
+        self._dec = (np.asarray(w.get("input.mean", zeros(2)), np.float32),
+                     np.asarray(w.get("input.std", np.ones(2)), np.float32),
+                     np.ascontiguousarray(w["input_conv"], np.float32), zeros((taps, 2), np.float32),
+                     kernels, np.ascontiguousarray(engine.decoder.scales, np.float32),
+                     np.ascontiguousarray(engine.decoder.shifts, np.float32), dilations,
+                     zeros((len(dilations), (taps - 1) * int(dilations.max()) + 1, channels), np.float32),
+                     (np.stack([w["out_norm.scale"], w["out_norm.shift"]]).astype(np.float32)
+                      if "out_norm.scale" in w else zeros((2, 0), np.float32)),
+                     np.ascontiguousarray(w["dense_out.kernel"], np.float32), bias,
+                     zeros(2, np.float32), zeros(channels, np.float32), zeros(channels, np.float32),
+                     zeros(len(bias), np.float32))
+        # filtered noise: the bands' windowed causal impulses, as synth.noise_filter_matrix makes them
+        n_bands = len(bias) - 1 - engine.n_harmonics
         ir_size = 2 * (n_bands - 1)
-        impulse = np.fft.irfft(np.eye(n_bands), n=ir_size)
-        from nas.spectrum import periodic_hann
-
-        self._impulses = (np.roll(impulse, ir_size // 2, axis=-1) * periodic_hann(ir_size)).astype(np.float32)
-        self._fir = np.zeros(ir_size, np.float32)
-        self._crop = (ir_size - 1) // 2 - 1  # as synth.filtered_noise crops its overlap-add
-        assert noise_filter_matrix(n_bands, hop)[1] >= hop + ir_size - 1  # the offline FFT is linear too
-        self.lookahead_frames = max(1, -(-self._crop // hop))
-        self._noise_ring = np.zeros(hop * (self.lookahead_frames + 3 + -(-ir_size // hop)), np.float32)
-        self._magnitudes = np.zeros(n_bands, np.float32)
-        # controls of the frames the harmonic synth still needs, by frame % (lookahead + 1)
-        self._amps = np.zeros((self.lookahead_frames + 1, self.n_harmonics), np.float32)
-        self._f0 = np.zeros(self.lookahead_frames + 1, np.float64)
-        self._noise = (np.asarray(noise, np.float32) if noise is not None else
-                       engine.rng.uniform(-1.0, 1.0, 30 * self.sample_rate).astype(np.float32))
-        # harmonics
-        self._fall, self._rise = crossfade(hop)
-        self._scratch = tuple(np.zeros(hop, np.float32) for _ in range(7))
-        self._phase = 0.0
-        # reverb
-        ir = np.asarray(engine.reverb.ir, np.float64)  # ir[0] already masked
-        partitions = -(-len(ir) // PARTITION)
-        padded = np.zeros((partitions, 2 * PARTITION))
-        padded[:, :PARTITION] = np.pad(ir, (0, partitions * PARTITION - len(ir))).reshape(partitions, PARTITION)
-        self._ir_spectra = np.fft.fft(padded, axis=-1)[:, :PARTITION + 1].copy()
-        self._delay_line = np.zeros_like(self._ir_spectra)
-        self._previous = np.zeros(PARTITION)
-        self._fft_buffer = np.zeros(2 * PARTITION, np.complex128)
-        self._accumulator = np.zeros(PARTITION + 1, np.complex128)
-        self._twiddles, self._bitrev = _fft_tables(2 * PARTITION)
-        self._chunk = np.zeros(PARTITION)
-        self._wet = np.zeros(PARTITION)
-        # queues: control frames in, dry audio, finished audio out
-        self._controls = np.zeros((max_frames_ahead, 2), np.float32)
-        self._dry = np.zeros(PARTITION + hop, np.float32)
-        self._out = np.zeros(1 << int(math.ceil(math.log2(2 * (PARTITION + hop) + 8192))), np.float32)
+        impulses = np.roll(np.fft.irfft(np.eye(n_bands), n=ir_size), ir_size // 2, axis=-1) * periodic_hann(ir_size)
+        crop = (ir_size - 1) // 2 - 1  # as synth.filtered_noise crops its overlap-add
+        self.lookahead_frames = max(1, -(-crop // hop))
         self.latency = self.lookahead_frames * hop
+        """Samples from a control frame's time to when its audio can be pulled: its audio
+        crossfades into the next frame's, and its noise filter reaches into the next span."""
+        noise = (np.asarray(noise, np.float32) if noise is not None else
+                 engine.rng.uniform(-1.0, 1.0, 30 * self.sample_rate).astype(np.float32))
+        if len(noise) % hop:
+            raise ValueError(f"the noise must be a whole number of hops ({hop} samples) long")
+        fall, rise = crossfade(hop)
+        slots = self.lookahead_frames + 1  # the frames the harmonic synth may still need
+        self._syn = (zeros((slots, engine.n_harmonics), np.float32), zeros(slots),
+                     zeros(n_bands, np.float32), impulses.astype(np.float32), zeros(ir_size, np.float32), noise,
+                     zeros(hop * (self.lookahead_frames + 3 + -(-ir_size // hop)), np.float32), fall, rise,
+                     tuple(zeros(hop, np.float32) for _ in range(7)), zeros(1))
+        # reverb: the impulse response (first tap masked) in partitions, as FFTs of twice their size
+        ir = np.asarray(engine.reverb.ir, np.float64)
+        partitions = -(-len(ir) // PARTITION)
+        padded = zeros((partitions, 2 * PARTITION))
+        padded[:, :PARTITION] = np.pad(ir, (0, partitions * PARTITION - len(ir))).reshape(partitions, PARTITION)
+        spectra = np.fft.fft(padded, axis=-1)[:, :PARTITION + 1].copy()
+        self._rev = (spectra, np.zeros_like(spectra), zeros(PARTITION), zeros(2 * PARTITION, np.complex128),
+                     zeros(PARTITION + 1, np.complex128), *_fft_tables(2 * PARTITION), zeros(PARTITION),
+                     zeros(PARTITION))
+        # queues: control frames in, dry audio, finished audio out
+        self._queues = (zeros((max_frames_ahead, 2), np.float32), zeros(PARTITION + hop, np.float32),
+                        zeros(1 << int(math.ceil(math.log2(2 * (PARTITION + hop) + 8192))), np.float32))
+        self._counts = zeros(9, np.int64)
+        self._params = (float(self.sample_rate), hop, engine.n_harmonics, crop, self.lookahead_frames)
         self.reset()
 
     def reset(self) -> None:
         """Silence and start again from frame 0 (the same as a new engine)."""
-        for array in (self._in_ring, self._rings, self._amps, self._f0, self._noise_ring, self._delay_line,
-                      self._previous, self._controls, self._dry, self._out):
-            array[...] = 0
-        self._phase = 0.0
-        self._pushed = self._decoded = self._synthesized = 0  # frames
-        self._dry_count = self._chunks = 0  # dry samples waiting; reverb chunks done
-        self._out_read = self._out_written = 0  # samples
-        self._noise_position = 0
-        self._ended = False
+        keep = {id(a) for a in (*self._dec[:3], *self._dec[4:8], *self._dec[9:12], *self._syn[3:6], *self._syn[7:9],
+                                self._rev[0], *self._rev[5:7])}
+        for group in (self._dec, self._syn, self._rev, self._queues, self._syn[9]):
+            for array in group:
+                if isinstance(array, np.ndarray) and id(array) not in keep:
+                    array[...] = 0
+        self._counts[:] = 0
 
     @property
     def queued(self) -> int:
         """Control frames pushed and not yet decoded."""
-        return self._pushed - self._decoded
+        return int(self._counts[PUSHED] - self._counts[DECODED])
 
     def push(self, f0_hz: np.ndarray, loudness_db: np.ndarray) -> None:
         """Control frames, in order. They wait in a queue until audio is pulled."""
         count = len(f0_hz)
         if count != len(loudness_db):
             raise ValueError(f"{count} f0 frames but {len(loudness_db)} loudness frames")
-        queue = len(self._controls)
+        queue = len(self._queues[0])
         if self.queued + count > queue:
             raise ValueError(f"{self.queued + count} control frames waiting: at most {queue} may be ahead of the audio")
-        for i in range(count):
-            row = (self._pushed + i) % queue
-            self._controls[row, 0] = f0_hz[i]
-            self._controls[row, 1] = loudness_db[i]
-        self._pushed += count
+        _push(np.asarray(f0_hz, np.float32), np.asarray(loudness_db, np.float32), self._queues[0], self._counts)
 
     def end(self) -> None:
         """No more frames: the last one's audio is finished as the offline engine finishes it."""
-        self._ended = True
+        self._counts[ENDED] = 1
 
     def pull(self, out: np.ndarray) -> int:
         """Fill `out` (float32) with the next samples, decoding and synthesising the queued
         frames they need; returns how many samples there were frames for (the rest is silence)."""
-        done = 0
-        size = len(self._out)
-        while done < len(out):
-            want = min(len(out) - done, size - PARTITION - self.hop)
-            while self._out_written - self._out_read < want and self._step():
-                pass
-            n = min(want, self._out_written - self._out_read)
-            start = self._out_read % size
-            first = min(n, size - start)
-            out[done:done + first] = self._out[start:start + first]
-            out[done + first:done + n] = self._out[:n - first]
-            self._out_read += n
-            done += n
-            if n < want:
-                break
-        out[done:] = 0.0
-        return done
+        return _pull(out, self._dec, self._syn, self._rev, self._queues, self._counts, self._params)
 
     def render(self, f0_hz: np.ndarray, loudness_db: np.ndarray, block: int | np.ndarray) -> np.ndarray:
         """A whole clip's controls, pulled in blocks of `block` samples (or of each size of an
@@ -351,64 +425,3 @@ class StreamingEngine:
                 self.end()
             written += self.pull(audio[written:written + size])
         return audio
-
-    def _step(self) -> bool:
-        """Decode the next queued frame and synthesise what it completes; False: nothing to do."""
-        if self._decoded == self._pushed:
-            if self._ended and self._synthesized < self._decoded:
-                self._synthesize(self._synthesized)
-                return True
-            return False
-        hop = self.hop
-        frame = self._decoded
-        row = self._controls[frame % len(self._controls)]
-        f0 = float(row[0])
-        midi = 0.0 if f0 <= 0.0 else 12.0 * (math.log2(max(f0, 1e-5)) - math.log2(440.0)) + 69.0
-        self._x_in[0] = (np.float32(row[1]) / np.float32(DB_RANGE) + np.float32(1.0) - self._input_mean[0]) \
-            / self._input_std[0]
-        self._x_in[1] = (np.float32(midi) / np.float32(F0_RANGE) - self._input_mean[1]) / self._input_std[1]
-        _decode_frame(self._x_in, frame, self._input_conv, self._in_ring, self._kernels, self._scales,
-                      self._shifts, self._dilations, self._rings, self._out_norm, self._dense, self._bias,
-                      self._x, self._relu, self._y, self._raw)
-        slot = frame % len(self._f0)
-        _controls(self._raw, np.float32(f0), float(self.sample_rate), self.n_harmonics, self._amps[slot],
-                  self._magnitudes)
-        self._f0[slot] = np.float32(f0)
-        _add_noise(self._magnitudes, self._impulses, self._noise_hop(), self._fir, frame * hop, self._crop,
-                   self._noise_ring)
-        self._decoded += 1
-        if frame >= self.lookahead_frames:  # that frame's audio is now complete
-            self._synthesize(frame - self.lookahead_frames)
-        return True
-
-    def _noise_hop(self) -> np.ndarray:
-        start = self._noise_position % len(self._noise)
-        self._noise_position += self.hop
-        if start + self.hop > len(self._noise):
-            raise ValueError("the noise must be a whole number of hops long")
-        return self._noise[start:start + self.hop]
-
-    def _synthesize(self, frame: int) -> None:
-        hop = self.hop
-        now, following = frame % len(self._f0), min(frame + 1, self._decoded - 1) % len(self._f0)
-        harmonic = self._dry[self._dry_count:self._dry_count + hop]
-        self._phase = harmonic_frame(self._f0[now], self._f0[following], self._amps[now], self._amps[following],
-                                     float(self.sample_rate), self._fall, self._rise, self._phase, self._scratch,
-                                     harmonic)
-        ring = self._noise_ring
-        start = (frame * hop) % len(ring)
-        harmonic += ring[start:start + hop]
-        ring[start:start + hop] = 0.0
-        self._synthesized += 1
-        self._dry_count += hop
-        while self._dry_count >= PARTITION:
-            self._chunk[:] = self._dry[:PARTITION]
-            _reverb_chunk(self._chunk, self._previous, self._ir_spectra, self._delay_line, self._chunks,
-                          self._fft_buffer, self._accumulator, self._twiddles, self._bitrev, self._wet)
-            self._chunks += 1
-            size = len(self._out)
-            at = self._out_written % size
-            self._out[at:at + PARTITION] = self._chunk + self._wet
-            self._out_written += PARTITION
-            self._dry_count -= PARTITION
-            self._dry[:self._dry_count] = self._dry[PARTITION:PARTITION + self._dry_count]

@@ -1,0 +1,96 @@
+"""The streaming engine against the offline engine, and the causal model it needs."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nas.config.presets import PRESETS
+from nas.engine.engine import Engine
+from nas.engine.stream import NotStreamable, StreamingEngine
+from nas.export.weights import engine_weights
+from nas.models.synthesizer import Synthesizer
+
+from tests.conftest import example_controls
+
+PARITY = 1e-5  # of the offline audio's peak (acids' cached_conv holds streamed output to this)
+
+
+def _model(norm: str, **settings) -> tuple[Synthesizer, Engine]:
+    """cnn-tiny with the given normalisation, its weights perturbed away from their initial values."""
+    config = PRESETS["cnn-tiny"].model_copy(update={"norm": norm, **settings})
+    model = Synthesizer(config, 16000, 4.0)
+    model.build_variables()
+    rng = tf.random.Generator.from_seed(1)
+    for variable in model.trainable_variables:
+        variable.assign_add(rng.normal(variable.shape, stddev=0.05))
+    return model, Engine({"model": config.model_dump(mode="json"), "sample_rate": 16000}, engine_weights(model))
+
+
+@pytest.fixture(scope="module")
+def frame_model():
+    return _model("frame")
+
+
+def test_the_frame_normalised_decoder_is_causal_and_the_sequence_one_is_not(frame_model):
+    """The first 2 s decoded alone equal the first 2 s of the whole 4 s: no output looks ahead."""
+    example = example_controls(frames=1000)
+    for model in (frame_model[0], _model("sequence")[0]):
+        features = {k: tf.constant(example[k][None]) for k in ("ld_scaled", "f0_scaled")}
+        whole = model.decoder(features)["harmonic_distribution"].numpy()[0, :500]
+        head = model.decoder({k: v[:, :500] for k, v in features.items()})["harmonic_distribution"].numpy()[0]
+        gap = np.abs(whole - head).max()
+        assert gap < 1e-5 if model.config.norm == "frame" else gap > 1e-2
+
+
+@pytest.mark.parametrize("block", [32, 128, 1000, 4096, "random"])
+def test_streamed_audio_is_the_offline_audio_at_any_block_size(frame_model, block):
+    _, engine = frame_model
+    example = example_controls(frames=1000)
+    f0, loudness = example["f0_hz"][:, 0], example["loudness_db"][:, 0]
+    noise = np.random.default_rng(3).uniform(-1, 1, 1000 * 64).astype(np.float32)
+    offline = engine.synthesize(engine.decode(f0, loudness), f0, noise)["audio"]
+    sizes = np.random.default_rng(0).integers(32, 4097, 40) if block == "random" else block
+    streamed = StreamingEngine(engine, noise=noise).render(f0, loudness, sizes)
+    assert streamed.shape == offline.shape
+    assert np.abs(streamed - offline).max() <= PARITY * np.abs(offline).max()
+
+
+def test_audio_comes_one_frame_behind_the_controls_and_silence_when_they_are_late(frame_model):
+    _, engine = frame_model
+    stream = StreamingEngine(engine)
+    assert stream.latency == 64 and stream.lookahead_frames == 1  # one hop: 4 ms at 250 frames/s, 16 kHz
+    example = example_controls(frames=20)
+    out = np.ones(128, np.float32)
+    stream.push(example["f0_hz"][:2, 0], example["loudness_db"][:2, 0])
+    assert stream.pull(out) == 64 and not out[64:].any()  # frame 0's audio only: frame 1 is its lookahead
+    stream.push(example["f0_hz"][2:4, 0], example["loudness_db"][2:4, 0])
+    assert stream.pull(out) == 128 and np.abs(out).max() > 0
+
+
+def test_a_block_allocates_nothing_in_steady_state(frame_model):
+    """What Python allocates while a block is made is the same small amount for a block of 32
+    and of 4,096 samples (16 KiB of audio): no buffer of the block's or a frame's size."""
+    _, engine = frame_model
+    stream = StreamingEngine(engine)
+    f0, loudness = np.full(20000, 440, np.float32), np.full(20000, -30, np.float32)
+    growth = {}
+    for block in (32, 4096):
+        stream.reset()
+        out, frames, fed = np.zeros(block, np.float32), -(-block // 64), 0
+        for round_ in range(2):  # the first round warms up
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(40):
+                stream.push(f0[fed:fed + frames], loudness[fed:fed + frames])
+                fed += frames
+                stream.pull(out)
+            growth[block] = tracemalloc.get_traced_memory()[1] - before
+            tracemalloc.stop()
+    assert growth[4096] < 4096 and abs(growth[4096] - growth[32]) < 512, growth
+
+
+def test_a_model_that_needs_the_future_is_refused_with_the_setting_that_streams():
+    with pytest.raises(NotStreamable, match="model.norm=frame"):
+        StreamingEngine(_model("sequence")[1])
