@@ -11,7 +11,6 @@ from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, StreamingEngine
 from nas.export.weights import engine_weights
 from nas.models.synthesizer import Synthesizer
-
 from tests.conftest import example_controls
 
 PARITY = 1e-5  # of the offline audio's peak (acids' cached_conv holds streamed output to this)
