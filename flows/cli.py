@@ -94,11 +94,28 @@ def main(argv: list[str] | None = None) -> int:
     transfer.add_argument("model", help="a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/")
     transfer.add_argument("input", help="audio file (wav, flac, ogg, mp3, ...)")
     transfer.add_argument("-o", "--output", required=True, help="WAV file to write")
+    render = commands.add_parser("render", help="play a trained model from MIDI notes or f0 and loudness frames")
+    render.add_argument("model", help="a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/")
+    played = render.add_mutually_exclusive_group(required=True)
+    played.add_argument("--midi", help="a standard MIDI file, played monophonically (the latest held note sounds)")
+    played.add_argument("--features", help="f0 and loudness frames: .npz (f0_hz, loudness_db[, frame_rate]) or a "
+                                           "dataset's features.parquet")
+    render.add_argument("--source", help="with a features.parquet: the file whose rows to play (default: the first)")
+    render.add_argument("-o", "--output", required=True, help="WAV file to write")
+    render.add_argument("--block", type=int, help="stream it through the streaming engine, this many samples a call "
+                                                  "(32-4096); default: render offline")
+    render.add_argument("--vibrato", type=float, default=0.0, metavar="CENTS", help="MIDI: vibrato depth (default 0)")
+    render.add_argument("--vibrato-hz", type=float, default=5.5, help="MIDI: vibrato rate")
+    render.add_argument("--attack", type=float, default=0.05, help="MIDI: seconds from silence to a note's level")
+    render.add_argument("--release", type=float, default=0.25, help="MIDI: seconds from a note's level to silence")
+    render.add_argument("--bend-range", type=float, default=2.0, help="MIDI: semitones of a full pitch bend")
     args = parser.parse_args(argv)
 
     console.configure(console.verbose_requested(args.verbose))
     if args.command == "transfer":
         return _transfer(args)
+    if args.command == "render":
+        return _render(args)
     if args.command == "status":
         return _status(args.data_root)
     if args.command == "register":
@@ -367,6 +384,29 @@ def _transfer(args) -> int:
     write_wav(Path(args.output), audio, rate)
     print(f"{args.output}: {info['seconds']:.2f} s, shifted {info['octaves']:+d} octave(s) and "
           f"{info['loudness_offset_db']:+.1f} dB toward the dataset")
+    return 0
+
+
+def _render(args) -> int:
+    from nas.controls import ControlsError, Playing
+    from nas.data.audio import write_wav
+    from nas.engine.stream import NotStreamable
+    from nas.render import render
+    from nas.transfer import TransferError
+
+    if args.block is not None and not 32 <= args.block <= 4096:
+        print(f"nas: --block {args.block}: blocks are 32 to 4096 samples", file=sys.stderr)
+        return 2
+    playing = Playing(attack_s=args.attack, release_s=args.release, vibrato_cents=args.vibrato,
+                      vibrato_hz=args.vibrato_hz, bend_semitones=args.bend_range)
+    try:
+        audio, rate, info = render(args.model, args.midi, args.features, args.block, playing, args.source)
+    except (ControlsError, TransferError, NotStreamable, FileNotFoundError) as error:
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
+    write_wav(Path(args.output), audio, rate)
+    how = f"streamed in blocks of {args.block}" if args.block else "offline"
+    print(f"{args.output}: {info['seconds']:.2f} s ({info['frames']} control frames), {how}")
     return 0
 
 

@@ -1,0 +1,151 @@
+"""Control curves (f0 in Hz, loudness in dB at the model's control rate) from a MIDI file or
+from feature frames, for `nas render`.
+
+MIDI is played as a monophonic instrument plays it: the most recent held note sounds
+(legato: a new note while another is held changes pitch without a new attack), with its
+channel's pitch bend and optional vibrato. Loudness follows velocity into the dataset's
+own range of note loudness (its statistics), with a linear attack and release in
+amplitude; between notes it falls to the dataset's typical silence and the pitch holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+QUIET_QUANTILE, LOUD_QUANTILE = 0.10, 0.95  # of the dataset's note loudness: velocity 1 and 127
+
+
+class ControlsError(ValueError):
+    """A file that gives no controls; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Playing:
+    """How MIDI notes are played."""
+    attack_s: float = 0.05
+    release_s: float = 0.25
+    vibrato_cents: float = 0.0
+    vibrato_hz: float = 5.5
+    vibrato_delay_s: float = 0.25  # vibrato fades in over this from the note's start
+    bend_semitones: float = 2.0  # the General MIDI default pitch-bend range
+
+
+@dataclass(frozen=True)
+class Note:
+    start: float
+    end: float
+    pitch: int
+    velocity: int
+    channel: int
+
+
+def loudness_range(statistics: dict) -> tuple[float, float, float]:
+    """(silence, quiet note, loud note) in dB from a dataset's statistics."""
+    table = statistics["loudness_quantiles"]
+    quiet, loud = np.interp([QUIET_QUANTILE, LOUD_QUANTILE], table["references"], table["quantiles"])
+    return float(statistics["mean_min_loudness"]), float(quiet), float(loud)
+
+
+def read_midi(path: Path) -> tuple[list[Note], list[tuple[float, int, float]]]:
+    """Notes and pitch bends (time, channel, semitones / bend range) of a standard MIDI file."""
+    import mido
+
+    try:
+        song = mido.MidiFile(str(path))
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as error:
+        raise ControlsError(f"{path}: not a readable MIDI file ({error})") from None
+    notes, bends, held, now = [], [], {}, 0.0
+    for message in song:  # merged tracks, times in seconds through the tempo map
+        now += message.time
+        if message.type == "note_on" and message.velocity > 0:
+            held.setdefault((message.channel, message.note), []).append((now, message.velocity))
+        elif message.type in ("note_off", "note_on"):
+            started = held.get((message.channel, message.note))
+            if started:
+                start, velocity = started.pop(0)
+                notes.append(Note(start, now, message.note, velocity, message.channel))
+        elif message.type == "pitchwheel":
+            bends.append((now, message.channel, message.pitch / 8192))
+    for (channel, pitch), starts in held.items():  # never released: they end with the file
+        notes.extend(Note(start, now, pitch, velocity, channel) for start, velocity in starts)
+    if not notes:
+        raise ControlsError(f"{path}: no notes")
+    return sorted(notes, key=lambda n: (n.start, n.pitch)), bends
+
+
+def midi_controls(path: Path, control_rate: int, statistics: dict, playing: Playing = Playing()) -> dict:
+    notes, bends = read_midi(path)
+    silence, quiet, loud = loudness_range(statistics)
+    frames = int(np.ceil((max(n.end for n in notes) + playing.release_s + 0.1) * control_rate))
+    times = np.arange(frames) / control_rate
+    # the sounding note of each frame: the latest started of those held
+    sounding = np.full(frames, -1)
+    for index, note in enumerate(notes):
+        sounding[(times >= note.start) & (times < note.end)] = index
+    held = sounding >= 0
+    # between notes (and before the first) the pitch of the nearest note before (or after)
+    last = np.maximum.accumulate(np.where(held, np.arange(frames), -1))
+    first = int(np.argmax(held))
+    source = np.where(last >= 0, sounding[np.maximum(last, 0)], sounding[first])
+    pitch = np.array([notes[i].pitch for i in source], dtype=np.float64)
+    channel = np.array([notes[i].channel for i in source])
+    for channel_id in np.unique(channel):
+        events = [(t, b) for t, c, b in bends if c == channel_id]
+        if events:
+            at = np.searchsorted([t for t, _ in events], times, side="right") - 1
+            amount = np.where(at >= 0, np.array([b for _, b in events])[np.maximum(at, 0)], 0.0)
+            pitch += np.where(channel == channel_id, amount * playing.bend_semitones, 0.0)
+    if playing.vibrato_cents:
+        since = times - np.array([notes[i].start for i in source])
+        fade = np.clip(since / playing.vibrato_delay_s, 0.0, 1.0)
+        pitch += fade * playing.vibrato_cents / 100 * np.sin(2 * np.pi * playing.vibrato_hz * since)
+    f0_hz = 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
+    # loudness: amplitude slews toward each frame's target at the attack or release rate
+    target_db = np.where(held, quiet + (loud - quiet) * np.array([notes[i].velocity for i in source]) / 127,
+                         silence)
+    target = 10.0 ** (target_db / 20.0)
+    span = 10.0 ** (loud / 20.0) - 10.0 ** (silence / 20.0)
+    up, down = span / (playing.attack_s * control_rate), span / (playing.release_s * control_rate)
+    amplitude = np.empty(frames)
+    level = 10.0 ** (silence / 20.0)
+    for i in range(frames):
+        level = min(level + up, target[i]) if target[i] > level else max(level - down, target[i])
+        amplitude[i] = level
+    return {"f0_hz": f0_hz.astype(np.float32), "loudness_db": (20 * np.log10(amplitude)).astype(np.float32)}
+
+
+def feature_controls(path: Path, control_rate: int, source: str | None = None) -> dict:
+    """f0 and loudness frames from an `.npz` (`f0_hz`, `loudness_db`, optional `frame_rate`,
+    else the control rate) or a dataset's `features.parquet` (the rows of one source file:
+    `source`, or the first), interpolated to the control rate."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as archive:
+                f0, loudness = archive["f0_hz"].ravel(), archive["loudness_db"].ravel()
+                rate = float(archive["frame_rate"]) if "frame_rate" in archive.files else float(control_rate)
+            times = np.arange(len(f0)) / rate
+        elif path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path, columns=["path", "time_s", "f0_hz", "loudness_db"]).to_pandas()
+            chosen = source or table["path"].iloc[0]
+            rows = table[table["path"] == chosen].sort_values("time_s")
+            if rows.empty:
+                raise ControlsError(f"{path}: no rows of {chosen!r}; its files: {', '.join(table['path'].unique())}")
+            f0, loudness, times = rows["f0_hz"].to_numpy(), rows["loudness_db"].to_numpy(), rows["time_s"].to_numpy()
+            times = times - times[0]
+        else:
+            raise ControlsError(f"{path}: features must be .npz or a dataset's features.parquet")
+    except (OSError, KeyError, ValueError) as error:
+        if isinstance(error, ControlsError):
+            raise
+        raise ControlsError(f"{path}: no f0 and loudness frames ({error})") from None
+    if len(f0) != len(loudness) or len(f0) < 2:
+        raise ControlsError(f"{path}: {len(f0)} f0 and {len(loudness)} loudness frames")
+    frames = np.arange(int(times[-1] * control_rate) + 1) / control_rate
+    return {"f0_hz": np.interp(frames, times, f0).astype(np.float32),
+            "loudness_db": np.interp(frames, times, loudness).astype(np.float32)}

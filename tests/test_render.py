@@ -1,0 +1,86 @@
+"""`nas render`: MIDI and feature frames played by a trained model, offline and streamed."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from flows.cli import main
+from nas.controls import ControlsError, midi_controls
+from nas.store.datasets import load_statistics
+
+NOTES = [(69, 110, 0.0, 0.5), (72, 40, 0.5, 1.0), (76, 110, 1.0, 1.5)]  # pitch, velocity, start, end (s)
+
+
+def _midi(path, notes=NOTES, bend=None):
+    import mido
+
+    song = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    song.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000))  # 120 bpm: 960 ticks a second
+    events = sorted([(start, "note_on", p, v) for p, v, start, _ in notes] +
+                    [(end, "note_off", p, 0) for p, _, _, end in notes], key=lambda e: (e[0], e[1] == "note_on"))
+    if bend is not None:
+        events.insert(0, (0.0, "pitchwheel", bend, 0))
+    now = 0.0
+    for time, kind, value, velocity in events:
+        delta = round((time - now) * 960)
+        now = time
+        if kind == "pitchwheel":
+            track.append(mido.Message("pitchwheel", pitch=value, time=delta))
+        else:
+            track.append(mido.Message(kind, note=value, velocity=velocity, time=delta))
+    song.save(str(path))
+    return path
+
+
+def _pitch_and_level(audio, rate, start, end):
+    """Median f0 (YIN) and RMS dB of the middle of a note."""
+    import librosa
+
+    middle = audio[int((start + 0.15) * rate):int((end - 0.1) * rate)]
+    f0 = librosa.yin(middle, fmin=150, fmax=1200, sr=rate, frame_length=1024, hop_length=160)
+    return float(np.median(f0)), float(10 * np.log10(np.mean(middle ** 2)))
+
+
+@pytest.mark.parametrize("block", [None, 128])
+def test_midi_plays_the_notes_at_their_velocities(trained_run, tmp_path, block):
+    out = tmp_path / "notes.wav"
+    args = ["render", str(trained_run.dir), "--midi", str(_midi(tmp_path / "notes.mid")), "-o", str(out)]
+    assert main(args + (["--block", str(block)] if block else [])) == 0
+    audio, rate = sf.read(out, dtype="float32")
+    assert abs(len(audio) / rate - 1.85) < 0.02  # the last note's end, its release and 0.1 s
+    levels = []
+    for pitch, _, start, end in NOTES:
+        f0, level = _pitch_and_level(audio, rate, start, end)
+        assert abs(1200 * np.log2(f0 / (440 * 2 ** ((pitch - 69) / 12)))) < 25, (pitch, f0)
+        levels.append(level)
+    assert levels[1] < levels[0] - 3 and levels[1] < levels[2] - 3  # velocity 40 against 110
+
+
+def test_midi_controls_follow_bends_and_the_dataset_s_loudness(prepared, tmp_path):
+    statistics = load_statistics(prepared[0])
+    bent = midi_controls(_midi(tmp_path / "bent.mid", bend=4096), 250, statistics)  # half of +2 semitones
+    plain = midi_controls(_midi(tmp_path / "plain.mid"), 250, statistics)
+    assert np.allclose(1200 * np.log2(bent["f0_hz"] / plain["f0_hz"]), 100, atol=0.1)
+    loud = plain["loudness_db"][int(0.3 * 250)]  # the first note, velocity 110, after its attack
+    note_loudness = np.asarray(statistics["loudness_quantiles"]["quantiles"])
+    assert note_loudness.min() <= loud <= note_loudness.max()  # where the dataset's notes are
+    assert plain["loudness_db"][-1] < loud - 20  # released to the dataset's silence
+
+
+def test_features_render_and_bad_files_are_named(trained_run, prepared, tmp_path, capsys):
+    t = np.arange(200) / 50
+    frames = tmp_path / "line.npz"
+    np.savez(frames, f0_hz=330 * 2 ** (t / 4), loudness_db=np.full(200, -30.0), frame_rate=50)
+    out = tmp_path / "line.wav"
+    assert main(["render", str(trained_run.dir), "--features", str(frames), "-o", str(out), "--block", "4096"]) == 0
+    assert abs(sf.info(out).duration - 3.984) < 0.01
+    parquet = prepared[0] / "features.parquet"
+    assert main(["render", str(trained_run.dir), "--features", str(parquet), "-o", str(out)]) == 0
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd not really")
+    assert main(["render", str(trained_run.dir), "--midi", str(broken), "-o", str(out)]) == 2
+    assert f"nas: {broken}: not a readable MIDI file" in capsys.readouterr().err
+    with pytest.raises(ControlsError, match="no notes"):
+        midi_controls(_midi(tmp_path / "empty.mid", notes=[]), 250, load_statistics(prepared[0]))
