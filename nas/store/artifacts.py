@@ -293,7 +293,10 @@ class ExportReport(Artifact):
     frames: int
     max_abs_difference: Differences
     float_tolerance: float
-    float_within_tolerance: bool
+    engine_audio_tolerance: float | None = Field(
+        None, description="of the peak; exports from before it was checked have none")
+    float_within_tolerance: bool = Field(
+        description="every float export within float_tolerance, and the engine's audio within engine_audio_tolerance")
     spectral_loss: ExportLosses
     bytes: dict[str, int]
 
