@@ -35,10 +35,12 @@ $(VENV)/.installed-pytest: $(VENV)/.installed requirements-test.lock
 $(VENV)/.installed-test: $(VENV)/.installed-pytest
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps torchcrepe==0.0.24
-	@# Debian's headless Chromium for the test that looks at the Prefect UI, where this user may install it
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
-		echo "no chromium and no way to install it here: the Prefect UI page test will be skipped"
+	@# Debian's headless Chromium for the test that looks at the Prefect UI, and JACK with PortAudio for
+	@# the test that plays live on JACK's dummy driver, where this user may install them
+	@command -v chromium >/dev/null && command -v jackd >/dev/null && ldconfig -p | grep -q libportaudio.so.2 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium jackd2 libportaudio2; } || \
+		echo "no chromium, jackd or PortAudio and no way to install them here: the Prefect UI page test and the live play test will be skipped"
 	touch $@
 
 install: $(VENV)/.installed

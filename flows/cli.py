@@ -94,6 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     transfer.add_argument("model", help="a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/")
     transfer.add_argument("input", help="audio file (wav, flac, ogg, mp3, ...)")
     transfer.add_argument("-o", "--output", required=True, help="WAV file to write")
+    transfer.add_argument("--block", type=int, help="play it as it would play live, through the streaming engine, "
+                                                    "this many samples a call (32-4096); default: offline")
+    transfer.add_argument("--lookahead", type=int, help="with --block: samples each frame's pitch and loudness "
+                                                        "windows reach past it (0-512; default 512, as offline)")
+    play = commands.add_parser("play", help="play a trained model live: an instrument (or a recording) in, the model "
+                               "out, through an audio interface")
+    play.add_argument("model", nargs="?", help="a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/")
+    play.add_argument("--input-device", help="the instrument's audio device (PortAudio name or index; default: the "
+                                             "system's)")
+    play.add_argument("--input-file", help="a recording played in as the instrument, instead of an input device")
+    play.add_argument("--output-device", help="where the model plays (PortAudio name or index; default: the system's)")
+    play.add_argument("--block", type=int, default=256, help="samples per audio callback (32-4096)")
+    play.add_argument("--lookahead", type=int, help="samples each frame's pitch and loudness windows reach past it "
+                                                    "(0-512; default 512, as offline; less is sooner, less exact)")
+    play.add_argument("--seconds", type=float, help="stop after this long (default: the input file's length, or "
+                                                    "Ctrl-C)")
+    play.add_argument("--record", help="also write what was played to this WAV file")
+    play.add_argument("--list-devices", action="store_true", help="list the audio devices and stop")
     render = commands.add_parser("render", help="play a trained model from MIDI notes or f0 and loudness frames")
     render.add_argument("model", help="a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/")
     played = render.add_mutually_exclusive_group(required=True)
@@ -116,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return _transfer(args)
     if args.command == "render":
         return _render(args)
+    if args.command == "play":
+        return _play(args)
     if args.command == "status":
         return _status(args.data_root)
     if args.command == "register":
@@ -372,18 +392,77 @@ def _register(args) -> int:
     return 0
 
 
+def _block_error(block: int | None) -> str | None:
+    if block is not None and not 32 <= block <= 4096:
+        return f"--block {block}: blocks are 32 to 4096 samples"
+    return None
+
+
 def _transfer(args) -> int:
     from nas.data.audio import write_wav
-    from nas.transfer import TransferError, transfer
+    from nas.engine.stream import NotStreamable
+    from nas.transfer import TransferError, live_transfer, transfer
 
+    if error := _block_error(args.block):
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
     try:
-        audio, rate, info = transfer(args.model, args.input)
-    except (TransferError, FileNotFoundError) as error:
+        if args.block:
+            audio, rate, info = live_transfer(args.model, args.input, args.block, args.lookahead)
+        else:
+            audio, rate, info = transfer(args.model, args.input)
+    except (TransferError, NotStreamable, FileNotFoundError, ValueError) as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
     write_wav(Path(args.output), audio, rate)
+    live = (f"; live in blocks of {args.block}: heard {1000 * info['latency_samples'] / rate:.1f} ms behind the "
+            f"input, {info['late_samples']} samples late" if args.block else "")
     print(f"{args.output}: {info['seconds']:.2f} s, shifted {info['octaves']:+d} octave(s) and "
-          f"{info['loudness_offset_db']:+.1f} dB toward the dataset")
+          f"{info['loudness_offset_db']:+.1f} dB toward the dataset{live}")
+    return 0
+
+
+def _device(name: str | None):
+    return int(name) if name is not None and name.isdigit() else name
+
+
+def _play(args) -> int:
+    try:
+        import sounddevice as sd
+    except OSError as error:  # the PortAudio library itself is missing
+        print(f"nas: no audio: {error} (install PortAudio, e.g. Debian's libportaudio2)", file=sys.stderr)
+        return 2
+    if args.list_devices:
+        print(sd.query_devices())
+        return 0
+    from nas.engine.stream import NotStreamable
+    from nas.live import CENTRED
+    from nas.locations import location
+    from nas.play import PlayError, play
+    from nas.store.datasets import load_statistics
+    from nas.transfer import TransferError, load_engine, read_source, run_paths
+
+    if error := _block_error(args.block) or (None if args.model else "a model (run folder) is needed"):
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
+    try:
+        run, config = run_paths(args.model)
+        engine = load_engine(run)
+        statistics = load_statistics(location(config["dataset"]["dir"]))
+        source = read_source(Path(args.input_file), engine.sample_rate) if args.input_file else None
+        print(f"playing {run.name} in blocks of {args.block} ({1000 * args.block / engine.sample_rate:.1f} ms)"
+              + (f" from {args.input_file}" if args.input_file else "") + "; Ctrl-C stops", flush=True)
+        result = play(engine, statistics, args.block, args.seconds, CENTRED if args.lookahead is None else args.lookahead,
+                      _device(args.input_device), _device(args.output_device), source, args.record)
+    except (TransferError, NotStreamable, PlayError, FileNotFoundError, ValueError) as error:
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(f"played {result['seconds']:.1f} s in {result['callbacks']} blocks: {result['xruns']} xruns, "
+          f"{result['late_samples']} samples late; latency {result['latency_ms']:.1f} ms; a block took "
+          f"{result['callback_p99_ms']:.2f} ms at the 99th percentile ({result['callback_max_ms']:.2f} ms at most) "
+          f"of its {result['block_ms']:.1f} ms")
     return 0
 
 
@@ -394,8 +473,8 @@ def _render(args) -> int:
     from nas.render import render
     from nas.transfer import TransferError
 
-    if args.block is not None and not 32 <= args.block <= 4096:
-        print(f"nas: --block {args.block}: blocks are 32 to 4096 samples", file=sys.stderr)
+    if error := _block_error(args.block):
+        print(f"nas: {error}", file=sys.stderr)
         return 2
     playing = Playing(attack_s=args.attack, release_s=args.release, vibrato_cents=args.vibrato,
                       vibrato_hz=args.vibrato_hz, bend_semitones=args.bend_range)

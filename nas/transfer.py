@@ -34,8 +34,8 @@ class TransferError(ValueError):
     """Input that cannot be transferred; the message names the file and the reason."""
 
 
-def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: int) -> dict[str, np.ndarray]:
-    """f0 and loudness of a monophonic file at the control rate, plus the note mask."""
+def read_source(path: Path, sample_rate: int) -> np.ndarray:
+    """A recording to transfer, mono at `sample_rate`; TransferError says what is wrong with it."""
     try:
         audio, rate, _ = read_mono(path)
     except AudioError as error:
@@ -44,7 +44,12 @@ def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: i
         raise TransferError(f"{path}: {len(audio) / max(rate, 1):.2f} s is too short to transfer (at least 0.25 s)")
     if not np.all(np.isfinite(audio)) or np.abs(audio).max() < SILENT_PEAK:
         raise TransferError(f"{path}: silent or not finite (peak {np.abs(audio).max():.1e})")
-    audio = resample(audio, rate, sample_rate)
+    return resample(audio, rate, sample_rate)
+
+
+def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: int) -> dict[str, np.ndarray]:
+    """f0 and loudness of a monophonic file at the control rate, plus the note mask."""
+    audio = read_source(path, sample_rate)
     frames = len(audio) // (sample_rate // control_rate)
     times = np.arange(frames) / control_rate
     f0_hz, confidence = _pitch(resample(audio, sample_rate, PITCH_RATE), metadata, times)
@@ -114,3 +119,20 @@ def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
     audio = engine.render(adjusted["f0_hz"], adjusted["loudness_db"])
     seconds = len(audio) / engine.sample_rate
     return audio, engine.sample_rate, {**info, "frames": len(adjusted["f0_hz"]), "seconds": seconds}
+
+
+def live_transfer(model: Path, source: Path, block: int, lookahead: int | None = None) -> tuple[np.ndarray, int, dict]:
+    """`source` played as it would play live: features from the stream as it arrives, the
+    transfer's shifts from the notes heard so far, the streaming engine `block` samples a
+    call (nas.live). The audio returned is aligned with the source; `latency_samples` is how
+    far behind it a listener would hear it."""
+    from nas.live import CENTRED, LiveTransfer
+
+    run, config = run_paths(model)
+    engine = load_engine(run)
+    live = LiveTransfer(engine, load_statistics(location(config["dataset"]["dir"])), block,
+                        CENTRED if lookahead is None else lookahead)
+    audio, late = live.stream(read_source(Path(source), engine.sample_rate))
+    return audio, engine.sample_rate, {"octaves": live.adjust.octaves, "loudness_offset_db": live.adjust.offset_db,
+                                       "seconds": len(audio) / engine.sample_rate, "latency_samples": live.latency,
+                                       "late_samples": late}
