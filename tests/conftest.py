@@ -151,6 +151,27 @@ def trained_run(prepared):
     return layout
 
 
+DEMO_MODELS = REPO / "tests" / "data" / "demo-models"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The demo's streamable model (750 steps of `make demo` with norm `frame`, committed in
+    tests/data/demo-models/frame) as a run folder beside its dataset's statistics: what
+    render, transfer and play load."""
+    import json
+    import shutil
+
+    root = tmp_path_factory.mktemp("demo-root")
+    dataset = root / "demo-violin" / "dataset"
+    dataset.mkdir(parents=True)
+    shutil.copy(DEMO_MODELS / "statistics.json", dataset / "statistics.json")
+    run = root / "demo-violin" / "runs" / "demo"
+    shutil.copytree(DEMO_MODELS / "frame", run / "model")
+    (run / "config.json").write_text(json.dumps({"dataset": {"dir": str(dataset)}}))
+    return run
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`), the tests of the trained

@@ -15,7 +15,6 @@ from nas.store.artifacts import ExportReport
 from tests.conftest import example_controls
 
 
-
 @pytest.mark.parametrize("preset, settings", [("cnn", {"norm": "sequence"}), ("cnn-tiny", {"norm": "frame"}),
                                               ("cnn", {"norm": "frame", "output_norm": True}), ("full", {})])
 def test_engine_decoders_and_synth_match_tensorflow(preset, settings):

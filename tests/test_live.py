@@ -44,17 +44,17 @@ def test_streamed_features_are_the_offline_features(block):
     assert np.array_equal(f0, f0[held - held % 4])  # the frames between hold the last tracked pitch
 
 
-def test_live_transfer_of_a_recording_follows_its_pitch_with_a_fixed_latency(trained_run, tmp_path, capsys):
+def test_live_transfer_of_a_recording_follows_its_pitch_with_a_fixed_latency(demo_run, tmp_path, capsys):
     source = tmp_path / "violin.wav"
     sf.write(source, _violin(4.0), 16000)
     out = tmp_path / "live.wav"
-    assert main(["transfer", str(trained_run.dir), str(source), "-o", str(out), "--block", "256"]) == 0
+    assert main(["transfer", str(demo_run), str(source), "-o", str(out), "--block", "256"]) == 0
     said = capsys.readouterr().out
     assert "heard 52.0 ms behind the input, 0 samples late" in said  # 512 lookahead + 64 engine + 256 block
     audio, rate = sf.read(out, dtype="float32")
     assert len(audio) == 4 * 16000 and np.abs(audio).max() > 1e-3
     assert _pitch_gap_cents(audio, _violin(4.0)) < 50  # aligned with the input: no lag left
-    assert main(["transfer", str(trained_run.dir), str(source), "-o", str(out), "--block", "8"]) == 2
+    assert main(["transfer", str(demo_run), str(source), "-o", str(out), "--block", "8"]) == 2
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def jack_server():
     server.wait(timeout=10)
 
 
-def test_play_on_a_real_audio_server_keeps_time(trained_run, jack_server, tmp_path):
+def test_play_on_a_real_audio_server_keeps_time(demo_run, jack_server, tmp_path):
     """15 s of a recording played in, the model played out through JACK in blocks of 128
     (8 ms): every block in time, and what was played is the recording's melody."""
     source = tmp_path / "violin.wav"
@@ -81,7 +81,7 @@ def test_play_on_a_real_audio_server_keeps_time(trained_run, jack_server, tmp_pa
     record = tmp_path / "played.wav"
     env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "play", str(trained_run.dir), "--input-file", str(source),
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "play", str(demo_run), "--input-file", str(source),
                            "--block", "128", "--record", str(record)], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

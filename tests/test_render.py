@@ -1,5 +1,7 @@
 """`nas render`: MIDI and feature frames played by a trained model, offline and streamed."""
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -7,6 +9,7 @@ import soundfile as sf
 from flows.cli import main
 from nas.controls import ControlsError, midi_controls
 from nas.store.datasets import load_statistics
+from tests.conftest import DEMO_MODELS
 
 NOTES = [(69, 110, 0.0, 0.5), (72, 40, 0.5, 1.0), (76, 110, 1.0, 1.5)]  # pitch, velocity, start, end (s)
 
@@ -44,9 +47,9 @@ def _pitch_and_level(audio, rate, start, end):
 
 
 @pytest.mark.parametrize("block", [None, 128])
-def test_midi_plays_the_notes_at_their_velocities(trained_run, tmp_path, block):
+def test_midi_plays_the_notes_at_their_velocities(demo_run, tmp_path, block):
     out = tmp_path / "notes.wav"
-    args = ["render", str(trained_run.dir), "--midi", str(_midi(tmp_path / "notes.mid")), "-o", str(out)]
+    args = ["render", str(demo_run), "--midi", str(_midi(tmp_path / "notes.mid")), "-o", str(out)]
     assert main(args + (["--block", str(block)] if block else [])) == 0
     audio, rate = sf.read(out, dtype="float32")
     assert abs(len(audio) / rate - 1.85) < 0.02  # the last note's end, its release and 0.1 s
@@ -58,8 +61,8 @@ def test_midi_plays_the_notes_at_their_velocities(trained_run, tmp_path, block):
     assert levels[1] < levels[0] - 3 and levels[1] < levels[2] - 3  # velocity 40 against 110
 
 
-def test_midi_controls_follow_bends_and_the_dataset_s_loudness(prepared, tmp_path):
-    statistics = load_statistics(prepared[0])
+def test_midi_controls_follow_bends_and_the_dataset_s_loudness(tmp_path):
+    statistics = json.loads((DEMO_MODELS / "statistics.json").read_text())
     bent = midi_controls(_midi(tmp_path / "bent.mid", bend=4096), 250, statistics)  # half of +2 semitones
     plain = midi_controls(_midi(tmp_path / "plain.mid"), 250, statistics)
     assert np.allclose(1200 * np.log2(bent["f0_hz"] / plain["f0_hz"]), 100, atol=0.1)
@@ -69,18 +72,18 @@ def test_midi_controls_follow_bends_and_the_dataset_s_loudness(prepared, tmp_pat
     assert plain["loudness_db"][-1] < loud - 20  # released to the dataset's silence
 
 
-def test_features_render_and_bad_files_are_named(trained_run, prepared, tmp_path, capsys):
+def test_features_render_and_bad_files_are_named(demo_run, prepared, tmp_path, capsys):
     t = np.arange(200) / 50
     frames = tmp_path / "line.npz"
     np.savez(frames, f0_hz=330 * 2 ** (t / 4), loudness_db=np.full(200, -30.0), frame_rate=50)
     out = tmp_path / "line.wav"
-    assert main(["render", str(trained_run.dir), "--features", str(frames), "-o", str(out), "--block", "4096"]) == 0
+    assert main(["render", str(demo_run), "--features", str(frames), "-o", str(out), "--block", "4096"]) == 0
     assert abs(sf.info(out).duration - 3.984) < 0.01
     parquet = prepared[0] / "features.parquet"
-    assert main(["render", str(trained_run.dir), "--features", str(parquet), "-o", str(out)]) == 0
+    assert main(["render", str(demo_run), "--features", str(parquet), "-o", str(out)]) == 0
     broken = tmp_path / "broken.mid"
     broken.write_bytes(b"MThd not really")
-    assert main(["render", str(trained_run.dir), "--midi", str(broken), "-o", str(out)]) == 2
+    assert main(["render", str(demo_run), "--midi", str(broken), "-o", str(out)]) == 2
     assert f"nas: {broken}: not a readable MIDI file" in capsys.readouterr().err
     with pytest.raises(ControlsError, match="no notes"):
-        midi_controls(_midi(tmp_path / "empty.mid", notes=[]), 250, load_statistics(prepared[0]))
+        midi_controls(_midi(tmp_path / "empty.mid", notes=[]), 250, load_statistics(demo_run.parent.parent / "dataset"))

@@ -11,7 +11,7 @@ from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, StreamingEngine
 from nas.export.weights import engine_weights
 from nas.models.synthesizer import Synthesizer
-from tests.conftest import example_controls
+from tests.conftest import DEMO_MODELS, demo_audio, demo_truth, example_controls
 
 PARITY = 1e-5  # of the offline audio's peak (acids' cached_conv holds streamed output to this)
 
@@ -93,3 +93,41 @@ def test_a_block_allocates_nothing_in_steady_state(frame_model):
 def test_a_model_that_needs_the_future_is_refused_with_the_setting_that_streams():
     with pytest.raises(NotStreamable, match="model.norm=frame"):
         StreamingEngine(_model("sequence")[1])
+
+
+def _demo_controls(seconds: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """The demo violin's own controls at 250 frames/s: its MIDI f0 and its loudness."""
+    from nas.data.loudness import compute_loudness
+    from nas.resample import resample
+
+    audio, rate = demo_audio()
+    truth = demo_truth()
+    frames = int(seconds * 250)
+    voiced = truth[:, 1] > 0
+    f0 = np.interp(np.arange(frames) / 250, truth[voiced, 0], truth[voiced, 1])
+    loudness = compute_loudness(resample(audio, rate, 16000), 16000, 250)[:frames]
+    return f0.astype(np.float32), loudness.astype(np.float32)
+
+
+@pytest.mark.parametrize("norm", ["sequence", "frame"])
+def test_the_demo_model_s_engine_and_stream_match_tensorflow(norm):
+    """The demo's models (750 steps of `make demo`, committed) on the demo violin's own
+    controls: the engine's audio within 1e-5 of TensorFlow's peak; the frame model streamed too."""
+    from nas.engine.engine import scale_inputs
+    from nas.export.bundle import ENGINE_AUDIO_TOLERANCE, engine_difference
+    from nas.models.saved import load_model
+
+    model, summary = load_model(DEMO_MODELS / norm)
+    assert summary.model.norm == norm
+    engine = Engine(summary.model_dump(mode="json"), engine_weights(model))
+    f0, loudness = _demo_controls(4.0)
+    ld, f0_scaled = scale_inputs(f0, loudness)
+    example = {"f0_hz": f0[:, None], "loudness_db": loudness[:, None], "ld_scaled": ld[:, None],
+               "f0_scaled": f0_scaled[:, None]}
+    assert engine_difference(model, engine, example) <= ENGINE_AUDIO_TOLERANCE
+    if norm == "frame":
+        f0, loudness = _demo_controls(30.0)
+        noise = np.random.default_rng(0).uniform(-1, 1, len(f0) * 64).astype(np.float32)
+        offline = engine.synthesize(engine.decode(f0, loudness), f0, noise)["audio"]
+        streamed = StreamingEngine(engine, noise=noise).render(f0, loudness, np.array([128, 77, 4096, 32, 1000]))
+        assert np.abs(streamed - offline).max() <= PARITY * np.abs(offline).max()
