@@ -3,6 +3,7 @@ and renamed into place once `dataset.json` is written (so a published folder is 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +87,23 @@ class DatasetLayout:
         return DatasetFiles(self.final).metadata.exists()
 
 
+@functools.lru_cache(maxsize=64)
+def _published_text(url: str) -> str:
+    return location(url).read_text()
+
+
+def _read_text(path: Path) -> str:
+    """A published version's files never change (the version is their content's hash), so a
+    process downloads each from a bucket once; a missing file is not remembered."""
+    return _published_text(str(path)) if is_remote(path) else path.read_text()
+
+
 def load_metadata(dataset_dir: Path) -> DatasetMeta:
-    return DatasetMeta.load(DatasetFiles(location(dataset_dir)).metadata)
+    return DatasetMeta.model_validate(json.loads(_read_text(DatasetFiles(location(dataset_dir)).metadata)))
 
 
 def load_statistics(dataset_dir: Path) -> dict:
-    return json.loads(DatasetFiles(location(dataset_dir)).statistics.read_text())
+    return json.loads(_read_text(DatasetFiles(location(dataset_dir)).statistics))
 
 
 def published_version(data_root: Path, name: str, version: str) -> Path:
