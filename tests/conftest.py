@@ -154,22 +154,33 @@ def trained_run(prepared):
 DEMO_MODELS = REPO / "tests" / "data" / "demo-models"
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Path:
-    """The demo's streamable model (750 steps of `make demo` with norm `frame`, committed in
-    tests/data/demo-models/frame) as a run folder beside its dataset's statistics: what
-    render, transfer and play load."""
+def _demo_run(root: Path, norm: str) -> Path:
+    """A run folder of the committed demo model with this normalisation, beside its
+    dataset's statistics: what render, transfer and play load."""
     import json
     import shutil
 
-    root = tmp_path_factory.mktemp("demo-root")
     dataset = root / "demo-violin" / "dataset"
-    dataset.mkdir(parents=True)
-    shutil.copy(DEMO_MODELS / "statistics.json", dataset / "statistics.json")
-    run = root / "demo-violin" / "runs" / "demo"
-    shutil.copytree(DEMO_MODELS / "frame", run / "model")
+    if not dataset.exists():
+        dataset.mkdir(parents=True)
+        shutil.copy(DEMO_MODELS / "statistics.json", dataset / "statistics.json")
+    run = root / "demo-violin" / "runs" / norm
+    shutil.copytree(DEMO_MODELS / norm, run / "model")
     (run / "config.json").write_text(json.dumps({"dataset": {"dir": str(dataset)}}))
     return run
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The demo's streamable model: 750 steps of `make demo` with norm `frame` (the default),
+    committed in tests/data/demo-models/frame."""
+    return _demo_run(tmp_path_factory.mktemp("demo-root"), "frame")
+
+
+@pytest.fixture(scope="session")
+def old_demo_run(tmp_path_factory) -> Path:
+    """The demo's model as it was before norm `frame`: ddsp's sequence Normalize."""
+    return _demo_run(tmp_path_factory.mktemp("old-demo-root"), "sequence")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

@@ -58,6 +58,7 @@ def test_a_run_written_before_the_types_loads_with_the_defaults_of_its_time(old_
     # keys added since: not recorded then (recipe, optimiser), or what the model was then
     assert summary.recipe is None and summary.optim is None and summary.loss is None and summary.input_stats is None
     assert summary.model.output_norm and summary.model.reverb_scale == 1.0 and not summary.model.standardize_inputs
+    assert summary.model.norm == "sequence"  # ddsp's Normalize over the whole clip, as every model was then
     assert summary.decoder_parameters == 2446 and summary.final.eval_loss < summary.final.initial_eval_loss
     assert finished_run(layout, 10).run_dir == str(layout.dir)  # where it is now, not where it was written
     assert finished_run(layout, 11) is None

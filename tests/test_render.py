@@ -87,3 +87,12 @@ def test_features_render_and_bad_files_are_named(demo_run, prepared, tmp_path, c
     assert f"nas: {broken}: not a readable MIDI file" in capsys.readouterr().err
     with pytest.raises(ControlsError, match="no notes"):
         midi_controls(_midi(tmp_path / "empty.mid", notes=[]), 250, load_statistics(demo_run.parent.parent / "dataset"))
+
+
+def test_a_model_of_before_norm_frame_renders_offline_and_says_why_it_cannot_stream(old_demo_run, tmp_path, capsys):
+    notes, out = _midi(tmp_path / "notes.mid"), tmp_path / "old.wav"
+    assert main(["render", str(old_demo_run), "--midi", str(notes), "-o", str(out)]) == 0
+    assert np.abs(sf.read(out, dtype="float32")[0]).max() > 1e-3
+    assert main(["render", str(old_demo_run), "--midi", str(notes), "-o", str(out), "--block", "128"]) == 2
+    err = capsys.readouterr().err
+    assert "this model cannot stream" in err and "model.norm=frame" in err
