@@ -401,7 +401,8 @@ def _block_error(block: int | None) -> str | None:
 def _transfer(args) -> int:
     from nas.data.audio import write_wav
     from nas.engine.stream import NotStreamable
-    from nas.transfer import TransferError, live_transfer, transfer
+    from nas.live import live_transfer
+    from nas.transfer import TransferError, transfer
 
     if error := _block_error(args.block):
         print(f"nas: {error}", file=sys.stderr)

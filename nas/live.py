@@ -19,17 +19,21 @@ must be gathered before it is processed, `latency` is what a listener hears.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from nas.data.features import SOUNDING_DB
 from nas.data.loudness import DB_RANGE, LOUDNESS_N_FFT, _a_weighting
 from nas.engine.engine import Engine, hz_to_midi
 from nas.engine.stream import StreamingEngine
+from nas.locations import location
 from nas.pitch import FRAME_SIZE, SAMPLE_RATE, SURE_PITCH
 from nas.pitch.decode import cents_to_hz, local_average_cents
 from nas.pitch.tracker import normalized
 from nas.spectrum import periodic_hann
-from nas.transfer import QUIET_DB
+from nas.store.datasets import load_statistics
+from nas.transfer import QUIET_DB, load_engine, read_source, run_paths
 
 CENTRED = FRAME_SIZE // 2  # the offline features' lookahead: the pitch window's centre
 
@@ -148,3 +152,18 @@ class LiveTransfer:
         for start in range(0, len(padded), self.block):
             late += self.process(padded[start:start + self.block], out[start:start + self.block])
         return out[self.delay:self.delay + len(audio)], late
+
+
+def live_transfer(model: Path, source: Path, block: int, lookahead: int | None = None) -> tuple[np.ndarray, int, dict]:
+    """`source` played as it would play live: features from the stream as it arrives, the
+    transfer's shifts from the notes heard so far, the streaming engine `block` samples a
+    call (nas.live). The audio returned is aligned with the source; `latency_samples` is how
+    far behind it a listener would hear it."""
+    run, config = run_paths(model)
+    engine = load_engine(run)
+    live = LiveTransfer(engine, load_statistics(location(config["dataset"]["dir"])), block,
+                        CENTRED if lookahead is None else lookahead)
+    audio, late = live.stream(read_source(Path(source), engine.sample_rate))
+    return audio, engine.sample_rate, {"octaves": live.adjust.octaves, "loudness_offset_db": live.adjust.offset_db,
+                                       "seconds": len(audio) / engine.sample_rate, "latency_samples": live.latency,
+                                       "late_samples": late}

@@ -120,19 +120,3 @@ def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
     seconds = len(audio) / engine.sample_rate
     return audio, engine.sample_rate, {**info, "frames": len(adjusted["f0_hz"]), "seconds": seconds}
 
-
-def live_transfer(model: Path, source: Path, block: int, lookahead: int | None = None) -> tuple[np.ndarray, int, dict]:
-    """`source` played as it would play live: features from the stream as it arrives, the
-    transfer's shifts from the notes heard so far, the streaming engine `block` samples a
-    call (nas.live). The audio returned is aligned with the source; `latency_samples` is how
-    far behind it a listener would hear it."""
-    from nas.live import CENTRED, LiveTransfer
-
-    run, config = run_paths(model)
-    engine = load_engine(run)
-    live = LiveTransfer(engine, load_statistics(location(config["dataset"]["dir"])), block,
-                        CENTRED if lookahead is None else lookahead)
-    audio, late = live.stream(read_source(Path(source), engine.sample_rate))
-    return audio, engine.sample_rate, {"octaves": live.adjust.octaves, "loudness_offset_db": live.adjust.offset_db,
-                                       "seconds": len(audio) / engine.sample_rate, "latency_samples": live.latency,
-                                       "late_samples": late}
