@@ -76,13 +76,16 @@ class _Calibration:
 
 
 def quantize_int8(onnx_path: Path, path: Path, calibration: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Static int8 quantisation (QDQ, per-channel weights, MinMax activations)."""
+    """Static int8 quantisation of the convolutions (QDQ, per-channel weights, MinMax
+    activations); the Dense head and the normalisations stay float. On the demo's
+    frame-normalised model, quantising the head too doubled the spectral loss (+92%), the
+    convolutions alone cost +7.5% (benchmarks/README.md, "normalisation")."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     with atomic_path(path) as tmp:
         quantize_static(str(onnx_path), str(tmp), _Calibration(calibration), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Conv"])
 
 
 def run_tflite(path: Path, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
