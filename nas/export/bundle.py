@@ -38,8 +38,9 @@ FLOAT_TOLERANCE = 1e-4  # max abs difference of a float export's decoder outputs
 # The engine's audio vs the model's, of the peak. The model takes sin(k * phase) in float32
 # with k * phase up to 60 * 2 pi = 377 rad, where float32's spacing is 3e-5; the engine
 # builds sin(k * phase) by angle addition from a float64 phase. So the gap should be largest
-# for models that keep energy in their top harmonics (not checked against float64 here): 5.0e-6 on the demo model (750 steps),
-# 2.2e-5 on the suite's 60-step model, whose harmonic distribution is still nearly flat.
+# for models that keep energy in their top harmonics (not checked against float64 here):
+# 5.0e-6 on the demo model (750 steps), 2.2e-5 on the suite's 60-step model, whose
+# harmonic distribution is still nearly flat.
 ENGINE_AUDIO_TOLERANCE = 5e-5
 
 
