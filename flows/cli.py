@@ -437,9 +437,8 @@ def _play(args) -> int:
         print(sd.query_devices())
         return 0
     from nas.engine.stream import NotStreamable
-    from nas.live import CENTRED
+    from nas.live import CENTRED, PlayError, play
     from nas.locations import location
-    from nas.play import PlayError, play
     from nas.store.datasets import load_statistics
     from nas.transfer import TransferError, load_engine, read_source, run_paths
 
