@@ -24,10 +24,8 @@ import math
 import numba
 import numpy as np
 
-from nas.spectrum import periodic_hann
-
 from .engine import DB_RANGE, F0_RANGE, Engine
-from .synth import LOG_10, NOISE_BIAS, crossfade, harmonic_frame
+from .synth import LOG_10, NOISE_BIAS, crossfade, harmonic_frame, noise_crop, noise_impulses
 
 PARTITION = 64  # reverb partition (samples): a power of two for the FFT below
 NORMALIZE_EPS = 1e-5
@@ -338,11 +336,11 @@ class StreamingEngine:
                      np.ascontiguousarray(w["dense_out.kernel"], np.float32), bias,
                      zeros(2, np.float32), zeros(channels, np.float32), zeros(channels, np.float32),
                      zeros(len(bias), np.float32))
-        # filtered noise: the bands' windowed causal impulses, as synth.noise_filter_matrix makes them
+        # filtered noise: each frame's FIR in the time domain, from the offline engine's impulses
         n_bands = len(bias) - 1 - engine.n_harmonics
-        ir_size = 2 * (n_bands - 1)
-        impulses = np.roll(np.fft.irfft(np.eye(n_bands), n=ir_size), ir_size // 2, axis=-1) * periodic_hann(ir_size)
-        crop = (ir_size - 1) // 2 - 1  # as synth.filtered_noise crops its overlap-add
+        impulses = noise_impulses(n_bands)
+        ir_size = impulses.shape[1]
+        crop = noise_crop(n_bands)
         self.lookahead_frames = max(1, -(-crop // hop))
         self.latency = self.lookahead_frames * hop
         """Samples from a control frame's time to when its audio can be pulled: its audio

@@ -126,17 +126,29 @@ def harmonic_audio(harmonic_amps: np.ndarray, f0_hz: np.ndarray, hop: int, sampl
     return out
 
 
+def noise_impulses(n_bands: int) -> np.ndarray:
+    """[bands, 2 * (bands - 1)]: ddsp's windowed causal FIR of each band alone (its zero-phase
+    response shifted by half and Hann-windowed); a frame's FIR is its magnitudes @ these."""
+    ir_size = 2 * (n_bands - 1)
+    impulse = np.fft.irfft(np.eye(n_bands), n=ir_size)
+    return np.roll(impulse, ir_size // 2, axis=-1) * periodic_hann(ir_size)
+
+
+def noise_crop(n_bands: int) -> int:
+    """Samples ddsp's FilteredNoise drops from the front of its overlap-added frames."""
+    return (2 * (n_bands - 1) - 1) // 2 - 1
+
+
 @functools.lru_cache(maxsize=8)
 def noise_filter_matrix(n_bands: int, hop: int) -> tuple[np.ndarray, int]:
     """M [bands, 2 * (fft_size // 2 + 1)] float32 such that (mags @ M).view(complex64) is
     the spectrum of ddsp's windowed causal FIR for `mags` (a real matrix product is
     several times faster than NumPy's complex one)."""
-    ir_size = 2 * (n_bands - 1)
+    causal = noise_impulses(n_bands)
+    ir_size = causal.shape[1]
     # The linear convolution fits in hop + ir_size - 1 samples; a whole number of hops makes
     # overlap-add a reshape. ddsp rounds up to a power of two; the result is the same.
     fft_size = -(-(hop + ir_size - 1) // hop) * hop
-    impulse = np.fft.irfft(np.eye(n_bands), n=ir_size)  # zero-phase FIR of each band alone
-    causal = np.roll(impulse, ir_size // 2, axis=-1) * periodic_hann(ir_size)
     spectra = np.fft.rfft(causal, n=fft_size)
     return np.stack([spectra.real, spectra.imag], axis=-1).reshape(n_bands, -1).astype(np.float32), fft_size
 
@@ -158,7 +170,7 @@ def filtered_noise(magnitudes: np.ndarray, hop: int, noise: np.ndarray | None = 
     if spectra is None:
         spectra = noise_spectra(noise, frames, fft_size)
     filtered = scipy.fft.irfft(spectra * response, n=fft_size, axis=-1, workers=1)
-    return overlap_add(filtered, hop, crop_start=(2 * (n_bands - 1) - 1) // 2 - 1, length=frames * hop)
+    return overlap_add(filtered, hop, crop_start=noise_crop(n_bands), length=frames * hop)
 
 
 def overlap_add(blocks: np.ndarray, hop: int, crop_start: int, length: int) -> np.ndarray:
