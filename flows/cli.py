@@ -438,9 +438,7 @@ def _play(args) -> int:
         return 0
     from nas.engine.stream import NotStreamable
     from nas.live import CENTRED, PlayError, play
-    from nas.locations import location
-    from nas.store.datasets import load_statistics
-    from nas.transfer import TransferError, load_engine, read_source, run_paths
+    from nas.transfer import TransferError, load_engine, read_source, run_paths, run_statistics
 
     if error := _block_error(args.block) or (None if args.model else "a model (run folder) is needed"):
         print(f"nas: {error}", file=sys.stderr)
@@ -448,7 +446,7 @@ def _play(args) -> int:
     try:
         run, config = run_paths(args.model)
         engine = load_engine(run)
-        statistics = load_statistics(location(config["dataset"]["dir"]))
+        statistics = run_statistics(config)
         source = read_source(Path(args.input_file), engine.sample_rate) if args.input_file else None
         print(f"playing {run.name} in blocks of {args.block} ({1000 * args.block / engine.sample_rate:.1f} ms)"
               + (f" from {args.input_file}" if args.input_file else "") + "; Ctrl-C stops", flush=True)

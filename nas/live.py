@@ -30,13 +30,11 @@ from nas.data.features import SOUNDING_DB
 from nas.data.loudness import DB_RANGE, LOUDNESS_N_FFT, _a_weighting
 from nas.engine.engine import Engine, hz_to_midi
 from nas.engine.stream import StreamingEngine
-from nas.locations import location
 from nas.pitch import FRAME_SIZE, SAMPLE_RATE, SURE_PITCH
 from nas.pitch.decode import cents_to_hz, local_average_cents
 from nas.pitch.tracker import normalized
 from nas.spectrum import periodic_hann
-from nas.store.datasets import load_statistics
-from nas.transfer import QUIET_DB, load_engine, read_source, run_paths
+from nas.transfer import QUIET_DB, load_engine, read_source, run_paths, run_statistics
 
 CENTRED = FRAME_SIZE // 2  # the offline features' lookahead: the pitch window's centre
 
@@ -164,7 +162,7 @@ def live_transfer(model: Path, source: Path, block: int, lookahead: int | None =
     far behind it a listener would hear it."""
     run, config = run_paths(model)
     engine = load_engine(run)
-    live = LiveTransfer(engine, load_statistics(location(config["dataset"]["dir"])), block,
+    live = LiveTransfer(engine, run_statistics(config), block,
                         CENTRED if lookahead is None else lookahead)
     audio, late = live.stream(read_source(Path(source), engine.sample_rate))
     return audio, engine.sample_rate, {"octaves": live.adjust.octaves, "loudness_offset_db": live.adjust.offset_db,

@@ -10,9 +10,7 @@ import numpy as np
 from nas.controls import Playing, feature_controls, midi_controls
 from nas.engine.engine import Engine
 from nas.engine.stream import StreamingEngine
-from nas.locations import location
-from nas.store.datasets import load_statistics
-from nas.transfer import load_engine, run_paths
+from nas.transfer import load_engine, run_paths, run_statistics
 
 
 def synthesize(engine: Engine, f0_hz: np.ndarray, loudness_db: np.ndarray, block: int | None) -> np.ndarray:
@@ -28,7 +26,7 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
     run, config = run_paths(model)
     engine = load_engine(run)
     if midi is not None:
-        statistics = load_statistics(location(config["dataset"]["dir"]))
+        statistics = run_statistics(config)
         controls = midi_controls(Path(midi), engine.control_rate, statistics, playing)
     else:
         controls = feature_controls(Path(features), engine.control_rate, source)

@@ -96,6 +96,11 @@ def run_paths(model: Path) -> tuple[Path, dict]:
     return layout.dir, json.loads(layout.config.read_text())
 
 
+def run_statistics(config: dict) -> dict:
+    """The statistics of the dataset a run (its config.json) was trained on."""
+    return load_statistics(location(config["dataset"]["dir"]))
+
+
 def load_engine(run: Path) -> Engine:
     """The exported engine if there is one, else weights taken from the trained model."""
     export = RunLayout(run).export
