@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= dataset_configs/demo-violin.yaml
 
-.PHONY: install install-test demo test smoke benchmark
+.PHONY: install install-test demo test smoke benchmark docs docs-serve
 
 UV := $(BIN)/uv
 # uv installs from the lock files below into .venv (it is pip-installed into the venv first,
@@ -25,7 +25,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
 	$(BIN)/python -m compileall -q nas flows tasks
 	touch $@
 
-# requirements-test.lock: the same plus the test extra (`... --extra test -o requirements-test.lock`).
+# requirements-test.lock: the same plus the test and docs extras (`... --extra test --extra docs -o
+# requirements-test.lock`).
 # torch (for torchcrepe, the parity test's independent CREPE) goes through pip: pip finds the
 # CPU build a machine keeps on disk, where uv would download a CUDA build of several GB.
 $(VENV)/.installed-pytest: $(VENV)/.installed requirements-test.lock
@@ -59,4 +60,10 @@ smoke: $(VENV)/.installed-pytest
 
 benchmark: install-test
 	$(BIN)/python benchmarks/prepare_vs_ddsp.py
-	$(BIN)/python benchmarks/realtime.py
+
+# The docs site (MkDocs, Material): its reference pages are generated from the code at build time.
+docs: $(VENV)/.installed-pytest
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: $(VENV)/.installed-pytest
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve

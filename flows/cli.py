@@ -14,20 +14,26 @@ from pydantic import ValidationError
 from flows import console
 from nas.config import ConfigError, find_audio, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
+from nas.export.runtimes import RUNTIMES
 from nas.locations import check_reachable, is_url, resolve_root, unreachable
 
 DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
 SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room
 
 
-def _parse_overrides(items: list[str]) -> dict:
+def _parse_overrides(items: list[str], parse: bool = True) -> dict:
+    """KEY=VALUE items, their values read as YAML (`parse`) or kept as text."""
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key.strip()] = yaml.safe_load(value)
+        overrides[key.strip()] = yaml.safe_load(value) if parse else value
     return overrides
+
+
+def _listed(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _training_arguments(command) -> None:
@@ -40,7 +46,8 @@ def _training_arguments(command) -> None:
                          help="override a setting of the preset, e.g. --set optim.learning_rate=1e-3 (repeatable)")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and flag (the docs' CLI reference is generated from it)."""
     parser = argparse.ArgumentParser(prog="nas", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also print what TensorFlow, Beam and the other libraries log (or NAS_LOG_LEVEL=DEBUG)")
@@ -64,6 +71,27 @@ def main(argv: list[str] | None = None) -> int:
     many.add_argument("--dask-workers", type=int, default=0, help="a local Dask cluster of this many processes")
     many.add_argument("--dask-address", help="an existing Dask scheduler, e.g. tcp://scheduler:8786")
     many.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are written")
+    sweep = commands.add_parser("sweep", help="compare models and recipes on one dataset: train, evaluate, export and "
+                                "benchmark every point; summary table, quality-speed frontier, learning curves")
+    sweep.add_argument("config", help="dataset config (YAML), e.g. dataset_configs/demo-violin.yaml")
+    sweep.add_argument("--preset", type=_listed, help=f"presets, comma-separated ({', '.join(PRESETS)}; default: the "
+                       "config's)")
+    sweep.add_argument("--recipe", type=_listed, help=f"recipes, comma-separated ({', '.join(RECIPES)}; default: the "
+                       "config's)")
+    sweep.add_argument("--steps", type=int, help="training steps of every point (default: the config's)")
+    sweep.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 of every setting (default 1)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=V1,V2",
+                       help="a setting to sweep, e.g. --set model.channels=8,16,32 (repeatable: every combination)")
+    sweep.add_argument("--name", help="the sweep's name (default: the dataset's); its card is sweep-NAME")
+    sweep.add_argument("--runtimes", type=_listed, help="runtimes to benchmark (default: all of "
+                       f"{', '.join(RUNTIMES)})")
+    sweep.add_argument("--runtime-seconds", type=float, default=10.0, help="measuring time per point (default 10)")
+    sweep.add_argument("--dask-workers", type=int, default=2, help="a local Dask cluster of this many processes, "
+                       "each training one point at a time (default 2)")
+    sweep.add_argument("--dask-address", help="an existing Dask scheduler instead, e.g. tcp://scheduler:8786")
+    sweep.add_argument("--train-deployment", help="send each point's training to this deployment, e.g. "
+                       "train/train-gpu")
+    sweep.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets, runs and sweeps are written")
     status = commands.add_parser("status", help="datasets with their latest dataset, model and evaluation")
     status.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="where datasets and runs are")
     evaluate = commands.add_parser("evaluate", help="score a trained model on a dataset; report, history, W&B")
@@ -127,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--attack", type=float, default=0.05, help="MIDI: seconds from silence to a note's level")
     render.add_argument("--release", type=float, default=0.25, help="MIDI: seconds from a note's level to silence")
     render.add_argument("--bend-range", type=float, default=2.0, help="MIDI: semitones of a full pitch bend")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     console.configure(console.verbose_requested(args.verbose))
     if args.command == "transfer":
@@ -144,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         return _server(args.action)
     if args.command == "run-many":
         return _run_many(args)
+    if args.command == "sweep":
+        return _sweep(args)
     try:  # config errors are reported before any flow starts; the flows get the parsed config
         check_reachable(resolve_root(args.data_root))
         config, base = load_config(args.config)
@@ -315,6 +349,38 @@ def _run_many(args) -> int:
     for path, result in results.items():
         print(f"{path}: {result.get('dataset_dir') or 'FAILED: ' + result['error']}")
     return 1 if any("error" in r for r in results.values()) else 0
+
+
+def _sweep(args) -> int:
+    from nas.export.runtimes import RUNTIMES
+
+    try:
+        check_reachable(resolve_root(args.data_root))
+        config, base = load_config(args.config)
+        _check_audio(args.config, config, base)
+        grid = {key: [yaml.safe_load(v) for v in _listed(values)]
+                for key, values in _parse_overrides(args.overrides, parse=False).items()}
+        for name, known, given in (("preset", PRESETS, args.preset), ("recipe", RECIPES, args.recipe),
+                                   ("runtime", RUNTIMES, args.runtimes)):
+            if unknown := [g for g in given or [] if g not in known]:
+                raise ValueError(f"--{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+        if args.seeds < 1:
+            raise ValueError(f"--seeds {args.seeds}: at least 1")
+    except (ConfigError, ValueError) as error:
+        print(f"nas: {error}", file=sys.stderr)
+        return 2
+    from flows.sweep import sweep_options
+
+    with _prefect_server() as ready:
+        if not ready:
+            return 1
+        result = sweep_options(args.dask_address, args.dask_workers)(
+            args.config, args.data_root, args.preset, args.recipe, args.steps, args.seeds, grid, args.name,
+            args.train_deployment, args.runtimes, args.runtime_seconds, config.model_dump(mode="json"))
+    failed = [r for r in result.rows if r["status"] != "done"]
+    print(f"sweep {result.name}: {len(result.rows) - len(failed)} of {len(result.rows)} points done; "
+          f"{result.dir}/report.md" + "".join(f"\n  {r['label']}: {r['status']}" for r in failed))
+    return 1 if failed else 0
 
 
 def _ui_hint() -> str:

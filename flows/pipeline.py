@@ -125,7 +125,7 @@ def _stages(run: _Run, reevaluate: bool, train_deployment: str | None) -> Pipeli
     dataset_dir = location(prepare(**args))
     recipe = run.recipe.model_dump(mode="json")
     if train_deployment:
-        summary = _train_on_pool(train_deployment, run, dataset_dir)
+        summary = train_on_pool(train_deployment, args, run.recipe, dataset_dir)
     else:
         summary = train(dataset_version=dataset_dir.name, recipe=recipe, **args).summary
     model_version = summary.model_version
@@ -136,20 +136,22 @@ def _stages(run: _Run, reevaluate: bool, train_deployment: str | None) -> Pipeli
                           export=exported)
 
 
-def _train_on_pool(deployment: str, run: _Run, dataset_dir: Path) -> RunSummary:
+def train_on_pool(deployment: str, args: dict, recipe: TrainConfig, dataset_dir: Path,
+                  wandb_group: str | None = None) -> RunSummary:
     """Run the `train` deployment as a subflow of this run and wait for it; its summary is
-    read back from the run folder it wrote (the run id is a function of the inputs)."""
+    read back from the run folder it wrote (the run id is a function of the inputs).
+    `args`: the subflows' config_path, data_root and parsed config."""
     from prefect.deployments import run_deployment
 
     flow_run = run_deployment(deployment, timeout=None, parameters={
-        **run.subflow_args(), "recipe": run.recipe.model_dump(mode="json"), "dataset_version": dataset_dir.name})
+        **args, "recipe": recipe.model_dump(mode="json"), "dataset_version": dataset_dir.name,
+        **({"wandb_group": wandb_group} if wandb_group else {})})
     if not flow_run.state.is_completed():
         raise RuntimeError(f"training run {flow_run.name} of {deployment} ended {flow_run.state.name}: "
                            f"{flow_run.state.message}")
-    layout = run_layout(run.root, load_metadata(dataset_dir), run.recipe)
+    layout = run_layout(resolve_root(args["data_root"]), load_metadata(dataset_dir), recipe)
     summary = load_summary(layout)
     if summary is None:
         raise FileNotFoundError(f"{layout.summary}: training run {flow_run.name} left no summary (is "
-                                f"{run.data_root} shared with the training pool's machines?)")
+                                f"{args['data_root']} shared with the training pool's machines?)")
     return summary
-

@@ -27,11 +27,12 @@ class TrainedModel(Frozen):
 
 @flow(name="train")
 def train(config_path: str, dataset_version: str | None = None, data_root: str = "nas-data",
-          recipe: dict | None = None, parsed: dict | None = None) -> TrainedModel:
+          recipe: dict | None = None, parsed: dict | None = None, wandb_group: str | None = None) -> TrainedModel:
     """Train with `recipe` (a resolved TrainConfig's dump; default: the config's `training`
     section) on the dataset version given, or on the one the config prepares now (the
     `prepare` flow runs first; unchanged, it is a quick no-op). Re-running continues the
-    run from its latest checkpoint."""
+    run from its latest checkpoint. `wandb_group`: the W&B group of the run (default: the
+    dataset's name; a sweep's name for its points)."""
     logger = get_run_logger()
     config, _ = dataset_config(config_path, parsed)
     root = resolve_root(data_root)
@@ -43,7 +44,7 @@ def train(config_path: str, dataset_version: str | None = None, data_root: str =
         dataset_dir = published_version(root, config.name, dataset_version)
     train_cfg = TrainConfig.model_validate(recipe) if recipe else resolve_training(config.training)
     layout = run_layout(root, load_metadata(dataset_dir), train_cfg)
-    summary, wandb_info = t.train_model(dataset_dir, layout, train_cfg, config.wandb, wandb_dir(root))
+    summary, wandb_info = t.train_model(dataset_dir, layout, train_cfg, config.wandb, wandb_dir(root), wandb_group)
     if not {"run_dir", "error"} & wandb_info.keys() and layout.wandb.exists():
         wandb_info = json.loads(layout.wandb.read_text())  # trained earlier: where that run went
     else:

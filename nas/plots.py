@@ -102,3 +102,42 @@ def plot_feature_tracks(frame_rate: float, tracks: dict[str, tuple[np.ndarray, n
     np.atleast_1d(axes)[-1].set_xlabel("time (s)")
     fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_frontier(points: list[dict], front: list[dict], path: Path, title: str = "") -> None:
+    """Spectral loss against the whole path's real-time factor (log): one marker per
+    (point, runtime), shaped by preset and coloured by runtime, the Pareto front drawn."""
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    shapes = dict(zip(sorted({p["preset"] for p in points}), "osD^v<>pP*"))
+    colours = {r: f"C{i}" for i, r in enumerate(dict.fromkeys(p["runtime"] for p in points))}
+    for p in points:
+        ax.scatter(p["rtf"], p["spectral_loss"], marker=shapes[p["preset"]], color=colours[p["runtime"]], s=40,
+                   alpha=0.8)
+    if front:
+        ax.step([p["rtf"] for p in front], [p["spectral_loss"] for p in front], where="post", color="k", lw=1,
+                label="Pareto front")
+    for preset, shape in shapes.items():
+        ax.scatter([], [], marker=shape, color="grey", label=preset)
+    for runtime, colour in colours.items():
+        ax.scatter([], [], marker="s", color=colour, label=runtime)
+    ax.set(xscale="log", xlabel="real-time factor, controls -> audio (one thread, batch 1)",
+           ylabel="spectral loss (eval)", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2)
+    _save(fig, path)
+
+
+def plot_learning_curves(curves: dict[str, list[tuple[int, float, float]]], path: Path, title: str = "") -> None:
+    """Eval loss against step and against training wall-clock, one line per point."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+    later = [loss for curve in curves.values() for _, _, loss in curve[1:]]
+    for label, curve in curves.items():
+        for ax, index in zip(axes, (0, 1)):
+            ax.plot([c[index] for c in curve], [c[2] for c in curve], marker=".", label=label)
+    for ax, xlabel in zip(axes, ("training step", "training wall-clock (s)")):
+        ax.set(xlabel=xlabel, ylabel="eval spectral loss", title=title)
+        ax.grid(alpha=0.3)
+    if later:  # the untrained step-0 losses are off the scale of the rest
+        axes[0].set_ylim(min(later) * 0.97, max(later) * 1.03)
+    axes[1].legend(fontsize=7)
+    _save(fig, path)

@@ -104,7 +104,7 @@ def model_card(summary: RunSummary, wandb_info: dict, loss_plot: Path) -> str:
         "",
         "## Loss curve",
         "",
-        f"![loss curve]({_data_uri(loss_plot)})" if loss_plot.exists() else "(no plot)",
+        f"![loss curve]({data_uri(loss_plot)})" if loss_plot.exists() else "(no plot)",
     ]
     return "\n".join(lines)
 
@@ -131,7 +131,7 @@ def _wandb_run_line(info: dict, kept: str, artifact: str = "") -> str:
     return f"Logged offline in `{info['run_dir']}` ({artifact + '; ' if artifact else ''}upload with `wandb sync`)"
 
 
-def _data_uri(png: Path) -> str:
+def data_uri(png: Path) -> str:
     import base64
 
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()

@@ -20,10 +20,10 @@ from .wandb_training import WandbTraining
 
 @task(name="train-model")
 def train_model(dataset_dir: Path, layout: RunLayout, config: TrainConfig, wandb_config: WandbConfig,
-                wandb_dir: Path) -> tuple[RunSummary, dict]:
+                wandb_dir: Path, wandb_group: str | None = None) -> tuple[RunSummary, dict]:
     """Train or resume until `config.steps`; W&B gets metrics, samples and the model artifact.
     Returns the run summary and where its W&B run went (empty if it was trained before)."""
-    callback = WandbTraining(wandb_config, wandb_dir)
+    callback = WandbTraining(wandb_config, wandb_dir, wandb_group)
     with lock(layout.lock, waiting(layout)):
         summary = finished_run(layout, config.steps)  # seen without loading TensorFlow
         if summary is None:

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 
 class WandbTraining(Callback):
-    def __init__(self, config: WandbConfig, wandb_dir: Path):
+    def __init__(self, config: WandbConfig, wandb_dir: Path, group: str | None = None):
         self.config = config
+        self.group = group  # default: the dataset's name
         self.mode = resolve_mode(config)
         self.wandb_dir = Path(wandb_dir)
         self.run = None
@@ -60,7 +61,7 @@ class WandbTraining(Callback):
     def _start(self, start: TrainingStart) -> None:
         self.run = open_run(self.config, self.mode, self.wandb_dir, "train", start.run_id,
                             {k: v for k, v in asdict(start).items() if k not in ("run_id", "run_dir")},
-                            group=start.dataset)
+                            group=self.group or start.dataset)
         self.info.update({"run_dir": self.run.dir, "run_name": start.run_id})
         if self.mode == "online":
             self.run.use_artifact(f"{start.dataset}:{start.dataset_version}")

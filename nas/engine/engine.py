@@ -84,13 +84,14 @@ class Engine:
         _reuse_freed_memory()
 
     @classmethod
-    def load(cls, export_dir: Path, decoder: str = "numpy", seed: int = 0) -> "Engine":
-        """decoder: "numpy", or the name of an ONNX file in the export folder."""
+    def load(cls, export_dir: Path, decoder="numpy", seed: int = 0) -> "Engine":
+        """decoder: "numpy", the name of an ONNX file in the export folder, or a function
+        (ld_scaled, f0_scaled) -> raw outputs (another runtime's: nas.export.runtimes)."""
         export_dir = Path(export_dir)
         model = json.loads((export_dir / MODEL_FILE).read_text())
         with np.load(export_dir / WEIGHTS_FILE) as archive:
             weights = {k: archive[k] for k in archive.files}
-        chosen = None if decoder == "numpy" else OnnxDecoder(export_dir / decoder)
+        chosen = decoder if callable(decoder) else None if decoder == "numpy" else OnnxDecoder(export_dir / decoder)
         return cls(model, weights, chosen, seed)
 
     def _noise_spectra(self, frames: int, magnitudes: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from nas import ddsp_api
 from nas.atomic import replace_dir, staging_dir
-from nas.config.presets import LossConfig
+from nas.config.presets import LossConfig, ModelConfig
 from nas.engine.engine import WEIGHTS_FILE, Engine, OnnxDecoder
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss
@@ -44,8 +44,9 @@ FLOAT_TOLERANCE = 1e-4  # max abs difference of a float export's decoder outputs
 ENGINE_AUDIO_TOLERANCE = 5e-5
 
 
-def _inputs(dataset_dir: Path, split: str, metadata: DatasetMeta, model, limit: int) -> list[dict]:
-    preprocessor = make_preprocessor(model.config, metadata.sample_rate, metadata.example_secs)
+def examples(dataset_dir: Path, split: str, metadata: DatasetMeta, model: ModelConfig, limit: int) -> list[dict]:
+    """The first `limit` examples of a split, as the model's preprocessor makes them."""
+    preprocessor = make_preprocessor(model, metadata.sample_rate, metadata.example_secs)
     examples = data.examples(dataset_dir, split, metadata, preprocessor).take(limit)
     return [{k: v.numpy() for k, v in example.items()} for example in examples]
 
@@ -88,8 +89,8 @@ def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> ExportRep
     model, summary = load_model(model_dir)
     metadata = load_metadata(dataset_dir)
     eval_split = metadata.counts.evaluated
-    evaluation = _inputs(dataset_dir, eval_split, metadata, model, PARITY_EXAMPLES)
-    calibration = _inputs(dataset_dir, "train", metadata, model, CALIBRATION_EXAMPLES)
+    evaluation = examples(dataset_dir, eval_split, metadata, model.config, PARITY_EXAMPLES)
+    calibration = examples(dataset_dir, "train", metadata, model.config, CALIBRATION_EXAMPLES)
     frames = evaluation[0]["f0_scaled"].shape[0]
 
     staging = staging_dir(out_dir)

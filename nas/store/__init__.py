@@ -4,5 +4,6 @@
     <root>/<dataset>/<version>.partial/          its staging folder while it is built
     <root>/<dataset>/evaluations.parquet         every evaluation of every model of the dataset
     <root>/<dataset>/runs/<run id>/              one training run (RunLayout): checkpoints, model/,
-                                                 evaluations/<id>/, export/
+                                                 evaluations/<id>/, export/, runtimes.json
+    <root>/sweeps/<name>-<id>/                   one sweep (SweepLayout): summary.parquet, plots, report
 """

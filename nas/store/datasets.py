@@ -23,18 +23,22 @@ class DatasetFiles:
 
     @property
     def metadata(self) -> Path:
+        """The commit object: what the version is (sources, parameters, counts, records); written last."""
         return self.dir / DATASET_FILE
 
     @property
     def manifest(self) -> Path:
+        """Every source file: its checksum, duration, status and the reason it was skipped."""
         return self.dir / "manifest.parquet"
 
     @property
     def features(self) -> Path:
+        """f0, confidence and loudness of every frame of every used source."""
         return self.dir / "features.parquet"
 
     @property
     def statistics(self) -> Path:
+        """ddsp's dataset statistics (pitch and loudness quantiles, means), as JSON."""
         return self.dir / STATISTICS_FILE
 
     @property
@@ -49,10 +53,12 @@ class DatasetFiles:
 
     @property
     def distributions_plot(self) -> Path:
+        """Histograms of pitch and loudness."""
         return self.dir / "distributions.png"
 
     @property
     def tracks_plot(self) -> Path:
+        """f0 and loudness over time of the first sources."""
         return self.dir / "tracks.png"
 
 

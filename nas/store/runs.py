@@ -24,42 +24,58 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunLayout:
+    """The files of one training run, with its model, evaluations and exports."""
+
     dir: Path
 
     @property
     def config(self) -> Path:
+        """The resolved training settings, the dataset version and the software it ran with."""
         return self.dir / CONFIG_FILE
 
     @property
     def checkpoints(self) -> Path:
+        """TensorFlow checkpoints; a run resumes from the latest."""
         return self.dir / "checkpoints"
 
     @property
     def metrics(self) -> Path:
+        """Losses, learning rate, steps/s and eval loss by step."""
         return self.dir / "metrics.parquet"
 
     @property
     def samples(self) -> Path:
+        """Audio and spectrograms of an eval example during training."""
         return self.dir / "samples"
 
     @property
     def model(self) -> Path:
+        """The trained model: weights and model.json (the run summary it was saved with)."""
         return self.dir / "model"
 
     @property
     def export(self) -> Path:
+        """ONNX, TFLite, int8 ONNX and the engine's weights; export.json, its commit object, last."""
         return self.dir / "export"
 
     @property
+    def runtimes(self) -> Path:
+        """The export measured in each runtime (nas.export.runtimes)."""
+        return self.dir / "runtimes.json"
+
+    @property
     def evaluations(self) -> Path:
+        """One folder per evaluation: metrics.json (commit object), evaluation.parquet, listen/, report.html."""
         return self.dir / "evaluations"
 
     @property
     def loss_plot(self) -> Path:
+        """The loss curves."""
         return self.dir / "loss.png"
 
     @property
     def summary(self) -> Path:
+        """run.json: what was trained on what, how far, with which result."""
         return self.dir / SUMMARY_FILE
 
     @property

@@ -1,0 +1,112 @@
+"""The `sweep` flow: how small a model is enough for this instrument, and which runtime to
+ship. The dataset is prepared once; then every point (preset x recipe x overrides x seed,
+`nas.sweep`) is trained, evaluated and exported as its own subflows, side by side on the
+task runner (a local Dask cluster, or an existing one); then each point's export is
+benchmarked in every runtime, one point after another, so that no training shares the cores
+with a measurement. Points reuse what the pipeline reuses (a run id is a function of its
+settings, the seed among them), so a sweep run again trains only its new or unfinished
+points; a point that fails is reported and the others go on."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+
+from flows.benchmark import benchmark
+from flows.entry import config_dump, dataset_config
+from flows.evaluate import evaluate
+from flows.export import export
+from flows.pipeline import train_on_pool
+from flows.prepare import prepare
+from flows.train import train
+from nas import sweep as s
+from nas.config.presets import resolve_training
+from nas.locations import location, resolve_root
+from nas.store.artifacts import Frozen
+from nas.store.cache import wandb_dir
+from nas.store.runs import RunLayout
+from nas.store.sweeps import sweep_layout
+from nas.store.tables import read_rows
+from tasks.sweep import publish_sweep
+
+
+class SweepResult(Frozen):
+    name: str
+    dir: str
+    rows: list[dict]
+    report: str
+
+
+@task(name="sweep-point")
+def run_point(config_path: str, data_root: str, parsed: dict, dataset_dir: str, point: s.Point,
+              train_deployment: str | None, group: str) -> dict:
+    """Train, evaluate and export one point; its run folder, model version and scores."""
+    config, _ = dataset_config(config_path, parsed)
+    recipe = resolve_training(config.training, point.training())
+    args = {"config_path": config_path, "data_root": data_root, "parsed": parsed}
+    version = location(dataset_dir).name
+    if train_deployment:
+        summary = train_on_pool(train_deployment, args, recipe, location(dataset_dir), wandb_group=group)
+    else:
+        summary = train(dataset_version=version, recipe=recipe.model_dump(mode="json"), wandb_group=group,
+                        **args).summary
+    evaluation = evaluate(model_version=summary.model_version, dataset_version=version, reuse=True, **args)
+    export(model_version=summary.model_version, reuse=True, **args)
+    return {"run_dir": summary.run_dir, "model_version": summary.model_version,
+            "decoder_parameters": summary.decoder_parameters,
+            **evaluation.metrics.model_dump(include=set(s.SCORES))}
+
+
+@flow(name="sweep")
+def sweep(config_path: str, data_root: str = "nas-data", presets: list[str] | None = None,
+          recipes: list[str] | None = None, steps: int | None = None, seeds: int = 1,
+          overrides: dict[str, list] | None = None, name: str | None = None, train_deployment: str | None = None,
+          runtimes: list[str] | None = None, runtime_budget_s: float = 10.0, parsed: dict | None = None) -> SweepResult:
+    """Every combination of `presets`, `recipes` and `overrides` (dotted key -> values),
+    each with seeds 0 .. `seeds`-1, trained for `steps` (defaults: the config's training
+    section). `train_deployment` (e.g. `train/train-gpu`) sends each point's training to
+    that deployment's pool. Writes `<root>/sweeps/<name>-<id>/`: summary.parquet,
+    frontier.png, curves.png, report.md; and the card `sweep-<name>`."""
+    logger = get_run_logger()
+    config, _ = dataset_config(config_path, parsed)
+    parsed = config_dump(config)
+    name = name or config.name
+    points = s.grid(presets or [config.training.preset], recipes or [config.training.recipe],
+                    steps or config.training.steps, seeds, overrides or {})
+    dataset_dir = prepare(config_path, data_root, parsed)
+    layout = sweep_layout(resolve_root(data_root), name, {
+        "dataset": config.name, "dataset_version": location(dataset_dir).name,
+        "points": [p.model_dump() for p in points], "runtimes": runtimes})
+    logger.info("sweep %s: %d points on %s; results in %s", name, len(points), location(dataset_dir).name, layout.dir)
+    futures = [run_point.submit(config_path, data_root, parsed, dataset_dir, p, train_deployment, name) for p in points]
+    rows, curves = [], {}
+    for point, future in zip(points, futures):
+        future.wait()
+        row = {"label": point.label, "group": point.group, **point.model_dump(exclude={"overrides"}),
+               **{f"set.{k}": str(v) for k, v in point.overrides.items()}}
+        if not future.state.is_completed():
+            logger.warning("point %s failed: %s", point.label, future.state.message)
+            rows.append({**row, "status": f"failed: {future.state.message}"})
+            continue
+        done = future.result()
+        seconds, curve = s.training_time(read_rows(RunLayout(location(done["run_dir"])).metrics))
+        curves[point.label] = curve
+        rows.append({**row, "status": "done", **done, "training_s": seconds,
+                     "steps_per_s": point.steps / seconds if seconds else None})
+    for row in rows:  # one at a time, after all training: nothing else on the cores while it is timed
+        if row["status"] == "done":
+            try:
+                report = benchmark(config_path, row["model_version"], data_root, parsed, runtimes, runtime_budget_s)
+                row.update(s.runtime_columns(report))
+            except Exception as error:
+                logger.warning("point %s: the runtimes could not be measured: %s", row["label"], error)
+                row["status"] = f"failed: runtimes: {error}"
+    text = publish_sweep(layout, name, config.name, rows, curves, config.wandb, wandb_dir(resolve_root(data_root)))
+    return SweepResult(name=name, dir=str(layout.dir), rows=rows, report=text)
+
+
+def sweep_options(dask_address: str | None, dask_workers: int):
+    """The sweep on a Dask task runner: an existing cluster, or a local one of `dask_workers`
+    processes (default 2: a point trains in each)."""
+    from flows.many import dask_runner
+
+    return sweep.with_options(task_runner=dask_runner(dask_address, dask_workers))

@@ -1,0 +1,99 @@
+"""The docs site: it builds with `mkdocs build --strict` (a broken link, a missing page or a
+failed generation fails), its generated reference covers every config key and CLI flag,
+every YAML config example validates, and every `nas` command line parses."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+from flows import reference
+from flows.cli import build_parser
+from nas.config import DatasetConfig
+from nas.config.presets import TrainConfig
+
+DOCS = REPO / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+
+
+def _code_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of fenced blocks, and ("", body) of indented ones."""
+    fenced = [(m.group(1), m.group(2)) for m in re.finditer(r"(?ms)^```(\w*)\n(.*?)^```", text)]
+    unfenced = re.sub(r"(?ms)^```.*?^```", "", text)
+    indented = [("", re.sub(r"(?m)^ +", "", m.group(0))) for m in re.finditer(r"(?m)(?:^ {4,}\S.*\n)+", unfenced)]
+    return fenced + indented
+
+
+def test_the_site_builds_strictly(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    config_page = (tmp_path / "site" / "reference" / "config" / "index.html").read_text()
+    for key, *_ in reference.fields(DatasetConfig):
+        assert f"<code>{key}</code>" in config_page, key
+    assert (tmp_path / "site" / "guides" / "sweeps" / "index.html").is_file()
+
+
+def test_the_reference_covers_every_key_and_flag():
+    config_page = reference.config_page()
+    keys = [k for k, *_ in reference.fields(DatasetConfig)] + [k for k, *_ in reference.fields(TrainConfig)]
+    assert len(keys) > 40
+    for key in keys:
+        if not key.startswith("model."):  # the model's keys are on the presets page
+            assert f"`{key}`" in config_page, key
+    presets_page = reference.presets_page()
+    for key, *_ in reference.fields(TrainConfig):
+        if key.startswith("model."):
+            assert f"`{key}`" in presets_page, key
+    cli_page = reference.cli_page()
+    commands = reference.commands()
+    assert {"run", "sweep", "render", "play"} <= set(commands)
+    for name, command in commands.items():
+        section = cli_page.split(f"## `nas {name}`", 1)[1].split("\n## ", 1)[0]
+        for action in reference.flags(command):
+            spelled = ", ".join(action.option_strings) or action.dest
+            assert f"`{spelled}`" in section, (name, spelled)
+    data_root = reference.data_root_page()
+    for name in ("dataset.json", "metrics.parquet", "export", "runtimes.json", "summary.parquet", "frontier.png"):
+        assert f"`{name}`" in data_root, name
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+def test_config_examples_validate(page):
+    for language, body in _code_blocks(page.read_text()):
+        if language != "yaml":
+            continue
+        example = yaml.safe_load(body)
+        config = {"name": "example", "audio": ["audio/"], **example}  # a fragment: one section of a config
+        DatasetConfig.model_validate(config)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.name == "quickstart.md" or p.parent.name == "guides"],
+                         ids=lambda p: str(p.relative_to(DOCS)))
+def test_command_lines_parse(page):
+    parser = build_parser()
+    lines = [line.split("  #")[0].strip() for _, body in _code_blocks(page.read_text()) for line in body.splitlines()]
+    commands = [line for line in lines if re.match(r"(\.venv/bin/)?nas ", line)]
+    for line in commands:
+        words = shlex.split(line)[1:]
+        try:
+            parser.parse_args(words)
+        except SystemExit:
+            pytest.fail(f"{page.name}: `{line}` does not parse")
+    if page.name == "quickstart.md":
+        assert len(commands) >= 2
+        makefile = (REPO / "Makefile").read_text()
+        made = [line for line in lines if line.startswith("make ")]
+        assert made == ["make demo", "make test"]
+        readme = (REPO / "README.md").read_text()
+        for line in made:
+            assert re.search(rf"(?m)^{line.split()[1]}:", makefile) and f"    {line}\n" in readme, line

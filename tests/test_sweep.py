@@ -1,0 +1,117 @@
+"""`nas sweep`: points trained, evaluated, exported and benchmarked side by side on a local
+Dask cluster, through the command line and the local Prefect server it starts; and the
+sweep's arithmetic (grid, training time, Pareto front, seed spread) on known rows."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from nas import sweep as s
+from nas.export.runtimes import RUNTIMES
+
+
+def _card(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.local_server import prefect_home, shared_state
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+    with temporary_settings({PREFECT_API_URL: shared_state(prefect_home())["api"]}):
+        return asyncio.run(read())[-1].data
+
+
+def _sweep(config: Path, root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "sweep", str(config), "--data-root", str(root), "--name", "tiny",
+         "--preset", "cnn-tiny", "--recipe", "fast", "--steps", "10", "--set", "model.channels=4,8,12,x",
+         "--set", "optim.batch_size=4", "--set", "log_every=5", "--runtime-seconds", "0.3"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.mark.slow
+def test_sweep_of_three_points_and_one_broken_one(prepared, tmp_path):
+    dataset_dir, _, base, _ = prepared
+    root = tmp_path / "data"  # the prepared version alone: the sweep's prepare finds it published
+    shutil.copytree(dataset_dir, root / dataset_dir.parent.name / dataset_dir.name)
+    done = _sweep(base / "test.yaml", root)
+    assert done.returncode == 1, done.stderr[-3000:]  # one point failed
+    assert "3 of 4 points done" in done.stdout and "model.channels=x" in done.stdout
+
+    (folder,) = (root / "sweeps").iterdir()
+    from nas.store.tables import read_rows
+
+    rows = {r["label"].split("/")[2]: r for r in read_rows(folder / "summary.parquet")}
+    assert set(rows) == {"model.channels=4", "model.channels=8", "model.channels=12", "model.channels=x"}
+    assert rows.pop("model.channels=x")["status"].startswith("failed:")
+    for row in rows.values():
+        assert row["status"] == "done"
+        for key in (*s.SCORES, "training_s", "steps_per_s", *(f"path_rtf.{r}" for r in RUNTIMES),
+                    *(f"decoder_rtf.{r}" for r in RUNTIMES)):
+            assert math.isfinite(row[key]) and row[key] > 0, (row["label"], key, row[key])
+        for runtime in ("onnxruntime", "litert", "openvino", "tvm"):  # the same float model, the same audio
+            assert abs(row[f"loss_change_pct.{runtime}"]) < 0.1, (runtime, row[f"loss_change_pct.{runtime}"])
+    assert rows["model.channels=4"]["decoder_parameters"] < rows["model.channels=12"]["decoder_parameters"]
+
+    from PIL import Image
+
+    for plot in ("frontier.png", "curves.png"):
+        pixels = np.asarray(Image.open(folder / plot).convert("L"), dtype=float)
+        assert pixels.shape[0] > 300 and pixels.std() > 10  # drawn on, not blank
+    report = (folder / "report.md").read_text()
+    assert "## Failed points" in report and "Pareto front" in report
+    card = _card("sweep-tiny")
+    assert "model.channels=x" in card and "failed" in card and "data:image/png;base64," in card
+
+    runs = root / dataset_dir.parent.name / "runs"
+    made = sorted([*runs.glob("*/model/model.json"), *runs.glob("*/export/export.json"), *runs.glob("*/runtimes.json")])
+    assert len(made) == 9
+    before = {m: m.stat().st_mtime_ns for m in made}
+    again = _sweep(base / "test.yaml", root)
+    assert again.returncode == 1 and "3 of 4 points done" in again.stdout, again.stderr[-3000:]
+    assert {m: m.stat().st_mtime_ns for m in made} == before  # nothing trained, exported or timed again
+
+
+def test_grid_covers_every_combination_and_seed():
+    points = s.grid(["cnn-tiny", "cnn"], ["fast"], 100, 2, {"model.channels": [8, 16]})
+    assert len(points) == 8 and len({p.label for p in points}) == 8
+    assert {p.seed for p in points} == {0, 1}
+    assert points[0].training()["sample_every"] == 10 and points[0].training()["seed"] == 0
+    assert len({p.group for p in points}) == 4
+
+
+def test_training_time_and_curves_from_metrics_rows():
+    rows = [{"step": 0, "eval_loss": 9.0}, {"step": 10, "steps_per_s": 2.0}, {"step": 20, "steps_per_s": 5.0},
+            {"step": 20, "eval_loss": 7.0}]
+    seconds, curve = s.training_time(rows)
+    assert seconds == pytest.approx(7.0)
+    assert curve == [(0, 0.0, 9.0), (20, 7.0, 7.0)]
+
+
+def test_pareto_front_keeps_what_nothing_beats():
+    points = [{"rtf": 1000, "spectral_loss": 6.0}, {"rtf": 500, "spectral_loss": 5.5},
+              {"rtf": 400, "spectral_loss": 5.8}, {"rtf": 100, "spectral_loss": 5.0}]
+    assert [p["rtf"] for p in s.pareto(points)] == [1000, 500, 100]
+
+
+def test_seed_spread_flags_differences_the_seeds_could_make():
+    def row(group, loss):
+        return {"group": group, "spectral_loss": loss, "f0_mae_cents": 5.0, "rpa": 1.0, "loudness_mae_db": 1.0}
+
+    rows = [row("a", 5.0), row("a", 5.2), row("b", 5.15), row("b", 5.25), row("c", 6.0), row("c", 6.02)]
+    spread, close = s.seed_spread(rows)
+    assert {e["group"]: round(e["spectral_loss_mean"], 3) for e in spread} == {"a": 5.1, "b": 5.2, "c": 6.01}
+    assert [(a, b) for a, b, _, _ in close] == [("a", "b")]
