@@ -50,7 +50,10 @@ QUIET_LOGGERS = {
     "botocore": logging.WARNING, "aiobotocore": logging.WARNING,
     # Prefect's queue services, draining at exit: "Still processing items: 1 items remaining..."
     "EventsWorker": logging.ERROR, "APILogWorker": logging.ERROR,
+    # a Dask task runner's cluster: its start, workers, connections and dashboard
+    "distributed": logging.WARNING, "prefect.task_runner.dask": logging.WARNING,
 }
+QUIET = "NAS_QUIET_LIBRARIES"  # set by a default console for the processes it starts (Dask workers)
 # Messages logged on the root logger by libraries (onnxruntime's quantizer).
 KNOWN_ROOT_MESSAGES = ("Please consider to run pre-processing before quantization",  # onnxruntime words it
                        "Please consider pre-processing before quantization")  # two ways, by quantizer
@@ -194,13 +197,27 @@ def configure(verbose: bool) -> None:
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
     os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), *SUBPROCESS_WARNINGS]))
+    os.environ[QUIET] = "1"
+    _quiet_libraries()
+    handler.addFilter(_KnownLines(handler))
+    _filter_stderr(KNOWN_STDERR_LINES, redact)
+
+
+def in_worker() -> None:
+    """The command's console in a Dask worker, whose logging Prefect set up: our progress
+    lines shown, and the libraries' silenced unless the command is verbose. A task calls this
+    first. (The worker's lines to stderr pass the command's filter: it inherits it.)"""
+    logging.getLogger("nas").setLevel(logging.INFO)
+    if os.environ.get(QUIET) == "1":
+        _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
     for message, category in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
     for name, value in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(value)
     logging.getLogger().addFilter(_KnownMessages())
-    handler.addFilter(_KnownLines(handler))
-    _filter_stderr(KNOWN_STDERR_LINES, redact)
 
 
 def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None) -> None:

@@ -11,6 +11,7 @@ from typing import Literal
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
+from flows.console import in_worker
 from flows.pipeline import pipeline
 from flows.prepare import prepare
 
@@ -20,6 +21,7 @@ Until = Literal["prepare", "export"]
 @task(name="dataset")
 def run_dataset(config_path: str, data_root: str, until: Until, training: dict | None) -> str:
     """The dataset folder made (and, until export, the model trained, evaluated and exported)."""
+    in_worker()  # on a Dask worker: the command's console
     if until == "prepare":
         return prepare(config_path, data_root)
     return pipeline(config_path, data_root, training).dataset_dir
@@ -55,4 +57,4 @@ def dask_runner(address: str | None, workers: int):
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                         "dashboard_address": None})
+                                         "dashboard_address": ":0"})

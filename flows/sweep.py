@@ -12,6 +12,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 
 from flows.benchmark import benchmark
+from flows.console import in_worker
 from flows.entry import config_dump, dataset_config
 from flows.evaluate import evaluate
 from flows.export import export
@@ -40,6 +41,7 @@ class SweepResult(Frozen):
 def run_point(config_path: str, data_root: str, parsed: dict, dataset_dir: str, point: s.Point,
               train_deployment: str | None, group: str) -> dict:
     """Train, evaluate and export one point; its run folder, model version and scores."""
+    in_worker()  # on a Dask worker: the command's console
     config, _ = dataset_config(config_path, parsed)
     recipe = resolve_training(config.training, point.training())
     args = {"config_path": config_path, "data_root": data_root, "parsed": parsed}
@@ -84,8 +86,9 @@ def sweep(config_path: str, data_root: str = "nas-data", presets: list[str] | No
         row = {"label": point.label, "group": point.group, **point.model_dump(exclude={"overrides"}),
                **{f"set.{k}": str(v) for k, v in point.overrides.items()}}
         if not future.state.is_completed():
-            logger.warning("point %s failed: %s", point.label, future.state.message)
-            rows.append({**row, "status": f"failed: {future.state.message}"})
+            message = " ".join(str(future.state.message).split())  # pydantic's errors span lines
+            logger.warning("point %s failed: %s", point.label, message)
+            rows.append({**row, "status": f"failed: {message}"})
             continue
         done = future.result()
         seconds, curve = s.training_time(read_rows(RunLayout(location(done["run_dir"])).metrics))

@@ -114,8 +114,9 @@ def plot_frontier(points: list[dict], front: list[dict], path: Path, title: str 
         ax.scatter(p["rtf"], p["spectral_loss"], marker=shapes[p["preset"]], color=colours[p["runtime"]], s=40,
                    alpha=0.8)
     if front:
-        ax.step([p["rtf"] for p in front], [p["spectral_loss"] for p in front], where="post", color="k", lw=1,
-                label="Pareto front")
+        ax.step([p["rtf"] for p in front], [p["spectral_loss"] for p in front], where="post", color="k", lw=1)
+        ax.scatter([p["rtf"] for p in front], [p["spectral_loss"] for p in front], s=140, facecolors="none",
+                   edgecolors="k", label="Pareto front")
     for preset, shape in shapes.items():
         ax.scatter([], [], marker=shape, color="grey", label=preset)
     for runtime, colour in colours.items():

@@ -57,13 +57,13 @@ def training_time(metrics: list[dict]) -> tuple[float, list[tuple[int, float, fl
     each logged row covers the steps since the one before at its steps/s."""
     steps, seconds, clock = [0], [0.0], 0.0
     for row in metrics:
-        if row.get("steps_per_s"):
+        if _number(row.get("steps_per_s")) and row["steps_per_s"] > 0:
             clock += (row["step"] - steps[-1]) / row["steps_per_s"]
             steps.append(row["step"])
             seconds.append(clock)
     curve = []
     for row in metrics:
-        if row.get("eval_loss") is not None and not math.isnan(row["eval_loss"]):
+        if _number(row.get("eval_loss")):
             # the latest clock at or before the evaluation's step
             at = max(s for s, step in zip(seconds, steps) if step <= row["step"])
             curve.append((row["step"], at, row["eval_loss"]))

@@ -201,7 +201,7 @@ def export_card(report: ExportReport, export_dir: Path) -> str:
         f"TensorFlow; tolerance {report.float_tolerance:g}):",
         "",
         f"- ONNX: {diff.onnx:.2e}; TFLite: {diff.tflite:.2e}; NumPy engine decoder: {diff.engine_decoder:.2e}",
-        f"- engine audio vs TensorFlow audio (same noise): {diff.engine_audio_relative:.2e} of the peak"
+        f"- engine audio vs TensorFlow audio (same noise): {diff.engine_audio_relative:.2e} of the loudest example's peak"
         + (f" (tolerance {report.engine_audio_tolerance:g})" if report.engine_audio_tolerance else ""),
         f"- int8 ONNX: spectral loss {loss.int8:.3f} vs float {loss.float_:.3f} ({loss.int8_change_pct:+.2f}%)",
     ])

@@ -37,25 +37,26 @@ def _card(key: str) -> str:
 def _sweep(config: Path, root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", "sweep", str(config), "--data-root", str(root), "--name", "tiny",
-         "--preset", "cnn-tiny", "--recipe", "fast", "--steps", "10", "--set", "model.channels=4,8,12,x",
+         "--preset", "cnn-tiny", "--recipe", "fast", "--steps", "10", "--set", "model.channels=4,12,x",
          "--set", "optim.batch_size=4", "--set", "log_every=5", "--runtime-seconds", "0.3"],
         cwd=REPO, capture_output=True, text=True, timeout=1200)
 
 
 @pytest.mark.slow
-def test_sweep_of_three_points_and_one_broken_one(prepared, tmp_path):
+def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
     dataset_dir, _, base, _ = prepared
     root = tmp_path / "data"  # the prepared version alone: the sweep's prepare finds it published
     shutil.copytree(dataset_dir, root / dataset_dir.parent.name / dataset_dir.name)
     done = _sweep(base / "test.yaml", root)
     assert done.returncode == 1, done.stderr[-3000:]  # one point failed
-    assert "3 of 4 points done" in done.stdout and "model.channels=x" in done.stdout
+    assert "2 of 3 points done" in done.stdout and "model.channels=x" in done.stdout
 
     (folder,) = (root / "sweeps").iterdir()
     from nas.store.tables import read_rows
 
-    rows = {r["label"].split("/")[2]: r for r in read_rows(folder / "summary.parquet")}
-    assert set(rows) == {"model.channels=4", "model.channels=8", "model.channels=12", "model.channels=x"}
+    rows = {next(p for p in r["label"].split("/") if p.startswith("model.channels")): r
+            for r in read_rows(folder / "summary.parquet")}
+    assert set(rows) == {"model.channels=4", "model.channels=12", "model.channels=x"}
     assert rows.pop("model.channels=x")["status"].startswith("failed:")
     for row in rows.values():
         assert row["status"] == "done"
@@ -78,10 +79,10 @@ def test_sweep_of_three_points_and_one_broken_one(prepared, tmp_path):
 
     runs = root / dataset_dir.parent.name / "runs"
     made = sorted([*runs.glob("*/model/model.json"), *runs.glob("*/export/export.json"), *runs.glob("*/runtimes.json")])
-    assert len(made) == 9
+    assert len(made) == 6
     before = {m: m.stat().st_mtime_ns for m in made}
     again = _sweep(base / "test.yaml", root)
-    assert again.returncode == 1 and "3 of 4 points done" in again.stdout, again.stderr[-3000:]
+    assert again.returncode == 1 and "2 of 3 points done" in again.stdout, again.stderr[-3000:]
     assert {m: m.stat().st_mtime_ns for m in made} == before  # nothing trained, exported or timed again
 
 

@@ -274,7 +274,8 @@ class Differences(Frozen):
     onnx: float
     tflite: float
     engine_decoder: float
-    engine_audio_relative: float = Field(description="of the reference audio's peak")
+    engine_audio_relative: float = Field(description="the largest difference of the engine's audio, of the "
+                                         "loudest parity example's peak (exports made before 2026-12-02's change: of each example's own)")
 
 
 class ExportLosses(Frozen):
