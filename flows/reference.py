@@ -21,9 +21,9 @@ from nas.store import datasets, runs, sweeps
 
 def _type(annotation) -> str:
     if typing.get_origin(annotation) is typing.Literal:
-        return " \\| ".join(f"`{v}`" for v in typing.get_args(annotation))
+        return " or ".join(f"`{v}`" for v in typing.get_args(annotation))
     text = getattr(annotation, "__name__", None) if typing.get_origin(annotation) is None else None
-    return f"`{text or str(annotation).replace('typing.', '')}`"
+    return f"`{text or str(annotation).replace('typing.', '').replace(' | ', ' or ')}`"
 
 
 def _cell(text) -> str:
@@ -39,7 +39,8 @@ def fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str
         if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
             rows += fields(annotation, f"{key}.")
             continue
-        default = "required" if field.is_required() else f"`{json.dumps(field.get_default(call_default_factory=True), default=str)}`"
+        default = ("required" if field.is_required() else
+                   f"`{json.dumps(field.get_default(call_default_factory=True), default=str)}`")
         rows.append((key, _type(annotation), default, field.description or ""))
     return rows
 
@@ -101,8 +102,8 @@ def presets_page() -> str:
     lines = ["# Presets and recipes", "", "Generated from `nas/config/presets.py` when the site is built.", "",
              "## Presets", "", "Where the presets differ (`model.*`):", "",
              "| setting | " + " | ".join(f"`{n}`" for n in PRESETS) + " |", "|---|" + "---|" * len(PRESETS),
-             *(f"| `model.{k}` | " + " | ".join(f"`{json.dumps(p.model_dump(mode='json')[k])}`" for p in PRESETS.values())
-               + " |" for k in keys),
+             *(f"| `model.{k}` | " + " | ".join(f"`{json.dumps(p.model_dump(mode='json')[k])}`"
+                                                  for p in PRESETS.values()) + " |" for k in keys),
              "", "What they share:", "", "| setting | value |", "|---|---|",
              *(f"| `model.{k}` | `{json.dumps(v)}` |" for k, v in base.items() if k not in keys),
              "", "## Recipes", "", "Named sets of training settings over the defaults:", "",

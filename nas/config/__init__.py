@@ -45,14 +45,15 @@ class PitchConfig(Strict):
 class BeamConfig(Strict):
     runner: str = Field("DirectRunner", description="Beam runner: DirectRunner, DaskRunner, FlinkRunner, ...")
     direct_num_workers: int = Field(1, ge=0, description="DirectRunner workers (0: one per core)")
-    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "multi_processing"
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = Field(
+        "multi_processing", description="how the DirectRunner runs its workers (in_memory: one process, the leanest)")
     options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="extra pipeline options passed through as --key=value")
 
 
 class WandbConfig(Strict):
     project: str = Field("nas", description="W&B project of the dataset artifact")
-    entity: str | None = None
+    entity: str | None = Field(None, description="W&B team or user (default: the API key's)")
     mode: Literal["auto", "online", "offline", "disabled"] = Field(
         "auto", description="auto: online when WANDB_API_KEY is set, else offline")
     attempts: int = Field(3, gt=0, description="tries of the dataset upload before giving up (with a warning)")
@@ -75,12 +76,12 @@ class DatasetConfig(Strict):
     sample_rate: int = Field(16000, gt=0, description="audio rate of the records")
     frame_rate: int = Field(50, gt=0, description="f0 / loudness frames per second")
     centered: bool = Field(True, description="frames centred on their timestamps (n = secs * rate + 1)")
-    example_secs: float = Field(4.0, gt=0)
-    hop_secs: float = Field(1.0, gt=0)
+    example_secs: float = Field(4.0, gt=0, description="length of a training example")
+    hop_secs: float = Field(1.0, gt=0, description="step between the starts of consecutive examples")
     chunk_secs: float = Field(20.0, gt=0, description="audio is cut into chunks this long before features")
     eval_fraction: float = Field(0.1, ge=0, lt=1, description="share of chunks held out for eval")
-    train_shards: int = Field(2, gt=0)
-    eval_shards: int = Field(1, gt=0)
+    train_shards: int = Field(2, gt=0, description="TFRecord files of the train split")
+    eval_shards: int = Field(1, gt=0, description="TFRecord files of the eval split")
     pitch: PitchConfig = PitchConfig()
     crepe: CrepeConfig = Field(CrepeConfig(), description="CREPE: the tracker where pitch.method is crepe, and the "
                                                           "evaluation's f0 judge")

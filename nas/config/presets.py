@@ -18,16 +18,17 @@ PresetName = Literal["cnn-tiny", "cnn", "rnn-tiny", "full"]
 
 
 class ModelConfig(Strict):
-    decoder: Literal["dilated-cnn", "rnn-fc"]
+    decoder: Literal["dilated-cnn", "rnn-fc"] = Field(description="the decoder network: the thesis's dilated CNN "
+                                                       "or ddsp's GRU + fully connected stacks")
     channels: int = Field(8, gt=0, description="dilated-cnn: channels of every conv")
-    kernel_size: int = Field(3, gt=0)
+    kernel_size: int = Field(3, gt=0, description="the CNN's causal convolution width")
     dilations: tuple[int, ...] = Field((1, 3, 9), description="dilated-cnn: one residual layer per dilation")
     stacks: int = Field(2, gt=0, description="dilated-cnn: repeats of the dilation sequence")
     rnn_units: int = Field(512, gt=0, description="rnn-fc: GRU units")
     fc_units: int = Field(512, gt=0, description="rnn-fc: units of the fully connected stacks")
     fc_layers: int = Field(3, ge=0, description="rnn-fc: layers per fully connected stack (0: none)")
-    n_harmonics: int = Field(60, gt=0)
-    n_noise_bands: int = Field(65, gt=1)
+    n_harmonics: int = Field(60, gt=0, description="harmonics of the additive synth")
+    n_noise_bands: int = Field(65, gt=1, description="bands of the filtered-noise synth")
     standardize_inputs: bool = Field(
         False, description="dilated-cnn: the decoder's inputs centred and scaled by the dataset's loudness and pitch "
                            "statistics, so its first layer sees unit-scale inputs (ddsp's ld_scaled and f0_scaled "
@@ -57,10 +58,10 @@ class ModelConfig(Strict):
 
 
 class LossConfig(Strict):
-    fft_sizes: tuple[int, ...] = (2048, 1024, 512, 256, 128, 64)
-    overlap: float = Field(0.75, ge=0, lt=1)
-    mag_weight: float = Field(1.0, ge=0)
-    logmag_weight: float = Field(1.0, ge=0)
+    fft_sizes: tuple[int, ...] = Field((2048, 1024, 512, 256, 128, 64), description="the multi-scale loss's FFTs")
+    overlap: float = Field(0.75, ge=0, lt=1, description="of consecutive frames of each FFT")
+    mag_weight: float = Field(1.0, ge=0, description="weight of the L1 distance of magnitudes")
+    logmag_weight: float = Field(1.0, ge=0, description="weight of the L1 distance of log magnitudes")
     log_floor: float = Field(
         0.0, ge=0, description="log magnitudes are taken of max(magnitude, floor). 0 is ddsp 3.7's safe_log, "
                                "which replaces only non-positive magnitudes (by 1e-5), so bins far below hearing, in "
@@ -73,23 +74,25 @@ class OptimConfig(Strict):
         "exponential", description="exponential: x decay_rate every decay_steps (ddsp's, the thesis's); cosine: "
                                    "to 0 over decay_steps after the warm-up")
     warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0 to the peak over these steps")
-    decay_rate: float = Field(0.98, gt=0, le=1)
-    decay_steps: int = Field(10000, gt=0)
+    decay_rate: float = Field(0.98, gt=0, le=1, description="exponential: the factor every decay_steps")
+    decay_steps: int = Field(10000, gt=0, description="exponential: steps per decay; cosine: its length")
     clip_norm: float = Field(3.0, gt=0, description="gradients are clipped to this global norm")
     batch_size: int = Field(8, gt=0, description="global batch (split across devices)")
 
 
 class TrainConfig(Strict):
-    preset: PresetName = "cnn-tiny"
+    preset: PresetName = Field("cnn-tiny", description="the named preset (PRESETS) the model settings started "
+                               "from")
     recipe: str = Field("thesis", description="the named recipe (RECIPES) the optimiser settings started from")
     model: ModelConfig
     loss: LossConfig = Field(LossConfig(log_floor=1e-5), description="the training objective; evaluation "
                              "reports ddsp's loss as it is (LossConfig())")
     optim: OptimConfig = OptimConfig()
     steps: int = Field(30000, gt=0, description="train until this global step")
-    seed: int = 0
-    checkpoint_every: int = Field(500, gt=0)
-    keep_checkpoints: int = Field(3, gt=0)
+    seed: int = Field(0, description="initial weights and data order; part of the run id")
+    checkpoint_every: int = Field(500, gt=0, description="steps between checkpoints (a killed run resumes "
+                                  "from the latest)")
+    keep_checkpoints: int = Field(3, gt=0, description="checkpoints kept")
     log_every: int = Field(50, gt=0, description="metrics every this many steps")
     sample_every: int = Field(1000, gt=0, description="audio + spectrogram of an eval example")
     jit_compile: bool | None = Field(
