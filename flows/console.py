@@ -17,7 +17,8 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 # Native code reads these at load, and subprocesses (Beam workers) inherit them.
-QUIET_ENV = {"GRPC_VERBOSITY": "ERROR"}  # the channels of Beam's workers
+QUIET_ENV = {"GRPC_VERBOSITY": "ERROR",  # the channels of Beam's workers
+             "DASK_LOGGING__DISTRIBUTED": "warning"}  # a Dask cluster's start, in its every process
 # Lines that native code (TensorFlow 2.21 logs through absl before anyone initialises it,
 # so no variable reaches it) and Beam's worker processes (their own logging, before ours
 # could be set) write straight to file descriptor 2. Matched whole, line by line.
@@ -50,8 +51,7 @@ QUIET_LOGGERS = {
     "botocore": logging.WARNING, "aiobotocore": logging.WARNING,
     # Prefect's queue services, draining at exit: "Still processing items: 1 items remaining..."
     "EventsWorker": logging.ERROR, "APILogWorker": logging.ERROR,
-    # a Dask task runner's cluster: its start, workers, connections and dashboard
-    "distributed": logging.WARNING, "prefect.task_runner.dask": logging.WARNING,
+    "distributed": logging.WARNING,  # a Dask task runner's cluster: its workers, connections and dashboard
 }
 QUIET = "NAS_QUIET_LIBRARIES"  # set by a default console for the processes it starts (Dask workers)
 # Messages logged on the root logger by libraries (onnxruntime's quantizer).
@@ -88,6 +88,9 @@ class _TaskRunsDone(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.name == "prefect.task_runs" and record.levelno == logging.INFO
                     and record.getMessage().startswith("Finished in state Completed"))
+
+
+_TASK_RUNS_DONE = _TaskRunsDone()
 
 
 class TerminalDisplay(logging.Handler):  # no leading underscore: Prefect's setup keeps a root handler so named
@@ -210,6 +213,8 @@ def in_worker() -> None:
     logging.getLogger("nas").setLevel(logging.INFO)
     if os.environ.get(QUIET) == "1":
         _quiet_libraries()
+        for handler in logging.getLogger("prefect").handlers:  # Prefect's console handler, there
+            handler.addFilter(_TASK_RUNS_DONE)
 
 
 def _quiet_libraries() -> None:
