@@ -213,7 +213,7 @@ def in_worker() -> None:
     logging.getLogger("nas").setLevel(logging.INFO)
     if os.environ.get(QUIET) == "1":
         _quiet_libraries()
-        for handler in logging.getLogger("prefect").handlers:  # Prefect's console handler, there
+        for handler in logging.getLogger().handlers:  # Prefect's console handler, there
             handler.addFilter(_TASK_RUNS_DONE)
 
 

@@ -117,14 +117,16 @@ def plot_frontier(points: list[dict], front: list[dict], path: Path, title: str 
         ax.step([p["rtf"] for p in front], [p["spectral_loss"] for p in front], where="post", color="k", lw=1)
         ax.scatter([p["rtf"] for p in front], [p["spectral_loss"] for p in front], s=140, facecolors="none",
                    edgecolors="k", label="Pareto front")
+    from matplotlib.patches import Patch
+
     for preset, shape in shapes.items():
         ax.scatter([], [], marker=shape, color="grey", label=preset)
-    for runtime, colour in colours.items():
-        ax.scatter([], [], marker="s", color=colour, label=runtime)
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Patch(color=colour, label=runtime) for runtime, colour in colours.items()]
     ax.set(xscale="log", xlabel="real-time factor, controls -> audio (one thread, batch 1)",
-           ylabel="spectral loss (eval)", title=title)
+           ylabel="spectral loss (eval; int8: with its change)", title=title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(handles=handles, fontsize=8, ncol=2)
     _save(fig, path)
 
 

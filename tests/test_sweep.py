@@ -116,3 +116,12 @@ def test_seed_spread_flags_differences_the_seeds_could_make():
     spread, close = s.seed_spread(rows)
     assert {e["group"]: round(e["spectral_loss_mean"], 3) for e in spread} == {"a": 5.1, "b": 5.2, "c": 6.01}
     assert [(a, b) for a, b, _, _ in close] == [("a", "b")]
+
+
+def test_a_runtime_s_loss_change_moves_its_point_and_float_noise_does_not_make_a_front():
+    row = {"label": "p", "preset": "cnn", "spectral_loss": 5.0, "path_rtf.nas-engine": 300.0,
+           "loss_change_pct.nas-engine": 0.0, "path_rtf.onnxruntime": 310.0, "loss_change_pct.onnxruntime": -1e-5,
+           "path_rtf.onnxruntime-int8": 450.0, "loss_change_pct.onnxruntime-int8": 2.0}
+    points = {p["runtime"]: p for p in s.frontier_points([row])}
+    assert points["onnxruntime-int8"]["spectral_loss"] == pytest.approx(5.1)
+    assert [p["runtime"] for p in s.pareto(list(points.values()))] == ["onnxruntime-int8", "onnxruntime"]
