@@ -75,9 +75,9 @@ def sweep(config_path: str, data_root: str = "nas-data", presets: list[str] | No
     points = s.grid(presets or [config.training.preset], recipes or [config.training.recipe],
                     steps or config.training.steps, seeds, overrides or {})
     dataset_dir = prepare(config_path, data_root, parsed)
-    layout = sweep_layout(resolve_root(data_root), name, {
-        "dataset": config.name, "dataset_version": location(dataset_dir).name,
-        "points": [p.model_dump() for p in points], "runtimes": runtimes})
+    spec = {"dataset": config.name, "dataset_version": location(dataset_dir).name,
+            "points": [p.model_dump() for p in points], "runtimes": runtimes}
+    layout = sweep_layout(resolve_root(data_root), name, spec)
     logger.info("sweep %s: %d points on %s; results in %s", name, len(points), location(dataset_dir).name, layout.dir)
     futures = [run_point.submit(config_path, data_root, parsed, dataset_dir, p, train_deployment, name) for p in points]
     rows, curves = [], {}
@@ -103,7 +103,7 @@ def sweep(config_path: str, data_root: str = "nas-data", presets: list[str] | No
             except Exception as error:
                 logger.warning("point %s: the runtimes could not be measured: %s", row["label"], error)
                 row["status"] = f"failed: runtimes: {error}"
-    text = publish_sweep(layout, name, config.name, rows, curves, config.wandb, wandb_dir(resolve_root(data_root)))
+    text = publish_sweep(layout, spec, name, rows, curves, config.wandb, wandb_dir(resolve_root(data_root)))
     return SweepResult(name=name, dir=str(layout.dir), rows=rows, report=text)
 
 

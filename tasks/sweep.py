@@ -10,7 +10,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from nas import sweep as s
-from nas.atomic import atomic_path
+from nas.atomic import atomic_path, write_json
 from nas.config import WandbConfig
 from nas.locations import location
 from nas.plots import plot_frontier, plot_learning_curves
@@ -23,13 +23,15 @@ log = logging.getLogger(__name__)
 
 
 @task(name="sweep-products")
-def publish_sweep(layout: SweepLayout, name: str, dataset: str, rows: list[dict],
+def publish_sweep(layout: SweepLayout, spec: dict, name: str, rows: list[dict],
                   curves: dict[str, list[tuple[int, float, float]]], wandb_config: WandbConfig, wandb_dir: Path) -> str:
-    """Writes the plots and the report, then `summary.parquet` last (the sweep's commit
-    object); returns the report's Markdown."""
+    """Writes what was swept, the plots and the report, then `summary.parquet` last (the
+    sweep's commit object); returns the report's Markdown."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    dataset = spec["dataset"]
+    write_json(layout.spec, spec)
     done = [r for r in rows if r["status"] == "done"]
     points = s.frontier_points(done)
     plot_frontier(points, s.pareto(points), layout.frontier, title=f"{dataset}: quality against speed")

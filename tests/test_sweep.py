@@ -5,6 +5,7 @@ sweep's arithmetic (grid, training time, Pareto front, seed spread) on known row
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import shutil
 import subprocess
@@ -72,6 +73,7 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
     for plot in ("frontier.png", "curves.png"):
         pixels = np.asarray(Image.open(folder / plot).convert("L"), dtype=float)
         assert pixels.shape[0] > 300 and pixels.std() > 10  # drawn on, not blank
+    assert len(json.loads((folder / "sweep.json").read_text())["points"]) == 3
     report = (folder / "report.md").read_text()
     assert "## Failed points" in report and "Pareto front" in report
     card = _card("sweep-tiny")
