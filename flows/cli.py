@@ -352,8 +352,6 @@ def _run_many(args) -> int:
 
 
 def _sweep(args) -> int:
-    from nas.export.runtimes import RUNTIMES
-
     try:
         check_reachable(resolve_root(args.data_root))
         config, base = load_config(args.config)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, write_config
 
 from nas import sweep as s
 from nas.export.runtimes import RUNTIMES
@@ -86,6 +86,17 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
     again = _sweep(base / "test.yaml", root)
     assert again.returncode == 1 and "2 of 3 points done" in again.stdout, again.stderr[-3000:]
     assert {m: m.stat().st_mtime_ns for m in made} == before  # nothing trained, exported or timed again
+
+
+def test_unknown_presets_runtimes_and_seeds_stop_before_any_work(small_sources, tmp_path, capsys):
+    from flows.cli import main
+
+    config = str(write_config(small_sources / "sweep-cli.yaml"))
+    for flags, said in ((["--preset", "cnn-tiny,nope"], "--preset: unknown nope"),
+                        (["--runtimes", "tensorrt"], "--runtime: unknown tensorrt"), (["--seeds", "0"], "--seeds 0")):
+        assert main(["sweep", config, "--data-root", str(tmp_path / "data"), *flags]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
 
 
 def test_grid_covers_every_combination_and_seed():

@@ -133,9 +133,6 @@ class RuntimeReport(Artifact):
     examples: int
     runtimes: list[RuntimeFigures]
 
-    def figures(self, runtime: str) -> RuntimeFigures | None:
-        return next((f for f in self.runtimes if f.runtime == runtime), None)
-
 
 def controls_of(examples: list[dict], frames: int) -> tuple[np.ndarray, np.ndarray]:
     """`frames` of real f0 and loudness: the examples' controls one after another."""
