@@ -91,6 +91,7 @@ class _TaskRunsDone(logging.Filter):
 
 
 _TASK_RUNS_DONE = _TaskRunsDone()
+_KNOWN_MESSAGES = _KnownMessages()
 
 
 class TerminalDisplay(logging.Handler):  # no leading underscore: Prefect's setup keeps a root handler so named
@@ -222,7 +223,7 @@ def _quiet_libraries() -> None:
         warnings.filterwarnings("ignore", message=message, category=category)
     for name, value in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(value)
-    logging.getLogger().addFilter(_KnownMessages())
+    logging.getLogger().addFilter(_KNOWN_MESSAGES)  # one instance: a filter is added once, however often
 
 
 def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None) -> None:
