@@ -14,6 +14,7 @@ from nas.locations import resolve_root
 from nas.store.cache import local_folder
 from nas.store.datasets import load_metadata, published_version
 from nas.store.runs import load_model_summary
+from tasks.cards import runtime_card
 
 
 @flow(name="benchmark")
@@ -45,21 +46,3 @@ def benchmark(config_path: str, model_version: str, data_root: str = "nas-data",
                              description=f"Runtimes of {model_version}")
     return report
 
-
-def runtime_card(report: RuntimeReport) -> str:
-    def cell(value, pattern):
-        return "-" if value is None else pattern.format(value)
-
-    return "\n".join([
-        f"# Runtimes of `{report.model_version}`",
-        "",
-        f"One thread, batch {report.batch}, {report.seconds:g} s of the dataset's controls; medians. The whole path is "
-        f"the runtime's decoder and the engine's synthesis; its spectral loss on {report.examples} examples against "
-        "the engine's own decoder's.",
-        "",
-        "| runtime | decoder ms | decoder x real time | whole path ms | whole path x real time | loss change |",
-        "|---|---|---|---|---|---|",
-        *[f"| {f.runtime} | {cell(f.decoder_ms, '{:.2f}')} | {cell(f.decoder_rtf, '{:,.0f}')} | "
-          f"{cell(f.path_ms, '{:.2f}')} | {cell(f.path_rtf, '{:,.0f}')} | "
-          f"{cell(f.loss_change_pct, '{:+.2f}%') if not f.error else 'failed: ' + f.error} |" for f in report.runtimes],
-    ])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nas.config.presets import OptimConfig
 from nas.data.audio import SourceFile
+from nas.export.runtimes import RuntimeReport
 from nas.locations import location
 from nas.store.artifacts import DatasetMeta, Evaluation, ExportReport, HistoryRow, RunSummary, Scores
 from nas.store.datasets import load_statistics
@@ -204,4 +205,21 @@ def export_card(report: ExportReport, export_dir: Path) -> str:
         f"- engine audio vs TensorFlow audio (same noise): {diff.engine_audio_relative:.2e} of the loudest example's peak"
         + (f" (tolerance {report.engine_audio_tolerance:g})" if report.engine_audio_tolerance else ""),
         f"- int8 ONNX: spectral loss {loss.int8:.3f} vs float {loss.float_:.3f} ({loss.int8_change_pct:+.2f}%)",
+    ])
+
+
+def runtime_card(report: RuntimeReport) -> str:
+    """An export's speed and loss change in each runtime (`<run>/runtimes.json`)."""
+    return "\n".join([
+        f"# Runtimes of `{report.model_version}`",
+        "",
+        f"One thread, batch {report.batch}, {report.seconds:g} s of the dataset's controls; medians. The whole path is "
+        f"the runtime's decoder and the engine's synthesis; its spectral loss on {report.examples} examples against "
+        "the engine's own decoder's.",
+        "",
+        "| runtime | decoder ms | decoder x real time | whole path ms | whole path x real time | loss change |",
+        "|---|---|---|---|---|---|",
+        *[f"| {f.runtime} | {_number(f.decoder_ms, '{:.2f}')} | {_number(f.decoder_rtf, '{:,.0f}')} | "
+          f"{_number(f.path_ms, '{:.2f}')} | {_number(f.path_rtf, '{:,.0f}')} | "
+          f"{_number(f.loss_change_pct, '{:+.2f}%') if not f.error else 'failed: ' + f.error} |" for f in report.runtimes],
     ])
