@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from nas.config.presets import PRESETS
-from nas.engine.engine import Engine
+from nas.engine.engine import Engine, scale_inputs
 from nas.export.bundle import (
     ENGINE_AUDIO_TOLERANCE,
     FLOAT_TOLERANCE,
@@ -60,6 +60,11 @@ def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
 
     example = examples(dataset_dir, "eval", load_metadata(dataset_dir), load_model(trained_run.model)[0].config, 1)[0]
     args = (example["f0_hz"][:, 0], example["loudness_db"][:, 0])
+    # The engine scales its inputs as the preprocessor does: loudness exactly, f0 (taken in
+    # float64 by the engine, float32 by ddsp) within a few float32 steps.
+    ld_scaled, f0_scaled = scale_inputs(*args)
+    assert np.array_equal(ld_scaled, example["ld_scaled"][:, 0])
+    assert np.all(np.abs(f0_scaled - example["f0_scaled"][:, 0]) <= 4 * np.spacing(example["f0_scaled"][:, 0]))
     numpy_raw = Engine.load(trained_run.export).decode(*args)
     onnx_raw = Engine.load(trained_run.export, "decoder.onnx").decode(*args)
     int8_raw = Engine.load(trained_run.export, "decoder.int8.onnx").decode(*args)

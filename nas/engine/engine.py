@@ -110,7 +110,11 @@ class Engine:
 
     def decode(self, f0_hz: np.ndarray, loudness_db: np.ndarray) -> dict[str, np.ndarray]:
         """Raw decoder outputs split into ddsp's control groups."""
-        raw = self.decoder(*scale_inputs(f0_hz, loudness_db))
+        return self.decode_scaled(*scale_inputs(f0_hz, loudness_db))
+
+    def decode_scaled(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> dict[str, np.ndarray]:
+        """`decode` of inputs already scaled (as the dataset's preprocessor scales them)."""
+        raw = self.decoder(ld_scaled, f0_scaled)
         k = self.n_harmonics
         return {"amps": raw[:, :1], "harmonic_distribution": raw[:, 1:1 + k], "noise_magnitudes": raw[:, 1 + k:]}
 
