@@ -37,6 +37,35 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 BLOCKS = (32, 64, 128, 256, 1000, 4096)
 
 
+def demo_controls(frames: int, control_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The demo violin's exact f0 (its MIDI, held through rests) and its loudness."""
+    from nas.data.loudness import compute_loudness
+    from nas.resample import resample
+    from tests.conftest import demo_audio, demo_truth
+
+    audio, rate = demo_audio()
+    truth = demo_truth()
+    f0 = np.interp(np.arange(frames) / control_rate, truth[:, 0], np.where(truth[:, 1] > 0, truth[:, 1], np.nan))
+    f0 = np.nan_to_num(f0, nan=float(np.nanmedian(truth[:, 1])))
+    loudness = compute_loudness(resample(audio, rate, 16000), 16000, control_rate)[:frames]
+    return f0.astype(np.float32), loudness.astype(np.float32)
+
+
+def tracker_seconds(audio, control_rate: int, network=None) -> float:
+    """The live features (loudness, CREPE tiny every 4th frame) per second of audio, blocks
+    of 256; `network` replaces the live chain's ONNX Runtime CREPE (the reference)."""
+    from nas.live import LiveFeatures
+
+    tracker = LiveFeatures(control_rate)
+    if network is not None:
+        tracker.network = network
+    tracker.feed(audio[:4096])  # warm
+    clock = time.perf_counter()
+    for i in range(0, len(audio), 256):
+        tracker.feed(audio[i:i + 256])
+    return (time.perf_counter() - clock) / (len(audio) / 16000)
+
+
 def parity(engine, f0, loudness) -> dict:
     from nas.engine.stream import StreamingEngine
 
@@ -217,8 +246,6 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from realtime import demo_controls
-
     from nas.locations import location
     from nas.resample import resample
     from nas.store.datasets import load_statistics
@@ -251,14 +278,18 @@ def main() -> None:
     result["offline_x_real_time"] = float(np.median(rounds["offline_x_real_time"]))
     result["live_chain"] = chain
     result["stage_seconds_per_second"] = stage_shares(engine, f0, loudness)
-    from nas.live import LiveFeatures
+    from nas.pitch.network import load_network
 
-    tracker = LiveFeatures(engine.control_rate)
-    clock = time.perf_counter()
-    for i in range(0, len(audio), 256):
-        tracker.feed(audio[i:i + 256])
-    result["stage_seconds_per_second"]["features"] = (time.perf_counter() - clock) / (len(audio) / 16000)
+    tensorflow_crepe = load_network("tiny")
+    features = {"onnxruntime": [], "tensorflow": []}  # interleaved rounds
+    for _ in range(args.repeats):
+        features["onnxruntime"].append(tracker_seconds(audio, engine.control_rate))
+        features["tensorflow"].append(tracker_seconds(audio, engine.control_rate,
+                                                      lambda frames: tensorflow_crepe(frames).numpy()))
+    result["stage_seconds_per_second"]["features"] = float(np.median(features["onnxruntime"]))
+    result["features_tensorflow_seconds_per_second"] = float(np.median(features["tensorflow"]))
     print("stages:", result["stage_seconds_per_second"], flush=True)
+    print("features with TensorFlow's CREPE (the reference):", result["features_tensorflow_seconds_per_second"])
     result["lookahead"] = lookahead_accuracy(audio)
     print("lookahead:", result["lookahead"], flush=True)
     result["jack"] = jack_minute(run, args.jack_seconds)

@@ -52,6 +52,7 @@ QUIET_LOGGERS = {
     # Prefect's queue services, draining at exit: "Still processing items: 1 items remaining..."
     "EventsWorker": logging.ERROR, "APILogWorker": logging.ERROR,
     "distributed": logging.WARNING,  # a Dask task runner's cluster: its workers, connections and dashboard
+    "prefect.task_runner.dask": logging.WARNING,  # "Creating a new Dask cluster", "The Dask dashboard is at"
 }
 QUIET = "NAS_QUIET_LIBRARIES"  # set by a default console for the processes it starts (Dask workers)
 # Messages logged on the root logger by libraries (onnxruntime's quantizer).
@@ -187,7 +188,7 @@ def configure(verbose: bool) -> None:
     # On a terminal (and not --verbose, whose native lines would tear a live display) progress is drawn as bars.
     handler = (TerminalDisplay(os.fdopen(os.dup(2), "w", buffering=1)) if sys.stderr.isatty() and not verbose
                else logging.StreamHandler())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+    handler.setFormatter(_line_format())
     handler.addFilter(_TaskRunsDone())
     logging.basicConfig(level=level, handlers=[handler])
     # The temporary Prefect server's telemetry writes race its own SQLite start-up.
@@ -207,11 +208,19 @@ def configure(verbose: bool) -> None:
     _filter_stderr(KNOWN_STDERR_LINES, redact)
 
 
+def _line_format() -> logging.Formatter:
+    return logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
 def in_worker() -> None:
-    """The command's console in a Dask worker, whose logging Prefect set up: our progress
-    lines shown, and the libraries' silenced unless the command is verbose. A task calls this
-    first. (The worker's lines to stderr pass the command's filter: it inherits it.)"""
+    """The command's console in a Dask worker, whose logging Prefect set up: our lines in the
+    command's format, and the libraries' silenced unless the command is verbose. A task calls
+    this first. (The worker's lines to stderr pass the command's filter: it inherits it.)"""
     logging.getLogger("nas").setLevel(logging.INFO)
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):  # where Prefect puts its console
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setFormatter(_line_format())
     if os.environ.get(QUIET) == "1":
         _quiet_libraries()
         for handler in logging.getLogger().handlers:  # Prefect's console handler, there

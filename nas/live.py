@@ -3,7 +3,8 @@ recording (`nas transfer --block`) or an audio interface (`nas play`).
 
 The chain per block: the block's samples join a short history; every control frame whose
 windows are now complete gets its loudness (A-weighted, 512 samples) and its f0 (CREPE
-tiny on 1,024 samples, local-average decoding: Viterbi needs the future); the transfer's
+tiny on 1,024 samples in ONNX Runtime, `nas.pitch.live_network`; local-average decoding:
+Viterbi needs the future); the transfer's
 octave and loudness shifts, estimated from the notes heard so far and held once `settle_s`
 seconds of notes have passed; then the streaming engine.
 
@@ -46,11 +47,11 @@ class LiveFeatures:
     def __init__(self, control_rate: int, lookahead: int = CENTRED, capacity: str = "tiny", pitch_every: int = 4):
         if not 0 <= lookahead <= CENTRED:
             raise ValueError(f"lookahead {lookahead}: 0 to {CENTRED} samples")
-        from nas.pitch.network import load_network
+        from nas.pitch.live_network import load_live_network
 
         self.hop = SAMPLE_RATE // control_rate
         self.lookahead = lookahead
-        self.network = load_network(capacity)
+        self.network = load_live_network(capacity)
         self._loudness_ahead = min(lookahead, LOUDNESS_N_FFT // 2)
         self._window = periodic_hann(LOUDNESS_N_FFT).astype(np.float32)
         self._weights = _a_weighting(LOUDNESS_N_FFT, SAMPLE_RATE)
@@ -72,7 +73,7 @@ class LiveFeatures:
             if len(tracked):
                 starts = times[tracked] + self.lookahead - FRAME_SIZE
                 windows = np.stack([self._audio[s:s + FRAME_SIZE] for s in starts])
-                activation = self.network(normalized(windows)).numpy()
+                activation = self.network(normalized(windows))
                 f0[tracked], confidence[tracked] = cents_to_hz(local_average_cents(activation)), activation.max(axis=1)
             for i in range(ready):  # held from the last tracked frame
                 if i in tracked:

@@ -51,6 +51,9 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
     done = _sweep(base / "test.yaml", root)
     assert done.returncode == 1, done.stderr[-3000:]  # one point failed
     assert "2 of 3 points done" in done.stdout and "model.channels=x" in done.stdout
+    # the Dask workers' lines in the command's format, and the cluster's own start silent
+    assert " | INFO " not in done.stderr and "Dask cluster" not in done.stderr, done.stderr[-3000:]
+    assert any(line.split(" ", 2)[1:2] == ["INFO"] and "nas.training" in line for line in done.stderr.splitlines())
 
     (folder,) = (root / "sweeps").iterdir()
     from nas.store.tables import read_rows

@@ -1,6 +1,7 @@
 """`crepe.core`: the model cache and builder that `ddsp.spectral_ops` touches."""
 
-from ..pitch.network import CAPACITIES, CrepeNetwork
+from ..pitch import CAPACITIES
+from ..pitch.network import CrepeNetwork
 
 models = {capacity: None for capacity in CAPACITIES}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import N_BINS
+from .weights import N_BINS
 
 CENTS_OFFSET = 1997.3794084376191  # bin 0 is ~31.7 Hz
 BIN_CENTS = np.linspace(0, 7180, N_BINS) + CENTS_OFFSET

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import FRAME_SIZE, SILENT_PEAK, fill_skipped
 from .decode import cents_to_hz, local_average_cents, viterbi_path
-from .network import N_BINS, load_network
+from .weights import N_BINS
 
 DEFAULT_BATCH_FRAMES = 64  # full: ~64 MB per activation tensor; larger batches are no faster on CPU
 
@@ -56,6 +56,8 @@ def frame_peaks(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
 
 
 def activations(frames: np.ndarray, capacity: str, batch_frames: int = DEFAULT_BATCH_FRAMES) -> np.ndarray:
+    from .network import load_network  # TensorFlow: loaded by the trackers that run it
+
     network = load_network(capacity)
     out = np.empty((len(frames), N_BINS), dtype=np.float32)
     for start in range(0, len(frames), batch_frames):
