@@ -33,6 +33,8 @@ KNOWN_STDERR_LINES = re.compile("|".join([
     r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",  # the export's parity check
     r"wandb: Adding directory to artifact \(.*\)\.\.\. Done\. [\d.]+s",  # printed, though runs are silent
     r"wandb: Generating checksum for up to \d+ objects in \".*\"\.\.\. Done\. [\d.]+s",  # a bucket's references
+    # onnxruntime's quantizer, on the unused initializers tf2onnx leaves in a GRU's graph
+    r"(\x1b\[[\d;]*m)?[\d\- :.]+ \[W:onnxruntime:, graph\.cc:\d+ CleanUnusedInitializersAndNodeArgs\] .*",
 ]))
 # (message regex, category): Python warnings of libraries that say nothing to our users.
 KNOWN_WARNINGS = (
@@ -52,7 +54,6 @@ QUIET_LOGGERS = {
     # Prefect's queue services, draining at exit: "Still processing items: 1 items remaining..."
     "EventsWorker": logging.ERROR, "APILogWorker": logging.ERROR,
     "distributed": logging.WARNING,  # a Dask task runner's cluster: its workers, connections and dashboard
-    "prefect.task_runner.dask": logging.WARNING,  # "Creating a new Dask cluster", "The Dask dashboard is at"
 }
 QUIET = "NAS_QUIET_LIBRARIES"  # set by a default console for the processes it starts (Dask workers)
 # Messages logged on the root logger by libraries (onnxruntime's quantizer).
@@ -82,16 +83,21 @@ class _KnownLines(logging.Filter):
         return not KNOWN_STDERR_LINES.fullmatch(self.handler.format(record))
 
 
-class _TaskRunsDone(logging.Filter):
-    """Prefect's "Finished in state Completed()" of every task, on the console only (the UI
-    keeps them): the stages' own lines say what was done."""
+class _PrefectChatter(logging.Filter):
+    """On the console only (the UI keeps them): Prefect's "Finished in state Completed()" of
+    every task, as the stages' own lines say what was done, and its Dask task runner's
+    cluster start and dashboard. (Not by logger level: Prefect's logging setup resets the
+    levels of its loggers' children.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name == "prefect.task_runs" and record.levelno == logging.INFO
-                    and record.getMessage().startswith("Finished in state Completed"))
+        if record.levelno != logging.INFO:
+            return True
+        if record.name == "prefect.task_runner.dask":
+            return False
+        return not (record.name == "prefect.task_runs" and record.getMessage().startswith("Finished in state Completed"))
 
 
-_TASK_RUNS_DONE = _TaskRunsDone()
+_PREFECT_CHATTER = _PrefectChatter()
 _KNOWN_MESSAGES = _KnownMessages()
 
 
@@ -189,7 +195,7 @@ def configure(verbose: bool) -> None:
     handler = (TerminalDisplay(os.fdopen(os.dup(2), "w", buffering=1)) if sys.stderr.isatty() and not verbose
                else logging.StreamHandler())
     handler.setFormatter(_line_format())
-    handler.addFilter(_TaskRunsDone())
+    handler.addFilter(_PREFECT_CHATTER)
     logging.basicConfig(level=level, handlers=[handler])
     # The temporary Prefect server's telemetry writes race its own SQLite start-up.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -224,7 +230,7 @@ def in_worker() -> None:
     if os.environ.get(QUIET) == "1":
         _quiet_libraries()
         for handler in logging.getLogger().handlers:  # Prefect's console handler, there
-            handler.addFilter(_TASK_RUNS_DONE)
+            handler.addFilter(_PREFECT_CHATTER)
 
 
 def _quiet_libraries() -> None:
