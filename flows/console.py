@@ -86,10 +86,13 @@ class _KnownLines(logging.Filter):
 class _PrefectChatter(logging.Filter):
     """On the console only (the UI keeps them): Prefect's "Finished in state Completed()" of
     every task, as the stages' own lines say what was done, and its Dask task runner's
-    cluster start and dashboard. (Not by logger level: Prefect's logging setup resets the
-    levels of its loggers' children.)"""
+    cluster start and dashboard, and the cluster's close (a worker still finishing
+    TensorFlow's threads is killed after 4 s). (Not by logger level: Prefect's logging setup
+    resets the levels of its loggers' children.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "distributed.nanny" and record.getMessage().startswith("Worker process still alive"):
+            return False
         if record.levelno != logging.INFO:
             return True
         if record.name == "prefect.task_runner.dask":
