@@ -47,6 +47,7 @@ def _examples(dataset_dir: Path, split: str, metadata: DatasetMeta, preprocessor
     def both(example):
         return {**{f"record_{k}": example[k] for k in RAW_KEYS}, **preprocess(preprocessor, example)}
 
+    both = tf.autograph.experimental.do_not_convert(both)  # as nas.training.data's
     return record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False).map(both).batch(BATCH)
 
 

@@ -37,7 +37,7 @@ def decoder_function(model, frames: int | None):
     """A tf.function of the decoder; trace it inside `_convertible_normalize()`."""
     signature = [tf.TensorSpec([1, frames, 1], tf.float32, name=name) for name in INPUTS]
 
-    @tf.function(input_signature=signature)
+    @tf.function(input_signature=signature, autograph=False)  # as nas.training.data's
     def decode(ld_scaled, f0_scaled):
         out = model.decoder({"ld_scaled": ld_scaled, "f0_scaled": f0_scaled})
         return tf.concat([out["amps"], out["harmonic_distribution"], out["noise_magnitudes"]], axis=-1)

@@ -17,7 +17,10 @@ def examples(dataset_dir: Path, split: str, metadata: DatasetMeta, preprocessor)
     if metadata.counts.of(split) == 0:
         raise ValueError(f"{dataset_dir}: the {split} split has no examples")
     dataset = record_provider(dataset_dir, split, metadata).get_dataset(shuffle=False)
-    dataset = dataset.map(lambda example: preprocess(preprocessor, example), num_parallel_calls=tf.data.AUTOTUNE)
+    # Traced without autograph (here and in the trainer's functions): the code has no
+    # tensor-dependent Python control flow, and rewriting ddsp's modules cost seconds per process.
+    dataset = dataset.map(tf.autograph.experimental.do_not_convert(lambda example: preprocess(preprocessor, example)),
+                          num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.cache()
 
 

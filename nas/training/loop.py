@@ -91,8 +91,8 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
-        self._compute = tf.function(self._loss_and_grads, jit_compile=config.use_xla)
-        self._forward = tf.function(self._loss_and_audio)
+        self._compute = tf.function(self._loss_and_grads, jit_compile=config.use_xla, autograph=False)
+        self._forward = tf.function(self._loss_and_audio, autograph=False)
 
     def _loss_and_grads(self, batch: dict):
         variables = self.model.trainable_variables
@@ -110,7 +110,7 @@ class Trainer:
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables), skip_gradients_aggregation=True)
         return loss, norm
 
-    @tf.function
+    @tf.function(autograph=False)
     def train_step(self, iterator):
         loss, norm = self.strategy.run(self._replica_step, args=(next(iterator),))
         mean = tf.distribute.ReduceOp.MEAN
