@@ -27,7 +27,7 @@ class CrepeNetwork(tf.Module):
         self._dense_kernel = tf.constant(dense_kernel)
         self._dense_bias = tf.constant(dense_bias)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, FRAME_SIZE], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, FRAME_SIZE], tf.float32)], autograph=False)
     def __call__(self, frames: tf.Tensor) -> tf.Tensor:
         x = frames[:, :, tf.newaxis]
         for kernel, bias, scale, shift, stride in self._blocks:
