@@ -8,8 +8,8 @@ Viterbi needs the future); the transfer's
 octave and loudness shifts, estimated from the notes heard so far and held once `settle_s`
 seconds of notes have passed; then the streaming engine.
 
-The pitch is tracked on every `pitch_every`-th frame (4: 62.5 times a second, CREPE tiny's
-cost at about an eighth of a core) and held until the next: holding adds no latency, where
+The pitch is tracked on every `pitch_every`-th frame (4: 62.5 times a second, the features'
+cost at about a tenth of a core) and held until the next: holding adds no latency, where
 interpolating would wait for the next pitch frame.
 
 A frame's windows end `lookahead` samples after its time: 512 centres them as the offline
@@ -21,6 +21,7 @@ must be gathered before it is processed, `latency` is what a listener hears.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from pathlib import Path
@@ -241,12 +242,19 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
                                                                                           status))
     except (sd.PortAudioError, ValueError) as error:
         raise PlayError(f"cannot open the audio device ({error}); `nas play --list-devices` lists them") from None
-    with stream:
-        output_latency = stream.latency[-1] if isinstance(stream.latency, tuple) else stream.latency
-        started = time.monotonic()
-        while not done.wait(0.5):
-            if on_status:
-                on_status(state["samples"] / engine.sample_rate, state["xruns"])
+    # Everything made so far (the models, the warm-up's caches) goes where the cyclic
+    # collector no longer walks it, so a collection during the stream stays short.
+    gc.collect()
+    gc.freeze()
+    try:
+        with stream:
+            output_latency = stream.latency[-1] if isinstance(stream.latency, tuple) else stream.latency
+            started = time.monotonic()
+            while not done.wait(0.5):
+                if on_status:
+                    on_status(state["samples"] / engine.sample_rate, state["xruns"])
+    finally:
+        gc.unfreeze()
     wall = time.monotonic() - started
     if record:
         from nas.data.audio import write_wav

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -70,8 +71,9 @@ def small_sources(tmp_path_factory) -> Path:
     b, rate_b = demo_audio("violin-01")
     b = soxr.resample(b[: 12 * rate_b], rate_b, 44100)
     sf.write(audio_dir / "b-stereo-44k-24bit.wav", np.stack([b, 0.5 * b], axis=1), 44100, subtype="PCM_24")
-    c, rate_c = demo_audio("violin-02")
-    sf.write(audio_dir / "c-vorbis.ogg", c[: 10 * rate_c], rate_c)
+    # violin-02's first 10 s as Vorbis, encoded once: libsndfile gives every Ogg stream a
+    # random serial number, so an ogg written here would make a new dataset version each run.
+    shutil.copy(REPO / "tests" / "data" / "c-vorbis.ogg", audio_dir / "c-vorbis.ogg")
     (audio_dir / "d-not-audio.wav").write_text("this is text, not a RIFF file")
     sf.write(audio_dir / "e-too-short.wav", a[: rate], rate)
     return folder
