@@ -83,12 +83,12 @@ class _KnownLines(logging.Filter):
         return not KNOWN_STDERR_LINES.fullmatch(self.handler.format(record))
 
 
-class _PrefectChatter(logging.Filter):
+class _OrchestrationChatter(logging.Filter):
     """On the console only (the UI keeps them): Prefect's "Finished in state Completed()" of
-    every task, as the stages' own lines say what was done, and its Dask task runner's
-    cluster start and dashboard, and the cluster's close (a worker still finishing
-    TensorFlow's threads is killed after 4 s). (Not by logger level: Prefect's logging setup
-    resets the levels of its loggers' children.)"""
+    every task, as the stages' own lines say what was done; its Dask task runner's cluster
+    start and dashboard; and Dask's close, which kills a worker still finishing TensorFlow's
+    threads after 4 s. (Not by logger level: Prefect's logging setup resets the levels of its
+    loggers' children.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name == "distributed.nanny" and record.getMessage().startswith("Worker process still alive"):
@@ -100,7 +100,7 @@ class _PrefectChatter(logging.Filter):
         return not (record.name == "prefect.task_runs" and record.getMessage().startswith("Finished in state Completed"))
 
 
-_PREFECT_CHATTER = _PrefectChatter()
+_ORCHESTRATION_CHATTER = _OrchestrationChatter()
 _KNOWN_MESSAGES = _KnownMessages()
 
 
@@ -198,7 +198,7 @@ def configure(verbose: bool) -> None:
     handler = (TerminalDisplay(os.fdopen(os.dup(2), "w", buffering=1)) if sys.stderr.isatty() and not verbose
                else logging.StreamHandler())
     handler.setFormatter(_line_format())
-    handler.addFilter(_PREFECT_CHATTER)
+    handler.addFilter(_ORCHESTRATION_CHATTER)
     logging.basicConfig(level=level, handlers=[handler])
     # The temporary Prefect server's telemetry writes race its own SQLite start-up.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -233,7 +233,7 @@ def in_worker() -> None:
     if os.environ.get(QUIET) == "1":
         _quiet_libraries()
         for handler in logging.getLogger().handlers:  # Prefect's console handler, there
-            handler.addFilter(_PREFECT_CHATTER)
+            handler.addFilter(_ORCHESTRATION_CHATTER)
 
 
 def _quiet_libraries() -> None:

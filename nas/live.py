@@ -4,9 +4,9 @@ recording (`nas transfer --block`) or an audio interface (`nas play`).
 The chain per block: the block's samples join a short history; every control frame whose
 windows are now complete gets its loudness (A-weighted, 512 samples) and its f0 (CREPE
 tiny on 1,024 samples in ONNX Runtime, `nas.pitch.live_network`; local-average decoding:
-Viterbi needs the future); the transfer's
-octave and loudness shifts, estimated from the notes heard so far and held once `settle_s`
-seconds of notes have passed; then the streaming engine.
+Viterbi needs the future); the transfer's octave and loudness shifts, estimated from the
+notes heard so far and held once `settle_s` seconds of notes have passed; then the
+streaming engine.
 
 The pitch is tracked on every `pitch_every`-th frame (4: 62.5 times a second, the features'
 cost at about a tenth of a core) and held until the next: holding adds no latency, where
