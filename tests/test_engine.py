@@ -37,6 +37,26 @@ def test_engine_decoders_and_synth_match_tensorflow(preset, settings):
     assert relative_difference([engine_difference(model, engine, example)]) < ENGINE_AUDIO_TOLERANCE
 
 
+def test_a_harmonic_whose_float32_frequency_rounds_to_nyquist_is_silent_in_both():
+    """23 x 347.82608 Hz is 7999.99985 Hz, but 8000.0 in float32, as the model multiplies:
+    the model silences that harmonic, and so must the engine (found on a demo model, where
+    it alone made the engine's audio differ by 3.9e-4 of peak)."""
+    from nas.engine.synth import harmonic_audio
+    from nas.models.harmonic import harmonic_synthesis
+
+    frames, hop, k = 50, 64, 23
+    f0 = np.full(frames, 347.82608, np.float32)
+    assert np.float32(k) * f0[0] == 8000.0 and k * float(f0[0]) < 8000.0
+    distribution = np.zeros((frames, 60), np.float32)
+    distribution[:, [0, k - 1]] = 0.5
+    ours = harmonic_audio(distribution, f0, hop, 16000)
+    theirs = harmonic_synthesis(tf.ones((1, frames, 1)), distribution[None], f0[None, :, None], frames * hop,
+                                16000).numpy()[0]
+    fundamental = harmonic_audio(distribution * [[1.0] + [0.0] * 59], f0, hop, 16000)
+    assert np.abs(ours - fundamental).max() == 0.0  # the 23rd is silent
+    assert np.abs(ours - theirs).max() < 1e-6
+
+
 def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
     dataset_dir = prepared[0]
     report = export_model(trained_run.model, dataset_dir, trained_run.export)

@@ -49,6 +49,16 @@ def harmonic_controls(amps_raw: np.ndarray, distribution_raw: np.ndarray, f0_hz:
     return exp_sigmoid(amps_raw) * distribution / np.where(total == 0.0, np.float32(1e-7), total)
 
 
+@numba.njit(cache=True)
+def _frequencies(f0_now, f0_next, freq):  # pragma: no cover - compiled
+    """Each sample's frequency as the TensorFlow model computes it (nas.models.harmonic):
+    linear in float64, then float32. Not fast-math, so the rounding is exactly that: whether
+    a harmonic is above Nyquist can hang on the last bit."""
+    hop = freq.shape[0]
+    for j in range(hop):
+        freq[j] = np.float32(f0_now + (j / hop) * (f0_next - f0_now))
+
+
 @numba.njit(cache=True, fastmath=True, inline="always")
 def harmonic_frame(f0_now, f0_next, a_now, a_next, sample_rate, fall, rise, phase, scratch,
                    out):  # pragma: no cover - compiled
@@ -60,9 +70,11 @@ def harmonic_frame(f0_now, f0_next, a_now, a_next, sample_rate, fall, rise, phas
     arrays it knows do not overlap). Returns the phase after the frame, in [0, 2 pi)."""
     hop = out.shape[0]
     nyquist = sample_rate / 2.0
+    nyquist32 = np.float32(nyquist)
     step = 2.0 * math.pi / sample_rate
     freq, s1, c1, s, c, acc_now, acc_next = scratch
     slope = (f0_next - f0_now) / hop
+    _frequencies(f0_now, f0_next, freq)
     # e^{i phase_j}, phase_j = phase + sum_{u <= j} omega_u, omega_u = step * (f0 + u * slope)
     ps, pc = math.sin(phase), math.cos(phase)
     rs, rc = math.sin(step * f0_now), math.cos(step * f0_now)
@@ -71,7 +83,6 @@ def harmonic_frame(f0_now, f0_next, a_now, a_next, sample_rate, fall, rise, phas
     for j in range(hop):
         ps, pc = ps * rc + pc * rs, pc * rc - ps * rs
         rs, rc = rs * dc + rc * ds, rc * dc - rs * ds
-        freq[j] = f0_now + j * slope
         lowest = min(lowest, freq[j])
         s1[j] = ps
         c1[j] = pc
@@ -84,8 +95,10 @@ def harmonic_frame(f0_now, f0_next, a_now, a_next, sample_rate, fall, rise, phas
             break  # this and every higher harmonic is silent for the whole frame
         amp_now = a_now[k - 1]
         amp_next = a_next[k - 1]
+        k32 = np.float32(k)
         for j in range(hop):
-            sk = s[j] if k * freq[j] < nyquist else np.float32(0.0)
+            # the product in float32, as the model takes it: one that rounds up to Nyquist is silent
+            sk = s[j] if k32 * freq[j] < nyquist32 else np.float32(0.0)
             acc_now[j] += amp_now * sk
             acc_next[j] += amp_next * sk
             s_new = s[j] * c1[j] + c[j] * s1[j]
