@@ -551,5 +551,19 @@ def _render(args) -> int:
     return 0
 
 
+EXIT_STACKS_AFTER_S = 120
+
+
+def command() -> int:
+    """The `nas` command: `main`, then the process exits. Should the exit hang (a library's
+    thread or exit handler waiting on something), every thread's stack goes to stderr after
+    EXIT_STACKS_AFTER_S, so that the hang names its place instead of looking like slow work."""
+    code = main()
+    import faulthandler
+
+    faulthandler.dump_traceback_later(EXIT_STACKS_AFTER_S, file=sys.stderr)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

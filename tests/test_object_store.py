@@ -284,14 +284,24 @@ def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(ser
         with lock(path, waiting=lambda: events.append("second waits")):
             events.append("second in")
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+    def on_the_server(holder):
+        def run():  # a thread starts with no settings context: without this, Prefect's ephemeral server
+            with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
+                holder()
+        return run
+
+    threads = [threading.Thread(target=on_the_server(first)), threading.Thread(target=on_the_server(second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
     assert events == ["first in", "second waits", "first out", "second in"]
     assert _fs().find(bucket) == []  # a lease, not an object
+    from prefect.client.orchestration import get_client
+
+    with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
+        with get_client(sync_client=True) as client:  # the limit is the shared server's
+            assert client.read_global_concurrency_limit_by_name(lease_name(path)).active_slots == 0
 
 
 def test_dask_runner_reads_and_writes_the_bucket_and_writes_empty_shards(bucket_dataset, prepared, tmp_path,
