@@ -1,6 +1,7 @@
 """Playing live, on one core: the streaming engine against the offline engine, per-block
 costs, the live chain, its latency and what a shorter lookahead costs in pitch accuracy,
-and a minute of `nas play` on JACK's dummy driver.
+and minutes of `nas play` on JACK's dummy driver, in turns with minutes of a client that
+only writes silence (the xruns the machine makes without any of our work).
 
     .venv/bin/python benchmarks/streaming.py --run <data root>/demo-violin/runs/<run> [--repeats 5]
 
@@ -205,15 +206,47 @@ def lookahead_accuracy(audio, lookaheads=(512, 256, 128, 0)) -> dict:
     return result
 
 
+# A JACK client that only writes silence: the xruns the machine makes without our work.
+NULL_CLIENT = """
+import sys, time, sounddevice as sd
+xruns = 0
+def on_block(outdata, frames, clock, status):
+    global xruns
+    xruns += bool(status.output_underflow or status.output_overflow)
+    outdata[:] = 0
+with sd.OutputStream(samplerate=16000, blocksize=128, channels=1, dtype="float32", callback=on_block):
+    time.sleep(float(sys.argv[1]))
+print(xruns)
+"""
+
+
+def _jack_server(name: str) -> subprocess.Popen:
+    server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "16000", "-p", "128"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    return server
+
+
+def null_client_minute(seconds: float) -> int | None:
+    """Xruns of a client that does nothing, on its own JACK dummy server for `seconds`."""
+    name = f"nas-null-{os.getpid()}"
+    server = _jack_server(name)
+    try:
+        done = subprocess.run([sys.executable, "-c", NULL_CLIENT, str(seconds)], capture_output=True, text=True,
+                              env={**os.environ, "JACK_DEFAULT_SERVER": name})
+        return int(done.stdout) if done.stdout.strip().isdigit() else None
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def jack_minute(run: Path, seconds: float) -> dict:
     if not shutil.which("jackd"):
         return {"skipped": "no jackd"}
     from tests.conftest import demo_audio
 
     name = f"nas-bench-{os.getpid()}"
-    server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "16000", "-p", "128"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(2)
+    server = _jack_server(name)
     try:
         import soundfile as sf
 
@@ -240,6 +273,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="a trained, exported run that streams")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--jack-seconds", type=float, default=60.0)
+    parser.add_argument("--jack-rounds", type=int, default=3, help="minutes of play and of a null client, in turns")
     parser.add_argument("--out", default="streaming")
     args = parser.parse_args()
     import tensorflow as tf
@@ -292,8 +326,17 @@ def main() -> None:
     print("features with TensorFlow's CREPE (the reference):", result["features_tensorflow_seconds_per_second"])
     result["lookahead"] = lookahead_accuracy(audio)
     print("lookahead:", result["lookahead"], flush=True)
+    # nas play and a client that does nothing, in turns: how many xruns are the machine's own
     result["jack"] = jack_minute(run, args.jack_seconds)
     print("jack:", result["jack"], flush=True)
+    if "skipped" not in result["jack"]:
+        plays, nulls = [result["jack"]["xruns"]], []
+        for round_ in range(args.jack_rounds):
+            nulls.append(null_client_minute(args.jack_seconds))
+            if round_ + 1 < args.jack_rounds:
+                plays.append(jack_minute(run, args.jack_seconds)["xruns"])
+        result["jack"] |= {"play_xruns_per_round": plays, "null_client_xruns_per_round": nulls}
+        print("jack, play and a null client in turns:", plays, nulls, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1) + "\n")
 
