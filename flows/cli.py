@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--block", type=int, default=256, help="samples per audio callback (32-4096)")
     play.add_argument("--lookahead", type=int, help="samples each frame's pitch and loudness windows reach past it "
                                                     "(0-512; default 512, as offline; less is sooner, less exact)")
+    play.add_argument("--ahead", type=int, default=1, help="blocks the chain works ahead of the audio callback "
+                                                           "(default 1; each absorbs a block's worth of delay and "
+                                                           "adds a block of latency)")
     play.add_argument("--seconds", type=float, help="stop after this long (default: the input file's length, or "
                                                     "Ctrl-C)")
     play.add_argument("--record", help="also write what was played to this WAV file")
@@ -515,7 +518,8 @@ def _play(args) -> int:
         print(f"playing {run.name} in blocks of {args.block} ({1000 * args.block / engine.sample_rate:.1f} ms)"
               + (f" from {args.input_file}" if args.input_file else "") + "; Ctrl-C stops", flush=True)
         result = play(engine, statistics, args.block, args.seconds, CENTRED if args.lookahead is None else args.lookahead,
-                      _device(args.input_device), _device(args.output_device), source, args.record)
+                      _device(args.input_device), _device(args.output_device), source, args.record,
+                      ahead=args.ahead)
     except (TransferError, NotStreamable, PlayError, FileNotFoundError, ValueError) as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
@@ -523,7 +527,7 @@ def _play(args) -> int:
         return 130
     print(f"played {result['seconds']:.1f} s in {result['callbacks']} blocks: {result['xruns']} xruns, "
           f"{result['late_samples']} samples late; latency {result['latency_ms']:.1f} ms; a block took "
-          f"{result['callback_p99_ms']:.2f} ms at the 99th percentile ({result['callback_max_ms']:.2f} ms at most) "
+          f"{result['block_p99_ms']:.2f} ms at the 99th percentile ({result['block_max_ms']:.2f} ms at most) "
           f"of its {result['block_ms']:.1f} ms")
     return 0
 
