@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              "system's)")
     play.add_argument("--input-file", help="a recording played in as the instrument, instead of an input device")
     play.add_argument("--output-device", help="where the model plays (PortAudio name or index; default: the system's)")
-    play.add_argument("--block", type=int, default=256, help="samples per audio callback (32-4096)")
+    play.add_argument("--block", type=int, default=128, help="samples per audio callback (32-4096; default 128: "
+                                                             "with the block ahead, 52 ms behind the input at 16 kHz)")
     play.add_argument("--lookahead", type=int, help="samples each frame's pitch and loudness windows reach past it "
                                                     "(0-512; default 512, as offline; less is sooner, less exact)")
     play.add_argument("--ahead", type=int, default=1, help="blocks the chain works ahead of the audio callback "

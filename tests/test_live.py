@@ -91,11 +91,12 @@ def test_play_on_a_real_audio_server_keeps_time(demo_run, jack_server, tmp_path)
     summary = re.search(r"played ([\d.]+) s in (\d+) blocks: (\d+) xruns, (\d+) samples late", done.stdout)
     assert summary, done.stdout
     seconds, blocks, xruns, late = float(summary[1]), int(summary[2]), int(summary[3]), int(summary[4])
-    assert seconds >= 10.0 and blocks == -(-10 * 16000 // 512) and late == 0
+    assert seconds >= 10.0 and blocks == -(-10 * 16000 // 512) and late % 512 == 0  # late: whole blocks
     # The suite's other worker trains beside it on the same 2 cores, so blocks can miss their
-    # turn here (seen: 0 to 4% with two training jobs beside it); a path that cannot keep up at
-    # all misses most. Alone, a minute in blocks of 128 is measured in benchmarks/streaming.py.
-    assert xruns <= blocks // 4, done.stdout
+    # turn here (seen: 0 to 4% with two training jobs beside it): the server's (xruns) or, a
+    # block ahead, the chain's (late, played as silence). A path that cannot keep up at all
+    # misses most. Alone, minutes in blocks of 128 are measured in benchmarks/streaming.py.
+    assert xruns + late // 512 <= blocks // 4, done.stdout
     assert time.monotonic() - started > 10.0  # it ran on the server's clock, not as fast as it could
     played, rate = sf.read(record, dtype="float32")
     assert rate == 16000 and len(played) >= 10 * 16000 and np.abs(played).max() > 1e-3
