@@ -137,9 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "with the block ahead, 52 ms behind the input at 16 kHz)")
     play.add_argument("--lookahead", type=int, help="samples each frame's pitch and loudness windows reach past it "
                                                     "(0-512; default 512, as offline; less is sooner, less exact)")
-    play.add_argument("--ahead", type=int, default=1, help="blocks the chain works ahead of the audio callback "
-                                                           "(default 1; each absorbs a block's worth of delay and "
-                                                           "adds a block of latency)")
+    play.add_argument("--ahead", type=int, help="blocks the chain works ahead of the audio callback (default 1; "
+                                                "each absorbs a block's worth of delay and adds a block of latency)")
     play.add_argument("--seconds", type=float, help="stop after this long (default: the input file's length, or "
                                                     "Ctrl-C)")
     play.add_argument("--record", help="also write what was played to this WAV file")
@@ -505,7 +504,7 @@ def _play(args) -> int:
         print(sd.query_devices())
         return 0
     from nas.engine.stream import NotStreamable
-    from nas.live import CENTRED, PlayError, play
+    from nas.live import AHEAD, CENTRED, PlayError, play
     from nas.transfer import TransferError, load_engine, read_source, run_paths, run_statistics
 
     if error := _block_error(args.block) or (None if args.model else "a model (run folder) is needed"):
@@ -520,7 +519,7 @@ def _play(args) -> int:
               + (f" from {args.input_file}" if args.input_file else "") + "; Ctrl-C stops", flush=True)
         result = play(engine, statistics, args.block, args.seconds, CENTRED if args.lookahead is None else args.lookahead,
                       _device(args.input_device), _device(args.output_device), source, args.record,
-                      ahead=args.ahead)
+                      ahead=AHEAD if args.ahead is None else args.ahead)
     except (TransferError, NotStreamable, PlayError, FileNotFoundError, ValueError) as error:
         print(f"nas: {error}", file=sys.stderr)
         return 2
