@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import decoder as decoders
-from .synth import (NOISE_BIAS, Reverb, exp_sigmoid, filtered_noise, harmonic_audio, harmonic_controls,
-                    noise_filter_matrix, noise_spectra)
+from .synth import NOISE_BIAS, Reverb, exp_sigmoid, filtered_noise, harmonic_audio, harmonic_controls, noise_spectra
 
 WEIGHTS_FILE = "engine.npz"
 MODEL_FILE = "model.json"
@@ -98,10 +97,8 @@ class Engine:
         """Spectra of `frames` hops of uniform noise, from a random place in a table made
         once: white noise whose FFT is not recomputed on every call."""
         if self._noise_table is None:
-            _, fft_size = noise_filter_matrix(magnitudes.shape[1], self.hop)
-            table_frames = NOISE_TABLE_SECONDS * self.control_rate
-            noise = self.rng.uniform(-1.0, 1.0, table_frames * self.hop).astype(np.float32)
-            self._noise_table = noise_spectra(noise, table_frames, fft_size)
+            noise = self.rng.uniform(-1.0, 1.0, NOISE_TABLE_SECONDS * self.sample_rate).astype(np.float32)
+            self._noise_table = noise_spectra(noise, magnitudes.shape[1], self.hop)
         table = self._noise_table
         start = int(self.rng.integers(len(table)))
         if start + frames <= len(table):

@@ -4,11 +4,11 @@ with nas' harmonic synth), for CPU deployment without TensorFlow.
 
 Where it differs in arrangement, for speed:
 - Harmonics: sin(k * phase) by the angle-addition recurrence, one control frame at a
-  time so the accumulators stay in registers, and stopping at the first harmonic
-  that is above Nyquist for the whole frame (a violin A4 needs 18 of 60).
+  time so the accumulators stay in registers, two harmonics a pass, and stopping at
+  the first harmonic that is above Nyquist for the whole frame (a violin A4 needs 18 of 60).
 - Filtered noise: ddsp builds each frame's FIR (inverse FFT of the band magnitudes,
   Hann window, causal shift) and convolves it by FFT. All of that is linear in the
-  magnitudes, so the filter's spectrum is one matrix product with a fixed matrix.
+  magnitudes, so the filter's spectrum is one real matrix product with a fixed matrix.
 - Reverb: one FFT convolution with the impulse response's spectrum computed once.
 """
 
@@ -90,20 +90,30 @@ def harmonic_frame(f0_now, f0_next, a_now, a_next, sample_rate, fall, rise, phas
         c[j] = pc
         acc_now[j] = 0.0
         acc_next[j] = 0.0
-    for k in range(1, a_now.shape[0] + 1):
-        if k * lowest >= nyquist:
-            break  # this and every higher harmonic is silent for the whole frame
-        amp_now = a_now[k - 1]
-        amp_next = a_next[k - 1]
-        k32 = np.float32(k)
+    audible = 0  # harmonics 1..audible sound somewhere in the frame; the rest are silent all through
+    while audible < a_now.shape[0] and (audible + 1) * lowest < nyquist:
+        audible += 1
+    # Two harmonics a pass: s, c and the accumulators go through memory half as often.
+    # A product in float32 that rounds up to Nyquist is silent, as the model takes it.
+    for k in range(1, audible, 2):
+        now_a, now_b = a_now[k - 1], a_now[k]
+        next_a, next_b = a_next[k - 1], a_next[k]
+        k_a, k_b = np.float32(k), np.float32(k + 1)
         for j in range(hop):
-            # the product in float32, as the model takes it: one that rounds up to Nyquist is silent
-            sk = s[j] if k32 * freq[j] < nyquist32 else np.float32(0.0)
-            acc_now[j] += amp_now * sk
-            acc_next[j] += amp_next * sk
-            s_new = s[j] * c1[j] + c[j] * s1[j]
-            c[j] = c[j] * c1[j] - s[j] * s1[j]
-            s[j] = s_new
+            s_b = s[j] * c1[j] + c[j] * s1[j]
+            c_b = c[j] * c1[j] - s[j] * s1[j]
+            sound_a = s[j] if k_a * freq[j] < nyquist32 else np.float32(0.0)
+            sound_b = s_b if k_b * freq[j] < nyquist32 else np.float32(0.0)
+            acc_now[j] += now_a * sound_a + now_b * sound_b
+            acc_next[j] += next_a * sound_a + next_b * sound_b
+            s[j] = s_b * c1[j] + c_b * s1[j]
+            c[j] = c_b * c1[j] - s_b * s1[j]
+    if audible % 2:
+        k32 = np.float32(audible)
+        for j in range(hop):
+            sound = s[j] if k32 * freq[j] < nyquist32 else np.float32(0.0)
+            acc_now[j] += a_now[audible - 1] * sound
+            acc_next[j] += a_next[audible - 1] * sound
     for j in range(hop):
         out[j] = fall[j] * acc_now[j] + rise[j] * acc_next[j]
     return (phase + step * (hop * f0_now + slope * hop * (hop - 1) / 2.0)) % (2.0 * math.pi)
@@ -153,24 +163,31 @@ def noise_crop(n_bands: int) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def noise_filter_matrix(n_bands: int, hop: int) -> tuple[np.ndarray, int]:
-    """M [bands, 2 * (fft_size // 2 + 1)] float32 such that (mags @ M).view(complex64) is
-    the spectrum of ddsp's windowed causal FIR for `mags` (a real matrix product is
-    several times faster than NumPy's complex one)."""
+def noise_filter_matrix(n_bands: int, hop: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """G [bands, fft_size // 2 + 1] float32 and a phase ramp [fft_size // 2 + 1] complex64
+    such that (mags @ G) * ramp is the spectrum of ddsp's windowed causal FIR for `mags`.
+    That FIR is symmetric about its centre tap (a zero-phase response shifted by half,
+    Hann-windowed, first tap zero), so its spectrum is real but for the shift's linear
+    phase: a real matrix product, half the work of a complex one, with the ramp folded
+    into the noise's spectra (`noise_spectra`)."""
     causal = noise_impulses(n_bands)
     ir_size = causal.shape[1]
     # The linear convolution fits in hop + ir_size - 1 samples; a whole number of hops makes
     # overlap-add a reshape. ddsp rounds up to a power of two; the result is the same.
     fft_size = -(-(hop + ir_size - 1) // hop) * hop
-    spectra = np.fft.rfft(causal, n=fft_size)
-    return np.stack([spectra.real, spectra.imag], axis=-1).reshape(n_bands, -1).astype(np.float32), fft_size
+    ramp = np.exp(-2j * np.pi * np.arange(fft_size // 2 + 1) * (ir_size // 2) / fft_size)
+    gains = np.fft.rfft(causal, n=fft_size) * ramp.conj()  # imaginary parts ~1e-14 of the real
+    return gains.real.astype(np.float32), ramp.astype(np.complex64), fft_size
 
 
-def noise_spectra(noise: np.ndarray, frames: int, fft_size: int) -> np.ndarray:
-    """rfft of each hop of noise, zero-padded to fft_size: [frames, fft_size // 2 + 1]."""
+def noise_spectra(noise: np.ndarray, n_bands: int, hop: int) -> np.ndarray:
+    """Each hop of noise, zero-padded to the filter's FFT size, as its rfft times the filter's
+    phase ramp (`noise_filter_matrix`): [frames, fft_size // 2 + 1] complex64."""
+    _, ramp, fft_size = noise_filter_matrix(n_bands, hop)
+    frames = len(noise) // hop
     padded = np.zeros((frames, fft_size), dtype=np.float32)
-    padded[:, :len(noise) // frames] = noise.reshape(frames, -1)
-    return scipy.fft.rfft(padded, axis=-1, workers=1)
+    padded[:, :hop] = noise[:frames * hop].reshape(frames, hop)
+    return scipy.fft.rfft(padded, axis=-1, workers=1) * ramp
 
 
 def filtered_noise(magnitudes: np.ndarray, hop: int, noise: np.ndarray | None = None,
@@ -178,11 +195,10 @@ def filtered_noise(magnitudes: np.ndarray, hop: int, noise: np.ndarray | None = 
     """ddsp's FilteredNoise (window_size 0): [frames, bands] magnitudes and uniform noise
     (samples, or its per-hop spectra from `noise_spectra`) -> audio [frames * hop]."""
     frames, n_bands = magnitudes.shape
-    matrix, fft_size = noise_filter_matrix(n_bands, hop)
-    response = (magnitudes.astype(np.float32) @ matrix).view(np.complex64)
+    gains, _, fft_size = noise_filter_matrix(n_bands, hop)
     if spectra is None:
-        spectra = noise_spectra(noise, frames, fft_size)
-    filtered = scipy.fft.irfft(spectra * response, n=fft_size, axis=-1, workers=1)
+        spectra = noise_spectra(noise, n_bands, hop)
+    filtered = scipy.fft.irfft(spectra * (magnitudes.astype(np.float32) @ gains), n=fft_size, axis=-1, workers=1)
     return overlap_add(filtered, hop, crop_start=noise_crop(n_bands), length=frames * hop)
 
 
