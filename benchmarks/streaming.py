@@ -1,7 +1,8 @@
 """Playing live, on one core: the streaming engine against the offline engine, per-block
-costs, the live chain, its latency and what a shorter lookahead costs in pitch accuracy,
-and minutes of `nas play` on JACK's dummy driver, in turns with minutes of a client that
-only writes silence (the xruns the machine makes without any of our work).
+costs, the offline engine's speed (the median of 20 renders of 4 s a round, by stage),
+the live chain, its latency and what a shorter lookahead costs in pitch accuracy, and
+minutes of `nas play` on JACK's dummy driver, in turns with minutes of a client that only
+writes silence (the xruns the machine makes without any of our work).
 
     .venv/bin/python benchmarks/streaming.py --run <data root>/demo-violin/runs/<run> [--repeats 5]
 
@@ -170,6 +171,23 @@ def stage_shares(engine, f0, loudness) -> dict:
     return result
 
 
+def offline_round(engine, f0, loudness, renders: int = 20) -> tuple[float, dict]:
+    """The offline engine on 4 s of controls, `renders` times in a row: the median render's
+    seconds, and the median time of each of its stages (`Engine.synthesize`'s timings)."""
+    f0, loudness = f0[:1000], loudness[:1000]
+    totals, stages = [], {"decoder": [], "harmonic": [], "noise": [], "reverb": []}
+    for _ in range(renders):
+        timings = {}
+        clock = time.perf_counter()
+        raw = engine.decode(f0, loudness)
+        decoded = time.perf_counter()
+        engine.synthesize(raw, f0, timings=timings)
+        totals.append(time.perf_counter() - clock)
+        for name, value in (timings | {"decoder": decoded - clock}).items():
+            stages[name].append(value)
+    return float(np.median(totals)), {name: float(np.median(values)) for name, values in stages.items()}
+
+
 def live_chain(engine, statistics, audio, block: int, lookahead: int) -> dict:
     from nas.live import LiveTransfer
 
@@ -294,15 +312,15 @@ def main() -> None:
     audio = resample(audio, rate, 16000)[:20 * 16000]
     result = {"date": time.strftime("%Y-%m-%d"), "run": run.name, "parity_of_peak": parity(engine, f0, loudness)}
     print("parity:", result["parity_of_peak"], flush=True)
-    rounds = {"engine_128": [], "chain_256": [], "offline_x_real_time": []}
+    rounds = {"engine_128": [], "chain_256": [], "offline_x_real_time": [], "offline_stages": []}
     for _ in range(args.repeats):
         costs = block_costs(engine, f0, loudness, 128)
         rounds["engine_128"].append([float(np.percentile(costs, 99)), float(costs.max()), float(np.median(costs))])
         chain = live_chain(engine, statistics, audio, 256, 512)
         rounds["chain_256"].append([chain["p99"], chain["max"], chain["p50"]])
-        clock = time.perf_counter()
-        engine.render(f0[:1000], loudness[:1000])
-        rounds["offline_x_real_time"].append(4.0 / (time.perf_counter() - clock))
+        seconds, stages = offline_round(engine, f0, loudness)
+        rounds["offline_x_real_time"].append(4.0 / seconds)
+        rounds["offline_stages"].append(stages)
     block_s = {"engine_128": 128 / 16000, "chain_256": 256 / 16000}
     for key in block_s:
         p99, worst, p50 = np.median(np.asarray(rounds[key]), axis=0)
@@ -310,6 +328,11 @@ def main() -> None:
                        "max_pct_of_block": 100 * worst / block_s[key]}
         print(key, result[key], flush=True)
     result["offline_x_real_time"] = float(np.median(rounds["offline_x_real_time"]))
+    result["offline_x_real_time_per_round"] = rounds["offline_x_real_time"]
+    result["offline_ms_per_4s_by_stage"] = {name: 1e3 * float(np.median([r[name] for r in rounds["offline_stages"]]))
+                                            for name in rounds["offline_stages"][0]}
+    print("offline:", round(result["offline_x_real_time"]), "x real time; ms per 4 s by stage:",
+          {k: round(v, 3) for k, v in result["offline_ms_per_4s_by_stage"].items()}, flush=True)
     result["live_chain"] = chain
     result["stage_seconds_per_second"] = stage_shares(engine, f0, loudness)
     from nas.pitch.network import load_network
