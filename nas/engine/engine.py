@@ -133,7 +133,7 @@ class Engine:
             timings["harmonic"] = timings.get("harmonic", 0) + after_harmonic - clock
             timings["noise"] = timings.get("noise", 0) + after_noise - after_harmonic
             timings["reverb"] = timings.get("reverb", 0) + time.perf_counter() - after_noise
-        return {"harmonic": harmonic, "noise": noise_audio, "audio": audio.astype(np.float32)}
+        return {"harmonic": harmonic, "noise": noise_audio, "audio": audio.astype(np.float32, copy=False)}
 
     def render(self, f0_hz: np.ndarray, loudness_db: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
         """f0 (Hz) and loudness (dB) at the control rate -> mono audio at the sample rate."""

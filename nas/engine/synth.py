@@ -29,9 +29,17 @@ LOG_10 = math.log(10.0)
 
 def exp_sigmoid(x: np.ndarray) -> np.ndarray:
     """ddsp.core.exp_sigmoid, 2 * sigmoid(x) ** ln(10) + 1e-7, written with exp and log
-    (NumPy vectorises those in float32; its power and log1p are several times slower)."""
-    x = np.asarray(x, dtype=np.float32)
-    return 2.0 * np.exp(np.float32(-LOG_10) * np.log(1.0 + np.exp(-x))) + np.float32(1e-7)
+    (NumPy vectorises those in float32; its power and log1p are several times slower),
+    in place in one new array."""
+    y = np.negative(x, dtype=np.float32)
+    np.exp(y, out=y)
+    y += 1.0
+    np.log(y, out=y)
+    y *= np.float32(-LOG_10)
+    np.exp(y, out=y)
+    y *= 2.0
+    y += np.float32(1e-7)
+    return y
 
 
 def harmonic_controls(amps_raw: np.ndarray, distribution_raw: np.ndarray, f0_hz: np.ndarray,
@@ -41,12 +49,13 @@ def harmonic_controls(amps_raw: np.ndarray, distribution_raw: np.ndarray, f0_hz:
     n_harmonics = distribution_raw.shape[-1]
     # Harmonics above Nyquist in every frame stay zero; scaling them would be wasted work.
     audible = min(n_harmonics, int(np.sum(np.arange(1, n_harmonics + 1) * float(f0_hz.min()) < sample_rate / 2)))
-    distribution = np.zeros(distribution_raw.shape, dtype=np.float32)
-    k = np.arange(1, audible + 1, dtype=np.float32)
-    distribution[:, :audible] = np.where(f0_hz[:, None] * k >= sample_rate / 2, np.float32(0.0),
-                                         exp_sigmoid(distribution_raw[:, :audible]))
+    distribution = exp_sigmoid(distribution_raw[:, :audible])
+    distribution *= np.asarray(f0_hz, np.float32)[:, None] * np.arange(1, audible + 1, dtype=np.float32) < sample_rate / 2
     total = distribution.sum(axis=-1, keepdims=True)
-    return exp_sigmoid(amps_raw) * distribution / np.where(total == 0.0, np.float32(1e-7), total)
+    amps = np.zeros(distribution_raw.shape, dtype=np.float32)
+    np.multiply(distribution, exp_sigmoid(amps_raw) / np.where(total == 0.0, np.float32(1e-7), total),
+                out=amps[:, :audible])
+    return amps
 
 
 @numba.njit(cache=True)
@@ -235,6 +244,8 @@ class Reverb:
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         size = fast_size(len(audio) + len(self.ir) - 1)
-        wet = scipy.fft.irfft(scipy.fft.rfft(audio, n=size, workers=1) * self.spectrum(size), n=size,
-                              workers=1)[:len(audio)]
-        return audio + wet
+        spectrum = scipy.fft.rfft(audio, n=size, workers=1)
+        spectrum *= self.spectrum(size)
+        wet = scipy.fft.irfft(spectrum, n=size, workers=1, overwrite_x=True)[:len(audio)]
+        wet += audio
+        return wet
