@@ -85,7 +85,8 @@ class _KnownLines(logging.Filter):
 
 class _OrchestrationChatter(logging.Filter):
     """On the console only (the UI keeps them): Prefect's "Finished in state Completed()" of
-    every task, as the stages' own lines say what was done; its Dask task runner's cluster
+    every task and flow run, as the stages' own lines say what was done (a failed or crashed
+    state still prints; so do each flow run's start and UI link); its Dask task runner's cluster
     start and dashboard; and Dask's close, which kills a worker still finishing TensorFlow's
     threads after 4 s. (Not by logger level: Prefect's logging setup resets the levels of its
     loggers' children.)"""
@@ -97,7 +98,8 @@ class _OrchestrationChatter(logging.Filter):
             return True
         if record.name == "prefect.task_runner.dask":
             return False
-        return not (record.name == "prefect.task_runs" and record.getMessage().startswith("Finished in state Completed"))
+        return not (record.name in ("prefect.task_runs", "prefect.flow_runs")
+                    and record.getMessage().startswith("Finished in state Completed"))
 
 
 _ORCHESTRATION_CHATTER = _OrchestrationChatter()
