@@ -50,7 +50,8 @@ def harmonic_controls(amps_raw: np.ndarray, distribution_raw: np.ndarray, f0_hz:
     # Harmonics above Nyquist in every frame stay zero; scaling them would be wasted work.
     audible = min(n_harmonics, int(np.sum(np.arange(1, n_harmonics + 1) * float(f0_hz.min()) < sample_rate / 2)))
     distribution = exp_sigmoid(distribution_raw[:, :audible])
-    distribution *= np.asarray(f0_hz, np.float32)[:, None] * np.arange(1, audible + 1, dtype=np.float32) < sample_rate / 2
+    k = np.arange(1, audible + 1, dtype=np.float32)
+    distribution *= np.asarray(f0_hz, np.float32)[:, None] * k < sample_rate / 2  # zero at or above Nyquist
     total = distribution.sum(axis=-1, keepdims=True)
     amps = np.zeros(distribution_raw.shape, dtype=np.float32)
     np.multiply(distribution, exp_sigmoid(amps_raw) / np.where(total == 0.0, np.float32(1e-7), total),
