@@ -21,6 +21,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
@@ -238,52 +239,45 @@ print(xruns)
 """
 
 
-def _jack_server(name: str) -> subprocess.Popen:
+@contextlib.contextmanager
+def _jack_server(name: str):
+    """A JACK dummy server of its own for the block: yields the environment its clients use."""
     server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "16000", "-p", "128"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2)
-    return server
+    try:
+        yield {**os.environ, "JACK_DEFAULT_SERVER": name}
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def null_client_minute(seconds: float) -> int | None:
     """Xruns of a client that does nothing, on its own JACK dummy server for `seconds`."""
-    name = f"nas-null-{os.getpid()}"
-    server = _jack_server(name)
-    try:
+    with _jack_server(f"nas-null-{os.getpid()}") as env:
         done = subprocess.run([sys.executable, "-c", NULL_CLIENT, str(seconds)], capture_output=True, text=True,
-                              env={**os.environ, "JACK_DEFAULT_SERVER": name})
-        return int(done.stdout) if done.stdout.strip().isdigit() else None
-    finally:
-        server.terminate()
-        server.wait()
+                              env=env)
+    return int(done.stdout) if done.stdout.strip().isdigit() else None
 
 
 def jack_minute(run: Path, seconds: float) -> dict:
     if not shutil.which("jackd"):
         return {"skipped": "no jackd"}
+    import soundfile as sf
+
+    from nas.resample import resample
     from tests.conftest import demo_audio
 
-    name = f"nas-bench-{os.getpid()}"
-    server = _jack_server(name)
-    try:
-        import soundfile as sf
-
-        from nas.resample import resample
-
-        audio, rate = demo_audio()
-        audio = resample(audio, rate, 16000)
-        with tempfile.TemporaryDirectory() as tmp:
-            source = Path(tmp) / "in.wav"
-            sf.write(source, np.tile(audio, int(np.ceil(seconds * 16000 / len(audio))))[:int(seconds * 16000)], 16000)
-            done = subprocess.run([sys.executable, "-m", "flows.cli", "play", str(run), "--input-file", str(source),
-                                   "--block", "128"], cwd=REPO, capture_output=True, text=True,
-                                  env={**os.environ, "JACK_DEFAULT_SERVER": name})
-        line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
-        xruns = re.search(r"(\d+) xruns", line)
-        return {"line": line, "xruns": int(xruns[1]) if xruns else None}
-    finally:
-        server.terminate()
-        server.wait()
+    audio, rate = demo_audio()
+    audio = resample(audio, rate, 16000)
+    with tempfile.TemporaryDirectory() as tmp, _jack_server(f"nas-bench-{os.getpid()}") as env:
+        source = Path(tmp) / "in.wav"
+        sf.write(source, np.tile(audio, int(np.ceil(seconds * 16000 / len(audio))))[:int(seconds * 16000)], 16000)
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "play", str(run), "--input-file", str(source),
+                               "--block", "128"], cwd=REPO, capture_output=True, text=True, env=env)
+    line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
+    xruns = re.search(r"(\d+) xruns", line)
+    return {"line": line, "xruns": int(xruns[1]) if xruns else None}
 
 
 def main() -> None:
