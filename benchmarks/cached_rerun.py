@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from prepare_vs_ddsp import reference_tree  # noqa: E402
 
-from flows.local_server import local_server, stop_shared_server  # noqa: E402
+from flows.cli.local_server import local_server, stop_shared_server  # noqa: E402
 
 CONFIG = "dataset_configs/demo-violin.yaml"
 GOALS = {"running server": 3.0, "no server set": 8.0}

@@ -35,7 +35,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from flows.local_server import local_server  # noqa: E402
+from flows.cli.local_server import local_server  # noqa: E402
 from tests.s3_server import Relay, moto_server  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"

@@ -57,7 +57,7 @@ def demo_controls(frames: int, control_rate: int) -> tuple[np.ndarray, np.ndarra
 def tracker_seconds(audio, control_rate: int, network=None) -> float:
     """The live features (loudness, CREPE tiny every 4th frame) per second of audio, blocks
     of 256; `network` replaces the live chain's ONNX Runtime CREPE (the reference)."""
-    from nas.live import LiveFeatures
+    from nas.play.live import LiveFeatures
 
     tracker = LiveFeatures(control_rate)
     if network is not None:
@@ -190,7 +190,7 @@ def offline_round(engine, f0, loudness, renders: int = 20) -> tuple[float, dict]
 
 
 def live_chain(engine, statistics, audio, block: int, lookahead: int) -> dict:
-    from nas.live import LiveTransfer
+    from nas.play.live import LiveTransfer
 
     live = LiveTransfer(engine, statistics, block, lookahead)
     out = np.zeros(block, np.float32)
@@ -208,7 +208,7 @@ def lookahead_accuracy(audio, lookaheads=(512, 256, 128, 0)) -> dict:
     """Live CREPE tiny (every 4th frame, held) against the offline features' tracker
     (CREPE tiny, centred, every frame, no Viterbi) on voiced frames: RPA (50 cents) and median cents."""
     from nas.data.loudness import compute_loudness
-    from nas.live import LiveFeatures
+    from nas.play.live import LiveFeatures
     from nas.pitch.tracker import track_pitch
 
     offline = track_pitch(audio, 64, "tiny", viterbi=False, center=True, silent_peak=0)
@@ -295,7 +295,7 @@ def main() -> None:
     from nas.locations import location
     from nas.resample import resample
     from nas.store.datasets import load_statistics
-    from nas.transfer import load_engine, run_paths
+    from nas.play.model import load_engine, run_paths
     from tests.conftest import demo_audio
 
     run, config = run_paths(args.run)

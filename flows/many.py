@@ -11,7 +11,7 @@ from typing import Literal
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from flows.console import in_worker
+from flows.cli.console import in_worker
 from flows.pipeline import pipeline
 from flows.prepare import prepare
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from flows.cli import build_parser
+from flows.cli.main import build_parser
 from nas.config import DatasetConfig
 from nas.config.presets import PRESETS, RECIPES, TrainConfig
 from nas.store import datasets, runs, sweeps
@@ -79,7 +79,7 @@ def cli_page() -> str:
     parser = build_parser()
     (group,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     helps = {choice.dest: choice.help for choice in group._choices_actions}
-    lines = ["# Command-line reference", "", "Generated from the parser of `flows/cli.py` when the site is built.", "",
+    lines = ["# Command-line reference", "", "Generated from the parser of `flows/cli` when the site is built.", "",
              "| global flag | help |", "|---|---|",
              *(f"| `{', '.join(a.option_strings)}` | {_cell(a.help)} |" for a in flags(parser) if a.option_strings
                and a.dest != "command"), ""]

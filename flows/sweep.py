@@ -12,7 +12,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 
 from flows.benchmark import benchmark
-from flows.console import in_worker
+from flows.cli.console import in_worker
 from flows.entry import config_dump, dataset_config
 from flows.evaluate import evaluate
 from flows.export import export

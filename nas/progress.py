@@ -1,5 +1,5 @@
 """Progress as people read it: the time left, and what a progress line carries for a
-terminal's live display (`flows/console.py` draws it as a bar; elsewhere it is a line)."""
+terminal's live display (`flows/cli/console.py` draws it as a bar; elsewhere it is a line)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def small_sources(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _stop_shared_server():
     yield
-    from flows.local_server import prefect_home, stop_shared_server
+    from flows.cli.local_server import prefect_home, stop_shared_server
 
     stop_shared_server(prefect_home())
 

@@ -31,7 +31,7 @@ def test_verbose_lets_the_libraries_lines_through(small_sources, tmp_path):
 
 TERMINAL_RUN = """
 import logging
-from flows import console
+from flows.cli import console
 console.configure(False)
 from prefect.logging.configuration import setup_logging
 setup_logging()  # what a flow run's start does: our terminal display must survive it

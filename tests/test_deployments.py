@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.local_server import local_server, stop
+from flows.cli.local_server import local_server, stop
 from tests.conftest import REPO, artifacts_of, subflow_runs
 
 BIN = REPO / ".venv" / "bin"

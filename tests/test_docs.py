@@ -15,7 +15,7 @@ import yaml
 from conftest import REPO
 
 from flows import reference
-from flows.cli import build_parser
+from flows.cli.main import build_parser
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig
 

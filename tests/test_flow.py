@@ -233,7 +233,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
 def test_flows_import_without_tensorflow():
     """A fully cached `nas run` never needs TensorFlow, so loading the flows must not load it
     (it is most of a cached re-run's time otherwise: benchmarks/cached_rerun.py)."""
-    check = ("import sys, flows.cli, flows.pipeline, flows.reevaluate; "
+    check = ("import sys, flows.cli.main, flows.pipeline, flows.reevaluate; "
              "print(sorted(m for m in ('tensorflow', 'ddsp', 'apache_beam', 'wandb') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from flows.cli import main
+from flows.cli.main import main
 from nas.data.loudness import compute_loudness
-from nas.live import LiveFeatures
+from nas.play.live import LiveFeatures
 from nas.pitch.tracker import track_pitch
 from nas.resample import resample
 from tests.conftest import REPO, demo_audio

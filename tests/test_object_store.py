@@ -160,7 +160,7 @@ def test_bad_bucket_locations_stop_before_any_work_naming_the_url(bucket, small_
 def server(tmp_path_factory):
     """A real `prefect server start`: its services run, the one that takes back expired
     leases among them (every 5 s here; 15 s by default)."""
-    from flows.local_server import local_server
+    from flows.cli.local_server import local_server
 
     os.environ["PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS"] = "5"
     try:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from flows.cli import main
-from nas.controls import ControlsError, midi_controls
+from flows.cli.main import main
+from nas.play.controls import ControlsError, midi_controls
 from nas.store.datasets import load_statistics
 from tests.conftest import DEMO_MODELS
 

@@ -25,7 +25,7 @@ def _card(key: str) -> str:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.local_server import prefect_home, shared_state
+    from flows.cli.local_server import prefect_home, shared_state
 
     async def read():
         async with get_client() as client:
@@ -92,7 +92,7 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
 
 
 def test_unknown_presets_runtimes_and_seeds_stop_before_any_work(small_sources, tmp_path, capsys):
-    from flows.cli import main
+    from flows.cli.main import main
 
     config = str(write_config(small_sources / "sweep-cli.yaml"))
     for flags, said in ((["--preset", "cnn-tiny,nope"], "--preset: unknown nope"),

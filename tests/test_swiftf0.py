@@ -145,7 +145,7 @@ def test_transfer_tracks_with_the_datasets_own_method(prepared, tmp_path, monkey
     """`nas transfer` on a SwiftF0 dataset's model: SwiftF0's f0 at the control rate, no CREPE."""
     import soundfile as sf
 
-    from nas import transfer
+    from nas.play import transfer
 
     crepe_dir, *_ = prepared
     crepe = load_metadata(crepe_dir)

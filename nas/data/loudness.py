@@ -38,7 +38,13 @@ def compute_loudness(audio: np.ndarray, sample_rate: int, frame_rate: int, n_fft
     else:
         n_frames = -(-n // hop)
         audio = np.pad(audio, (0, (n_frames - 1) * hop + n_fft - n))
-    power = stft_magnitude(audio, n_fft, hop) ** 2
-    mean_power = (power * _a_weighting(n_fft, sample_rate)).mean(axis=-1)
+    return spectra_loudness(stft_magnitude(audio, n_fft, hop), sample_rate, range_db)
+
+
+def spectra_loudness(magnitudes: np.ndarray, sample_rate: int, range_db: float = DB_RANGE) -> np.ndarray:
+    """Loudness [frames] of Hann-windowed magnitude spectra [frames, n_fft // 2 + 1]: the one
+    place the A-weighting, the mean over bins and the floor are written (offline and live)."""
+    n_fft = 2 * (magnitudes.shape[-1] - 1)
+    mean_power = (magnitudes ** 2 * _a_weighting(n_fft, sample_rate)).mean(axis=-1)
     db = 10.0 * np.log10(np.maximum(mean_power, 10 ** (-range_db / 10)))
     return np.maximum(db, -range_db).astype(np.float32)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.controls import Playing, feature_controls, midi_controls
 from nas.engine.engine import Engine
 from nas.engine.stream import StreamingEngine
-from nas.transfer import load_engine, run_paths, run_statistics
+from nas.play.controls import Playing, feature_controls, midi_controls
+from nas.play.model import load_engine, run_paths, run_statistics
 
 
 def synthesize(engine: Engine, f0_hz: np.ndarray, loudness_db: np.ndarray, block: int | None) -> np.ndarray:

@@ -8,25 +8,24 @@ attenuate the frames between notes; synthesise with the CPU engine (any length).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from nas.data.audio import AudioError, read_mono
 from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
-from nas.data.loudness import DB_RANGE, compute_loudness
-from nas.engine.engine import WEIGHTS_FILE, Engine, hz_to_midi
+from nas.data.loudness import compute_loudness
+from nas.engine.engine import hz_to_midi
 from nas.locations import location
 from nas.pitch import SAMPLE_RATE as PITCH_RATE
 from nas.pitch import SURE_PITCH, hop_for_frame_rate
 from nas.pitch.tracker import track_pitch
+from nas.play.adjust import Adjustment
+from nas.play.model import load_engine, run_paths
 from nas.resample import resample
 from nas.store.artifacts import DatasetMeta
 from nas.store.datasets import load_metadata, load_statistics
-from nas.store.runs import RunLayout, run_of
 
-QUIET_DB = 20.0  # ddsp's "quiet" attenuation between notes
 SILENT_PEAK = 1e-4
 
 
@@ -76,41 +75,13 @@ def _pitch(audio_16k: np.ndarray, metadata: DatasetMeta, times: np.ndarray) -> t
     return np.interp(times, frame_times, track.f0_hz), np.interp(times, frame_times, track.confidence)
 
 
-def adjust(features: dict, statistics: dict) -> tuple[dict, dict]:
+def adjust(features: dict, statistics: dict) -> tuple[dict, Adjustment]:
     """Octave shift and loudness offset toward the dataset (ddsp statistics, note frames)."""
     notes = features["notes"] if features["notes"].any() else np.ones_like(features["notes"])
-    octaves = int(np.round((statistics["mean_pitch_note"] - hz_to_midi(features["f0_hz"][notes]).mean()) / 12.0))
-    db = float(statistics["mean_loudness_note"] - features["loudness_db"][notes].mean())
-    loudness = features["loudness_db"] + db - QUIET_DB * (~features["notes"])
-    adjusted = {"f0_hz": (features["f0_hz"] * 2.0 ** octaves).astype(np.float32),
-                "loudness_db": np.clip(loudness, -DB_RANGE, 0.0).astype(np.float32)}
-    return adjusted, {"octaves": octaves, "loudness_offset_db": db, "note_frames": int(features["notes"].sum())}
-
-
-def run_paths(model: Path) -> tuple[Path, dict]:
-    """A run folder (or its model/ or export/ folder) -> (run folder, its config.json)."""
-    layout = run_of(model)
-    if not layout.config.exists():
-        raise TransferError(f"{model}: not a trained run (no {layout.config.name}); "
-                            "pass a folder under <data root>/<dataset>/runs/")
-    return layout.dir, json.loads(layout.config.read_text())
-
-
-def run_statistics(config: dict) -> dict:
-    """The statistics of the dataset a run (its config.json) was trained on."""
-    return load_statistics(location(config["dataset"]["dir"]))
-
-
-def load_engine(run: Path) -> Engine:
-    """The exported engine if there is one, else weights taken from the trained model."""
-    export = RunLayout(run).export
-    if (export / WEIGHTS_FILE).exists():
-        return Engine.load(export)
-    from nas.export.weights import engine_weights
-    from nas.models.saved import load_model
-
-    model, summary = load_model(RunLayout(run).model)
-    return Engine(summary.model_dump(mode="json"), engine_weights(model))
+    shift = Adjustment.toward(statistics, float(hz_to_midi(features["f0_hz"][notes]).mean()),
+                              float(features["loudness_db"][notes].mean()))
+    f0_hz, loudness_db = shift(features["f0_hz"], features["loudness_db"], features["notes"])
+    return {"f0_hz": f0_hz, "loudness_db": loudness_db}, shift
 
 
 def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
@@ -120,8 +91,10 @@ def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
     statistics, metadata = load_statistics(dataset_dir), load_metadata(dataset_dir)
     engine = load_engine(run)
     features = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
-    adjusted, info = adjust(features, statistics)
+    adjusted, shift = adjust(features, statistics)
     audio = engine.render(adjusted["f0_hz"], adjusted["loudness_db"])
     seconds = len(audio) / engine.sample_rate
-    return audio, engine.sample_rate, {**info, "frames": len(adjusted["f0_hz"]), "seconds": seconds}
+    return audio, engine.sample_rate, {"octaves": shift.octaves, "loudness_offset_db": shift.loudness_offset_db,
+                                       "note_frames": int(features["notes"].sum()),
+                                       "frames": len(adjusted["f0_hz"]), "seconds": seconds}
 

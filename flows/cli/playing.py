@@ -1,0 +1,155 @@
+"""Playing a trained model: a recording (transfer), an instrument through an audio interface
+(play), MIDI notes or feature frames (render)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flows.cli.common import UserError, refusing
+
+MODEL_HELP = "a run folder (<data root>/<dataset>/runs/<run>) or its model/ or export/"
+
+
+def add_commands(commands) -> None:
+    from nas.play.controls import Playing
+
+    transfer = commands.add_parser("transfer", help="play a monophonic recording with a trained model")
+    transfer.add_argument("model", help=MODEL_HELP)
+    transfer.add_argument("input", help="audio file (wav, flac, ogg, mp3, ...)")
+    transfer.add_argument("-o", "--output", required=True, help="WAV file to write")
+    transfer.add_argument("--block", type=int, help="play it as it would play live, through the streaming engine, "
+                                                    "this many samples a call (32-4096); default: offline")
+    transfer.add_argument("--lookahead", type=int, help="with --block: samples each frame's pitch and loudness "
+                                                        "windows reach past it (0-512; default 512, as offline)")
+    transfer.set_defaults(run=_transfer)
+    play = commands.add_parser("play", help="play a trained model live: an instrument (or a recording) in, the model "
+                               "out, through an audio interface")
+    play.add_argument("model", nargs="?", help=MODEL_HELP)
+    play.add_argument("--input-device", help="the instrument's audio device (PortAudio name or index; default: the "
+                                             "system's)")
+    play.add_argument("--input-file", help="a recording played in as the instrument, instead of an input device")
+    play.add_argument("--output-device", help="where the model plays (PortAudio name or index; default: the system's)")
+    play.add_argument("--block", type=int, default=128, help="samples per audio callback (32-4096; default 128: "
+                                                             "with the block ahead, 52 ms behind the input at 16 kHz)")
+    play.add_argument("--lookahead", type=int, help="samples each frame's pitch and loudness windows reach past it "
+                                                    "(0-512; default 512, as offline; less is sooner, less exact)")
+    play.add_argument("--ahead", type=int, help="blocks the chain works ahead of the audio callback (default 1; "
+                                                "each absorbs a block's worth of delay and adds a block of latency)")
+    play.add_argument("--seconds", type=float, help="stop after this long (default: the input file's length, or "
+                                                    "Ctrl-C)")
+    play.add_argument("--record", help="also write what was played to this WAV file")
+    play.add_argument("--list-devices", action="store_true", help="list the audio devices and stop")
+    play.set_defaults(run=_play)
+    render = commands.add_parser("render", help="play a trained model from MIDI notes or f0 and loudness frames")
+    render.add_argument("model", help=MODEL_HELP)
+    played = render.add_mutually_exclusive_group(required=True)
+    played.add_argument("--midi", help="a standard MIDI file, played monophonically (the latest held note sounds)")
+    played.add_argument("--features", help="f0 and loudness frames: .npz (f0_hz, loudness_db[, frame_rate]) or a "
+                                           "dataset's features.parquet")
+    render.add_argument("--source", help="with a features.parquet: the file whose rows to play (default: the first)")
+    render.add_argument("-o", "--output", required=True, help="WAV file to write")
+    render.add_argument("--block", type=int, help="stream it through the streaming engine, this many samples a call "
+                                                  "(32-4096); default: render offline")
+    default = Playing()
+    render.add_argument("--vibrato", type=float, default=default.vibrato_cents, metavar="CENTS",
+                        help="MIDI: vibrato depth (default 0)")
+    render.add_argument("--vibrato-hz", type=float, default=default.vibrato_hz, help="MIDI: vibrato rate")
+    render.add_argument("--attack", type=float, default=default.attack_s,
+                        help="MIDI: seconds from silence to a note's level")
+    render.add_argument("--release", type=float, default=default.release_s,
+                        help="MIDI: seconds from a note's level to silence")
+    render.add_argument("--bend-range", type=float, default=default.bend_semitones,
+                        help="MIDI: semitones of a full pitch bend")
+    render.set_defaults(run=_render)
+
+
+def _check_block(block: int | None) -> None:
+    if block is not None and not 32 <= block <= 4096:
+        raise UserError(f"--block {block}: blocks are 32 to 4096 samples")
+
+
+def _playing_errors() -> tuple[type[BaseException], ...]:
+    """What a model or an input that cannot be played raises: the user's errors."""
+    from nas.engine.stream import NotStreamable
+    from nas.play.controls import ControlsError
+    from nas.play.device import PlayError
+    from nas.play.model import ModelError
+    from nas.play.transfer import TransferError
+
+    return ModelError, TransferError, ControlsError, NotStreamable, PlayError, FileNotFoundError, ValueError
+
+
+def _transfer(args) -> int:
+    from nas.data.audio import write_wav
+    from nas.play.live import live_transfer
+    from nas.play.transfer import transfer
+
+    _check_block(args.block)
+    with refusing(*_playing_errors()):
+        if args.block:
+            audio, rate, info = live_transfer(args.model, args.input, args.block, args.lookahead)
+        else:
+            audio, rate, info = transfer(args.model, args.input)
+    write_wav(Path(args.output), audio, rate)
+    live = (f"; live in blocks of {args.block}: heard {1000 * info['latency_samples'] / rate:.1f} ms behind the "
+            f"input, {info['late_samples']} samples late" if args.block else "")
+    print(f"{args.output}: {info['seconds']:.2f} s, shifted {info['octaves']:+d} octave(s) and "
+          f"{info['loudness_offset_db']:+.1f} dB toward the dataset{live}")
+    return 0
+
+
+def _device(name: str | None):
+    return int(name) if name is not None and name.isdigit() else name
+
+
+def _play(args) -> int:
+    try:
+        import sounddevice as sd
+    except OSError as error:  # the PortAudio library itself is missing
+        raise UserError(f"no audio: {error} (install PortAudio, e.g. Debian's libportaudio2)") from None
+    if args.list_devices:
+        print(sd.query_devices())
+        return 0
+    from nas.play.device import AHEAD, play
+    from nas.play.live import CENTRED
+    from nas.play.model import load_engine, run_paths, run_statistics
+    from nas.play.transfer import read_source
+
+    _check_block(args.block)
+    if not args.model:
+        raise UserError("a model (run folder) is needed")
+    try:
+        with refusing(*_playing_errors()):
+            run, config = run_paths(args.model)
+            engine = load_engine(run)
+            statistics = run_statistics(config)
+            source = read_source(Path(args.input_file), engine.sample_rate) if args.input_file else None
+            print(f"playing {run.name} in blocks of {args.block} ({1000 * args.block / engine.sample_rate:.1f} ms)"
+                  + (f" from {args.input_file}" if args.input_file else "") + "; Ctrl-C stops", flush=True)
+            result = play(engine, statistics, args.block, args.seconds,
+                          CENTRED if args.lookahead is None else args.lookahead, _device(args.input_device),
+                          _device(args.output_device), source, args.record,
+                          ahead=AHEAD if args.ahead is None else args.ahead)
+    except KeyboardInterrupt:
+        return 130
+    print(f"played {result['seconds']:.1f} s in {result['callbacks']} blocks: {result['xruns']} xruns, "
+          f"{result['late_samples']} samples late; latency {result['latency_ms']:.1f} ms; a block took "
+          f"{result['block_p99_ms']:.2f} ms at the 99th percentile ({result['block_max_ms']:.2f} ms at most) "
+          f"of its {result['block_ms']:.1f} ms")
+    return 0
+
+
+def _render(args) -> int:
+    from nas.data.audio import write_wav
+    from nas.play.controls import Playing
+    from nas.play.render import render
+
+    _check_block(args.block)
+    playing = Playing(attack_s=args.attack, release_s=args.release, vibrato_cents=args.vibrato,
+                      vibrato_hz=args.vibrato_hz, bend_semitones=args.bend_range)
+    with refusing(*_playing_errors()):
+        audio, rate, info = render(args.model, args.midi, args.features, args.block, playing, args.source)
+    write_wav(Path(args.output), audio, rate)
+    how = f"streamed in blocks of {args.block}" if args.block else "offline"
+    print(f"{args.output}: {info['seconds']:.2f} s ({info['frames']} control frames), {how}")
+    return 0

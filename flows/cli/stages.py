@@ -1,0 +1,140 @@
+"""The stages of one dataset's DAG: prepare, train, run (all of them), evaluate, export."""
+
+from __future__ import annotations
+
+import sys
+
+from pydantic import ValidationError
+
+from flows.cli.common import (add_config, add_data_root, check_audio, parse_overrides, prefect_server, refusing,
+                              ui_hint)
+from nas.config import ConfigError, load_config
+from nas.config.presets import PRESETS, RECIPES, resolve_training
+from nas.locations import check_reachable, is_url, resolve_root, unreachable
+
+
+def _training_arguments(command) -> None:
+    add_config(command)
+    command.add_argument("--preset", choices=list(PRESETS), help="model preset (default: the config's training.preset)")
+    command.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
+    command.add_argument("--recipe", choices=list(RECIPES), help="training recipe (default: the config's "
+                         "training.recipe): thesis (Adam 3e-4, ddsp's decay) or fast (3e-3, warm-up, cosine)")
+    command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a setting of the preset, e.g. --set optim.learning_rate=1e-3 (repeatable)")
+
+
+def add_commands(commands) -> None:
+    prepare = commands.add_parser("prepare", help="prepare a dataset: features, TFRecords, statistics, W&B")
+    add_config(prepare)
+    add_data_root(prepare, "where datasets are written")
+    prepare.set_defaults(run=_stage(_prepare))
+    train = commands.add_parser("train", help="train a model on the dataset a config prepares")
+    _training_arguments(train)
+    train.add_argument("--dataset-version", help="a published dataset version (default: prepare the config now)")
+    add_data_root(train, "where datasets and runs are written")
+    train.set_defaults(run=_stage(_train))
+    run = commands.add_parser("run", help="the whole DAG for a dataset: prepare, train, evaluate, export")
+    _training_arguments(run)
+    run.add_argument("--reevaluate", action="store_true", help="score the model again even if it was scored")
+    add_data_root(run, "where datasets and runs are written")
+    run.set_defaults(run=_stage(_pipeline))
+    evaluate = commands.add_parser("evaluate", help="score a trained model on a dataset; report, history, W&B")
+    add_config(evaluate)
+    evaluate.add_argument("--model-version", help="e.g. cnn-tiny-0123456789ab-500 (default: the latest model)")
+    evaluate.add_argument("--dataset-version", help="a published dataset version (default: the latest)")
+    add_data_root(evaluate, "where datasets and runs are")
+    evaluate.set_defaults(run=_stage(_evaluate))
+    export = commands.add_parser("export", help="export a trained model: ONNX, TFLite, int8 ONNX, CPU engine")
+    add_config(export)
+    export.add_argument("--model-version", help="default: the latest model of the config's dataset")
+    add_data_root(export, "where datasets and runs are")
+    export.set_defaults(run=_stage(_export))
+
+
+def _stage(flow):
+    """A command that checks the config (and the model to use) before any flow starts, then
+    runs `flow(args, parsed config, training settings, recipe)` against a Prefect server."""
+    def run(args) -> int:
+        trains = args.command in ("train", "run")
+        with refusing(ConfigError, ValueError, ValidationError):
+            check_reachable(resolve_root(args.data_root))
+            config, base = load_config(args.config)
+            if args.command == "prepare" or trains and not getattr(args, "dataset_version", None):
+                check_audio(args.config, config, base)
+            training = _training_settings(args) if trains else None
+            recipe = None if training is None else resolve_training(config.training, training)
+        with refusing(FileNotFoundError):  # nothing to evaluate or export: say so before a flow starts
+            if args.command in ("evaluate", "export"):
+                from flows.evaluate import resolve_model
+
+                resolve_model(config.name, args.model_version, getattr(args, "dataset_version", None),
+                              resolve_root(args.data_root))
+        with prefect_server() as ready:
+            if not ready:
+                return 1
+            try:
+                flow(args, config.model_dump(mode="json"), training, recipe)
+            except Exception as error:
+                buckets = [u for u in [args.data_root, *config.audio] if is_url(u)]
+                if not (buckets and unreachable(error)):
+                    raise
+                print(f"nas: {', '.join(buckets)}: the object store stopped answering ({_cause(error)}), still "
+                      f"after retries with back-off; what is published is kept: run the command again to go on",
+                      file=sys.stderr)
+                return 1
+        return 0
+    return run
+
+
+def _cause(error: BaseException) -> str:
+    """The innermost exception's type: its text can name the endpoint, which no line of ours shows."""
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__
+    return type(error).__name__
+
+
+def _training_settings(args) -> dict:
+    """The command line's settings over the config's training section."""
+    settings = {"preset": args.preset, "steps": args.steps, "recipe": args.recipe}
+    return {**{k: v for k, v in settings.items() if v}, **parse_overrides(args.overrides)}
+
+
+def _prepare(args, parsed: dict, training, recipe) -> None:
+    from flows.prepare import prepare as prepare_flow
+
+    print(prepare_flow(args.config, args.data_root, parsed))
+
+
+def _train(args, parsed: dict, training, recipe) -> None:
+    from flows.train import train as train_flow
+
+    summary = train_flow(args.config, args.dataset_version, args.data_root, recipe.model_dump(mode="json"),
+                         parsed).summary
+    print(f"model {summary.model_version}: {summary.run_dir}/model\n{summary.describe()}")
+
+
+def _pipeline(args, parsed: dict, training, recipe) -> None:
+    from flows.pipeline import pipeline
+
+    result = pipeline(args.config, args.data_root, training, args.reevaluate, parsed=parsed)
+    print(f"dataset: {result.dataset_dir}\n"
+          f"model {result.run.model_version}: {result.layout.model}\n"
+          f"{result.evaluation.describe()}\n"
+          f"listening report: {result.evaluation.report}\n"
+          f"exports: {result.layout.export}\n"
+          f"Prefect UI: {ui_hint()}")
+
+
+def _evaluate(args, parsed: dict, training, recipe) -> None:
+    from flows.evaluate import evaluate as evaluate_flow
+
+    result = evaluate_flow(args.config, args.model_version, args.dataset_version, args.data_root, parsed)
+    print(f"{result.describe()}{' REGRESSION: ' + '; '.join(result.regressions) if result.regression else ''}\n"
+          f"report: {result.report}")
+
+
+def _export(args, parsed: dict, training, recipe) -> None:
+    from flows.export import export as export_flow
+
+    report = export_flow(args.config, args.model_version, args.data_root, parsed)
+    print(f"exported {report.describe()}")

@@ -1,0 +1,4 @@
+"""Playing a trained model: loading it (`model`), controls from MIDI or feature frames
+(`controls`, `render`), a recording played offline (`transfer`) or as it would be live
+(`live`), and an audio interface's loop (`device`). The octave and loudness adjustment
+toward the dataset is `adjust`'s."""

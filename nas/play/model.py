@@ -1,0 +1,41 @@
+"""A trained model to play: its run folder, its dataset's statistics, and its CPU engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nas.engine.engine import WEIGHTS_FILE, Engine
+from nas.locations import location
+from nas.store.datasets import load_statistics
+from nas.store.runs import RunLayout, run_of
+
+
+class ModelError(ValueError):
+    """A folder that holds no model to play; the message names it and says what to pass."""
+
+
+def run_paths(model: Path) -> tuple[Path, dict]:
+    """A run folder (or its model/ or export/ folder) -> (run folder, its config.json)."""
+    layout = run_of(model)
+    if not layout.config.exists():
+        raise ModelError(f"{model}: not a trained run (no {layout.config.name}); "
+                         "pass a folder under <data root>/<dataset>/runs/")
+    return layout.dir, json.loads(layout.config.read_text())
+
+
+def run_statistics(config: dict) -> dict:
+    """The statistics of the dataset a run (its config.json) was trained on."""
+    return load_statistics(location(config["dataset"]["dir"]))
+
+
+def load_engine(run: Path) -> Engine:
+    """The exported engine if there is one, else weights taken from the trained model."""
+    export = RunLayout(run).export
+    if (export / WEIGHTS_FILE).exists():
+        return Engine.load(export)
+    from nas.export.weights import engine_weights
+    from nas.models.saved import load_model
+
+    model, summary = load_model(RunLayout(run).model)
+    return Engine(summary.model_dump(mode="json"), engine_weights(model))
