@@ -122,8 +122,8 @@ def test_transfer_cli_plays_a_recording_and_rejects_bad_input(trained_run, tmp_p
     out = tmp_path / "out.wav"
     done = _cli("transfer", trained_run.dir, source, "-o", out)
     assert done.returncode == 0, done.stderr[-2000:]
-    played, played_rate = sf.read(out)
-    assert played_rate == 16000 and abs(len(played) / played_rate - 5.0) < 0.01 and np.isfinite(played).all()
+    played, played_rate = sf.read(out)  # at the recording's rate
+    assert played_rate == rate and abs(len(played) / played_rate - 5.0) < 0.01 and np.isfinite(played).all()
     assert "shifted +0 octave(s)" in done.stdout
 
     t = np.arange(3 * rate) / rate

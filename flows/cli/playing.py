@@ -19,8 +19,8 @@ def add_commands(commands) -> None:
     transfer.add_argument("-o", "--output", required=True, help="WAV file to write")
     transfer.add_argument("--block", type=int, help="play it as it would play live, through the streaming engine, "
                                                     "this many samples a call (32-4096); default: offline")
-    transfer.add_argument("--lookahead", type=int, help="with --block: samples each frame's pitch and loudness "
-                                                        "windows reach past it (0-512; default 512, as offline)")
+    transfer.add_argument("--lookahead", type=int, help="with --block: samples at 16 kHz each frame's pitch and "
+                          "loudness windows reach past it, whatever the rate (0-512; default 512, as offline)")
     transfer.set_defaults(run=_transfer)
     play = commands.add_parser("play", help="play a trained model live: an instrument (or a recording) in, the model "
                                "out, through an audio interface")
@@ -29,12 +29,15 @@ def add_commands(commands) -> None:
                                              "system's)")
     play.add_argument("--input-file", help="a recording played in as the instrument, instead of an input device")
     play.add_argument("--output-device", help="where the model plays (PortAudio name or index; default: the system's)")
-    play.add_argument("--block", type=int, default=128, help="samples per audio callback (32-4096; default 128: "
-                                                             "with the block ahead, 52 ms behind the input at 16 kHz)")
-    play.add_argument("--lookahead", type=int, help="samples each frame's pitch and loudness windows reach past it "
-                                                    "(0-512; default 512, as offline; less is sooner, less exact)")
-    play.add_argument("--ahead", type=int, help="blocks the chain works ahead of the audio callback (default 1; "
-                                                "each absorbs a block's worth of delay and adds a block of latency)")
+    play.add_argument("--input-channel", type=int, default=0, help="the input device's channel that carries the "
+                                                                   "instrument (from 0; default 0)")
+    play.add_argument("--block", type=int, default=128, help="samples per audio callback at the device's rate "
+                                                             "(32-4096; default 128)")
+    play.add_argument("--lookahead", type=int, help="samples at 16 kHz each frame's pitch and loudness windows reach "
+                      "past it, whatever the device's rate (0-512; default 512, as offline; less is sooner, less exact)")
+    play.add_argument("--ahead", type=int, help="blocks the chain works ahead of the audio callback (default: those "
+                      "that make 8 ms, 1 of 128 at 16 kHz, 3 at 48 kHz; each absorbs a block's worth of delay and adds "
+                      "a block of latency)")
     play.add_argument("--seconds", type=float, help="stop after this long (default: the input file's length, or "
                                                     "Ctrl-C)")
     play.add_argument("--record", help="also write what was played to this WAV file")
@@ -49,7 +52,8 @@ def add_commands(commands) -> None:
     render.add_argument("--source", help="with a features.parquet: the file whose rows to play (default: the first)")
     render.add_argument("-o", "--output", required=True, help="WAV file to write")
     render.add_argument("--block", type=int, help="stream it through the streaming engine, this many samples a call "
-                                                  "(32-4096); default: render offline")
+                                                  "at the output's rate (32-4096); default: render offline")
+    render.add_argument("--rate", type=int, help="the output's sample rate, e.g. 48000 (default: the model's)")
     default = Playing()
     render.add_argument("--vibrato", type=float, default=default.vibrato_cents, metavar="CENTS",
                         help="MIDI: vibrato depth (default 0)")
@@ -110,9 +114,10 @@ def _play(args) -> int:
     if args.list_devices:
         print(sd.query_devices())
         return 0
-    from nas.play.device import AHEAD, play
+    from nas.play.device import device_rate, play
     from nas.play.live import CENTRED
     from nas.play.model import load_engine, run_paths, run_statistics
+    from nas.play.rates import convert
     from nas.play.transfer import read_source
 
     _check_block(args.block)
@@ -123,19 +128,18 @@ def _play(args) -> int:
             run, config = run_paths(args.model)
             engine = load_engine(run)
             statistics = run_statistics(config)
-            source = read_source(Path(args.input_file), engine.sample_rate) if args.input_file else None
-            print(f"playing {run.name} in blocks of {args.block} ({1000 * args.block / engine.sample_rate:.1f} ms)"
+            rate = device_rate(_device(args.output_device))
+            source = convert(*read_source(Path(args.input_file)), rate) if args.input_file else None
+            print(f"playing {run.name} at {rate} Hz in blocks of {args.block} ({1000 * args.block / rate:.1f} ms)"
                   + (f" from {args.input_file}" if args.input_file else "") + "; Ctrl-C stops", flush=True)
             result = play(engine, statistics, args.block, args.seconds,
                           CENTRED if args.lookahead is None else args.lookahead, _device(args.input_device),
                           _device(args.output_device), source, args.record,
-                          ahead=AHEAD if args.ahead is None else args.ahead)
+                          ahead=args.ahead, rate=rate,
+                          input_channel=args.input_channel)
     except KeyboardInterrupt:
         return 130
-    print(f"played {result['seconds']:.1f} s in {result['callbacks']} blocks: {result['xruns']} xruns, "
-          f"{result['late_samples']} samples late; latency {result['latency_ms']:.1f} ms; a block took "
-          f"{result['block_p99_ms']:.2f} ms at the 99th percentile ({result['block_max_ms']:.2f} ms at most) "
-          f"of its {result['block_ms']:.1f} ms")
+    print(result.describe())
     return 0
 
 
@@ -148,8 +152,8 @@ def _render(args) -> int:
     playing = Playing(attack_s=args.attack, release_s=args.release, vibrato_cents=args.vibrato,
                       vibrato_hz=args.vibrato_hz, bend_semitones=args.bend_range)
     with refusing(*_playing_errors()):
-        audio, rate, info = render(args.model, args.midi, args.features, args.block, playing, args.source)
+        audio, rate, info = render(args.model, args.midi, args.features, args.block, playing, args.source, args.rate)
     write_wav(Path(args.output), audio, rate)
     how = f"streamed in blocks of {args.block}" if args.block else "offline"
-    print(f"{args.output}: {info['seconds']:.2f} s ({info['frames']} control frames), {how}")
+    print(f"{args.output}: {info['seconds']:.2f} s at {rate} Hz ({info['frames']} control frames), {how}")
     return 0

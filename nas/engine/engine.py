@@ -8,6 +8,7 @@ exported ONNX model in ONNX Runtime (float or int8) for comparing exports.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ WEIGHTS_FILE = "engine.npz"
 MODEL_FILE = "model.json"
 F0_RANGE = 127.0  # ddsp.training.preprocessing
 DB_RANGE = 80.0
-NOISE_TABLE_SECONDS = 30
+NOISE_SECONDS = 30  # the noise sequence's length, after which it repeats
 
 
 def _reuse_freed_memory() -> None:
@@ -34,6 +35,14 @@ def _reuse_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3
     libc.mallopt(m_mmap_threshold, 256 << 20)
     libc.mallopt(m_trim_threshold, 512 << 20)
+
+
+def noise_sequence(seed: int, sample_rate: int, hop: int) -> np.ndarray:
+    """The white noise the filtered-noise synth shapes: uniform in [-1, 1), float32,
+    NOISE_SECONDS long (whole hops), from PCG64(seed). Every engine reads it in order from
+    the first control frame, so the same input makes the same sound however it is played."""
+    length = NOISE_SECONDS * sample_rate // hop * hop
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, length).astype(np.float32)
 
 
 def hz_to_midi(f0_hz: np.ndarray) -> np.ndarray:
@@ -67,7 +76,10 @@ class OnnxDecoder:
 
 
 class Engine:
-    def __init__(self, model: dict, weights: dict, decoder=None, seed: int = 0):
+    """seed: the noise sequence's (default: the model's training seed, 0 for models that
+    did not record it)."""
+
+    def __init__(self, model: dict, weights: dict, decoder=None, seed: int | None = None):
         self.model = model
         config = model["model"]
         self.sample_rate = int(model["sample_rate"])
@@ -78,12 +90,12 @@ class Engine:
         self.n_harmonics = int(config["n_harmonics"])
         self.decoder = decoder or decoders.build(config, weights)
         self.reverb = Reverb(weights["reverb.ir"])
-        self.rng = np.random.default_rng(seed)
+        self.seed = int(model.get("seed", 0) if seed is None else seed)
         self._noise_table = None
         _reuse_freed_memory()
 
     @classmethod
-    def load(cls, export_dir: Path, decoder="numpy", seed: int = 0) -> "Engine":
+    def load(cls, export_dir: Path, decoder="numpy", seed: int | None = None) -> "Engine":
         """decoder: "numpy", the name of an ONNX file in the export folder, or a function
         (ld_scaled, f0_scaled) -> raw outputs (another runtime's: nas.export.runtimes)."""
         export_dir = Path(export_dir)
@@ -93,17 +105,18 @@ class Engine:
         chosen = decoder if callable(decoder) else None if decoder == "numpy" else OnnxDecoder(export_dir / decoder)
         return cls(model, weights, chosen, seed)
 
-    def _noise_spectra(self, frames: int, magnitudes: np.ndarray) -> np.ndarray:
-        """Spectra of `frames` hops of uniform noise, from a random place in a table made
-        once: white noise whose FFT is not recomputed on every call."""
+    @functools.cached_property
+    def noise(self) -> np.ndarray:
+        return noise_sequence(self.seed, self.sample_rate, self.hop)
+
+    def _noise_spectra(self, frames: int, n_bands: int) -> np.ndarray:
+        """Spectra of the noise sequence's first `frames` hops (repeating), made once."""
         if self._noise_table is None:
-            noise = self.rng.uniform(-1.0, 1.0, NOISE_TABLE_SECONDS * self.sample_rate).astype(np.float32)
-            self._noise_table = noise_spectra(noise, magnitudes.shape[1], self.hop)
+            self._noise_table = noise_spectra(self.noise, n_bands, self.hop)
         table = self._noise_table
-        start = int(self.rng.integers(len(table)))
-        if start + frames <= len(table):
-            return table[start:start + frames]
-        return np.take(table, np.arange(start, start + frames), axis=0, mode="wrap")
+        if frames <= len(table):
+            return table[:frames]
+        return np.take(table, np.arange(frames) % len(table), axis=0)
 
     def decode(self, f0_hz: np.ndarray, loudness_db: np.ndarray) -> dict[str, np.ndarray]:
         """Raw decoder outputs split into ddsp's control groups."""
@@ -124,7 +137,8 @@ class Engine:
         after_harmonic = time.perf_counter()
         magnitudes = exp_sigmoid(raw["noise_magnitudes"] + NOISE_BIAS)
         if noise is None:
-            noise_audio = filtered_noise(magnitudes, self.hop, spectra=self._noise_spectra(len(f0_hz), magnitudes))
+            spectra = self._noise_spectra(len(f0_hz), magnitudes.shape[1])
+            noise_audio = filtered_noise(magnitudes, self.hop, spectra=spectra)
         else:
             noise_audio = filtered_noise(magnitudes, self.hop, noise=noise)
         after_noise = time.perf_counter()

@@ -308,8 +308,7 @@ class StreamingEngine:
     """Push control frames (f0 Hz, loudness dB) as they arrive; pull audio in blocks.
 
     noise: the uniform noise the filtered-noise synth shapes, read in order and repeated
-    (default: 30 s from the engine's seed); give the offline engine the same samples to
-    compare.
+    (default: the engine's noise sequence, which the offline engine reads alike).
     """
 
     def __init__(self, engine: Engine, noise: np.ndarray | None = None, max_frames_ahead: int = 4096):
@@ -345,8 +344,7 @@ class StreamingEngine:
         self.latency = self.lookahead_frames * hop
         """Samples from a control frame's time to when its audio can be pulled: its audio
         crossfades into the next frame's, and its noise filter reaches into the next span."""
-        noise = (np.asarray(noise, np.float32) if noise is not None else
-                 engine.rng.uniform(-1.0, 1.0, 30 * self.sample_rate).astype(np.float32))
+        noise = engine.noise if noise is None else np.asarray(noise, np.float32)
         if len(noise) % hop:
             raise ValueError(f"the noise must be a whole number of hops ({hop} samples) long")
         fall, rise = crossfade(hop)
@@ -380,6 +378,14 @@ class StreamingEngine:
                 if isinstance(array, np.ndarray) and id(array) not in keep:
                     array[...] = 0
         self._counts[:] = 0
+
+    @property
+    def ready(self) -> int:
+        """Samples `pull` can give now: those of every frame whose lookahead has been pushed,
+        in whole reverb partitions (all of them once `end` was called)."""
+        counts = self._counts
+        frames = counts[PUSHED] if counts[ENDED] else max(0, counts[PUSHED] - self.lookahead_frames)
+        return int(frames * self.hop // PARTITION * PARTITION - counts[READ])
 
     @property
     def queued(self) -> int:

@@ -7,10 +7,12 @@ without (PortAudio's underflow and overflow flags) is an xrun, and is counted.""
 from __future__ import annotations
 
 import gc
+import math
 import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +25,64 @@ class PlayError(RuntimeError):
     """No audio device to play on; the message says which and why."""
 
 
-def _warm(engine: Engine, statistics: dict, block: int, lookahead: int) -> None:
+def _warm(engine: Engine, statistics: dict, block: int, lookahead: int, rate: int) -> None:
     """Compile the engine's kernels and trace the tracker on a throwaway stream."""
-    warm = LiveTransfer(engine, statistics, block, lookahead)
+    warm = LiveTransfer(engine, statistics, block, lookahead, rate=rate)
     out = np.zeros(block, np.float32)
-    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
     for start in range(0, len(tone) - block, block):
         warm.process(tone[start:start + block], out)
 
 
-AHEAD = 1  # blocks the chain runs ahead of the audio callback
+AHEAD_SECONDS = 0.008  # the least time the chain runs ahead of the audio callback: a block of 128 at 16 kHz
+
+
+def blocks_ahead(block: int, rate: int) -> int:
+    """The default lead in blocks: AHEAD_SECONDS at least, whatever the rate and block."""
+    return max(1, math.ceil(AHEAD_SECONDS * rate / block - 1e-9))
+
+
+@dataclass(frozen=True)
+class Played:
+    """What a `play` did: its length, the blocks the audio server or the chain missed, what
+    a listener hears of the latency, and each block's cost."""
+    seconds: float
+    wall_seconds: float
+    rate: int
+    callbacks: int
+    xruns: int
+    late_samples: int
+    latency_ms: float
+    conversion_ms: float  # the rate conversions' share of the latency
+    block_ms: float
+    block_p99_ms: float
+    block_max_ms: float
+
+    def describe(self) -> str:
+        return (f"played {self.seconds:.1f} s at {self.rate} Hz in {self.callbacks} blocks: {self.xruns} xruns, "
+                f"{self.late_samples} samples late; latency {self.latency_ms:.1f} ms "
+                f"({self.conversion_ms:.1f} ms of it rate conversion); a block took {self.block_p99_ms:.2f} ms at the "
+                f"99th percentile ({self.block_max_ms:.2f} ms at most) of its {self.block_ms:.1f} ms")
+
+
+def device_rate(output_device=None) -> int:
+    """The rate the output device runs at (JACK's, or the interface's default)."""
+    import sounddevice as sd
+
+    try:
+        return int(sd.query_devices(output_device, "output")["default_samplerate"])
+    except (sd.PortAudioError, ValueError) as error:
+        raise PlayError(f"no output device {output_device!r} ({error}); `nas play --list-devices` lists them") from None
 
 
 def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lookahead: int = CENTRED,
          input_device=None, output_device=None, source: np.ndarray | None = None,
-         record: Path | None = None, on_status=None, ahead: int = AHEAD) -> dict:
-    """Play until `seconds` (default: the source's length; without a source, until interrupted).
+         record: Path | None = None, on_status=None, ahead: int | None = None, rate: int | None = None,
+         input_channel: int = 0) -> Played:
+    """Play until `seconds` (default: the source's length; without a source, until interrupted),
+    at `rate` (default: the output device's); `source` is at that rate, or the instrument
+    comes in on `input_channel` (from 0) of the input device. `ahead`: blocks of lead
+    (default: `blocks_ahead`).
 
     The chain runs on a thread of its own; the audio callback only hands it each input block
     and plays the block it made `ahead` blocks before (as DDSP-VST keeps inference off the
@@ -47,12 +91,17 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
     block not ready when its turn comes is played as silence and counted late."""
     import sounddevice as sd
 
+    rate = rate or device_rate(output_device)
+    ahead = blocks_ahead(block, rate) if ahead is None else ahead
     if ahead < 1:
         raise ValueError(f"ahead must be at least 1 block, not {ahead}")
-    _warm(engine, statistics, block, lookahead)
-    live = LiveTransfer(engine, statistics, block, lookahead)
-    total = None if seconds is None and source is None else int((seconds or len(source) / engine.sample_rate)
-                                                                 * engine.sample_rate)
+    if source is None:
+        channels = _input_channels(input_device)
+        if not 0 <= input_channel < channels:
+            raise PlayError(f"--input-channel {input_channel}: the input device has channels 0 to {channels - 1}")
+    _warm(engine, statistics, block, lookahead, rate)
+    live = LiveTransfer(engine, statistics, block, lookahead, rate=rate)
+    total = None if seconds is None and source is None else int((seconds or len(source) / rate) * rate)
     played = np.zeros(total or 0, np.float32) if record else None
     state = {"samples": 0, "xruns": 0, "late": 0, "unfilled": 0, "callbacks": 0}  # each key one thread's
     costs = []
@@ -81,7 +130,7 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
             if len(block_in) < frames:
                 block_in = np.pad(block_in, (0, frames - len(block_in)))
         else:
-            block_in = indata[:, 0].copy()  # PortAudio reuses its buffer
+            block_in = indata[:, input_channel].copy()  # PortAudio reuses its buffer
         inputs.append((number, block_in))
         arrived.release()
         due = number - ahead
@@ -100,15 +149,14 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
             done.set()
             raise sd.CallbackStop
 
-    options = dict(samplerate=engine.sample_rate, blocksize=block, channels=1, dtype="float32",
-                   finished_callback=done.set)
+    options = dict(samplerate=rate, blocksize=block, dtype="float32", finished_callback=done.set)
     try:
         if source is None:
-            stream = sd.Stream(device=(input_device, output_device), **options,
+            stream = sd.Stream(device=(input_device, output_device), channels=(input_channel + 1, 1), **options,
                                callback=lambda indata, outdata, frames, _, status: on_block(indata, outdata, frames,
                                                                                             status))
         else:
-            stream = sd.OutputStream(device=output_device, **options,
+            stream = sd.OutputStream(device=output_device, channels=1, **options,
                                      callback=lambda outdata, frames, _, status: on_block(None, outdata, frames,
                                                                                           status))
     except (sd.PortAudioError, ValueError) as error:
@@ -129,7 +177,7 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
             started = time.monotonic()
             while not done.wait(0.5):
                 if on_status:
-                    on_status(state["samples"] / engine.sample_rate, state["xruns"])
+                    on_status(state["samples"] / rate, state["xruns"])
     finally:
         sys.setswitchinterval(switch)
         gc.unfreeze()
@@ -140,10 +188,19 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
     if record:
         from nas.data.audio import write_wav
 
-        write_wav(Path(record), played[:state["samples"]], engine.sample_rate)
+        write_wav(Path(record), played[:state["samples"]], rate)
     costs_ms = 1000 * np.asarray(costs or [0.0])
-    return {"seconds": state["samples"] / engine.sample_rate, "wall_seconds": wall, "xruns": state["xruns"],
-            "callbacks": state["callbacks"], "late_samples": state["late"] + state["unfilled"],
-            "latency_ms": 1000 * (live.latency + ahead * block) / engine.sample_rate + 1000 * output_latency,
-            "block_p99_ms": float(np.percentile(costs_ms, 99)), "block_max_ms": float(costs_ms.max()),
-            "block_ms": 1000 * block / engine.sample_rate}
+    return Played(seconds=state["samples"] / rate, wall_seconds=wall, rate=rate, callbacks=state["callbacks"],
+                  xruns=state["xruns"], late_samples=state["late"] + state["unfilled"],
+                  latency_ms=1000 * (live.latency + ahead * block) / rate + 1000 * output_latency,
+                  conversion_ms=1000 * live.conversion_lag / rate, block_ms=1000 * block / rate,
+                  block_p99_ms=float(np.percentile(costs_ms, 99)), block_max_ms=float(costs_ms.max()))
+
+
+def _input_channels(input_device) -> int:
+    import sounddevice as sd
+
+    try:
+        return int(sd.query_devices(input_device, "input")["max_input_channels"])
+    except (sd.PortAudioError, ValueError) as error:
+        raise PlayError(f"no input device {input_device!r} ({error}); `nas play --list-devices` lists them") from None

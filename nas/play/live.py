@@ -28,12 +28,13 @@ import numpy as np
 from nas.data.features import SOUNDING_DB
 from nas.data.loudness import LOUDNESS_N_FFT, spectra_loudness
 from nas.engine.engine import Engine, hz_to_midi
-from nas.engine.stream import StreamingEngine
+from nas.engine.stream import PARTITION, StreamingEngine
 from nas.pitch import FRAME_SIZE, SAMPLE_RATE, SURE_PITCH
 from nas.pitch.decode import cents_to_hz, local_average_cents
 from nas.pitch.tracker import normalized
 from nas.play.adjust import Adjustment
 from nas.play.model import load_engine, run_paths, run_statistics
+from nas.play.rates import Resampler
 from nas.play.transfer import read_source
 from nas.spectrum import periodic_hann
 
@@ -113,56 +114,124 @@ class LiveAdjust:
 
 
 class LiveTransfer:
-    """One block in, one block out, of the same size each call (any size from 32 to 4,096)."""
+    """One block in, one block out, of the same size each call (any size from 32 to 4,096),
+    at `rate` (the audio device's or the file's; default: the model's).
 
-    def __init__(self, engine: Engine, statistics: dict, block: int, lookahead: int = CENTRED, pitch_every: int = 4):
-        if engine.sample_rate != SAMPLE_RATE:
-            raise ValueError(f"live transfer needs a {SAMPLE_RATE} Hz model (the pitch tracker's rate); "
-                             f"this one is {engine.sample_rate} Hz")
+    The input is converted to 16 kHz for the features, the model plays at its own rate, and
+    its output is converted to `rate` into a queue (`nas.play.rates`: 4 ms each way, none at
+    16 kHz). The queue's output starts `delay` samples late: the least delay at which it
+    never runs dry for these blocks, counted ahead from what each stage gives for what it
+    is given (`_least_delay`). `lag` is how far the output's content is behind the input's,
+    the conversions' filter delays included; `latency` adds the block gathered before it
+    is processed: what a listener hears."""
+
+    def __init__(self, engine: Engine, statistics: dict, block: int, lookahead: int = CENTRED, pitch_every: int = 4,
+                 rate: int | None = None):
+        self.rate = rate or engine.sample_rate
         self.features = LiveFeatures(engine.control_rate, lookahead, pitch_every=pitch_every)
         self.adjust = LiveAdjust(statistics, engine.control_rate)
         self.engine = StreamingEngine(engine)
         self.block = block
-        hop = engine.hop
-        self.delay = lookahead + self.engine.latency + (hop if (block % hop or lookahead % hop) else 0)
-        self.latency = self.delay + block
+        self._to_features = None if self.rate == SAMPLE_RATE else Resampler(self.rate, SAMPLE_RATE, block)
+        most_heard = self._to_features.most_out(block) if self._to_features else block
+        most_made = (most_heard // self.features.hop + 2) * engine.hop + PARTITION
+        self._to_device = None if engine.sample_rate == self.rate else Resampler(engine.sample_rate, self.rate,
+                                                                                 most_made)
+        self._heard = np.zeros(most_heard, np.float32)
+        self._made = np.zeros(most_made, np.float32)
+        self._converted = np.zeros(self._to_device.most_out(most_made) if self._to_device else 0, np.float32)
+        self.delay = self._least_delay(lookahead)
+        self.conversion_lag = ((self._to_device.delay if self._to_device else 0) +
+                               (self._to_features.delay * self.rate / SAMPLE_RATE if self._to_features else 0.0))
+        """Output samples the two conversions' filters delay the content by."""
+        self.lag = self.delay + round(self.conversion_lag)
+        self.latency = self.lag + block
+        self._queue = _Queue(self.delay + 2 * block + len(self._converted) + len(self._made))
         self._silence = self.delay  # output samples still to be played as the initial delay
 
+    def _least_delay(self, lookahead: int) -> int:
+        """The most the output wanted after any of the first blocks (at least 1,000, and 4 s)
+        exceeds what the chain had made by then: every stage's count follows from the
+        blocks' sizes alone."""
+        blocks = np.arange(1, max(1000, -(-4 * self.rate // self.block)) + 1, dtype=np.int64)
+        heard = blocks * self.block
+        if self._to_features:
+            heard = -(-heard * self._to_features.up // self._to_features.down)
+        frames = np.maximum(0, (heard - lookahead) // self.features.hop + 1)  # as LiveFeatures.feed emits them
+        synthesized = np.maximum(0, frames - self.engine.lookahead_frames)
+        made = synthesized * self.engine.hop // PARTITION * PARTITION  # as StreamingEngine.ready gives them
+        if self._to_device:
+            made = -(-made * self._to_device.up // self._to_device.down)
+        return int(max(0, (blocks * self.block - made).max()))
+
     def process(self, block: np.ndarray, out: np.ndarray) -> int:
-        """Samples of `out` the engine could not fill in time (0 in steady state)."""
-        f0, confidence, loudness = self.features.feed(block)
+        """Samples of `out` the chain could not fill in time (0 in steady state)."""
+        heard = block
+        if self._to_features:
+            heard = self._heard[:self._to_features.process(block, self._heard)]
+        f0, confidence, loudness = self.features.feed(heard)
         if len(f0):
             self.engine.push(*self.adjust(f0, confidence, loudness))
+        made = self._made[:self.engine.pull(self._made[:self.engine.ready])]
+        if self._to_device:
+            made = self._converted[:self._to_device.process(made, self._converted)]
+        self._queue.write(made)
         lead = min(self._silence, len(out))
         out[:lead] = 0.0
         self._silence -= lead
-        return len(out) - lead - self.engine.pull(out[lead:])
+        return len(out) - lead - self._queue.read(out[lead:])
 
     def stream(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
-        """A whole recording through `process` a block at a time, then `delay` samples of
+        """A whole recording through `process` a block at a time, then `lag` samples of
         silence to let its end out; returns the output aligned with the input, and the
         samples that came late."""
-        total = len(audio) + self.delay
+        total = len(audio) + self.lag
         padded = np.zeros(-(-total // self.block) * self.block, np.float32)
         padded[:len(audio)] = audio
         out = np.zeros_like(padded)
         late = 0
         for start in range(0, len(padded), self.block):
             late += self.process(padded[start:start + self.block], out[start:start + self.block])
-        return out[self.delay:self.delay + len(audio)], late
+        return out[self.lag:self.lag + len(audio)], late
+
+
+class _Queue:
+    """A ring of float32 samples: what the chain made, waiting for its turn to play."""
+
+    def __init__(self, capacity: int):
+        self._ring = np.zeros(capacity, np.float32)
+        self._start = self._size = 0
+
+    def write(self, samples: np.ndarray) -> None:
+        n, capacity = len(samples), len(self._ring)
+        if self._size + n > capacity:
+            raise OverflowError(f"the output queue holds {capacity} samples")
+        at = (self._start + self._size) % capacity
+        first = min(n, capacity - at)
+        self._ring[at:at + first] = samples[:first]
+        self._ring[:n - first] = samples[first:]
+        self._size += n
+
+    def read(self, out: np.ndarray) -> int:
+        n, capacity = min(len(out), self._size), len(self._ring)
+        first = min(n, capacity - self._start)
+        out[:first] = self._ring[self._start:self._start + first]
+        out[first:n] = self._ring[:n - first]
+        self._start = (self._start + n) % capacity
+        self._size -= n
+        return n
 
 
 def live_transfer(model: Path, source: Path, block: int, lookahead: int | None = None) -> tuple[np.ndarray, int, dict]:
-    """`source` played as it would play live: features from the stream as it arrives, the
-    transfer's shifts from the notes heard so far, the streaming engine `block` samples a
-    call (nas.play.live). The audio returned is aligned with the source; `latency_samples` is how
-    far behind it a listener would hear it."""
+    """`source` played as it would play live at its own rate: features from the stream as it
+    arrives, the transfer's shifts from the notes heard so far, the streaming engine `block`
+    samples a call (nas.play.live). The audio returned is aligned with the source, at its
+    rate; `latency_samples` is how far behind it a listener would hear it."""
     run, config = run_paths(model)
-    engine = load_engine(run)
-    live = LiveTransfer(engine, run_statistics(config), block,
-                        CENTRED if lookahead is None else lookahead)
-    audio, late = live.stream(read_source(Path(source), engine.sample_rate))
-    return audio, engine.sample_rate, {"octaves": live.adjust.shift.octaves,
-                                       "loudness_offset_db": live.adjust.shift.loudness_offset_db,
-                                       "seconds": len(audio) / engine.sample_rate, "latency_samples": live.latency,
-                                       "late_samples": late}
+    audio, rate = read_source(Path(source))
+    live = LiveTransfer(load_engine(run), run_statistics(config), block, CENTRED if lookahead is None else lookahead,
+                        rate=rate)
+    played, late = live.stream(audio)
+    return played, rate, {"octaves": live.adjust.shift.octaves,
+                          "loudness_offset_db": live.adjust.shift.loudness_offset_db,
+                          "seconds": len(played) / rate, "latency_samples": live.latency, "late_samples": late}

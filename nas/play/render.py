@@ -11,25 +11,45 @@ from nas.engine.engine import Engine
 from nas.engine.stream import StreamingEngine
 from nas.play.controls import Playing, feature_controls, midi_controls
 from nas.play.model import load_engine, run_paths, run_statistics
+from nas.play.rates import Resampler, check_rate, convert
 
 
-def synthesize(engine: Engine, f0_hz: np.ndarray, loudness_db: np.ndarray, block: int | None) -> np.ndarray:
-    """Offline (block None) or streamed, `block` samples a call."""
+def synthesize(engine: Engine, f0_hz: np.ndarray, loudness_db: np.ndarray, block: int | None,
+               rate: int | None = None) -> np.ndarray:
+    """At `rate` (default: the model's), offline (block None) or streamed `block` samples a
+    call at that rate: the streaming engine's blocks converted as they come, as live play
+    converts them."""
+    rate = rate or engine.sample_rate
     if block is None:
-        return engine.render(f0_hz, loudness_db)
-    return StreamingEngine(engine).render(f0_hz, loudness_db, block)
+        return convert(engine.render(f0_hz, loudness_db), engine.sample_rate, rate)
+    if rate == engine.sample_rate:
+        return StreamingEngine(engine).render(f0_hz, loudness_db, block)
+    resampler = Resampler(engine.sample_rate, rate)
+    model_block = -(-block * engine.sample_rate // rate)  # the model's samples a block at `rate` needs
+    audio = StreamingEngine(engine).render(f0_hz, loudness_db, model_block)
+    length = resampler.outputs_after(len(audio))
+    letting_out = -(-(resampler.delay + 1) * resampler.down // resampler.up) + 1  # silence after the clip
+    tail = np.zeros(-(-letting_out // model_block) * model_block, np.float32)
+    out = np.empty(resampler.outputs_after(len(audio) + len(tail)), np.float32)
+    made = 0
+    for part in (audio, tail):
+        for start in range(0, len(part), model_block):
+            made += resampler.process(part[start:start + model_block], out[made:])
+    return out[resampler.delay:resampler.delay + length]
 
 
 def render(model: Path, midi: Path | None = None, features: Path | None = None, block: int | None = None,
-           playing: Playing = Playing(), source: str | None = None) -> tuple[np.ndarray, int, dict]:
-    """(audio, sample rate, what was played) for a MIDI file or feature frames."""
+           playing: Playing = Playing(), source: str | None = None,
+           rate: int | None = None) -> tuple[np.ndarray, int, dict]:
+    """(audio, its rate, what was played) for a MIDI file or feature frames, at `rate`
+    (default: the model's)."""
     run, config = run_paths(model)
     engine = load_engine(run)
+    rate = check_rate(rate or engine.sample_rate)
     if midi is not None:
         statistics = run_statistics(config)
         controls = midi_controls(Path(midi), engine.control_rate, statistics, playing)
     else:
         controls = feature_controls(Path(features), engine.control_rate, source)
-    audio = synthesize(engine, controls["f0_hz"], controls["loudness_db"], block)
-    return audio, engine.sample_rate, {"frames": len(controls["f0_hz"]), "seconds": len(audio) / engine.sample_rate,
-                                       "controls": controls}
+    audio = synthesize(engine, controls["f0_hz"], controls["loudness_db"], block, rate)
+    return audio, rate, {"frames": len(controls["f0_hz"]), "seconds": len(audio) / rate, "controls": controls}

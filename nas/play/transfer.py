@@ -22,6 +22,7 @@ from nas.pitch import SURE_PITCH, hop_for_frame_rate
 from nas.pitch.tracker import track_pitch
 from nas.play.adjust import Adjustment
 from nas.play.model import load_engine, run_paths
+from nas.play.rates import check_rate, convert
 from nas.resample import resample
 from nas.store.artifacts import DatasetMeta
 from nas.store.datasets import load_metadata, load_statistics
@@ -33,8 +34,8 @@ class TransferError(ValueError):
     """Input that cannot be transferred; the message names the file and the reason."""
 
 
-def read_source(path: Path, sample_rate: int) -> np.ndarray:
-    """A recording to transfer, mono at `sample_rate`; TransferError says what is wrong with it."""
+def read_source(path: Path) -> tuple[np.ndarray, int]:
+    """A recording to transfer, mono at its own rate; TransferError says what is wrong with it."""
     try:
         audio, rate, _ = read_mono(path)
     except AudioError as error:
@@ -43,12 +44,18 @@ def read_source(path: Path, sample_rate: int) -> np.ndarray:
         raise TransferError(f"{path}: {len(audio) / max(rate, 1):.2f} s is too short to transfer (at least 0.25 s)")
     if not np.all(np.isfinite(audio)) or np.abs(audio).max() < SILENT_PEAK:
         raise TransferError(f"{path}: silent or not finite (peak {np.abs(audio).max():.1e})")
-    return resample(audio, rate, sample_rate)
+    try:
+        check_rate(rate)
+    except ValueError as error:
+        raise TransferError(f"{path}: {error}") from None
+    return audio, rate
 
 
-def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: int) -> dict[str, np.ndarray]:
-    """f0 and loudness of a monophonic file at the control rate, plus the note mask."""
-    audio = read_source(path, sample_rate)
+def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: int) -> tuple[dict[str, np.ndarray], int]:
+    """f0 and loudness of a monophonic file at the control rate, plus the note mask; and the
+    file's own rate."""
+    audio, rate = read_source(path)
+    audio = resample(audio, rate, sample_rate)
     frames = len(audio) // (sample_rate // control_rate)
     times = np.arange(frames) / control_rate
     f0_hz, confidence = _pitch(resample(audio, sample_rate, PITCH_RATE), metadata, times)
@@ -60,7 +67,8 @@ def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: i
     if unclear > POLYPHONIC_SHARE:
         raise TransferError(f"{path}: does not look monophonic (pitch unclear on {unclear:.0%} of sounding "
                             "frames; a single line is needed)")
-    return {"f0_hz": f0_hz.astype(np.float32), "loudness_db": loudness, "notes": (confidence >= SURE_PITCH) & sounding}
+    return {"f0_hz": f0_hz.astype(np.float32), "loudness_db": loudness,
+            "notes": (confidence >= SURE_PITCH) & sounding}, rate
 
 
 def _pitch(audio_16k: np.ndarray, metadata: DatasetMeta, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,16 +93,16 @@ def adjust(features: dict, statistics: dict) -> tuple[dict, Adjustment]:
 
 
 def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
-    """(audio, sample rate, what was done) for `source` played by the model in `model`."""
+    """(audio, sample rate, what was done) for `source` played by the model in `model`, at
+    the source's rate."""
     run, config = run_paths(model)
     dataset_dir = location(config["dataset"]["dir"])
     statistics, metadata = load_statistics(dataset_dir), load_metadata(dataset_dir)
     engine = load_engine(run)
-    features = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
+    features, rate = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
     adjusted, shift = adjust(features, statistics)
-    audio = engine.render(adjusted["f0_hz"], adjusted["loudness_db"])
-    seconds = len(audio) / engine.sample_rate
-    return audio, engine.sample_rate, {"octaves": shift.octaves, "loudness_offset_db": shift.loudness_offset_db,
-                                       "note_frames": int(features["notes"].sum()),
-                                       "frames": len(adjusted["f0_hz"]), "seconds": seconds}
+    audio = convert(engine.render(adjusted["f0_hz"], adjusted["loudness_db"]), engine.sample_rate, rate)
+    return audio, rate, {"octaves": shift.octaves, "loudness_offset_db": shift.loudness_offset_db,
+                         "note_frames": int(features["notes"].sum()), "frames": len(adjusted["f0_hz"]),
+                         "seconds": len(audio) / rate}
 

@@ -173,6 +173,7 @@ class RunSummary(Artifact):
     example_secs: float
     model: ModelConfig
     input_stats: dict[str, tuple[float, float]] | None = None
+    seed: int = 0  # the training's; it also seeds the engines' noise sequence (0 before it was recorded)
     final: FinalLosses
     files: dict[str, str]
 

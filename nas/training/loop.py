@@ -259,7 +259,7 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: DatasetMeta, confi
         step=step, preset=config.preset, recipe=config.recipe, optim=config.optim, loss=config.loss,
         decoder_parameters=trainer.model.decoder_parameters(), dataset=metadata.ref,
         sample_rate=metadata.sample_rate, example_secs=metadata.example_secs, model=config.model,
-        input_stats=trainer.input_stats,
+        input_stats=trainer.input_stats, seed=config.seed,
         final=FinalLosses(loss=metrics.last("loss"), eval_loss=metrics.last("eval_loss"),
                           initial_eval_loss=metrics.first("eval_loss")),
         files={"weights": f"{layout.model.name}/{WEIGHTS}", "metrics": layout.metrics.name,
