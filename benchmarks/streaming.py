@@ -70,13 +70,13 @@ def tracker_seconds(audio, control_rate: int, network=None) -> float:
 
 
 def parity(engine, f0, loudness) -> dict:
+    """Each engine with the model's own noise sequence."""
     from nas.engine.stream import StreamingEngine
 
-    noise = np.random.default_rng(0).uniform(-1, 1, len(f0) * engine.hop).astype(np.float32)
-    offline = engine.synthesize(engine.decode(f0, loudness), f0, noise)["audio"]
+    offline = engine.render(f0, loudness)
     peak = float(np.abs(offline).max())
     sizes = {str(b): b for b in BLOCKS} | {"random 32-4096": np.random.default_rng(1).integers(32, 4097, 100)}
-    return {name: float(np.abs(StreamingEngine(engine, noise=noise).render(f0, loudness, size) - offline).max() / peak)
+    return {name: float(np.abs(StreamingEngine(engine).render(f0, loudness, size) - offline).max() / peak)
             for name, size in sizes.items()}
 
 
@@ -192,7 +192,7 @@ def offline_round(engine, f0, loudness, renders: int = 20) -> tuple[float, dict]
 def live_chain(engine, statistics, audio, block: int, lookahead: int) -> dict:
     from nas.play.live import LiveTransfer
 
-    live = LiveTransfer(engine, statistics, block, lookahead)
+    live = LiveTransfer(engine, statistics, block, lookahead, rate=16000)
     out = np.zeros(block, np.float32)
     costs, late = [], 0
     for start in range(0, len(audio) - block, block):
@@ -220,8 +220,7 @@ def lookahead_accuracy(audio, lookaheads=(512, 256, 128, 0)) -> dict:
         n = len(f0)
         voiced = loud[:n] & (offline.confidence[:n] > 0.85)
         cents = np.abs(1200 * np.log2(f0[voiced] / offline.f0_hz[:n][voiced]))
-        result[str(lookahead)] = {"rpa": float(np.mean(cents < 50)), "median_cents": float(np.median(cents)),
-                                  "latency_ms_block_256": (lookahead + 64 + 256) / 16}
+        result[str(lookahead)] = {"rpa": float(np.mean(cents < 50)), "median_cents": float(np.median(cents))}
     return result
 
 
@@ -233,16 +232,16 @@ def on_block(outdata, frames, clock, status):
     global xruns
     xruns += bool(status.output_underflow or status.output_overflow)
     outdata[:] = 0
-with sd.OutputStream(samplerate=16000, blocksize=128, channels=1, dtype="float32", callback=on_block):
+with sd.OutputStream(samplerate=int(sys.argv[2]), blocksize=128, channels=1, dtype="float32", callback=on_block):
     time.sleep(float(sys.argv[1]))
 print(xruns)
 """
 
 
 @contextlib.contextmanager
-def _jack_server(name: str):
+def _jack_server(name: str, rate: int = 16000):
     """A JACK dummy server of its own for the block: yields the environment its clients use."""
-    server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "16000", "-p", "128"],
+    server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", "128"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2)
     try:
@@ -252,32 +251,36 @@ def _jack_server(name: str):
         server.wait()
 
 
-def null_client_minute(seconds: float) -> int | None:
+def null_client_minute(seconds: float, rate: int = 16000) -> int | None:
     """Xruns of a client that does nothing, on its own JACK dummy server for `seconds`."""
-    with _jack_server(f"nas-null-{os.getpid()}") as env:
-        done = subprocess.run([sys.executable, "-c", NULL_CLIENT, str(seconds)], capture_output=True, text=True,
-                              env=env)
+    with _jack_server(f"nas-null-{os.getpid()}", rate) as env:
+        done = subprocess.run([sys.executable, "-c", NULL_CLIENT, str(seconds), str(rate)], capture_output=True,
+                              text=True, env=env)
     return int(done.stdout) if done.stdout.strip().isdigit() else None
 
 
-def jack_minute(run: Path, seconds: float) -> dict:
+def jack_minute(run: Path, seconds: float, rate: int = 16000) -> dict:
+    """`nas play` of the demo violin (its own 32 kHz file, converted to the device's rate) on
+    a JACK dummy server at `rate`, blocks of 128, the default lead: its xruns, late samples
+    and longest block."""
     if not shutil.which("jackd"):
         return {"skipped": "no jackd"}
     import soundfile as sf
 
-    from nas.resample import resample
     from tests.conftest import demo_audio
 
-    audio, rate = demo_audio()
-    audio = resample(audio, rate, 16000)
-    with tempfile.TemporaryDirectory() as tmp, _jack_server(f"nas-bench-{os.getpid()}") as env:
+    audio, own = demo_audio()
+    with tempfile.TemporaryDirectory() as tmp, _jack_server(f"nas-bench-{os.getpid()}", rate) as env:
         source = Path(tmp) / "in.wav"
-        sf.write(source, np.tile(audio, int(np.ceil(seconds * 16000 / len(audio))))[:int(seconds * 16000)], 16000)
+        sf.write(source, np.tile(audio, int(np.ceil(seconds * own / len(audio))))[:int(seconds * own)], own)
         done = subprocess.run([sys.executable, "-m", "flows.cli", "play", str(run), "--input-file", str(source),
                                "--block", "128"], cwd=REPO, capture_output=True, text=True, env=env)
     line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
-    xruns = re.search(r"(\d+) xruns", line)
-    return {"line": line, "xruns": int(xruns[1]) if xruns else None}
+    found = re.search(r"(\d+) xruns, (\d+) samples late.* \(([\d.]+) ms at most\)", line)
+    if not found:
+        return {"line": line, "xruns": None}
+    return {"line": line, "xruns": int(found[1]), "late_blocks": int(found[2]) // 128,
+            "longest_block_ms": float(found[3])}
 
 
 def main() -> None:

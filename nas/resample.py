@@ -1,4 +1,6 @@
-"""The one resampler: soxr's very-high-quality mode (linear phase, passband to 0.95 * Nyquist)."""
+"""The resampler of datasets and analysis: soxr's very-high-quality mode (linear phase,
+passband to 0.95 * Nyquist). What nas plays converts with `nas.play.rates`, whose 4 ms
+each way live play can afford, and which gives a clip the same offline as streamed."""
 
 from __future__ import annotations
 
