@@ -113,6 +113,18 @@ def test_features_render_and_bad_files_are_named(demo_run, prepared, tmp_path, c
         midi_controls(_midi(tmp_path / "empty.mid", notes=[]), 250, load_statistics(demo_run.parent.parent / "dataset"))
 
 
+def test_a_run_still_training_says_what_is_missing_and_what_to_do(demo_run, tmp_path, capsys):
+    import shutil
+
+    unfinished = tmp_path / "runs" / "unfinished"
+    shutil.copytree(demo_run, unfinished)
+    shutil.rmtree(unfinished / "model")  # training writes model/ whole when it finishes
+    assert main(["render", str(unfinished), "--midi", str(_midi(tmp_path / "n.mid")), "-o", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert f"nas: {unfinished}: no trained model yet" in err and "nas train" in err and "Errno" not in err
+    assert not (tmp_path / "x.wav").exists()
+
+
 def test_a_model_of_before_norm_frame_renders_offline_and_says_why_it_cannot_stream(old_demo_run, tmp_path, capsys):
     notes, out = _midi(tmp_path / "notes.mid"), tmp_path / "old.wav"
     assert main(["render", str(old_demo_run), "--midi", str(notes), "-o", str(out)]) == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from nas.engine.engine import WEIGHTS_FILE, Engine
 from nas.locations import location
 from nas.store.datasets import load_statistics
-from nas.store.runs import RunLayout, run_of
+from nas.store.runs import RunLayout, model_summary, run_of
 
 
 class ModelError(ValueError):
@@ -31,11 +31,15 @@ def run_statistics(config: dict) -> dict:
 
 def load_engine(run: Path) -> Engine:
     """The exported engine if there is one, else weights taken from the trained model."""
-    export = RunLayout(run).export
-    if (export / WEIGHTS_FILE).exists():
-        return Engine.load(export)
+    layout = RunLayout(run)
+    if (layout.export / WEIGHTS_FILE).exists():
+        return Engine.load(layout.export)
+    summary_file = model_summary(layout.model)
+    if not summary_file.exists():
+        raise ModelError(f"{run}: no trained model yet (no {layout.model.name}/{summary_file.name}): its training "
+                         "has not finished; wait for it, or run `nas train` on its config again to resume it")
     from nas.export.weights import engine_weights
     from nas.models.saved import load_model
 
-    model, summary = load_model(RunLayout(run).model)
+    model, summary = load_model(layout.model)
     return Engine(summary.model_dump(mode="json"), engine_weights(model))
