@@ -19,28 +19,22 @@ Without --run, the demo's model as committed for the tests (tests/data/demo-mode
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_var] = "1"  # one core, before NumPy, BLAS and TensorFlow start
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import streaming  # noqa: E402  (first: it keeps every library to one thread before NumPy loads)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks/results"
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+REPO, RESULTS = streaming.REPO, streaming.RESULTS
 BLOCKS = (32, 128, 1000, 4096)
 NOTES = [(69, 110, 0.0, 0.5), (72, 40, 0.5, 1.0), (76, 110, 1.0, 1.5), (74, 90, 1.5, 3.0), (67, 100, 3.0, 4.0)]
 
@@ -194,8 +188,6 @@ def main() -> None:
     parser.add_argument("--jack-rounds", type=int, default=3)
     parser.add_argument("--out", default="rates")
     args = parser.parse_args()
-    from streaming import jack_minute, null_client_minute
-
     from nas.play.model import load_engine, run_paths, run_statistics
     from tests.conftest import demo_audio
     from tests.test_render import _midi
@@ -231,8 +223,8 @@ def main() -> None:
     for rate in (16000, 44100, 48000):
         plays, nulls = [], []
         for _ in range(args.jack_rounds):
-            plays.append(jack_minute(run, args.jack_seconds, rate))
-            nulls.append(null_client_minute(args.jack_seconds, rate))
+            plays.append(streaming.jack_minute(run, args.jack_seconds, rate))
+            nulls.append(streaming.null_client_minute(args.jack_seconds, rate))
             print(f"jack {rate}:", plays[-1], "silent client xruns:", nulls[-1], flush=True)
         jack[str(rate)] = {"play": plays, "silent_client_xruns": nulls}
     result["jack"] = jack

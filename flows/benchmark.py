@@ -8,6 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.entry import dataset_config
 from flows.evaluate import resolve_model
+from nas.constants import DEFAULT_DATA_ROOT
 from nas.export.bundle import PARITY_EXAMPLES, examples, spectral_loss
 from nas.export.runtimes import RUNTIMES, RuntimeReport, measure
 from nas.locations import resolve_root
@@ -18,7 +19,7 @@ from tasks.cards import runtime_card
 
 
 @flow(name="benchmark")
-def benchmark(config_path: str, model_version: str, data_root: str = "nas-data", parsed: dict | None = None,
+def benchmark(config_path: str, model_version: str, data_root: str = DEFAULT_DATA_ROOT, parsed: dict | None = None,
               runtimes: list[str] | None = None, budget_s: float = 10.0, reuse: bool = True) -> RuntimeReport:
     """Real-time factors of the model's export in `runtimes` (default: all), measured in
     interleaved rounds for `budget_s`; `reuse`: the run's figures of this model version if

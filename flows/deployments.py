@@ -8,13 +8,14 @@ import yaml
 
 from nas.atomic import atomic_path
 from nas.config import ConfigError, load_config
+from nas.constants import DEFAULT_DATA_ROOT
 
 PIPELINES_MARKER = "# Per-dataset pipelines"  # `nas register` appends below this line of prefect.yaml
 PIPELINE_ENTRYPOINT = "flows/pipeline.py:pipeline"
 WORK_POOL = "nas-process"
 
 
-def pipeline_deployment(name: str, config_path: str, data_root: str = "nas-data") -> str:
+def pipeline_deployment(name: str, config_path: str, data_root: str = DEFAULT_DATA_ROOT) -> str:
     """The prefect.yaml entry (as YAML text) that runs the whole DAG for one dataset config,
     with the config's training recipe as visible parameters."""
     config, _ = load_config(config_path)
@@ -28,7 +29,7 @@ def pipeline_deployment(name: str, config_path: str, data_root: str = "nas-data"
     return "".join(f"  {line}" for line in text.splitlines(keepends=True))  # an item of `deployments:`
 
 
-def add_pipeline_deployment(prefect_yaml: Path, name: str, config_path: str, data_root: str = "nas-data") -> bool:
+def add_pipeline_deployment(prefect_yaml: Path, name: str, config_path: str, data_root: str = DEFAULT_DATA_ROOT) -> bool:
     """Append the dataset's pipeline deployment to prefect.yaml unless it is there already."""
     text = prefect_yaml.read_text()
     if PIPELINES_MARKER not in text:

@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.entry import dataset_config
+from nas.constants import DEFAULT_DATA_ROOT
 from nas.evaluation.history import finished_evaluation
 from nas.locations import resolve_root
 from nas.store.artifacts import Evaluation
@@ -31,7 +32,7 @@ def resolve_model(name: str, model_version: str | None, dataset_version: str | N
 
 @flow(name="evaluate")
 def evaluate(config_path: str, model_version: str | None = None, dataset_version: str | None = None,
-             data_root: str = "nas-data", parsed: dict | None = None, reuse: bool = False) -> Evaluation:
+             data_root: str = DEFAULT_DATA_ROOT, parsed: dict | None = None, reuse: bool = False) -> Evaluation:
     """Score a model (default: the latest of the config's dataset) on a dataset version
     (default: the latest); flags a regression against its previous evaluation there.
     `reuse`: return the newest evaluation of `model_version` on this version, if there is one."""

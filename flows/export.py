@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 
 from flows.entry import dataset_config
 from flows.evaluate import resolve_model
+from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import resolve_root
 from nas.store.artifacts import ExportReport
 from nas.store.datasets import published_version
@@ -14,7 +15,7 @@ from tasks.export import export_model
 
 
 @flow(name="export")
-def export(config_path: str, model_version: str | None = None, data_root: str = "nas-data",
+def export(config_path: str, model_version: str | None = None, data_root: str = DEFAULT_DATA_ROOT,
            parsed: dict | None = None, reuse: bool = False) -> ExportReport:
     """ONNX, TFLite, int8 ONNX and the CPU engine's weights, with parity figures.
     `reuse`: return the run's export if it is of `model_version`."""

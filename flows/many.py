@@ -14,6 +14,7 @@ from prefect.artifacts import create_table_artifact
 from flows.cli.console import in_worker
 from flows.pipeline import pipeline
 from flows.prepare import prepare
+from nas.constants import DEFAULT_DATA_ROOT
 
 Until = Literal["prepare", "export"]
 
@@ -28,7 +29,7 @@ def run_dataset(config_path: str, data_root: str, until: Until, training: dict |
 
 
 @flow(name="datasets")
-def datasets(config_paths: list[str], data_root: str = "nas-data", until: Until = "export",
+def datasets(config_paths: list[str], data_root: str = DEFAULT_DATA_ROOT, until: Until = "export",
              training: dict | None = None) -> dict[str, dict]:
     """Every config's pipeline (`until="export"`, with `training` over each config's training
     section) or preparation (`until="prepare"`) at once, as far as the task runner allows."""

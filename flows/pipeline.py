@@ -24,6 +24,7 @@ from flows.prepare import prepare, uploaded
 from flows.train import train
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig, resolve_training
+from nas.constants import DEFAULT_DATA_ROOT
 from nas.data.prepare import published_dataset
 from nas.evaluation.history import finished_evaluation
 from nas.locations import location, resolve_root
@@ -52,7 +53,7 @@ class _Run:
 
 
 @flow(name="pipeline")
-def pipeline(config_path: str, data_root: str = "nas-data", training: dict | None = None, reevaluate: bool = False,
+def pipeline(config_path: str, data_root: str = DEFAULT_DATA_ROOT, training: dict | None = None, reevaluate: bool = False,
              train_deployment: str | None = None, parsed: dict | None = None) -> PipelineResult:
     """`training`: settings over the config's `training` section (`preset`, `recipe`, `steps`
     and dotted overrides such as `optim.batch_size`). `train_deployment` (e.g.

@@ -9,16 +9,18 @@ from prefect import flow, get_run_logger
 
 from flows.entry import dataset_config
 from nas.atomic import write_json
+from nas.constants import DEFAULT_DATA_ROOT
 from nas.data.dataset import read_manifest
 from nas.data.prepare import prepare_dataset
 from nas.locations import resolve_root
+from nas.store.datasets import wandb_record
 from tasks import prepare as t
 from tasks.leases import lock
 from tasks.wandb import resolve_mode
 
 
 @flow(name="prepare")
-def prepare(config_path: str, data_root: str = "nas-data", parsed: dict | None = None) -> str:
+def prepare(config_path: str, data_root: str = DEFAULT_DATA_ROOT, parsed: dict | None = None) -> str:
     """Ingest, extract features, write TFRecords, compute statistics, upload to W&B."""
     logger = get_run_logger()
     config, base = dataset_config(config_path, parsed)
@@ -33,16 +35,12 @@ def prepare(config_path: str, data_root: str = "nas-data", parsed: dict | None =
 
 def uploaded(config, dataset_dir: Path) -> dict | None:
     """Where this dataset version went to W&B, if it went in the mode the config asks for now."""
-    record = _wandb_record(dataset_dir)
+    record = wandb_record(dataset_dir)
     if record.exists():
         info = json.loads(record.read_text())
         if info.get("mode") == resolve_mode(config.wandb):
             return info
     return None
-
-
-def _wandb_record(dataset_dir: Path) -> Path:
-    return dataset_dir.parent / f"{dataset_dir.name}.wandb.json"
 
 
 def _upload_once(config, dataset_dir: Path, root: Path, logger) -> dict:
@@ -56,5 +54,5 @@ def _upload_once(config, dataset_dir: Path, root: Path, logger) -> dict:
         logger.warning("W&B upload failed; the dataset is kept locally at %s (%s)", dataset_dir, message)
         return {"error": message}
     info = state.result()
-    write_json(_wandb_record(dataset_dir), info)
+    write_json(wandb_record(dataset_dir), info)
     return info

@@ -13,11 +13,12 @@ from prefect.artifacts import create_table_artifact
 from flows.entry import config_dump
 from flows.evaluate import evaluate, resolve_model
 from nas.config import ConfigError, load_config
+from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import resolve_root
 
 
 @flow(name="reevaluate")
-def reevaluate(configs_dir: str = "dataset_configs", data_root: str = "nas-data") -> list[dict]:
+def reevaluate(configs_dir: str = "dataset_configs", data_root: str = DEFAULT_DATA_ROOT) -> list[dict]:
     logger = get_run_logger()
     rows = []
     for config_path in sorted(p for p in Path(configs_dir).glob("*.yaml") if not p.name.startswith(".")):

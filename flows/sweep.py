@@ -21,6 +21,7 @@ from flows.prepare import prepare
 from flows.train import train
 from nas import sweep as s
 from nas.config.presets import resolve_training
+from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import location, resolve_root
 from nas.store.artifacts import Frozen
 from nas.store.cache import wandb_dir
@@ -59,7 +60,7 @@ def run_point(config_path: str, data_root: str, parsed: dict, dataset_dir: str, 
 
 
 @flow(name="sweep")
-def sweep(config_path: str, data_root: str = "nas-data", presets: list[str] | None = None,
+def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[str] | None = None,
           recipes: list[str] | None = None, steps: int | None = None, seeds: int = 1,
           overrides: dict[str, list] | None = None, name: str | None = None, train_deployment: str | None = None,
           runtimes: list[str] | None = None, runtime_budget_s: float = 10.0, parsed: dict | None = None) -> SweepResult:

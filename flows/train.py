@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from flows.entry import config_dump, dataset_config
 from nas.atomic import write_json
 from nas.config.presets import TrainConfig, resolve_training
+from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import location, resolve_root
 from nas.store.artifacts import Frozen, RunSummary
 from nas.store.cache import wandb_dir
@@ -26,7 +27,7 @@ class TrainedModel(Frozen):
 
 
 @flow(name="train")
-def train(config_path: str, dataset_version: str | None = None, data_root: str = "nas-data",
+def train(config_path: str, dataset_version: str | None = None, data_root: str = DEFAULT_DATA_ROOT,
           recipe: dict | None = None, parsed: dict | None = None, wandb_group: str | None = None) -> TrainedModel:
     """Train with `recipe` (a resolved TrainConfig's dump; default: the config's `training`
     section) on the dataset version given, or on the one the config prepares now (the

@@ -7,7 +7,7 @@ import pty
 import subprocess
 import sys
 
-from conftest import REPO, write_config
+from tests.conftest import REPO, write_config
 
 # What a run printed before (issue 13): TensorFlow's native CUDA and absl lines, Beam's
 # worker chatter, pydub, an autograph divide-by-zero of ours, TFLite's deprecation banner,

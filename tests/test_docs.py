@@ -12,12 +12,12 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
 
 from flows import reference
 from flows.cli.main import build_parser
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig
+from tests.conftest import REPO
 
 DOCS = REPO / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
@@ -66,33 +66,51 @@ def test_the_reference_covers_every_key_and_flag():
         assert f"`{name}`" in data_root, name
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+def _lines(page) -> list[str]:
+    return [line.split("  #")[0].strip() for _, body in _code_blocks(page.read_text()) for line in body.splitlines()]
+
+
+def _commands(page) -> list[str]:
+    """Command lines, not the lines of a diagram (its arrows are ─>)."""
+    return [line for line in _lines(page) if re.match(r"(\.venv/bin/)?nas ", line) and "─" not in line]
+
+
+# Each test runs on the pages that have what it checks, and there are such pages.
+YAML_PAGES = [p for p in PAGES if any(language == "yaml" for language, _ in _code_blocks(p.read_text()))]
+COMMAND_PAGES = [p for p in [*PAGES, REPO / "README.md"] if _commands(p)]
+
+
+@pytest.mark.parametrize("page", YAML_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_config_examples_validate(page):
     for language, body in _code_blocks(page.read_text()):
-        if language != "yaml":
-            continue
-        example = yaml.safe_load(body)
-        config = {"name": "example", "audio": ["audio/"], **example}  # a fragment: one section of a config
-        DatasetConfig.model_validate(config)
+        if language == "yaml":
+            example = yaml.safe_load(body)
+            config = {"name": "example", "audio": ["audio/"], **example}  # a fragment: one section of a config
+            DatasetConfig.model_validate(config)
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.name == "quickstart.md" or p.parent.name == "guides"],
-                         ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize("page", COMMAND_PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_command_lines_parse(page):
     parser = build_parser()
-    lines = [line.split("  #")[0].strip() for _, body in _code_blocks(page.read_text()) for line in body.splitlines()]
-    commands = [line for line in lines if re.match(r"(\.venv/bin/)?nas ", line)]
-    for line in commands:
-        words = shlex.split(line)[1:]
+    for line in _commands(page):
         try:
-            parser.parse_args(words)
+            parser.parse_args(shlex.split(line)[1:])
         except SystemExit:
             pytest.fail(f"{page.name}: `{line}` does not parse")
-    if page.name == "quickstart.md":
-        assert len(commands) >= 2
-        makefile = (REPO / "Makefile").read_text()
-        made = [line for line in lines if line.startswith("make ")]
-        assert made == ["make demo", "make test"]
-        readme = (REPO / "README.md").read_text()
-        for line in made:
-            assert re.search(rf"(?m)^{line.split()[1]}:", makefile) and f"    {line}\n" in readme, line
+
+
+def test_the_pages_checked_are_the_ones_that_show_configs_and_commands():
+    assert len(YAML_PAGES) >= 2 and len(COMMAND_PAGES) >= 5
+    for needed in ("quickstart.md", "live.md", "README.md"):
+        assert any(p.name == needed for p in COMMAND_PAGES), needed
+
+
+def test_the_quickstart_gives_the_readme_s_two_commands():
+    quickstart = DOCS / "quickstart.md"
+    assert len(_commands(quickstart)) >= 2
+    makefile = (REPO / "Makefile").read_text()
+    made = [line for line in _lines(quickstart) if line.startswith("make ")]
+    assert made == ["make demo", "make test"]
+    readme = (REPO / "README.md").read_text()
+    for line in made:
+        assert re.search(rf"(?m)^{line.split()[1]}:", makefile) and f"    {line}\n" in readme, line

@@ -66,9 +66,9 @@ def demo_run_48k(demo_run, tmp_path_factory) -> Path:
     rate its synthesis runs at set to 48 kHz (hop 192, the same decoder)."""
     import json
 
-    from nas.engine.engine import MODEL_FILE, WEIGHTS_FILE
     from nas.export.weights import engine_weights
     from nas.models.saved import load_model
+    from nas.store.names import MODEL_FILE, WEIGHTS_FILE
     from nas.store.runs import RunLayout
 
     run = tmp_path_factory.mktemp("demo-48k") / "run"

@@ -13,7 +13,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import REPO, write_config
+from tests.conftest import REPO, write_config
 
 
 @contextmanager

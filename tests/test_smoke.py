@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, write_config
+from tests.conftest import REPO, write_config
 from test_console import NOISE
 
 pytestmark = pytest.mark.slow

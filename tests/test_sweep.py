@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, write_config
 
 from nas import sweep as s
 from nas.export.runtimes import RUNTIMES
+from tests.conftest import REPO, write_config
 
 
 def _card(key: str) -> str:

@@ -9,9 +9,10 @@ from contextlib import contextmanager
 
 import yaml
 
+from nas import constants
 from nas.config import ConfigError, find_audio
 
-DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", "nas-data")
+DEFAULT_DATA_ROOT = os.environ.get("NAS_DATA_ROOT", constants.DEFAULT_DATA_ROOT)
 SERVER_STARTUP_S = 600  # a fresh install's first server start on a busy 2-core machine, with room
 CONFIG_HELP = "dataset config (YAML), e.g. dataset_configs/demo-violin.yaml"
 

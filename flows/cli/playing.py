@@ -91,14 +91,11 @@ def _transfer(args) -> int:
     _check_block(args.block)
     with refusing(*_playing_errors()):
         if args.block:
-            audio, rate, info = live_transfer(args.model, args.input, args.block, args.lookahead)
+            audio, done = live_transfer(args.model, args.input, args.block, args.lookahead)
         else:
-            audio, rate, info = transfer(args.model, args.input)
-    write_wav(Path(args.output), audio, rate)
-    live = (f"; live in blocks of {args.block}: heard {1000 * info['latency_samples'] / rate:.1f} ms behind the "
-            f"input, {info['late_samples']} samples late" if args.block else "")
-    print(f"{args.output}: {info['seconds']:.2f} s, shifted {info['octaves']:+d} octave(s) and "
-          f"{info['loudness_offset_db']:+.1f} dB toward the dataset{live}")
+            audio, done = transfer(args.model, args.input)
+    write_wav(Path(args.output), audio, done.rate)
+    print(f"{args.output}: {done.describe()}" + (f" (blocks of {args.block})" if args.block else ""))
     return 0
 
 
@@ -152,8 +149,7 @@ def _render(args) -> int:
     playing = Playing(attack_s=args.attack, release_s=args.release, vibrato_cents=args.vibrato,
                       vibrato_hz=args.vibrato_hz, bend_semitones=args.bend_range)
     with refusing(*_playing_errors()):
-        audio, rate, info = render(args.model, args.midi, args.features, args.block, playing, args.source, args.rate)
-    write_wav(Path(args.output), audio, rate)
-    how = f"streamed in blocks of {args.block}" if args.block else "offline"
-    print(f"{args.output}: {info['seconds']:.2f} s at {rate} Hz ({info['frames']} control frames), {how}")
+        audio, done = render(args.model, args.midi, args.features, args.block, playing, args.source, args.rate)
+    write_wav(Path(args.output), audio, done.rate)
+    print(f"{args.output}: {done.describe()}")
     return 0

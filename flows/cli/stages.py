@@ -24,31 +24,29 @@ def _training_arguments(command) -> None:
 
 
 def add_commands(commands) -> None:
-    prepare = commands.add_parser("prepare", help="prepare a dataset: features, TFRecords, statistics, W&B")
-    add_config(prepare)
-    add_data_root(prepare, "where datasets are written")
-    prepare.set_defaults(run=_stage(_prepare))
-    train = commands.add_parser("train", help="train a model on the dataset a config prepares")
-    _training_arguments(train)
+    _command(commands, "prepare", "prepare a dataset: features, TFRecords, statistics, W&B", _prepare,
+             "where datasets are written")
+    train = _command(commands, "train", "train a model on the dataset a config prepares", _train,
+                     "where datasets and runs are written", training=True)
     train.add_argument("--dataset-version", help="a published dataset version (default: prepare the config now)")
-    add_data_root(train, "where datasets and runs are written")
-    train.set_defaults(run=_stage(_train))
-    run = commands.add_parser("run", help="the whole DAG for a dataset: prepare, train, evaluate, export")
-    _training_arguments(run)
+    run = _command(commands, "run", "the whole DAG for a dataset: prepare, train, evaluate, export", _pipeline,
+                   "where datasets and runs are written", training=True)
     run.add_argument("--reevaluate", action="store_true", help="score the model again even if it was scored")
-    add_data_root(run, "where datasets and runs are written")
-    run.set_defaults(run=_stage(_pipeline))
-    evaluate = commands.add_parser("evaluate", help="score a trained model on a dataset; report, history, W&B")
-    add_config(evaluate)
+    evaluate = _command(commands, "evaluate", "score a trained model on a dataset; report, history, W&B", _evaluate,
+                        "where datasets and runs are")
     evaluate.add_argument("--model-version", help="e.g. cnn-tiny-0123456789ab-500 (default: the latest model)")
     evaluate.add_argument("--dataset-version", help="a published dataset version (default: the latest)")
-    add_data_root(evaluate, "where datasets and runs are")
-    evaluate.set_defaults(run=_stage(_evaluate))
-    export = commands.add_parser("export", help="export a trained model: ONNX, TFLite, int8 ONNX, CPU engine")
-    add_config(export)
+    export = _command(commands, "export", "export a trained model: ONNX, TFLite, int8 ONNX, CPU engine", _export,
+                      "where datasets and runs are")
     export.add_argument("--model-version", help="default: the latest model of the config's dataset")
-    add_data_root(export, "where datasets and runs are")
-    export.set_defaults(run=_stage(_export))
+
+
+def _command(commands, name: str, help: str, flow, data_root_help: str, training: bool = False):
+    command = commands.add_parser(name, help=help)
+    (_training_arguments if training else add_config)(command)
+    add_data_root(command, data_root_help)
+    command.set_defaults(run=_stage(flow))
+    return command
 
 
 def _stage(flow):

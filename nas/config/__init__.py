@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from ..constants import SAMPLE_RATE
 from ..locations import check_reachable, is_url, location
 from ..pitch import CAPACITIES
 from .presets import PresetName, RecipeName
@@ -73,7 +74,7 @@ class TrainingConfig(Strict):
 class DatasetConfig(Strict):
     name: str = Field(description="dataset name: its folder under the data root and its W&B artifact name")
     audio: list[str] = Field(min_length=1, description="folders or globs of audio files")
-    sample_rate: int = Field(16000, gt=0, description="audio rate of the records")
+    sample_rate: int = Field(SAMPLE_RATE, gt=0, description="audio rate of the records")
     frame_rate: int = Field(50, gt=0, description="f0 / loudness frames per second")
     centered: bool = Field(True, description="frames centred on their timestamps (n = secs * rate + 1)")
     example_secs: float = Field(4.0, gt=0, description="length of a training example")
@@ -101,9 +102,9 @@ class DatasetConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
-        if 16000 % self.frame_rate:
-            raise ValueError(f"frame_rate {self.frame_rate} must divide 16000 (CREPE hop)")
-        if 16000 // self.frame_rate >= POWER_FRAME_SIZE:
+        if SAMPLE_RATE % self.frame_rate:
+            raise ValueError(f"frame_rate {self.frame_rate} must divide {SAMPLE_RATE} (CREPE hop)")
+        if SAMPLE_RATE // self.frame_rate >= POWER_FRAME_SIZE:
             raise ValueError(f"frame_rate {self.frame_rate} is below 16: ddsp's statistics need overlapping "
                              f"{POWER_FRAME_SIZE}-sample power frames")
         if self.sample_rate % self.frame_rate:

@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
+from ..constants import SAMPLE_RATE
 from ..locations import is_remote, sha256_file
 from ..resample import resample
 
@@ -212,7 +213,7 @@ def check_samples(stats: SampleStats, rate: int, min_seconds: float) -> list[str
         flags.append("clipping")
     if abs(mean) > 0.1 * np.sqrt(stats.squares / stats.n):
         flags.append("DC offset")
-    if rate < 16000:
+    if rate < SAMPLE_RATE:
         flags.append(f"low sample rate ({rate} Hz: nothing above {rate // 2} Hz)")
     return flags
 

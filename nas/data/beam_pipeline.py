@@ -25,6 +25,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ..atomic import atomic_path, remove_tree
 from ..config import DatasetConfig
+from ..constants import SAMPLE_RATE
 from ..locations import is_remote, location
 from ..progress import clock, progress
 from ..store.cache import cached_audio
@@ -81,7 +82,8 @@ class ComputeFeatures(beam.DoFn):
         c = self.config
         source = cached_audio(location(path), chunk.source_sha256)  # a bucket's, if ingestion here fetched it
         audio = read_segment(source, chunk.start_s, c.chunk_secs, c.sample_rate)
-        audio_16k = audio if c.sample_rate == 16000 else read_segment(source, chunk.start_s, c.chunk_secs, 16000)
+        audio_16k = (audio if c.sample_rate == SAMPLE_RATE else
+                     read_segment(source, chunk.start_s, c.chunk_secs, SAMPLE_RATE))
         features = compute_features(audio_16k, c)
         yield chunk, path, {"audio": audio, "audio_16k": audio_16k, **features}
 

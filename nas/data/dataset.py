@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..atomic import atomic_path
 from ..config import DatasetConfig, find_audio
+from ..constants import DB_RANGE
 from ..locations import is_remote
 from ..store.artifacts import CrepeMeta, DatasetMeta, FileDigest, PitchMeta, RecordsSummary, Splits
 from ..store.cache import fetch, records_copy
@@ -27,7 +28,7 @@ from ..store.datasets import DatasetFiles, DatasetLayout
 from ..store.tables import read_rows
 from .audio import SourceFile, inspect_source
 from .features_table import write_features
-from .loudness import DB_RANGE, LOUDNESS_N_FFT
+from .loudness import LOUDNESS_N_FFT
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
 from .tfrecord import count_records, digest_records
 

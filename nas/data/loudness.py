@@ -14,9 +14,9 @@ import functools
 import librosa
 import numpy as np
 
+from ..constants import DB_RANGE
 from ..spectrum import stft_magnitude
 
-DB_RANGE = 80.0
 LOUDNESS_N_FFT = 512  # ddsp's default for loudness features
 
 

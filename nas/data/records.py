@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..constants import SAMPLE_RATE
+
 SPLITS = ("train", "eval")
 
 
@@ -62,7 +64,7 @@ def windows(n: int, size: int, hop: int) -> range:
 def split_chunk(features: dict[str, np.ndarray], sample_rate: int, frame_rate: int,
                 example_secs: float, hop_secs: float, centered: bool) -> list[dict[str, np.ndarray]]:
     """Windows of `example_secs` every `hop_secs`; centred frames get one extra frame."""
-    rates = {"audio": sample_rate, "audio_16k": 16000}
+    rates = {"audio": sample_rate, "audio_16k": SAMPLE_RATE}
     sizes = {k: round(example_secs * r) for k, r in rates.items()}
     hops = {k: round(hop_secs * r) for k, r in rates.items()}
     frame_size = round(example_secs * frame_rate) + (1 if centered else 0)

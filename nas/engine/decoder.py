@@ -13,7 +13,8 @@ import math
 import numba
 import numpy as np
 
-NORMALIZE_EPS = 1e-5  # ddsp.training.nn.normalize_op
+from nas.constants import NORMALIZE_EPS
+
 LAYER_NORM_EPS = 1e-3  # tf.keras.layers.LayerNormalization's default
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default
 

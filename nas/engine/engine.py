@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.constants import DB_RANGE, F0_RANGE
+from nas.store.names import MODEL_FILE, WEIGHTS_FILE
+
 from . import decoder as decoders
 from .synth import NOISE_BIAS, Reverb, exp_sigmoid, filtered_noise, harmonic_audio, harmonic_controls, noise_spectra
 
-WEIGHTS_FILE = "engine.npz"
-MODEL_FILE = "model.json"
-F0_RANGE = 127.0  # ddsp.training.preprocessing
-DB_RANGE = 80.0
 NOISE_SECONDS = 30  # the noise sequence's length, after which it repeats
 
 

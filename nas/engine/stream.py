@@ -24,11 +24,12 @@ import math
 import numba
 import numpy as np
 
-from .engine import DB_RANGE, F0_RANGE, Engine
+from nas.constants import DB_RANGE, F0_RANGE, NORMALIZE_EPS
+
+from .engine import Engine
 from .synth import LOG_10, NOISE_BIAS, crossfade, harmonic_frame, noise_crop, noise_impulses
 
 PARTITION = 64  # reverb partition (samples): a power of two for the FFT below
-NORMALIZE_EPS = 1e-5
 
 
 class NotStreamable(ValueError):

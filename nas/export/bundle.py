@@ -18,12 +18,12 @@ import tensorflow as tf
 from nas import ddsp_api
 from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import LossConfig, ModelConfig
-from nas.engine.engine import WEIGHTS_FILE, Engine, OnnxDecoder
+from nas.engine.engine import Engine, OnnxDecoder
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss
 from nas.store.artifacts import DatasetMeta, Differences, ExportLosses, ExportReport
 from nas.store.datasets import load_metadata
-from nas.store.names import EXPORT_FILE
+from nas.store.names import DECODER_INT8, DECODER_ONNX, DECODER_TFLITE, EXPORT_FILE, WEIGHTS_FILE
 from nas.store.runs import model_summary
 from nas.training import data
 
@@ -106,22 +106,22 @@ def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> ExportRep
     summary.save(model_summary(staging))
     log.info("exporting %s: ONNX, TFLite, int8 (calibrated on %d training examples)", summary.model_version,
              len(calibration))
-    formats.to_onnx(model, staging / "decoder.onnx")
-    formats.to_tflite(model, staging / "decoder.tflite", frames)
-    formats.quantize_int8(staging / "decoder.onnx", staging / "decoder.int8.onnx", [_scaled(e) for e in calibration])
+    formats.to_onnx(model, staging / DECODER_ONNX)
+    formats.to_tflite(model, staging / DECODER_TFLITE, frames)
+    formats.quantize_int8(staging / DECODER_ONNX, staging / DECODER_INT8, [_scaled(e) for e in calibration])
 
-    onnx = OnnxDecoder(staging / "decoder.onnx")
+    onnx = OnnxDecoder(staging / DECODER_ONNX)
     reference = [_decoder_outputs(model, e) for e in evaluation]
     engine = Engine.load(staging)
     differences = Differences(
         onnx=max(float(np.abs(onnx(*_scaled(e)) - r).max()) for e, r in zip(evaluation, reference)),
-        tflite=max(float(np.abs(formats.run_tflite(staging / "decoder.tflite", *_scaled(e)) - r).max())
+        tflite=max(float(np.abs(formats.run_tflite(staging / DECODER_TFLITE, *_scaled(e)) - r).max())
                    for e, r in zip(evaluation, reference)),
         engine_decoder=max(float(np.abs(engine.decoder(*_scaled(e)) - r).max()) for e, r in zip(evaluation, reference)),
         engine_audio_relative=relative_difference([engine_difference(model, engine, e) for e in evaluation]),
     )
     losses = {"float": spectral_loss(Engine.load(staging, seed=1), evaluation),
-              "int8": spectral_loss(Engine.load(staging, "decoder.int8.onnx", seed=1), evaluation)}
+              "int8": spectral_loss(Engine.load(staging, DECODER_INT8, seed=1), evaluation)}
     report = ExportReport(
         model_version=summary.model_version, dataset=summary.dataset,
         examples=len(evaluation), split=eval_split, frames=frames,

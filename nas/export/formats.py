@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from nas import ddsp_api
 from nas.atomic import atomic_path
+from nas.constants import OPSET
 
-OPSET = 17
 INPUTS = ("ld_scaled", "f0_scaled")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.store.artifacts import Artifact, Frozen
+from nas.store.names import DECODER_INT8, DECODER_ONNX, DECODER_TFLITE
 
 RUNTIMES = ("nas-engine", "onnxruntime", "onnxruntime-int8", "litert", "openvino", "openvino-int8", "tvm")
 SECONDS = 4.0  # of audio per call, as the thesis measured
@@ -95,13 +96,13 @@ def load_decoder(runtime: str, export_dir: Path, frames: int) -> Decoder | None:
     from nas.engine.engine import OnnxDecoder
 
     export_dir = Path(export_dir)
-    onnx_file = export_dir / ("decoder.int8.onnx" if runtime.endswith("-int8") else "decoder.onnx")
+    onnx_file = export_dir / (DECODER_INT8 if runtime.endswith("-int8") else DECODER_ONNX)
     if runtime == "nas-engine":
         return None
     if runtime.startswith("onnxruntime"):
         return OnnxDecoder(onnx_file)
     if runtime == "litert":
-        return _litert(export_dir / "decoder.tflite", frames)
+        return _litert(export_dir / DECODER_TFLITE, frames)
     if runtime.startswith("openvino"):
         return _openvino(onnx_file, frames)
     if runtime == "tvm":

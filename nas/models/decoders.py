@@ -7,11 +7,11 @@ ddsp's own `Autoencoder` (the reference the benchmark compares against).
 from __future__ import annotations
 
 from nas import ddsp_api
+from nas.constants import NORMALIZE_EPS
 
 from ..config.presets import ModelConfig
 
 INPUT_KEYS = ("ld_scaled", "f0_scaled")
-NORMALIZE_EPS = 1e-5  # ddsp.training.nn.normalize_op's
 
 
 def output_splits(config: ModelConfig) -> tuple[tuple[str, int], ...]:

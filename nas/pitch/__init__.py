@@ -2,13 +2,14 @@
 
 import numpy as np
 
+from nas.constants import SAMPLE_RATE  # noqa: F401  (both trackers take audio at this rate)
+
 CAPACITIES = ("tiny", "small", "medium", "large", "full")
 
 # CREPE's confidence, in two meanings:
 CLEAR_PITCH = 0.5  # the frame's pitch is clear (what the plots show; a sounding frame below it is unclear)
 SURE_PITCH = 0.85  # CREPE is sure of the pitch: the frames pitch is scored on, and note frames in transfer
 
-SAMPLE_RATE = 16000  # both trackers take 16 kHz audio
 FRAME_SIZE = 1024  # CREPE's frame: 64 ms
 
 # Silence costs nothing: a frame whose audio peaks below -60 dBFS (SwiftF0's own floor, under

@@ -12,10 +12,11 @@ import functools
 
 import numpy as np
 
+from nas.constants import OPSET
+
 from . import FRAME_SIZE
 from .weights import folded_weights
 
-OPSET = 17
 
 
 def graph(capacity: str) -> bytes:

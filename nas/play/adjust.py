@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas.data.loudness import DB_RANGE
+from nas.constants import DB_RANGE
 
 QUIET_DB = 20.0  # ddsp's "quiet" attenuation between notes
 
@@ -30,3 +30,21 @@ class Adjustment:
         """Adjusted (f0 Hz, loudness dB) as float32."""
         loudness = np.clip(loudness_db + self.loudness_offset_db - QUIET_DB * ~notes, -DB_RANGE, 0.0)
         return (f0_hz * 2.0 ** self.octaves).astype(np.float32), loudness.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Transferred:
+    """What a transfer did: its shift toward the dataset and length; played live, how far
+    behind the input a listener hears it and the samples that came late."""
+    shift: Adjustment
+    rate: int
+    seconds: float
+    latency_samples: int | None = None  # None: offline
+    late_samples: int = 0
+
+    def describe(self) -> str:
+        live = ("" if self.latency_samples is None else
+                f"; live: heard {1000 * self.latency_samples / self.rate:.1f} ms behind the input, "
+                f"{self.late_samples} samples late")
+        return (f"{self.seconds:.2f} s at {self.rate} Hz, shifted {self.shift.octaves:+d} octave(s) and "
+                f"{self.shift.loudness_offset_db:+.1f} dB toward the dataset{live}")

@@ -32,7 +32,7 @@ from nas.engine.stream import PARTITION, StreamingEngine
 from nas.pitch import FRAME_SIZE, SAMPLE_RATE, SURE_PITCH
 from nas.pitch.decode import cents_to_hz, local_average_cents
 from nas.pitch.tracker import normalized
-from nas.play.adjust import Adjustment
+from nas.play.adjust import Adjustment, Transferred
 from nas.play.model import load_engine, run_paths, run_statistics
 from nas.play.rates import Resampler
 from nas.play.transfer import read_source
@@ -222,16 +222,14 @@ class _Queue:
         return n
 
 
-def live_transfer(model: Path, source: Path, block: int, lookahead: int | None = None) -> tuple[np.ndarray, int, dict]:
+def live_transfer(model: Path, source: Path, block: int, lookahead: int | None = None) -> tuple[np.ndarray, Transferred]:
     """`source` played as it would play live at its own rate: features from the stream as it
     arrives, the transfer's shifts from the notes heard so far, the streaming engine `block`
     samples a call (nas.play.live). The audio returned is aligned with the source, at its
-    rate; `latency_samples` is how far behind it a listener would hear it."""
+    rate; its `latency_samples` is how far behind it a listener would hear it."""
     run, config = run_paths(model)
     audio, rate = read_source(Path(source))
     live = LiveTransfer(load_engine(run), run_statistics(config), block, CENTRED if lookahead is None else lookahead,
                         rate=rate)
     played, late = live.stream(audio)
-    return played, rate, {"octaves": live.adjust.shift.octaves,
-                          "loudness_offset_db": live.adjust.shift.loudness_offset_db,
-                          "seconds": len(played) / rate, "latency_samples": live.latency, "late_samples": late}
+    return played, Transferred(live.adjust.shift, rate, len(played) / rate, live.latency, late)

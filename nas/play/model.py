@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nas.engine.engine import WEIGHTS_FILE, Engine
+from nas.engine.engine import Engine
 from nas.locations import location
 from nas.store.datasets import load_statistics
+from nas.store.names import WEIGHTS_FILE
 from nas.store.runs import RunLayout, model_summary, run_of
 
 

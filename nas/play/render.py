@@ -3,6 +3,7 @@ or through the streaming engine a block at a time, as a live stream would make i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,22 @@ def synthesize(engine: Engine, f0_hz: np.ndarray, loudness_db: np.ndarray, block
     return out[resampler.delay:resampler.delay + length]
 
 
+@dataclass(frozen=True)
+class Rendered:
+    rate: int
+    frames: int  # control frames played
+    seconds: float
+    block: int | None  # None: offline
+
+    def describe(self) -> str:
+        how = f"streamed in blocks of {self.block}" if self.block else "offline"
+        return f"{self.seconds:.2f} s at {self.rate} Hz ({self.frames} control frames), {how}"
+
+
 def render(model: Path, midi: Path | None = None, features: Path | None = None, block: int | None = None,
            playing: Playing = Playing(), source: str | None = None,
-           rate: int | None = None) -> tuple[np.ndarray, int, dict]:
-    """(audio, its rate, what was played) for a MIDI file or feature frames, at `rate`
-    (default: the model's)."""
+           rate: int | None = None) -> tuple[np.ndarray, Rendered]:
+    """A MIDI file or feature frames played at `rate` (default: the model's), and what was played."""
     run, config = run_paths(model)
     engine = load_engine(run)
     rate = check_rate(rate or engine.sample_rate)
@@ -52,4 +64,4 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
     else:
         controls = feature_controls(Path(features), engine.control_rate, source)
     audio = synthesize(engine, controls["f0_hz"], controls["loudness_db"], block, rate)
-    return audio, rate, {"frames": len(controls["f0_hz"]), "seconds": len(audio) / rate, "controls": controls}
+    return audio, Rendered(rate, len(controls["f0_hz"]), len(audio) / rate, block)

@@ -20,7 +20,7 @@ from nas.locations import location
 from nas.pitch import SAMPLE_RATE as PITCH_RATE
 from nas.pitch import SURE_PITCH, hop_for_frame_rate
 from nas.pitch.tracker import track_pitch
-from nas.play.adjust import Adjustment
+from nas.play.adjust import Adjustment, Transferred
 from nas.play.model import load_engine, run_paths
 from nas.play.rates import check_rate, convert
 from nas.resample import resample
@@ -92,9 +92,8 @@ def adjust(features: dict, statistics: dict) -> tuple[dict, Adjustment]:
     return {"f0_hz": f0_hz, "loudness_db": loudness_db}, shift
 
 
-def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
-    """(audio, sample rate, what was done) for `source` played by the model in `model`, at
-    the source's rate."""
+def transfer(model: Path, source: Path) -> tuple[np.ndarray, Transferred]:
+    """`source` played by the model in `model`, at the source's rate, and what was done."""
     run, config = run_paths(model)
     dataset_dir = location(config["dataset"]["dir"])
     statistics, metadata = load_statistics(dataset_dir), load_metadata(dataset_dir)
@@ -102,7 +101,5 @@ def transfer(model: Path, source: Path) -> tuple[np.ndarray, int, dict]:
     features, rate = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
     adjusted, shift = adjust(features, statistics)
     audio = convert(engine.render(adjusted["f0_hz"], adjusted["loudness_db"]), engine.sample_rate, rate)
-    return audio, rate, {"octaves": shift.octaves, "loudness_offset_db": shift.loudness_offset_db,
-                         "note_frames": int(features["notes"].sum()), "frames": len(adjusted["f0_hz"]),
-                         "seconds": len(audio) / rate}
+    return audio, Transferred(shift, rate, len(audio) / rate)
 

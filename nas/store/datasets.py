@@ -93,6 +93,11 @@ class DatasetLayout:
         return DatasetFiles(self.final).metadata.exists()
 
 
+def wandb_record(dataset_dir: Path) -> Path:
+    """Beside a published version: the W&B artifact it was uploaded as, and in which mode."""
+    return dataset_dir.parent / f"{dataset_dir.name}.wandb.json"
+
+
 @functools.lru_cache(maxsize=64)
 def _published_text(url: str) -> str:
     return location(url).read_text()
