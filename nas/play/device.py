@@ -1,8 +1,9 @@
-"""`nas play`: the same through an audio interface (PortAudio, via sounddevice). The
-instrument comes from an input device, or from a recording played in as if it were one;
-the callback only copies and calls `LiveTransfer.process` (the tracker and the engine are
-compiled and traced before the stream starts). A block the audio server had to do
-without (PortAudio's underflow and overflow flags) is an xrun, and is counted."""
+"""`nas play`: the live chain through an audio interface (PortAudio, via sounddevice), at the
+device's rate. The instrument comes from an input device's channel, or from a recording
+played in as if it were one; the audio callback only hands blocks to the chain's thread
+and plays what it made (the tracker and the engine are compiled and traced before the
+stream starts). A block the audio server had to do without (PortAudio's underflow and
+overflow flags) is an xrun, and is counted."""
 
 from __future__ import annotations
 

@@ -12,11 +12,9 @@ The pitch is tracked on every `pitch_every`-th frame (4: 62.5 times a second, th
 cost at about a tenth of a core) and held until the next: holding adds no latency, where
 interpolating would wait for the next pitch frame.
 
-A frame's windows end `lookahead` samples after its time: 512 centres them as the offline
-features are made (the pitch window's half), less trades pitch accuracy for latency. The
-output runs `delay` samples behind the input (the lookahead plus the engine's own latency,
-plus a hop where blocks are not whole hops), so every block is full; with the block that
-must be gathered before it is processed, `latency` is what a listener hears.
+A frame's windows end `lookahead` samples (at 16 kHz) after its time: 512 centres them as
+the offline features are made (the pitch window's half), less trades pitch accuracy for
+latency. How far behind the input the output runs is `LiveTransfer`'s to count.
 """
 
 from __future__ import annotations
