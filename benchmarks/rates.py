@@ -187,7 +187,11 @@ def main() -> None:
     parser.add_argument("--jack-seconds", type=float, default=60.0)
     parser.add_argument("--jack-rounds", type=int, default=3)
     parser.add_argument("--out", default="rates")
+    parser.add_argument("--only", choices=["render", "conversion", "chain", "jack"], action="append",
+                        help="measure only these parts, keeping the others' figures from the results file")
     args = parser.parse_args()
+    wanted = set(args.only or ["render", "conversion", "chain", "jack"])
+    out = RESULTS / f"{args.out}.json"
     from nas.play.model import load_engine, run_paths, run_statistics
     from tests.conftest import demo_audio
     from tests.test_render import _midi
@@ -195,41 +199,52 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="nas-rates-"))
     run = args.run or demo_run(work)
     midi = _midi(work / "tune.mid", NOTES)
-    result = {"date": time.strftime("%Y-%m-%d"), "run": str(run.name)}
-    result["render_parity_of_peak"] = render_parity(run, midi)
-    print("render vs render --block, of peak:", result["render_parity_of_peak"], flush=True)
-    if args.before:
+    result = json.loads(out.read_text()) if args.only and out.exists() else {}
+    result |= {"date": time.strftime("%Y-%m-%d"), "run": str(run.name)}
+    if "render" in wanted:
+        result["render_parity_of_peak"] = render_parity(run, midi)
+        print("render vs render --block, of peak:", result["render_parity_of_peak"], flush=True)
+    if args.before and "render" in wanted:
         result["render_parity_of_peak_before"] = {"revision": args.before,
                                                   "16000": render_parity_before(args.before, run, midi)}
         print("the same before:", result["render_parity_of_peak_before"], flush=True)
-    result["conversion"] = {}
-    for rate_in, rate_out, chunk in ((48000, 16000, 128), (44100, 16000, 128), (16000, 48000, 43), (16000, 44100, 64)):
-        for name, make in (("nas", _ours), ("soxr-HQ", lambda a, b: _soxr(a, b, "HQ")),
-                           ("soxr-VHQ", lambda a, b: _soxr(a, b, "VHQ"))):
-            figures = conversion(rate_in, rate_out, make, chunk, args.repeats)
-            result["conversion"][f"{rate_in}->{rate_out} {name}"] = figures
-            print(f"{rate_in}->{rate_out} {name}:", {k: round(v, 6) for k, v in figures.items()}, flush=True)
-    run_dir, config = run_paths(run)
-    engine, statistics = load_engine(run_dir), run_statistics(config)
-    result["chain_latency"] = chain_latency(engine, statistics)
-    print("latency:", result["chain_latency"], flush=True)
-    audio, own = demo_audio()
-    rounds = {rate: [chain_minute(engine, statistics, audio, own, rate) for _ in range(args.repeats)]
-              for rate in (16000, 48000)}  # not interleaved: each round warms its own chain
-    result["chain_minute"] = {str(rate): {key: float(np.median([r[key] for r in runs])) for key in runs[0]}
-                              for rate, runs in rounds.items()}
-    print("a minute of the chain:", result["chain_minute"], flush=True)
+    if "conversion" in wanted:
+        result["conversion"] = {}
+        for rate_in, rate_out, chunk in ((48000, 16000, 128), (44100, 16000, 128), (16000, 48000, 43),
+                                         (16000, 44100, 64)):
+            for name, make in (("nas", _ours), ("soxr-HQ", lambda a, b: _soxr(a, b, "HQ")),
+                               ("soxr-VHQ", lambda a, b: _soxr(a, b, "VHQ"))):
+                figures = conversion(rate_in, rate_out, make, chunk, args.repeats)
+                result["conversion"][f"{rate_in}->{rate_out} {name}"] = figures
+                print(f"{rate_in}->{rate_out} {name}:", {k: round(v, 6) for k, v in figures.items()}, flush=True)
+    if "chain" in wanted:
+        run_dir, config = run_paths(run)
+        engine, statistics = load_engine(run_dir), run_statistics(config)
+        result["chain_latency"] = chain_latency(engine, statistics)
+        print("latency:", result["chain_latency"], flush=True)
+        audio, own = demo_audio()
+        rounds = {rate: [chain_minute(engine, statistics, audio, own, rate) for _ in range(args.repeats)]
+                  for rate in (16000, 48000)}  # not interleaved: each round warms its own chain
+        result["chain_minute"] = {str(rate): {key: float(np.median([r[key] for r in runs])) for key in runs[0]}
+                                  for rate, runs in rounds.items()}
+        print("a minute of the chain:", result["chain_minute"], flush=True)
+    if "jack" in wanted:
+        result["jack"] = jack_rounds(run, args.jack_seconds, args.jack_rounds)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def jack_rounds(run: Path, seconds: float, rounds: int) -> dict:
+    """`nas play` and a client that only writes silence, in turns, at each rate."""
     jack = {}
     for rate in (16000, 44100, 48000):
         plays, nulls = [], []
-        for _ in range(args.jack_rounds):
-            plays.append(streaming.jack_minute(run, args.jack_seconds, rate))
-            nulls.append(streaming.null_client_minute(args.jack_seconds, rate))
+        for _ in range(rounds):
+            plays.append(streaming.jack_minute(run, seconds, rate))
+            nulls.append(streaming.null_client_minute(seconds, rate))
             print(f"jack {rate}:", plays[-1], "silent client xruns:", nulls[-1], flush=True)
         jack[str(rate)] = {"play": plays, "silent_client_xruns": nulls}
-    result["jack"] = jack
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1) + "\n")
+    return jack
 
 
 if __name__ == "__main__":
