@@ -1,7 +1,7 @@
 """One input, one sound, at any rate (issue 35), on one core:
 
 - `nas render` against `nas render --block N` on the demo model, N in 32, 128, 1000, 4096,
-  at its rate and at 48 kHz (`--rate`), and the same at a revision before the fix
+  at its rate and at 44.1 and 48 kHz (`--rate`), and the same at a revision before the fix
   (`--before REV`: that tree's render, in a process of its own);
 - the rate conversion: nas.play.rates against soxr's stream API at the qualities that
   band-limit (HQ, VHQ): what each holds back before its output (latency), seconds per
@@ -62,7 +62,7 @@ def render_parity(run: Path, midi: Path) -> dict:
     from nas.play.render import render
 
     result = {}
-    for rate in (16000, 48000):
+    for rate in (16000, 44100, 48000):
         offline = render(run, midi, rate=rate)[0]
         peak = float(np.abs(offline).max())
         result[str(rate)] = {str(n): float(np.abs(render(run, midi, block=n, rate=rate)[0] - offline).max() / peak)
