@@ -107,6 +107,10 @@ class Resampler:
         """How many outputs `inputs` samples give in all, however they were chunked."""
         return -(-inputs * self.up // self.down)
 
+    def letting_out(self) -> int:
+        """Inputs of silence after a clip that let its last outputs out past the delay."""
+        return -(-(self.delay + 1) * self.down // self.up) + 1
+
     def most_out(self, inputs: int) -> int:
         """The most outputs one call with `inputs` new samples can give."""
         return -(-inputs * self.up // self.down) + 1
@@ -129,8 +133,7 @@ def convert(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
         return np.asarray(audio, np.float32)
     resampler = Resampler(rate, target)
     length = resampler.outputs_after(len(audio))
-    tail = -(-(resampler.delay + 1) * resampler.down // resampler.up) + 1  # inputs that let the delay out
-    padded = np.concatenate([np.asarray(audio, np.float32), np.zeros(tail, np.float32)])
+    padded = np.concatenate([np.asarray(audio, np.float32), np.zeros(resampler.letting_out(), np.float32)])
     out = np.empty(resampler.outputs_after(len(padded)), np.float32)
     resampler.process(padded, out)
     return out[resampler.delay:resampler.delay + length].copy()

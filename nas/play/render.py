@@ -29,8 +29,7 @@ def synthesize(engine: Engine, f0_hz: np.ndarray, loudness_db: np.ndarray, block
     model_block = -(-block * engine.sample_rate // rate)  # the model's samples a block at `rate` needs
     audio = StreamingEngine(engine).render(f0_hz, loudness_db, model_block)
     length = resampler.outputs_after(len(audio))
-    letting_out = -(-(resampler.delay + 1) * resampler.down // resampler.up) + 1  # silence after the clip
-    tail = np.zeros(-(-letting_out // model_block) * model_block, np.float32)
+    tail = np.zeros(-(-resampler.letting_out() // model_block) * model_block, np.float32)  # whole blocks
     out = np.empty(resampler.outputs_after(len(audio) + len(tail)), np.float32)
     made = 0
     for part in (audio, tail):
