@@ -380,13 +380,18 @@ class StreamingEngine:
                     array[...] = 0
         self._counts[:] = 0
 
+    def samples_after(self, pushed, ended: bool = False):
+        """Samples `pushed` frames (an int or an array of them) let `pull` give in all: those
+        of every frame whose lookahead has been pushed, in whole reverb partitions (all of
+        them once `end` was called)."""
+        frames = pushed if ended else np.maximum(0, pushed - self.lookahead_frames)
+        return frames * self.hop // PARTITION * PARTITION
+
     @property
     def ready(self) -> int:
-        """Samples `pull` can give now: those of every frame whose lookahead has been pushed,
-        in whole reverb partitions (all of them once `end` was called)."""
+        """Samples `pull` can give now."""
         counts = self._counts
-        frames = counts[PUSHED] if counts[ENDED] else max(0, counts[PUSHED] - self.lookahead_frames)
-        return int(frames * self.hop // PARTITION * PARTITION - counts[READ])
+        return int(self.samples_after(counts[PUSHED], bool(counts[ENDED])) - counts[READ])
 
     @property
     def queued(self) -> int:

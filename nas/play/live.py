@@ -59,10 +59,14 @@ class LiveFeatures:
         self.pitch_every = pitch_every
         self._held = (np.float32(0.0), np.float32(0.0))  # the last tracked f0 and confidence
 
+    def frames_after(self, heard):
+        """Frames whose windows `heard` samples (an int or an array of them) complete."""
+        return np.maximum(0, (heard - self.lookahead) // self.hop + 1)
+
     def feed(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self._audio = np.concatenate([self._audio, np.asarray(block, np.float32)])
         end = self._origin + len(self._audio)  # samples heard so far
-        ready = max(0, (end - self.lookahead) // self.hop + 1 - self._frames)
+        ready = max(0, int(self.frames_after(end)) - self._frames)
         times = (self._frames + np.arange(ready)) * self.hop - self._origin  # frame times, in the buffer
         self._frames += ready
         f0, confidence, loudness = np.zeros(ready), np.zeros(ready), np.zeros(ready)
@@ -138,7 +142,7 @@ class LiveTransfer:
         self._heard = np.zeros(most_heard, np.float32)
         self._made = np.zeros(most_made, np.float32)
         self._converted = np.zeros(self._to_device.most_out(most_made) if self._to_device else 0, np.float32)
-        self.delay = self._least_delay(lookahead)
+        self.delay = self._least_delay()
         self.conversion_lag = ((self._to_device.delay if self._to_device else 0) +
                                (self._to_features.delay * self.rate / SAMPLE_RATE if self._to_features else 0.0))
         """Output samples the two conversions' filters delay the content by."""
@@ -147,19 +151,17 @@ class LiveTransfer:
         self._queue = _Queue(self.delay + 2 * block + len(self._converted) + len(self._made))
         self._silence = self.delay  # output samples still to be played as the initial delay
 
-    def _least_delay(self, lookahead: int) -> int:
+    def _least_delay(self) -> int:
         """The most the output wanted after any of the first blocks (at least 1,000, and 4 s)
         exceeds what the chain had made by then: every stage's count follows from the
         blocks' sizes alone."""
         blocks = np.arange(1, max(1000, -(-4 * self.rate // self.block)) + 1, dtype=np.int64)
         heard = blocks * self.block
         if self._to_features:
-            heard = -(-heard * self._to_features.up // self._to_features.down)
-        frames = np.maximum(0, (heard - lookahead) // self.features.hop + 1)  # as LiveFeatures.feed emits them
-        synthesized = np.maximum(0, frames - self.engine.lookahead_frames)
-        made = synthesized * self.engine.hop // PARTITION * PARTITION  # as StreamingEngine.ready gives them
+            heard = self._to_features.outputs_after(heard)
+        made = self.engine.samples_after(self.features.frames_after(heard))
         if self._to_device:
-            made = -(-made * self._to_device.up // self._to_device.down)
+            made = self._to_device.outputs_after(made)
         return int(max(0, (blocks * self.block - made).max()))
 
     def process(self, block: np.ndarray, out: np.ndarray) -> int:

@@ -103,8 +103,9 @@ class Resampler:
         self._buffer[:] = 0.0  # silence before the first sample
         self._state[:] = 0
 
-    def outputs_after(self, inputs: int) -> int:
-        """How many outputs `inputs` samples give in all, however they were chunked."""
+    def outputs_after(self, inputs):
+        """How many outputs `inputs` samples (an int or an array of them) give in all, however
+        they were chunked."""
         return -(-inputs * self.up // self.down)
 
     def letting_out(self) -> int:
