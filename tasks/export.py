@@ -1,4 +1,4 @@
-"""The Prefect task of export, with its card."""
+"""The Prefect tasks of export: nas's own formats (with their card) and DDSP-VST's."""
 
 from __future__ import annotations
 
@@ -24,3 +24,15 @@ def export_model(layout: RunLayout, dataset_dir: Path) -> ExportReport:
     create_markdown_artifact(markdown=export_card(report, layout.export), key=f"export-{report.dataset.name}",
                              description=f"Exports of {report.model_version}")
     return report
+
+
+@task(name="export-ddsp-vst")
+def export_ddsp_vst(layout: RunLayout, dataset_dir: Path, name: str):
+    """The model as DDSP-VST loads it, in the run's ddsp-vst/ (nas.export.ddsp_vst)."""
+    from nas.export import ddsp_vst
+    from nas.models.saved import load_model
+    from nas.store.datasets import load_statistics
+
+    with lock(layout.lock, waiting(layout)):
+        model, summary = load_model(layout.model)
+        return ddsp_vst.export(model, load_statistics(dataset_dir), summary.sample_rate, layout.ddsp_vst, name)

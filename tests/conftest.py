@@ -153,6 +153,27 @@ def trained_run(prepared):
     return layout
 
 
+@pytest.fixture(scope="session")
+def vst_run(prepared, tmp_path_factory):
+    """The ddsp-vst preset (power, 50 frames a second) trained briefly on the prepared
+    dataset, in a data root of its own that holds a copy of the dataset."""
+    import shutil
+
+    from nas.config.presets import train_config
+    from nas.store.datasets import load_metadata
+    from nas.store.runs import run_layout
+    from nas.training.loop import train
+
+    dataset_dir, config, _, _ = prepared
+    root = tmp_path_factory.mktemp("vst-data")
+    dataset = shutil.copytree(dataset_dir, root / config.name / dataset_dir.name)
+    settings = train_config("ddsp-vst", {"steps": 20, "log_every": 10, "sample_every": 1000, "optim.batch_size": 4,
+                                         "optim.learning_rate": 3e-3})
+    layout = run_layout(root, load_metadata(dataset), settings)
+    train(dataset, layout, settings)
+    return root, layout
+
+
 DEMO_MODELS = REPO / "tests" / "data" / "demo-models"
 
 
@@ -188,9 +209,9 @@ def old_demo_run(tmp_path_factory) -> Path:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`), the tests of the trained
-    model share one worker, so the model is trained once."""
+    models share one worker, so each model is trained once."""
     for item in items:
-        if "trained_run" in getattr(item, "fixturenames", ()):
+        if {"trained_run", "vst_run"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("trained-model"))
 
 

@@ -238,3 +238,33 @@ def test_flows_import_without_tensorflow():
     done = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_export_flow_writes_a_ddsp_vst_model_and_the_cli_refuses_others(prefect_server, vst_run, trained_run,
+                                                                         small_sources):
+    """The ddsp-vst preset, trained on power from prepared records, exported for the plugin
+    through the flow; a loudness-trained model refused before any flow starts: exit 2, the
+    rule and what breaks it, nothing written."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from flows.export import export
+    from nas.store.runs import load_model_summary
+
+    root, layout = vst_run
+    config = str(small_sources / "test.yaml")
+    result = export(config, None, str(root), target="ddsp-vst")
+    assert result.model == layout.ddsp_vst / "test-violin.tflite" and result.history_floats == 420
+    interpreter = Interpreter(model_path=str(result.model),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    assert {d["name"] for d in interpreter.get_input_details()} == {"call_f0_scaled:0", "call_pw_scaled:0",
+                                                                    "call_state:0"}
+    assert all(p.exists() for p in result.reverbs)
+
+    refused = load_model_summary(trained_run.model).model_version
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "export", config, "--target", "ddsp-vst",
+                           "--model-version", refused, "--data-root", str(trained_run.dir.parents[2])],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "DDSP-VST plays models of 16000 Hz audio" in done.stderr and "it was trained on loudness" in done.stderr
+    assert not trained_run.ddsp_vst.exists()

@@ -14,6 +14,7 @@ import soundfile as sf
 
 from flows.cli.main import main
 from nas.data.loudness import compute_loudness
+from nas.data.power import compute_power
 from nas.play.live import LiveFeatures
 from nas.pitch.tracker import track_pitch
 from nas.resample import resample
@@ -27,16 +28,17 @@ def _violin(seconds: float, rate: int = 16000) -> np.ndarray:
 
 @pytest.mark.parametrize("block", [100, 256])
 def test_streamed_features_are_the_offline_features(block):
-    """With the offline features' lookahead, each frame's loudness and (on tracked frames)
-    CREPE tiny's f0 equal the whole-file features, whatever the blocks."""
+    """With the offline features' lookahead, each frame's loudness, power and (on tracked
+    frames) CREPE tiny's f0 equal the whole-file features, whatever the blocks."""
     audio = _violin(3.0)
-    features = LiveFeatures(control_rate=250, pitch_every=4)
+    features = LiveFeatures(control_rate=250, pitch_every=4, level="power")
     parts = [features.feed(audio[i:i + block]) for i in range(0, len(audio), block)]
-    f0, confidence, loudness = (np.concatenate(p) for p in zip(*parts))
+    f0, confidence, loudness, power = (np.concatenate(p) for p in zip(*parts))
     frames = len(f0)
     assert frames == (len(audio) - 512) // 64 + 1  # every frame whose windows are complete
     offline_loudness = compute_loudness(audio, 16000, 250, centered=True)[:frames]
     assert np.abs(loudness - offline_loudness).max() < 1e-3
+    assert np.abs(power - compute_power(audio, 250)[:frames]).max() < 1e-3 and power.max() > -30
     offline = track_pitch(audio, 64, "tiny", viterbi=False, center=True, silent_peak=0)
     tracked = np.arange(0, frames, 4)
     assert np.abs(1200 * np.log2(f0[tracked] / offline.f0_hz[tracked])).max() < 1.0

@@ -5,7 +5,7 @@ import pytest
 
 from nas import ddsp_api
 from nas.data.loudness import compute_loudness
-from nas.data.statistics import compute_power
+from nas.data.power import compute_power
 from nas.resample import resample
 from tests.conftest import demo_audio
 

@@ -202,8 +202,10 @@ def test_the_reverb_steps_slower_but_starts_as_ddsps():
 def test_standardised_inputs_are_the_dataset_statistics_scaled_like_ddsps_features():
     from nas.models.decoders import input_stats
 
-    stats = input_stats({"mean_loudness": -20.0, "std_loudness": 16.0, "mean_pitch": 76.2, "std_pitch": 12.7})
+    stats = input_stats({"mean_loudness": -20.0, "std_loudness": 16.0, "mean_power": -40.0, "std_power": 8.0,
+                         "mean_pitch": 76.2, "std_pitch": 12.7})
     assert stats["ld_scaled"] == pytest.approx((0.75, 0.2)) and stats["f0_scaled"] == pytest.approx((0.6, 0.1))
+    assert stats["pw_scaled"] == pytest.approx((0.5, 0.1))
     config = train_config("cnn-tiny").model
     model = Synthesizer(config, 16000, 4.0, stats)
     model.build_variables()

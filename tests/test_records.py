@@ -28,12 +28,12 @@ def test_windows_follow_ddsp_centred_framing():
     n_audio, frames = 10 * 16000, 10 * 50 + 1
     features = {"audio": np.arange(n_audio, dtype=np.float32), "audio_16k": np.arange(n_audio, dtype=np.float32),
                 "f0_hz": np.arange(frames, dtype=np.float32), "f0_confidence": np.zeros(frames, np.float32),
-                "loudness_db": np.zeros(frames, np.float32)}
+                "loudness_db": np.zeros(frames, np.float32), "power_db": np.arange(frames, dtype=np.float32)}
     examples = split_chunk(features, 16000, 50, 4.0, 1.0, centered=True)
     assert len(examples) == 7  # starts 0..6 s
     last = examples[-1]
     assert last["audio"][0] == 6 * 16000 and len(last["audio"]) == 64000
-    assert last["f0_hz"][0] == 300 and len(last["f0_hz"]) == 201
+    assert last["f0_hz"][0] == last["power_db"][0] == 300 and len(last["f0_hz"]) == len(last["power_db"]) == 201
 
 
 def test_chunks_and_splits_are_deterministic_and_exact():

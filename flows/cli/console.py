@@ -31,6 +31,8 @@ KNOWN_STDERR_LINES = re.compile("|".join([
     r"INFO:__main__:Logging handler created\.",
     r"(WARNING:\S+:)?(No semi_persistent_directory found|Discarding unparseable args).*",
     r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",  # the export's parity check
+    # the TFLite converter reading back the SavedModel TensorFlow 2.21 just wrote (export --target ddsp-vst)
+    r"E\d{4} [\d:. ]+\d+ node_def_util\.cc:\d+\] NodeDef mentions attribute Truncate which is not in the op .*",
     r"wandb: Adding directory to artifact \(.*\)\.\.\. Done\. [\d.]+s",  # printed, though runs are silent
     r"wandb: Generating checksum for up to \d+ objects in \".*\"\.\.\. Done\. [\d.]+s",  # a bucket's references
     # onnxruntime's quantizer, on the unused initializers tf2onnx leaves in a GRU's graph

@@ -10,7 +10,10 @@ from flows.cli.common import (add_config, add_data_root, check_audio, parse_over
                               ui_hint)
 from nas.config import ConfigError, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
+from nas.export import TARGETS
+from nas.export.ddsp_vst import STATE_SIZE, RuleError, check_rule
 from nas.locations import check_reachable, is_url, resolve_root, unreachable
+from nas.store.runs import load_model_summary
 
 
 def _training_arguments(command) -> None:
@@ -36,9 +39,12 @@ def add_commands(commands) -> None:
                         "where datasets and runs are")
     evaluate.add_argument("--model-version", help="e.g. cnn-tiny-0123456789ab-500 (default: the latest model)")
     evaluate.add_argument("--dataset-version", help="a published dataset version (default: the latest)")
-    export = _command(commands, "export", "export a trained model: ONNX, TFLite, int8 ONNX, CPU engine", _export,
-                      "where datasets and runs are")
+    export = _command(commands, "export", "export a trained model: ONNX, TFLite, int8 ONNX, CPU engine; or for "
+                      "DDSP-VST", _export, "where datasets and runs are")
     export.add_argument("--model-version", help="default: the latest model of the config's dataset")
+    export.add_argument("--target", choices=TARGETS, default="nas",
+                        help="nas: ONNX, TFLite, int8 ONNX and the CPU engine's weights; ddsp-vst: one .tflite "
+                             "for the DDSP-VST plugin, for models of --preset ddsp-vst (default: nas)")
 
 
 def _command(commands, name: str, help: str, flow, data_root_help: str, training: bool = False):
@@ -61,12 +67,15 @@ def _stage(flow):
                 check_audio(args.config, config, base)
             training = _training_settings(args) if trains else None
             recipe = None if training is None else resolve_training(config.training, training)
-        with refusing(FileNotFoundError):  # nothing to evaluate or export: say so before a flow starts
+        with refusing(FileNotFoundError, RuleError):  # nothing to evaluate or export: say so before a flow starts
             if args.command in ("evaluate", "export"):
                 from flows.evaluate import resolve_model
 
-                resolve_model(config.name, args.model_version, getattr(args, "dataset_version", None),
-                              resolve_root(args.data_root))
+                _, layout = resolve_model(config.name, args.model_version, getattr(args, "dataset_version", None),
+                                          resolve_root(args.data_root))
+                if getattr(args, "target", None) == "ddsp-vst":
+                    summary = load_model_summary(layout.model)
+                    check_rule(summary.model, summary.sample_rate)
         with prefect_server() as ready:
             if not ready:
                 return 1
@@ -134,5 +143,10 @@ def _evaluate(args, parsed: dict, training, recipe) -> None:
 def _export(args, parsed: dict, training, recipe) -> None:
     from flows.export import export as export_flow
 
-    report = export_flow(args.config, args.model_version, args.data_root, parsed)
-    print(f"exported {report.describe()}")
+    result = export_flow(args.config, args.model_version, args.data_root, parsed, target=args.target)
+    if args.target == "nas":
+        print(f"exported {result.describe()}")
+        return
+    print(f"DDSP-VST model: {result.model} ({result.bytes:,} bytes, a history of {result.history_floats} of "
+          f"{STATE_SIZE} state floats)\nits trained reverb: {', '.join(str(p) for p in result.reverbs)}\n"
+          f"copy the .tflite into ~/Documents/Magenta/DDSP/Models/ and pick it in the plugin's model menu")

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from .strict import Strict
 
-PresetName = Literal["cnn-tiny", "cnn", "rnn-tiny", "full"]
+PresetName = Literal["cnn-tiny", "cnn", "rnn-tiny", "full", "ddsp-vst"]
 
 
 class ModelConfig(Strict):
@@ -43,6 +43,9 @@ class ModelConfig(Strict):
                           "head, as the thesis has it. Off in the presets: it holds the head's inputs at unit scale, "
                           "which under Adam's per-weight steps slows learning (eval loss 11.2 instead of 8.9 at "
                           "step 500: benchmarks/README.md)")
+    level: Literal["loudness", "power"] = Field(
+        "loudness", description="the decoder's level input: A-weighted loudness (ddsp's and the thesis's) or power, the "
+                                "mean square of 1,024 samples that DDSP-VST's feature model computes (nas.data.power)")
     reverb_length: int = Field(16000, gt=1, description="taps of the trainable reverb")
     reverb_scale: float = Field(
         1.0, gt=0, le=1, description="the trainable impulse response is held divided by this, so Adam moves each "
@@ -120,6 +123,9 @@ PRESETS: dict[str, ModelConfig] = {
     "cnn": ModelConfig(decoder="dilated-cnn", channels=128, **_CNN, **_FASTER),
     "rnn-tiny": ModelConfig(decoder="rnn-fc", rnn_units=256, fc_layers=0, reverb_length=16000, **_FASTER),
     "full": ModelConfig(decoder="rnn-fc", rnn_units=512, fc_units=512, fc_layers=3, reverb_length=48000, **_FASTER),
+    # cnn-tiny on what DDSP-VST gives a model: power, 50 frames a second (nas.export.ddsp_vst)
+    "ddsp-vst": ModelConfig(decoder="dilated-cnn", channels=8, control_rate=50, level="power", n_harmonics=60,
+                            n_noise_bands=65, **_CNN, **_FASTER),
 }
 
 

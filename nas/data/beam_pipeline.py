@@ -30,7 +30,7 @@ from ..locations import is_remote, location
 from ..progress import clock, progress
 from ..store.cache import cached_audio
 from .audio import read_segment
-from .records import Chunk, example_key, serialize, shard_name, shard_of, split_chunk
+from .records import FRAME_KEYS, Chunk, example_key, serialize, shard_name, shard_of, split_chunk
 from .tfrecord import write_records
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,7 @@ def feature_row(chunk: Chunk, path: str, features: dict, frame_rate: int) -> dic
     return {
         "path": path, "source_sha256": chunk.source_sha256, "chunk": chunk.index, "split": chunk.split,
         "time_s": (chunk.start_s + np.arange(n) / frame_rate).tolist(),
-        "f0_hz": features["f0_hz"].tolist(), "f0_confidence": features["f0_confidence"].tolist(),
-        "loudness_db": features["loudness_db"].tolist(),
+        **{k: features[k].tolist() for k in FRAME_KEYS},
     }
 
 

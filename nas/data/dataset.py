@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..atomic import atomic_path
-from ..config import DatasetConfig, find_audio
+from ..config import POWER_FRAME_SIZE, DatasetConfig, find_audio
 from ..constants import DB_RANGE
 from ..locations import is_remote
 from ..store.artifacts import CrepeMeta, DatasetMeta, FileDigest, PitchMeta, RecordsSummary, Splits
@@ -33,8 +33,8 @@ from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
 from .tfrecord import count_records, digest_records
 
 log = logging.getLogger("nas.prepare")
-RECORDS_FORMAT = 4  # bump when the meaning of the records changes for the same inputs
-# (3: silence skips CREPE; 4: resampled silence is zeros, nas.resample.DUST)
+RECORDS_FORMAT = 5  # bump when the meaning of the records changes for the same inputs
+# (3: silence skips CREPE; 4: resampled silence is zeros, nas.resample.DUST; 5: power_db)
 
 
 def scan_sources(config: DatasetConfig, base: Path, quiet: bool = False) -> list[SourceFile]:
@@ -202,6 +202,8 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
         loudness={"n_fft": LOUDNESS_N_FFT, "range_db": DB_RANGE,
                   "definition": "ddsp.spectral_ops.compute_loudness",
                   "implementation": "nas.data.loudness.compute_loudness"},
+        power={"frame_size": POWER_FRAME_SIZE, "range_db": DB_RANGE, "definition": "ddsp.spectral_ops.compute_power",
+               "implementation": "nas.data.power.compute_power"},
         split={"rule": "chunks ranked by sha256(source sha256:chunk index); the lowest "
                        "ceil(eval_fraction * n_chunks) are eval", "eval_fraction": config.eval_fraction},
         chunks=summary.chunks,

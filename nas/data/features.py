@@ -1,4 +1,5 @@
-"""Frame-level features of 16 kHz audio: f0 (CREPE or SwiftF0) and A-weighted loudness."""
+"""Frame-level features of 16 kHz audio: f0 (CREPE or SwiftF0), A-weighted loudness and
+power (DDSP-VST's level feature)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 from ..config import DatasetConfig
 from ..pitch import CLEAR_PITCH, FRAME_SIZE, SAMPLE_RATE, hop_for_frame_rate
 from .loudness import LOUDNESS_N_FFT, compute_loudness
+from .power import compute_power
 
 SOUNDING_DB = -55.0  # quieter frames are not notes, whatever CREPE says
 # A single line leaves pitch unclear on a few sounding frames (2-9% on the demo violin,
@@ -21,7 +23,7 @@ def frame_count(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
 
 
 def compute_features(audio_16k: np.ndarray, config: DatasetConfig) -> dict[str, np.ndarray]:
-    """f0_hz, f0_confidence and loudness_db, all with `frame_count` frames. Only the CREPE
+    """f0_hz, f0_confidence, loudness_db and power_db, all with `frame_count` frames. Only the CREPE
     method imports TensorFlow."""
     frame_rate, centered = config.frame_rate, config.centered
     n = frame_count(len(audio_16k), frame_rate, centered)
@@ -37,6 +39,7 @@ def compute_features(audio_16k: np.ndarray, config: DatasetConfig) -> dict[str, 
         "f0_hz": f0_hz,
         "f0_confidence": confidence,
         "loudness_db": compute_loudness(audio_16k, SAMPLE_RATE, frame_rate, LOUDNESS_N_FFT, centered)[:n],
+        "power_db": compute_power(audio_16k, frame_rate, centered)[:n],
     }
 
 

@@ -1,4 +1,4 @@
-"""features.parquet: frame-level f0, confidence and loudness of every prepared chunk."""
+"""features.parquet: frame-level f0, confidence, loudness and power of every prepared chunk."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_path
+from .records import FRAME_KEYS
 
-_COLUMNS = ("time_s", "f0_hz", "f0_confidence", "loudness_db")
+_COLUMNS = ("time_s", *FRAME_KEYS)
 
 
 def write_features(chunk_rows: list[dict], path: Path) -> None:

@@ -20,11 +20,12 @@ DDSP_CYCLE_LENGTH = 40  # TFRecordProvider interleaves this many files, one reco
 
 def record_provider(dataset_dir: Path, split: str, metadata: DatasetMeta):
     """ddsp's own TFRecordProvider over one split, configured from dataset.json (a bucket's
-    records are read from this machine's staged copy: TensorFlow 2.21 cannot open s3://)."""
+    records are read from this machine's staged copy: TensorFlow 2.21 cannot open s3://),
+    also reading `power_db` where the version has it (ddsp's reader leaves it out)."""
     dataset_dir = local_records(location(dataset_dir))
     data = ddsp_api.data()
     secs = metadata.example_secs
-    return data.TFRecordProvider(
+    return (_power_provider_class() if metadata.power else data.TFRecordProvider)(
         file_pattern=str(dataset_dir / file_pattern(split)),
         # ddsp multiplies seconds by the rate for a shape: whole seconds must be ints.
         example_secs=int(secs) if float(secs).is_integer() else secs,
@@ -32,6 +33,18 @@ def record_provider(dataset_dir: Path, split: str, metadata: DatasetMeta):
         frame_rate=metadata.frame_rate,
         centered=metadata.centered,
     )
+
+
+def _power_provider_class():
+    import tensorflow as tf
+
+    class PowerRecordProvider(ddsp_api.data().TFRecordProvider):
+        @property
+        def features_dict(self):
+            return {**super().features_dict,
+                    "power_db": tf.io.FixedLenFeature([self._feature_length], dtype=tf.float32)}
+
+    return PowerRecordProvider
 
 
 def read_split(dataset_dir: Path, split: str) -> Iterator[dict[str, np.ndarray]]:

@@ -17,6 +17,7 @@ import numpy as np
 from ..constants import SAMPLE_RATE
 
 SPLITS = ("train", "eval")
+FRAME_KEYS = ("f0_hz", "f0_confidence", "loudness_db", "power_db")  # the frame-rate features of a record
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def split_chunk(features: dict[str, np.ndarray], sample_rate: int, frame_rate: i
     examples = []
     for i in range(min(counts)):
         example = {k: features[k][i * hops[k]: i * hops[k] + sizes[k]] for k in rates}
-        for k in ("f0_hz", "f0_confidence", "loudness_db"):
+        for k in FRAME_KEYS:
             example[k] = features[k][i * frame_hop: i * frame_hop + frame_size]
         examples.append(example)
     return examples

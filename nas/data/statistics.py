@@ -9,25 +9,13 @@ import numpy as np
 
 from .. import ddsp_api
 from ..atomic import atomic_path, write_json
-from ..config import POWER_FRAME_SIZE
-from ..constants import DB_RANGE, SAMPLE_RATE
 from ..locations import location
 from ..store.artifacts import DatasetMeta
 from ..store.datasets import DatasetFiles
+from .power import compute_power
 from .reader import read_split
 
 TRIM_END = 20  # ddsp leaves the last frames of each example out of its statistics
-
-
-def compute_power(audio: np.ndarray, frame_rate: int, frame_size: int = POWER_FRAME_SIZE,
-                  range_db: float = DB_RANGE) -> np.ndarray:
-    """`ddsp.spectral_ops.compute_power` of 16 kHz audio in NumPy: RMS of frames centred
-    on each frame time (zero padding), in dB with an 80 dB floor."""
-    padded = np.pad(np.asarray(audio, np.float32), frame_size // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_size)[::SAMPLE_RATE // frame_rate]
-    power = np.mean(frames.astype(np.float64) ** 2, axis=-1)
-    db = 10.0 * np.log10(np.maximum(power, 10 ** (-range_db / 10)))
-    return np.maximum(db, -range_db).astype(np.float32)
 
 
 def compute_statistics(dataset_dir: Path, metadata: DatasetMeta, split: str = "train") -> dict:

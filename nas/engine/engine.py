@@ -1,4 +1,6 @@
-"""The CPU synthesis engine: (f0, loudness) at the control rate -> audio, without TensorFlow.
+"""The CPU synthesis engine: (f0, level) at the control rate -> audio, without TensorFlow.
+
+The level is what the model was trained on (`Engine.level`): A-weighted loudness, or power.
 
 Built from an export folder (`nas.export`): `model.json` and `engine.npz` (decoder
 weights + reverb impulse response). The decoder runs in NumPy by default, or as the
@@ -51,11 +53,20 @@ def hz_to_midi(f0_hz: np.ndarray) -> np.ndarray:
     return np.where(f0 <= 0.0, 0.0, midi)
 
 
-def scale_inputs(f0_hz: np.ndarray, loudness_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ddsp's F0LoudnessPreprocessor scaling: loudness to [0, 1], f0 to MIDI / 127."""
+def scale_inputs(f0_hz: np.ndarray, level_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ddsp's preprocessors' scaling: the level (loudness or power, dB) to [0, 1], f0 to
+    MIDI / 127."""
     f0_scaled = hz_to_midi(f0_hz) / F0_RANGE
-    ld_scaled = np.asarray(loudness_db, dtype=np.float32) / DB_RANGE + 1.0
-    return ld_scaled.astype(np.float32), f0_scaled.astype(np.float32)
+    level_scaled = np.asarray(level_db, dtype=np.float32) / DB_RANGE + 1.0
+    return level_scaled.astype(np.float32), f0_scaled.astype(np.float32)
+
+
+def input_roles(names: list[str]) -> tuple[str, str]:
+    """(level, f0) of an exported decoder's two input names: f0 by its name, the level (the
+    model's loudness or power) the other."""
+    f0 = next(name for name in names if "f0_scaled" in name)
+    (level,) = (name for name in names if name != f0)
+    return level, f0
 
 
 class OnnxDecoder:
@@ -68,9 +79,10 @@ class OnnxDecoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.names = input_roles([i.name for i in self.session.get_inputs()])
 
-    def __call__(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
-        feed = {"ld_scaled": ld_scaled[None, :, None], "f0_scaled": f0_scaled[None, :, None]}
+    def __call__(self, level_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
+        feed = {name: x[None, :, None] for name, x in zip(self.names, (level_scaled, f0_scaled))}
         return self.session.run(None, feed)[0][0]
 
 
@@ -87,6 +99,7 @@ class Engine:
             raise ValueError(f"control rate {self.control_rate} does not divide {self.sample_rate} Hz")
         self.hop = self.sample_rate // self.control_rate
         self.n_harmonics = int(config["n_harmonics"])
+        self.level = config.get("level", "loudness")  # which feature `decode` and `render` take as the level
         self.decoder = decoder or decoders.build(config, weights)
         self.reverb = Reverb(weights["reverb.ir"])
         self.seed = int(model.get("seed", 0) if seed is None else seed)
@@ -117,9 +130,9 @@ class Engine:
             return table[:frames]
         return np.take(table, np.arange(frames) % len(table), axis=0)
 
-    def decode(self, f0_hz: np.ndarray, loudness_db: np.ndarray) -> dict[str, np.ndarray]:
+    def decode(self, f0_hz: np.ndarray, level_db: np.ndarray) -> dict[str, np.ndarray]:
         """Raw decoder outputs split into ddsp's control groups."""
-        return self.decode_scaled(*scale_inputs(f0_hz, loudness_db))
+        return self.decode_scaled(*scale_inputs(f0_hz, level_db))
 
     def decode_scaled(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> dict[str, np.ndarray]:
         """`decode` of inputs already scaled (as the dataset's preprocessor scales them)."""
@@ -148,8 +161,9 @@ class Engine:
             timings["reverb"] = timings.get("reverb", 0) + time.perf_counter() - after_noise
         return {"harmonic": harmonic, "noise": noise_audio, "audio": audio.astype(np.float32, copy=False)}
 
-    def render(self, f0_hz: np.ndarray, loudness_db: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
-        """f0 (Hz) and loudness (dB) at the control rate -> mono audio at the sample rate."""
-        if len(f0_hz) != len(loudness_db):
-            raise ValueError(f"{len(f0_hz)} f0 frames but {len(loudness_db)} loudness frames")
-        return self.synthesize(self.decode(f0_hz, loudness_db), f0_hz, noise)["audio"]
+    def render(self, f0_hz: np.ndarray, level_db: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+        """f0 (Hz) and the level (dB: `self.level`) at the control rate -> mono audio at the
+        sample rate."""
+        if len(f0_hz) != len(level_db):
+            raise ValueError(f"{len(f0_hz)} f0 frames but {len(level_db)} {self.level} frames")
+        return self.synthesize(self.decode(f0_hz, level_db), f0_hz, noise)["audio"]

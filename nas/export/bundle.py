@@ -19,6 +19,8 @@ from nas import ddsp_api
 from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import LossConfig, ModelConfig
 from nas.engine.engine import Engine, OnnxDecoder
+from nas.constants import LEVELS
+from nas.models.decoders import input_keys
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss
 from nas.store.artifacts import DatasetMeta, Differences, ExportLosses, ExportReport
@@ -53,13 +55,14 @@ def examples(dataset_dir: Path, split: str, metadata: DatasetMeta, model: ModelC
 
 
 def _decoder_outputs(model, example: dict) -> np.ndarray:
-    features = {k: example[k][None] for k in ("ld_scaled", "f0_scaled")}
-    out = model.decoder(features)
+    out = model.decoder({k: example[k][None] for k in input_keys(model.config)})
     return tf.concat([out["amps"], out["harmonic_distribution"], out["noise_magnitudes"]], -1).numpy()[0]
 
 
 def _scaled(example: dict) -> tuple[np.ndarray, np.ndarray]:
-    return example["ld_scaled"][:, 0], example["f0_scaled"][:, 0]
+    """(the scaled level, f0_scaled) of a preprocessed example: what `Engine.decode_scaled` takes."""
+    level = "pw_scaled" if "pw_scaled" in example else "ld_scaled"
+    return example[level][:, 0], example["f0_scaled"][:, 0]
 
 
 def engine_difference(model, engine: Engine, example: dict, seed: int = 0) -> tuple[float, float]:
@@ -69,8 +72,7 @@ def engine_difference(model, engine: Engine, example: dict, seed: int = 0) -> tu
     3 float32 ulps of the preprocessor, and a briefly trained model can turn that into
     5e-4 of its outputs, which would measure the model's sensitivity, not the engine."""
     core = ddsp_api.core()
-    features = {k: example[k][None] for k in ("f0_hz", "f0_scaled", "ld_scaled")}
-    out = model(features)
+    out = model({k: example[k][None] for k in ("f0_hz", *input_keys(model.config))})
     noise = np.random.default_rng(seed).uniform(-1, 1, out["harmonic"].shape[1]).astype(np.float32)
     magnitudes = model.noise.get_controls(out["noise_magnitudes"])["magnitudes"]
     reference = model.reverb(out["harmonic"] + core.frequency_filter(noise[None], magnitudes, window_size=0))
@@ -87,8 +89,8 @@ def relative_difference(differences: list[tuple[float, float]]) -> float:
 
 def spectral_loss(engine: Engine, examples: list[dict]) -> float:
     loss = make_spectral_loss(LossConfig())
-    values = [float(loss(e["audio"][None], engine.render(e["f0_hz"][:, 0], e["loudness_db"][:, 0])[None]))
-              for e in examples]
+    level = LEVELS[engine.level][0]
+    values = [float(loss(e["audio"][None], engine.render(e["f0_hz"][:, 0], e[level][:, 0])[None])) for e in examples]
     return float(np.mean(values))
 
 

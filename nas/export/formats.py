@@ -1,8 +1,9 @@
 """The trained decoder as ONNX (tf2onnx), TFLite, and int8 ONNX (ONNX Runtime static
 quantisation calibrated on training examples).
 
-Inputs `ld_scaled`, `f0_scaled` [1, frames, 1]; output [1, frames, 1 + harmonics + bands]
-(amplitude, harmonic distribution, noise magnitudes before ddsp's scaling).
+Inputs: the scaled level (`ld_scaled` or `pw_scaled`, as the model's `level`) and
+`f0_scaled`, each [1, frames, 1]; output [1, frames, 1 + harmonics + bands] (amplitude,
+harmonic distribution, noise magnitudes before ddsp's scaling).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import tensorflow as tf
 from nas import ddsp_api
 from nas.atomic import atomic_path
 from nas.constants import OPSET
-
-INPUTS = ("ld_scaled", "f0_scaled")
-
+from nas.engine.engine import input_roles
+from nas.models.decoders import input_keys
 
 @contextlib.contextmanager
 def _convertible_normalize():
@@ -35,11 +35,12 @@ def _convertible_normalize():
 
 def decoder_function(model, frames: int | None):
     """A tf.function of the decoder; trace it inside `_convertible_normalize()`."""
-    signature = [tf.TensorSpec([1, frames, 1], tf.float32, name=name) for name in INPUTS]
+    names = input_keys(model.config)
+    signature = [tf.TensorSpec([1, frames, 1], tf.float32, name=name) for name in names]
 
     @tf.function(input_signature=signature, autograph=False)  # as nas.training.data's
-    def decode(ld_scaled, f0_scaled):
-        out = model.decoder({"ld_scaled": ld_scaled, "f0_scaled": f0_scaled})
+    def decode(level_scaled, f0_scaled):
+        out = model.decoder(dict(zip(names, (level_scaled, f0_scaled))))
         return tf.concat([out["amps"], out["harmonic_distribution"], out["noise_magnitudes"]], axis=-1)
 
     return decode
@@ -70,10 +71,10 @@ def to_tflite(model, path: Path, frames: int) -> None:
 
 
 class _Calibration:
-    """onnxruntime's CalibrationDataReader protocol over (ld_scaled, f0_scaled) pairs."""
+    """onnxruntime's CalibrationDataReader protocol over (level, f0) pairs, scaled."""
 
-    def __init__(self, examples: list[tuple[np.ndarray, np.ndarray]]):
-        self.feeds = iter([{"ld_scaled": ld[None, :, None], "f0_scaled": f0[None, :, None]} for ld, f0 in examples])
+    def __init__(self, names: tuple[str, str], examples: list[tuple[np.ndarray, np.ndarray]]):
+        self.feeds = iter([{name: x[None, :, None] for name, x in zip(names, pair)} for pair in examples])
 
     def get_next(self):
         return next(self.feeds, None)
@@ -87,16 +88,22 @@ def quantize_int8(onnx_path: Path, path: Path, calibration: list[tuple[np.ndarra
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     with atomic_path(path) as tmp:
-        quantize_static(str(onnx_path), str(tmp), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+        quantize_static(str(onnx_path), str(tmp), _Calibration(_onnx_inputs(onnx_path), calibration), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Conv"])
 
 
-def run_tflite(path: Path, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
+def _onnx_inputs(path: Path) -> tuple[str, str]:
+    import onnx
+
+    return input_roles([i.name for i in onnx.load(str(path)).graph.input])
+
+
+def run_tflite(path: Path, level_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
     interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
-    for detail in interpreter.get_input_details():
-        value = ld_scaled if "ld_scaled" in detail["name"] else f0_scaled
-        interpreter.set_tensor(detail["index"], value[None, :, None].astype(np.float32))
+    details = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+    for name, value in zip(input_roles(list(details)), (level_scaled, f0_scaled)):
+        interpreter.set_tensor(details[name], value[None, :, None].astype(np.float32))
     interpreter.invoke()
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.constants import LEVELS
+from nas.engine.engine import input_roles
 from nas.store.artifacts import Artifact, Frozen
 from nas.store.names import DECODER_INT8, DECODER_ONNX, DECODER_TFLITE
 
@@ -31,24 +33,24 @@ RUNTIMES = ("nas-engine", "onnxruntime", "onnxruntime-int8", "litert", "openvino
 SECONDS = 4.0  # of audio per call, as the thesis measured
 MIN_RUNS = 5
 
-Decoder = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (ld_scaled, f0_scaled) [frames] -> [frames, outputs]
+Decoder = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (level, f0) scaled [frames] -> [frames, outputs]
 
 
 def _litert(path: Path, frames: int) -> Decoder:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path), num_threads=1)
-    inputs = {("ld_scaled" if "ld_scaled" in d["name"] else "f0_scaled"): d["index"]
-              for d in interpreter.get_input_details()}
+    indices = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+    inputs = [indices[name] for name in input_roles(list(indices))]
     for detail in interpreter.get_input_details():  # converted for the examples' length: others need a resize
         if list(detail["shape"]) != [1, frames, 1]:
             interpreter.resize_tensor_input(detail["index"], [1, frames, 1])
     interpreter.allocate_tensors()
     output = interpreter.get_output_details()[0]["index"]
 
-    def decode(ld_scaled, f0_scaled):
-        interpreter.set_tensor(inputs["ld_scaled"], ld_scaled[None, :, None])
-        interpreter.set_tensor(inputs["f0_scaled"], f0_scaled[None, :, None])
+    def decode(level_scaled, f0_scaled):
+        for index, x in zip(inputs, (level_scaled, f0_scaled)):
+            interpreter.set_tensor(index, x[None, :, None])
         interpreter.invoke()
         return interpreter.get_tensor(output)[0]
 
@@ -60,15 +62,15 @@ def _openvino(path: Path, frames: int) -> Decoder:
 
     core = ov.Core()
     model = core.read_model(str(path))
-    model.reshape({name: [1, frames, 1] for name in ("ld_scaled", "f0_scaled")})
+    names = input_roles([port.get_any_name() for port in model.inputs])
+    model.reshape({name: [1, frames, 1] for name in names})
     compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY",
                                               "INFERENCE_PRECISION_HINT": "f32"})
     request = compiled.create_infer_request()
     output = compiled.output(0)
 
-    def decode(ld_scaled, f0_scaled):
-        return request.infer({"ld_scaled": ld_scaled[None, :, None],
-                              "f0_scaled": f0_scaled[None, :, None]})[output][0]
+    def decode(level_scaled, f0_scaled):
+        return request.infer({name: x[None, :, None] for name, x in zip(names, (level_scaled, f0_scaled))})[output][0]
 
     return decode
 
@@ -80,12 +82,16 @@ def _tvm(path: Path, frames: int) -> Decoder:
     from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
-    module = from_onnx(onnx.load(str(path)), shape_dict={name: [1, frames, 1] for name in ("ld_scaled", "f0_scaled")})
+    graph = onnx.load(str(path))
+    order = [i.name for i in graph.graph.input]
+    names = input_roles(order)
+    module = from_onnx(graph, shape_dict={name: [1, frames, 1] for name in names})
     module = relax.get_pipeline("zero")(relax.transform.DecomposeOpsForInference()(module))
     machine = relax.VirtualMachine(relax.build(module, target="llvm"), tvm.cpu())
 
-    def decode(ld_scaled, f0_scaled):
-        feeds = [tvm.runtime.tensor(np.ascontiguousarray(x[None, :, None])) for x in (ld_scaled, f0_scaled)]
+    def decode(level_scaled, f0_scaled):
+        values = dict(zip(names, (level_scaled, f0_scaled)))
+        feeds = [tvm.runtime.tensor(np.ascontiguousarray(values[name][None, :, None])) for name in order]
         return machine["main"](*feeds).numpy()[0]
 
     return decode
@@ -135,10 +141,11 @@ class RuntimeReport(Artifact):
     runtimes: list[RuntimeFigures]
 
 
-def controls_of(examples: list[dict], frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """`frames` of real f0 and loudness: the examples' controls one after another."""
+def controls_of(examples: list[dict], frames: int, level: str = "loudness") -> tuple[np.ndarray, np.ndarray]:
+    """`frames` of real f0 and level (the model's loudness or power): the examples' controls
+    one after another."""
     f0 = np.concatenate([e["f0_hz"][:, 0] for e in examples])
-    loudness = np.concatenate([e["loudness_db"][:, 0] for e in examples])
+    loudness = np.concatenate([e[LEVELS[level][0]][:, 0] for e in examples])
     if len(f0) < frames:
         raise ValueError(f"{len(examples)} examples hold {len(f0)} control frames, fewer than {frames}")
     return f0[:frames].astype(np.float32), loudness[:frames].astype(np.float32)
@@ -154,7 +161,7 @@ def measure(export_dir: Path, model_version: str, examples: list[dict], runtimes
 
     reference = Engine.load(export_dir)
     frames = int(SECONDS * reference.control_rate)
-    f0, loudness = controls_of(examples, frames)
+    f0, loudness = controls_of(examples, frames, reference.level)
     figures: dict[str, dict] = {}
     calls: dict[str, tuple[Callable, Callable]] = {}
     decoders: dict[str, Decoder | None] = {}

@@ -1,4 +1,4 @@
-"""Decoders: (loudness, f0) frames -> synthesizer controls, as ddsp DictLayers.
+"""Decoders: (level, f0) frames -> synthesizer controls, as ddsp DictLayers.
 
 Being ddsp DictLayers, the same decoder objects run in our synthesizer and inside
 ddsp's own `Autoencoder` (the reference the benchmark compares against).
@@ -7,11 +7,13 @@ ddsp's own `Autoencoder` (the reference the benchmark compares against).
 from __future__ import annotations
 
 from nas import ddsp_api
-from nas.constants import NORMALIZE_EPS
+from nas.constants import LEVELS, NORMALIZE_EPS
 
 from ..config.presets import ModelConfig
 
-INPUT_KEYS = ("ld_scaled", "f0_scaled")
+def input_keys(config: ModelConfig) -> tuple[str, str]:
+    """The decoder's inputs in order: the scaled level (ddsp's name for it), f0_scaled."""
+    return LEVELS[config.level][1], "f0_scaled"
 
 
 def output_splits(config: ModelConfig) -> tuple[tuple[str, int], ...]:
@@ -60,11 +62,11 @@ def _dilated_cnn_class():
 
         def __init__(self, config: ModelConfig, input_stats: dict | None = None, **kwargs):
             splits = output_splits(config)
-            super().__init__(input_keys=INPUT_KEYS, output_keys=[k for k, _ in splits], **kwargs)
+            super().__init__(input_keys=input_keys(config), output_keys=[k for k, _ in splits], **kwargs)
             self.splits = splits
             # (mean, std) per input, constants of the model; identity where not asked for or not given
             stats = input_stats if config.standardize_inputs and input_stats else {}
-            self.standardize = [tuple(stats.get(key, (0.0, 1.0))) for key in INPUT_KEYS]
+            self.standardize = [tuple(stats.get(key, (0.0, 1.0))) for key in self.input_keys]
             self.input_pad = config.kernel_size - 1
             self.input_conv = tfkl.Conv1D(config.channels, config.kernel_size, use_bias=False)
             self.residuals = [CausalResidual(config.channels, config.kernel_size, d, config.norm)
@@ -85,11 +87,12 @@ def _dilated_cnn_class():
 
 
 def input_stats(statistics: dict) -> dict[str, tuple[float, float]]:
-    """(mean, std) of ld_scaled and f0_scaled over all frames, from a dataset's ddsp
-    statistics (loudness in dB, pitch in MIDI), in the decoder's input scales."""
+    """(mean, std) of ld_scaled, pw_scaled and f0_scaled over all frames, from a dataset's
+    ddsp statistics (loudness and power in dB, pitch in MIDI), in the decoder's input scales."""
     preprocessing = ddsp_api.preprocessing()
-    return {"ld_scaled": (statistics["mean_loudness"] / preprocessing.DB_RANGE + 1.0,
-                          statistics["std_loudness"] / preprocessing.DB_RANGE),
+    return {**{scaled: (statistics[f"mean_{name}"] / preprocessing.DB_RANGE + 1.0,
+                        statistics[f"std_{name}"] / preprocessing.DB_RANGE)
+               for name, scaled in (("loudness", "ld_scaled"), ("power", "pw_scaled"))},
             "f0_scaled": (statistics["mean_pitch"] / preprocessing.F0_RANGE,
                           statistics["std_pitch"] / preprocessing.F0_RANGE)}
 
@@ -99,5 +102,5 @@ def build_decoder(config: ModelConfig, input_stats: dict | None = None):
         return _dilated_cnn_class()(config, input_stats, name="decoder")
     decoders = ddsp_api.decoders()
     return decoders.RnnFcDecoder(rnn_channels=config.rnn_units, rnn_type="gru", ch=config.fc_units,
-                                 layers_per_stack=config.fc_layers, input_keys=INPUT_KEYS,
+                                 layers_per_stack=config.fc_layers, input_keys=input_keys(config),
                                  output_splits=output_splits(config), name="decoder")

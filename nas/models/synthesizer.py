@@ -2,8 +2,9 @@
 noise -> trainable reverb, with ddsp's own processors and spectral loss.
 
 Preprocessing (ddsp's `F0LoudnessPreprocessor`: loudness recomputed from audio at the
-control rate, f0 resampled, both scaled) depends only on the data, so training applies
-it once per example in the input pipeline (`preprocess`) rather than in every step.
+control rate, f0 resampled, both scaled; or its `F0PowerPreprocessor`: the records' power
+resampled) depends only on the data, so training applies it once per example in the
+input pipeline (`preprocess`) rather than in every step.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import tensorflow as tf
 
 from nas import ddsp_api
 
+from ..config import POWER_FRAME_SIZE
 from ..config.presets import LossConfig, ModelConfig
-from .decoders import build_decoder
+from .decoders import build_decoder, input_keys
 from .harmonic import harmonic_class
 
 NOISE_WINDOW = 0  # ddsp's solo-instrument setting: the filter's full impulse response
@@ -27,16 +29,21 @@ def control_steps(config: ModelConfig, example_secs: float) -> int:
 
 def make_preprocessor(config: ModelConfig, sample_rate: int, example_secs: float):
     preprocessing = ddsp_api.preprocessing()
-    cls = aligned_preprocessor_class() if config.align_frames else preprocessing.F0LoudnessPreprocessor
-    return cls(time_steps=control_steps(config, example_secs), frame_rate=config.control_rate,
-               sample_rate=sample_rate, compute_loudness=True)
+    steps = dict(time_steps=control_steps(config, example_secs), frame_rate=config.control_rate,
+                 sample_rate=sample_rate)
+    if config.level == "power":  # the records' power_db (nas.data.power), resampled
+        base = preprocessing.F0PowerPreprocessor
+        return (aligned_preprocessor_class(base) if config.align_frames else base)(**steps, frame_size=POWER_FRAME_SIZE)
+    base = preprocessing.F0LoudnessPreprocessor
+    return (aligned_preprocessor_class(base) if config.align_frames else base)(**steps, compute_loudness=True)
 
 
-def aligned_preprocessor_class():
+def aligned_preprocessor_class(base):
+    """`base`, one of ddsp's preprocessors, with centred tracks kept in time."""
     preprocessing = ddsp_api.preprocessing()
 
-    class AlignedPreprocessor(preprocessing.F0LoudnessPreprocessor):
-        """ddsp's preprocessor with centred tracks kept in time. ddsp's resample spreads n
+    class AlignedPreprocessor(base):
+        """A ddsp preprocessor with centred tracks kept in time. ddsp's resample spreads n
         frames over the example as n equal segments (frame j at j / n of it): right for a
         track of secs * rate frames, but a centred one has one more (201 per 4 s at 50
         frames/s, the last at t = secs), so ddsp plays frame j at 0.995 j / rate: the synth
@@ -134,11 +141,12 @@ def reverb_class():
 
 
 def preprocess(preprocessor, example: dict) -> dict:
-    """One unbatched example (audio, f0_hz, loudness_db, ...) -> the decoder's inputs."""
-    batched = {k: example[k][tf.newaxis] for k in ("audio", "f0_hz", "loudness_db")}
+    """One unbatched example (audio, f0_hz, loudness_db, power_db, ...) -> the decoder's inputs."""
+    batched = {k: example[k][tf.newaxis] for k in (*preprocessor.input_keys, "audio")}  # audio: optional, unlisted
     with np.errstate(divide="ignore"):  # ddsp's A-weighting takes log10(0) at 0 Hz (a weight of 0)
         out = preprocessor(batched)
-    return {"audio": example["audio"], **{k: out[k][0] for k in ("f0_hz", "loudness_db", "f0_scaled", "ld_scaled")}}
+    renamed = {"pw_db": "power_db"}  # the records' name of ddsp's power output
+    return {"audio": example["audio"], **{renamed.get(k, k): out[k][0] for k in preprocessor.output_keys}}
 
 
 class Synthesizer(tf.keras.Model):
@@ -169,4 +177,4 @@ class Synthesizer(tf.keras.Model):
     def build_variables(self) -> None:
         """Create the variables with one forward pass on constant controls."""
         frames = tf.ones([1, control_steps(self.config, self.example_secs), 1])
-        self({"f0_hz": 440.0 * frames, "f0_scaled": 0.5 * frames, "ld_scaled": 0.5 * frames})
+        self({"f0_hz": 440.0 * frames, **{key: 0.5 * frames for key in input_keys(self.config)}})

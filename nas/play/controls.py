@@ -1,5 +1,5 @@
-"""Control curves (f0 in Hz, loudness in dB at the model's control rate) from a MIDI file or
-from feature frames, for `nas render`.
+"""Control curves (f0 in Hz, the model's level in dB at its control rate: loudness, or power
+for a model trained on power) from a MIDI file or from feature frames, for `nas render`.
 
 MIDI is played as a monophonic instrument plays it: the most recent held note sounds
 (legato: a new note while another is held changes pitch without a new attack), with its
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from nas.constants import LEVELS
 
 QUIET_QUANTILE, LOUD_QUANTILE = 0.10, 0.95  # of the dataset's note loudness: velocity 1 and 127
 
@@ -42,8 +44,12 @@ class Note:
     channel: int
 
 
-def loudness_range(statistics: dict) -> tuple[float, float, float]:
-    """(silence, quiet note, loud note) in dB from a dataset's statistics."""
+def level_range(statistics: dict, level: str = "loudness") -> tuple[float, float, float]:
+    """(silence, quiet note, loud note) in dB from a dataset's statistics: loudness from the
+    quantiles of note loudness; power, which has no quantiles, from the mean extremes of
+    note power, the range DDSP-VST maps MIDI velocity to."""
+    if level == "power":
+        return tuple(float(statistics[k]) for k in ("mean_min_power", "mean_min_power_note", "mean_max_power_note"))
     table = statistics["loudness_quantiles"]
     quiet, loud = np.interp([QUIET_QUANTILE, LOUD_QUANTILE], table["references"], table["quantiles"])
     return float(statistics["mean_min_loudness"]), float(quiet), float(loud)
@@ -76,9 +82,11 @@ def read_midi(path: Path) -> tuple[list[Note], list[tuple[float, int, float]]]:
     return sorted(notes, key=lambda n: (n.start, n.pitch)), bends
 
 
-def midi_controls(path: Path, control_rate: int, statistics: dict, playing: Playing = Playing()) -> dict:
+def midi_controls(path: Path, control_rate: int, statistics: dict, playing: Playing = Playing(),
+                  level: str = "loudness") -> dict:
+    """f0_hz and the level (`loudness_db` or `power_db`) of each control frame."""
     notes, bends = read_midi(path)
-    silence, quiet, loud = loudness_range(statistics)
+    silence, quiet, loud = level_range(statistics, level)
     frames = int(np.ceil((max(n.end for n in notes) + playing.release_s + 0.1) * control_rate))
     times = np.arange(frames) / control_rate
     # the sounding note of each frame: the latest started of those held
@@ -110,42 +118,43 @@ def midi_controls(path: Path, control_rate: int, statistics: dict, playing: Play
     span = 10.0 ** (loud / 20.0) - 10.0 ** (silence / 20.0)
     up, down = span / (playing.attack_s * control_rate), span / (playing.release_s * control_rate)
     amplitude = np.empty(frames)
-    level = 10.0 ** (silence / 20.0)
+    now = 10.0 ** (silence / 20.0)
     for i in range(frames):
-        level = min(level + up, target[i]) if target[i] > level else max(level - down, target[i])
-        amplitude[i] = level
-    return {"f0_hz": f0_hz.astype(np.float32), "loudness_db": (20 * np.log10(amplitude)).astype(np.float32)}
+        now = min(now + up, target[i]) if target[i] > now else max(now - down, target[i])
+        amplitude[i] = now
+    return {"f0_hz": f0_hz.astype(np.float32), LEVELS[level][0]: (20 * np.log10(amplitude)).astype(np.float32)}
 
 
-def feature_controls(path: Path, control_rate: int, source: str | None = None) -> dict:
-    """f0 and loudness frames from an `.npz` (`f0_hz`, `loudness_db`, optional `frame_rate`,
-    else the control rate) or a dataset's `features.parquet` (the rows of one source file:
-    `source`, or the first), interpolated to the control rate."""
+def feature_controls(path: Path, control_rate: int, source: str | None = None, level: str = "loudness") -> dict:
+    """f0 and level frames (`loudness_db` or `power_db`) from an `.npz` (`f0_hz`, the level,
+    optional `frame_rate`, else the control rate) or a dataset's `features.parquet` (the rows
+    of one source file: `source`, or the first), interpolated to the control rate."""
     path = Path(path)
+    key = LEVELS[level][0]
     try:
         if path.suffix == ".npz":
             with np.load(path) as archive:
-                f0, loudness = archive["f0_hz"].ravel(), archive["loudness_db"].ravel()
+                f0, loudness = archive["f0_hz"].ravel(), archive[key].ravel()
                 rate = float(archive["frame_rate"]) if "frame_rate" in archive.files else float(control_rate)
             times = np.arange(len(f0)) / rate
         elif path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path, columns=["path", "time_s", "f0_hz", "loudness_db"]).to_pandas()
+            table = pq.read_table(path, columns=["path", "time_s", "f0_hz", key]).to_pandas()
             chosen = source or table["path"].iloc[0]
             rows = table[table["path"] == chosen].sort_values("time_s")
             if rows.empty:
                 raise ControlsError(f"{path}: no rows of {chosen!r}; its files: {', '.join(table['path'].unique())}")
-            f0, loudness, times = rows["f0_hz"].to_numpy(), rows["loudness_db"].to_numpy(), rows["time_s"].to_numpy()
+            f0, loudness, times = rows["f0_hz"].to_numpy(), rows[key].to_numpy(), rows["time_s"].to_numpy()
             times = times - times[0]
         else:
             raise ControlsError(f"{path}: features must be .npz or a dataset's features.parquet")
     except (OSError, KeyError, ValueError) as error:
         if isinstance(error, ControlsError):
             raise
-        raise ControlsError(f"{path}: no f0 and loudness frames ({error})") from None
+        raise ControlsError(f"{path}: no f0 and {level} frames ({error})") from None
     if len(f0) != len(loudness) or len(f0) < 2:
-        raise ControlsError(f"{path}: {len(f0)} f0 and {len(loudness)} loudness frames")
+        raise ControlsError(f"{path}: {len(f0)} f0 and {len(loudness)} {level} frames")
     frames = np.arange(int(times[-1] * control_rate) + 1) / control_rate
     return {"f0_hz": np.interp(frames, times, f0).astype(np.float32),
-            "loudness_db": np.interp(frames, times, loudness).astype(np.float32)}
+            key: np.interp(frames, times, loudness).astype(np.float32)}

@@ -2,7 +2,8 @@
 recording (`nas transfer --block`) or an audio interface (`nas play`).
 
 The chain per block: the block's samples join a short history; every control frame whose
-windows are now complete gets its loudness (A-weighted, 512 samples) and its f0 (CREPE
+windows are now complete gets its loudness (A-weighted, 512 samples; and its power, 1,024
+samples, for a model trained on power) and its f0 (CREPE
 tiny on 1,024 samples in ONNX Runtime, `nas.pitch.live_network`; local-average decoding:
 Viterbi needs the future); the transfer's octave and loudness shifts, estimated from the
 notes heard so far and held once `settle_s` seconds of notes have passed; then the
@@ -23,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.config import POWER_FRAME_SIZE
 from nas.data.features import SOUNDING_DB
+from nas.data.power import power_db
 from nas.data.loudness import LOUDNESS_N_FFT, spectra_loudness
 from nas.engine.engine import Engine, hz_to_midi
 from nas.engine.stream import PARTITION, StreamingEngine
@@ -40,10 +43,12 @@ CENTRED = FRAME_SIZE // 2  # the offline features' lookahead: the pitch window's
 
 
 class LiveFeatures:
-    """Audio at 16 kHz in blocks -> (f0 Hz, confidence, loudness dB) of each control frame as
-    soon as its windows are complete."""
+    """Audio at 16 kHz in blocks -> (f0 Hz, confidence, loudness dB, level dB) of each control
+    frame as soon as its windows are complete; the level is the loudness again, or the power
+    (`level` "power")."""
 
-    def __init__(self, control_rate: int, lookahead: int = CENTRED, capacity: str = "tiny", pitch_every: int = 4):
+    def __init__(self, control_rate: int, lookahead: int = CENTRED, capacity: str = "tiny", pitch_every: int = 4,
+                 level: str = "loudness"):
         if not 0 <= lookahead <= CENTRED:
             raise ValueError(f"lookahead {lookahead}: 0 to {CENTRED} samples")
         from nas.pitch.live_network import load_live_network
@@ -52,6 +57,7 @@ class LiveFeatures:
         self.lookahead = lookahead
         self.network = load_live_network(capacity)
         self._loudness_ahead = min(lookahead, LOUDNESS_N_FFT // 2)
+        self._power_ahead = min(lookahead, POWER_FRAME_SIZE // 2) if level == "power" else None
         self._window = periodic_hann(LOUDNESS_N_FFT).astype(np.float32)
         self._audio = np.zeros(FRAME_SIZE, np.float32)  # the history: zeros before the start, as the offline padding
         self._origin = -FRAME_SIZE  # the stream's sample index of self._audio[0]
@@ -63,7 +69,7 @@ class LiveFeatures:
         """Frames whose windows `heard` samples (an int or an array of them) complete."""
         return np.maximum(0, (heard - self.lookahead) // self.hop + 1)
 
-    def feed(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def feed(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         self._audio = np.concatenate([self._audio, np.asarray(block, np.float32)])
         end = self._origin + len(self._audio)  # samples heard so far
         ready = max(0, int(self.frames_after(end)) - self._frames)
@@ -85,34 +91,42 @@ class LiveFeatures:
             starts = times + self._loudness_ahead - LOUDNESS_N_FFT
             spectra = np.fft.rfft(np.stack([self._audio[s:s + LOUDNESS_N_FFT] for s in starts]) * self._window)
             loudness = spectra_loudness(np.abs(spectra), SAMPLE_RATE)
+        level = loudness.astype(np.float32)
+        if ready and self._power_ahead is not None:
+            starts = times + self._power_ahead - POWER_FRAME_SIZE
+            level = power_db(np.stack([self._audio[s:s + POWER_FRAME_SIZE] for s in starts]))
         keep = FRAME_SIZE + self.hop  # what the next frames' windows can still reach back to
         if len(self._audio) > keep:
             cut = len(self._audio) - keep
             self._audio = self._audio[cut:]
             self._origin += cut
-        return f0.astype(np.float32), confidence.astype(np.float32), loudness.astype(np.float32)
+        return f0.astype(np.float32), confidence.astype(np.float32), loudness.astype(np.float32), level
 
 
 class LiveAdjust:
     """The transfer's adjustment toward the dataset (`nas.play.adjust`), from the note
     frames heard so far, held once `settle_s` of notes have been heard."""
 
-    def __init__(self, statistics: dict, control_rate: int, settle_s: float = 2.0):
+    def __init__(self, statistics: dict, control_rate: int, settle_s: float = 2.0, level: str = "loudness"):
         self.statistics = statistics
+        self.level = level
         self.settle = int(settle_s * control_rate)
         self.notes = 0
-        self._pitch = self._loudness = 0.0
+        self._pitch = self._level = 0.0
         self.shift = Adjustment()
 
-    def __call__(self, f0: np.ndarray, confidence: np.ndarray, loudness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, f0: np.ndarray, confidence: np.ndarray, loudness: np.ndarray,
+                 level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(f0 Hz, level dB) for the engine; notes are told by their loudness, whatever the level."""
         notes = (confidence >= SURE_PITCH) & (loudness > SOUNDING_DB)
         if self.notes < self.settle and notes.any():
             take = np.flatnonzero(notes)[:self.settle - self.notes]
             self._pitch += float(hz_to_midi(f0[take]).sum())
-            self._loudness += float(loudness[take].sum())
+            self._level += float(level[take].sum())
             self.notes += len(take)
-            self.shift = Adjustment.toward(self.statistics, self._pitch / self.notes, self._loudness / self.notes)
-        return self.shift(f0, loudness, notes)
+            self.shift = Adjustment.toward(self.statistics, self._pitch / self.notes, self._level / self.notes,
+                                           self.level)
+        return self.shift(f0, level, notes)
 
 
 class LiveTransfer:
@@ -130,8 +144,8 @@ class LiveTransfer:
     def __init__(self, engine: Engine, statistics: dict, block: int, lookahead: int = CENTRED, pitch_every: int = 4,
                  rate: int | None = None):
         self.rate = rate or engine.sample_rate
-        self.features = LiveFeatures(engine.control_rate, lookahead, pitch_every=pitch_every)
-        self.adjust = LiveAdjust(statistics, engine.control_rate)
+        self.features = LiveFeatures(engine.control_rate, lookahead, pitch_every=pitch_every, level=engine.level)
+        self.adjust = LiveAdjust(statistics, engine.control_rate, level=engine.level)
         self.engine = StreamingEngine(engine)
         self.block = block
         self._to_features = None if self.rate == SAMPLE_RATE else Resampler(self.rate, SAMPLE_RATE, block)
@@ -169,9 +183,9 @@ class LiveTransfer:
         heard = block
         if self._to_features:
             heard = self._heard[:self._to_features.process(block, self._heard)]
-        f0, confidence, loudness = self.features.feed(heard)
-        if len(f0):
-            self.engine.push(*self.adjust(f0, confidence, loudness))
+        features = self.features.feed(heard)
+        if len(features[0]):
+            self.engine.push(*self.adjust(*features))
         made = self._made[:self.engine.pull(self._made[:self.engine.ready])]
         if self._to_device:
             made = self._converted[:self._to_device.process(made, self._converted)]

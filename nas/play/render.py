@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.constants import LEVELS
 from nas.engine.engine import Engine
 from nas.engine.stream import StreamingEngine
 from nas.play.controls import Playing, feature_controls, midi_controls
@@ -15,19 +16,19 @@ from nas.play.model import load_engine, run_paths, run_statistics
 from nas.play.rates import Resampler, check_rate, convert
 
 
-def synthesize(engine: Engine, f0_hz: np.ndarray, loudness_db: np.ndarray, block: int | None,
+def synthesize(engine: Engine, f0_hz: np.ndarray, level_db: np.ndarray, block: int | None,
                rate: int | None = None) -> np.ndarray:
     """At `rate` (default: the model's), offline (block None) or streamed `block` samples a
     call at that rate: the streaming engine's blocks converted as they come, as live play
     converts them."""
     rate = rate or engine.sample_rate
     if block is None:
-        return convert(engine.render(f0_hz, loudness_db), engine.sample_rate, rate)
+        return convert(engine.render(f0_hz, level_db), engine.sample_rate, rate)
     if rate == engine.sample_rate:
-        return StreamingEngine(engine).render(f0_hz, loudness_db, block)
+        return StreamingEngine(engine).render(f0_hz, level_db, block)
     resampler = Resampler(engine.sample_rate, rate)
     model_block = -(-block * engine.sample_rate // rate)  # the model's samples a block at `rate` needs
-    audio = StreamingEngine(engine).render(f0_hz, loudness_db, model_block)
+    audio = StreamingEngine(engine).render(f0_hz, level_db, model_block)
     length = resampler.outputs_after(len(audio))
     tail = np.zeros(-(-resampler.letting_out() // model_block) * model_block, np.float32)  # whole blocks
     out = np.empty(resampler.outputs_after(len(audio) + len(tail)), np.float32)
@@ -59,8 +60,8 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
     rate = check_rate(rate or engine.sample_rate)
     if midi is not None:
         statistics = run_statistics(config)
-        controls = midi_controls(Path(midi), engine.control_rate, statistics, playing)
+        controls = midi_controls(Path(midi), engine.control_rate, statistics, playing, engine.level)
     else:
-        controls = feature_controls(Path(features), engine.control_rate, source)
-    audio = synthesize(engine, controls["f0_hz"], controls["loudness_db"], block, rate)
+        controls = feature_controls(Path(features), engine.control_rate, source, engine.level)
+    audio = synthesize(engine, controls["f0_hz"], controls[LEVELS[engine.level][0]], block, rate)
     return audio, Rendered(rate, len(controls["f0_hz"]), len(audio) / rate, block)

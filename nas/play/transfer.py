@@ -1,8 +1,9 @@
 """Timbre transfer: any monophonic recording played by a trained model.
 
 As in ddsp's timbre-transfer procedure: extract f0 (the dataset's tracker and settings) and
-loudness; on the frames where a note sounds, shift the pitch by whole octaves toward the
-dataset's mean note pitch and the loudness by the difference of mean note loudness;
+loudness (and power, for a model trained on it); on the frames where a note sounds, shift
+the pitch by whole octaves toward the dataset's mean note pitch and the model's level by
+the difference of its mean over notes;
 attenuate the frames between notes; synthesise with the CPU engine (any length).
 """
 
@@ -14,7 +15,9 @@ import numpy as np
 
 from nas.data.audio import AudioError, read_mono
 from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
+from nas.constants import LEVELS
 from nas.data.loudness import compute_loudness
+from nas.data.power import compute_power
 from nas.engine.engine import hz_to_midi
 from nas.locations import location
 from nas.pitch import SAMPLE_RATE as PITCH_RATE
@@ -52,13 +55,14 @@ def read_source(path: Path) -> tuple[np.ndarray, int]:
 
 
 def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: int) -> tuple[dict[str, np.ndarray], int]:
-    """f0 and loudness of a monophonic file at the control rate, plus the note mask; and the
-    file's own rate."""
+    """f0, loudness and power of a monophonic file at the control rate, plus the note mask;
+    and the file's own rate."""
     audio, rate = read_source(path)
     audio = resample(audio, rate, sample_rate)
     frames = len(audio) // (sample_rate // control_rate)
     times = np.arange(frames) / control_rate
-    f0_hz, confidence = _pitch(resample(audio, sample_rate, PITCH_RATE), metadata, times)
+    audio_16k = resample(audio, sample_rate, PITCH_RATE)
+    f0_hz, confidence = _pitch(audio_16k, metadata, times)
     loudness = compute_loudness(audio, sample_rate, control_rate, centered=True)[:frames]
     sounding = loudness > SOUNDING_DB
     unclear = unclear_pitch_share(confidence, loudness)
@@ -68,6 +72,7 @@ def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: i
         raise TransferError(f"{path}: does not look monophonic (pitch unclear on {unclear:.0%} of sounding "
                             "frames; a single line is needed)")
     return {"f0_hz": f0_hz.astype(np.float32), "loudness_db": loudness,
+            "power_db": compute_power(audio_16k, control_rate, centered=True)[:frames],
             "notes": (confidence >= SURE_PITCH) & sounding}, rate
 
 
@@ -83,13 +88,15 @@ def _pitch(audio_16k: np.ndarray, metadata: DatasetMeta, times: np.ndarray) -> t
     return np.interp(times, frame_times, track.f0_hz), np.interp(times, frame_times, track.confidence)
 
 
-def adjust(features: dict, statistics: dict) -> tuple[dict, Adjustment]:
-    """Octave shift and loudness offset toward the dataset (ddsp statistics, note frames)."""
+def adjust(features: dict, statistics: dict, level: str = "loudness") -> tuple[dict, Adjustment]:
+    """Octave shift and level offset toward the dataset (ddsp statistics, note frames):
+    `f0_hz` and the level (`loudness_db` or `power_db`)."""
+    key = LEVELS[level][0]
     notes = features["notes"] if features["notes"].any() else np.ones_like(features["notes"])
     shift = Adjustment.toward(statistics, float(hz_to_midi(features["f0_hz"][notes]).mean()),
-                              float(features["loudness_db"][notes].mean()))
-    f0_hz, loudness_db = shift(features["f0_hz"], features["loudness_db"], features["notes"])
-    return {"f0_hz": f0_hz, "loudness_db": loudness_db}, shift
+                              float(features[key][notes].mean()), level)
+    f0_hz, level_db = shift(features["f0_hz"], features[key], features["notes"])
+    return {"f0_hz": f0_hz, key: level_db}, shift
 
 
 def transfer(model: Path, source: Path) -> tuple[np.ndarray, Transferred]:
@@ -99,7 +106,7 @@ def transfer(model: Path, source: Path) -> tuple[np.ndarray, Transferred]:
     statistics, metadata = load_statistics(dataset_dir), load_metadata(dataset_dir)
     engine = load_engine(run)
     features, rate = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
-    adjusted, shift = adjust(features, statistics)
-    audio = convert(engine.render(adjusted["f0_hz"], adjusted["loudness_db"]), engine.sample_rate, rate)
+    adjusted, shift = adjust(features, statistics, engine.level)
+    audio = convert(engine.render(adjusted["f0_hz"], adjusted[LEVELS[engine.level][0]]), engine.sample_rate, rate)
     return audio, Transferred(shift, rate, len(audio) / rate)
 

@@ -120,6 +120,8 @@ class DatasetMeta(Artifact):
     crepe: CrepeMeta
     pitch: PitchMeta = PitchMeta()
     loudness: dict
+    power: dict | None = Field(None, description="how the records' power_db was computed; absent from versions "
+                                                 "prepared before nas wrote power (records format 5)")
     split: dict
     chunks: Splits
     counts: Splits

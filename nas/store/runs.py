@@ -59,6 +59,11 @@ class RunLayout:
         return self.dir / "export"
 
     @property
+    def ddsp_vst(self) -> Path:
+        """The model as DDSP-VST loads it (nas.export.ddsp_vst) and its reverb as WAVs."""
+        return self.dir / "ddsp-vst"
+
+    @property
     def runtimes(self) -> Path:
         """The export measured in each runtime (nas.export.runtimes)."""
         return self.dir / "runtimes.json"
