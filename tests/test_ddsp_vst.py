@@ -259,3 +259,32 @@ def test_played_the_plugins_way_it_sounds_as_nas_plays_it(exported, feature_mode
         ours_loss += float(loss(clip[None, :n], ours[None, :n])) * n
     assert ours_loss / (32 * RATE) < 6.5  # the model plays the violin
     assert abs(plugin_loss / ours_loss - 1) < 0.15, (plugin_loss, ours_loss)
+
+
+def test_a_power_model_plays_in_nas_as_any_model(tmp_path):
+    """The ddsp-vst demo model through `nas render` (MIDI velocity into the dataset's range
+    of note power, the range the plugin maps velocity to) offline and streamed, and `nas
+    transfer --block` (power tracked live): the same notes, the same file, the input's pitch."""
+    from flows.cli.main import main
+    from tests.conftest import _demo_run
+    from tests.test_live import _pitch_gap_cents, _violin
+    from tests.test_render import NOTES, _midi, _pitch_and_level
+
+    run = _demo_run(tmp_path / "root", "ddsp-vst")
+    midi = _midi(tmp_path / "notes.mid")
+    rendered = {}
+    for block in (None, 320):
+        out = tmp_path / f"{block}.wav"
+        assert main(["render", str(run), "--midi", str(midi), "-o", str(out)] + (["--block", "320"] if block else [])) == 0
+        rendered[block], _ = sf.read(out, dtype="float32")
+    offline = rendered[None]
+    assert np.abs(rendered[320] - offline).max() <= 1e-5 * np.abs(offline).max()
+    for pitch, _, start, end in NOTES:
+        f0, _ = _pitch_and_level(offline, RATE, start, end)
+        assert abs(1200 * np.log2(f0 / (440 * 2 ** ((pitch - 69) / 12)))) < 25, (pitch, f0)
+    loud, soft = (_pitch_and_level(offline, RATE, start, end)[1] for _, _, start, end in NOTES[:2])
+    assert loud > soft + 3  # velocity 110 against 40
+    source, out = tmp_path / "violin.wav", tmp_path / "transferred.wav"
+    sf.write(source, _violin(4.0), RATE)
+    assert main(["transfer", str(run), str(source), "-o", str(out), "--block", "256"]) == 0
+    assert _pitch_gap_cents(sf.read(out, dtype="float32")[0], _violin(4.0)) < 50

@@ -13,6 +13,7 @@ from nas import ddsp_api
 from nas.config import load_config
 from nas.data.audio import read_mono
 from nas.data.dataset import dataset_version, scan_sources
+from nas.data.power import compute_power
 from nas.data.prepare import prepare_dataset
 from nas.data.reader import read_split, record_provider
 from nas.resample import resample
@@ -46,9 +47,13 @@ def test_ddsp_reads_the_records_with_dataset_json(prepared):
         assert len(batches) == meta["counts"][split]
         for ex in batches:
             assert ex["audio"].shape == (64000,) and ex["audio_16k"].shape == (64000,)
-            for k in ("f0_hz", "f0_confidence", "loudness_db"):
+            for k in ("f0_hz", "f0_confidence", "loudness_db", "power_db"):
                 assert ex[k].shape == (201,)
             assert np.all(np.isfinite(ex["loudness_db"])) and -80.5 <= float(tf.reduce_min(ex["loudness_db"]))
+            # power as the plugin computes it (tests/test_ddsp_vst.py), of the chunk: away from the
+            # example's edges, where the chunk's neighbouring audio enters, it is the example's own
+            inner = slice(2, -2)
+            assert np.allclose(ex["power_db"][inner], compute_power(ex["audio_16k"].numpy(), 50)[inner], atol=1e-3)
     # values: every train example is a window of a source, resampled, at a whole-second offset
     sources = {p.name: resample(*read_mono(p)[:2], 16000) for p in (base / "audio").glob("[abc]-*")}
     example = next(iter(record_provider(dataset_dir, "train", load_metadata(dataset_dir)).get_dataset(shuffle=False)))

@@ -134,9 +134,9 @@ class Engine:
         """Raw decoder outputs split into ddsp's control groups."""
         return self.decode_scaled(*scale_inputs(f0_hz, level_db))
 
-    def decode_scaled(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> dict[str, np.ndarray]:
+    def decode_scaled(self, level_scaled: np.ndarray, f0_scaled: np.ndarray) -> dict[str, np.ndarray]:
         """`decode` of inputs already scaled (as the dataset's preprocessor scales them)."""
-        raw = self.decoder(ld_scaled, f0_scaled)
+        raw = self.decoder(level_scaled, f0_scaled)
         k = self.n_harmonics
         return {"amps": raw[:, :1], "harmonic_distribution": raw[:, 1:1 + k], "noise_magnitudes": raw[:, 1 + k:]}
 

@@ -18,8 +18,8 @@ import tensorflow as tf
 from nas import ddsp_api
 from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import LossConfig, ModelConfig
-from nas.engine.engine import Engine, OnnxDecoder
 from nas.constants import LEVELS
+from nas.engine.engine import Engine, OnnxDecoder
 from nas.models.decoders import input_keys
 from nas.models.saved import load_model
 from nas.models.synthesizer import make_preprocessor, make_spectral_loss

@@ -108,9 +108,10 @@ def _frame_step(model, weights: dict):
         y = tf.reshape(window[::dilation], [1, -1]) @ tf.reshape(kernel, [taps * inputs, -1])
         return y, tf.reshape(window[1:], [-1])
 
-    def frame_norm(y, i):
-        mean_, variance = tf.nn.moments(y, axes=[-1], keepdims=True)
-        return (y - mean_) * tf.math.rsqrt(variance + NORMALIZE_EPS) * weights[f"res{i}.scale"] + weights[f"res{i}.shift"]
+    def frame_norm(y, i):  # FrameNormalize: each frame's channels
+        centre, variance = tf.nn.moments(y, axes=[-1], keepdims=True)
+        scaled = (y - centre) * tf.math.rsqrt(variance + NORMALIZE_EPS)
+        return scaled * weights[f"res{i}.scale"] + weights[f"res{i}.shift"]
 
     spec = [tf.TensorSpec([1], tf.float32, name="f0_scaled"), tf.TensorSpec([1], tf.float32, name="pw_scaled"),
             tf.TensorSpec([STATE_SIZE], tf.float32, name="state")]

@@ -20,6 +20,7 @@ from nas.constants import OPSET
 from nas.engine.engine import input_roles
 from nas.models.decoders import input_keys
 
+
 @contextlib.contextmanager
 def _convertible_normalize():
     """ddsp's Normalize adds an axis with `x[:, :, tf.newaxis, :]`, a StridedSlice the
@@ -88,7 +89,8 @@ def quantize_int8(onnx_path: Path, path: Path, calibration: list[tuple[np.ndarra
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     with atomic_path(path) as tmp:
-        quantize_static(str(onnx_path), str(tmp), _Calibration(_onnx_inputs(onnx_path), calibration), quant_format=QuantFormat.QDQ,
+        feeds = _Calibration(_onnx_inputs(onnx_path), calibration)
+        quantize_static(str(onnx_path), str(tmp), feeds, quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Conv"])
 

@@ -11,6 +11,7 @@ from nas.constants import LEVELS, NORMALIZE_EPS
 
 from ..config.presets import ModelConfig
 
+
 def input_keys(config: ModelConfig) -> tuple[str, str]:
     """The decoder's inputs in order: the scaled level (ddsp's name for it), f0_scaled."""
     return LEVELS[config.level][1], "f0_scaled"

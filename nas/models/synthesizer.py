@@ -29,13 +29,13 @@ def control_steps(config: ModelConfig, example_secs: float) -> int:
 
 def make_preprocessor(config: ModelConfig, sample_rate: int, example_secs: float):
     preprocessing = ddsp_api.preprocessing()
-    steps = dict(time_steps=control_steps(config, example_secs), frame_rate=config.control_rate,
-                 sample_rate=sample_rate)
     if config.level == "power":  # the records' power_db (nas.data.power), resampled
-        base = preprocessing.F0PowerPreprocessor
-        return (aligned_preprocessor_class(base) if config.align_frames else base)(**steps, frame_size=POWER_FRAME_SIZE)
-    base = preprocessing.F0LoudnessPreprocessor
-    return (aligned_preprocessor_class(base) if config.align_frames else base)(**steps, compute_loudness=True)
+        base, settings = preprocessing.F0PowerPreprocessor, {"frame_size": POWER_FRAME_SIZE}
+    else:
+        base, settings = preprocessing.F0LoudnessPreprocessor, {"compute_loudness": True}
+    cls = aligned_preprocessor_class(base) if config.align_frames else base
+    return cls(time_steps=control_steps(config, example_secs), frame_rate=config.control_rate,
+               sample_rate=sample_rate, **settings)
 
 
 def aligned_preprocessor_class(base):

@@ -1,8 +1,8 @@
 """The transfer's adjustment toward the dataset, as in ddsp's timbre transfer: the pitch
 shifted by whole octaves toward the dataset's mean note pitch, the level (the model's
 loudness or power) by the difference of its mean over notes, and the frames between notes
-attenuated. Offline it is
-estimated from the whole recording, live from the notes heard so far."""
+attenuated. Offline it is estimated from the whole recording, live from the notes heard
+so far."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ class Adjustment:
         return cls(int(np.round((statistics["mean_pitch_note"] - note_midi) / 12.0)),
                    float(statistics[f"mean_{level}_note"] - note_db))
 
-    def __call__(self, f0_hz: np.ndarray, loudness_db: np.ndarray,
+    def __call__(self, f0_hz: np.ndarray, level_db: np.ndarray,
                  notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Adjusted (f0 Hz, level dB) as float32."""
-        loudness = np.clip(loudness_db + self.loudness_offset_db - QUIET_DB * ~notes, -DB_RANGE, 0.0)
-        return (f0_hz * 2.0 ** self.octaves).astype(np.float32), loudness.astype(np.float32)
+        level = np.clip(level_db + self.loudness_offset_db - QUIET_DB * ~notes, -DB_RANGE, 0.0)
+        return (f0_hz * 2.0 ** self.octaves).astype(np.float32), level.astype(np.float32)
 
 
 @dataclass(frozen=True)

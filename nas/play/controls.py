@@ -134,7 +134,7 @@ def feature_controls(path: Path, control_rate: int, source: str | None = None, l
     try:
         if path.suffix == ".npz":
             with np.load(path) as archive:
-                f0, loudness = archive["f0_hz"].ravel(), archive[key].ravel()
+                f0, levels = archive["f0_hz"].ravel(), archive[key].ravel()
                 rate = float(archive["frame_rate"]) if "frame_rate" in archive.files else float(control_rate)
             times = np.arange(len(f0)) / rate
         elif path.suffix == ".parquet":
@@ -145,7 +145,7 @@ def feature_controls(path: Path, control_rate: int, source: str | None = None, l
             rows = table[table["path"] == chosen].sort_values("time_s")
             if rows.empty:
                 raise ControlsError(f"{path}: no rows of {chosen!r}; its files: {', '.join(table['path'].unique())}")
-            f0, loudness, times = rows["f0_hz"].to_numpy(), rows[key].to_numpy(), rows["time_s"].to_numpy()
+            f0, levels, times = rows["f0_hz"].to_numpy(), rows[key].to_numpy(), rows["time_s"].to_numpy()
             times = times - times[0]
         else:
             raise ControlsError(f"{path}: features must be .npz or a dataset's features.parquet")
@@ -153,8 +153,8 @@ def feature_controls(path: Path, control_rate: int, source: str | None = None, l
         if isinstance(error, ControlsError):
             raise
         raise ControlsError(f"{path}: no f0 and {level} frames ({error})") from None
-    if len(f0) != len(loudness) or len(f0) < 2:
-        raise ControlsError(f"{path}: {len(f0)} f0 and {len(loudness)} {level} frames")
+    if len(f0) != len(levels) or len(f0) < 2:
+        raise ControlsError(f"{path}: {len(f0)} f0 and {len(levels)} {level} frames")
     frames = np.arange(int(times[-1] * control_rate) + 1) / control_rate
     return {"f0_hz": np.interp(frames, times, f0).astype(np.float32),
-            key: np.interp(frames, times, loudness).astype(np.float32)}
+            key: np.interp(frames, times, levels).astype(np.float32)}

@@ -138,8 +138,9 @@ class DatasetMeta(Artifact):
 
     def dump(self) -> dict:
         dumped = super().dump()
-        if dumped["objects"] is None:
-            del dumped["objects"]  # a local root's dataset.json stays as it always was
+        for key in ("objects", "power"):  # a local root's, or an older version's, dataset.json stays as it was
+            if dumped[key] is None:
+                del dumped[key]
         return dumped
 
     @property
