@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= dataset_configs/demo-violin.yaml
 
-.PHONY: install install-test demo test smoke benchmark docs docs-serve
+.PHONY: install install-test neutone-env demo test smoke benchmark docs docs-serve
 
 UV := $(BIN)/uv
 # uv installs from the lock files below into .venv (it is pip-installed into the venv first,
@@ -44,8 +44,19 @@ $(VENV)/.installed-test: $(VENV)/.installed-pytest
 		echo "no chromium, jackd or PortAudio and no way to install them here: the Prefect UI page test and the live play test will be skipped"
 	touch $@
 
+# The Neutone FX export's own environment (nas/export/neutone.py says why it is apart):
+# requirements-neutone.lock pins torch 2.11, torchaudio 2.11, numpy < 2.3 and neutone-sdk 1.5.2
+# (`printf 'torch==2.11.0\ntorchaudio==2.11.0\nnumpy<2.3\nneutone-sdk==1.5.2\n' | uv pip compile -
+# --python-version 3.11 -o requirements-neutone.lock`). PyPI's torch 2.11 is the CUDA build: 4.6 GB.
+NEUTONE := .venv-neutone
+$(NEUTONE)/.installed: requirements-neutone.lock | $(UV)
+	$(UV) venv --quiet --python $(PYTHON) $(NEUTONE)
+	$(UV) pip install --quiet --compile-bytecode --python $(NEUTONE)/bin/python -r requirements-neutone.lock
+	touch $@
+
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(NEUTONE)/.installed
+neutone-env: $(NEUTONE)/.installed
 
 demo: install
 	$(BIN)/nas run $(CONFIG)

@@ -1,4 +1,4 @@
-"""The Prefect tasks of export: nas's own formats (with their card) and DDSP-VST's."""
+"""The Prefect tasks of export: nas's own formats (with their card), DDSP-VST's and Neutone's."""
 
 from __future__ import annotations
 
@@ -36,3 +36,16 @@ def export_ddsp_vst(layout: RunLayout, dataset_dir: Path, name: str):
     with lock(layout.lock, waiting(layout)):
         model, summary = load_model(layout.model)
         return ddsp_vst.export(model, load_statistics(dataset_dir), summary.sample_rate, layout.ddsp_vst, name)
+
+
+@task(name="export-neutone")
+def export_neutone(layout: RunLayout, dataset_dir: Path, name: str):
+    """The model for Neutone FX, in the run's neutone/ (nas.export.neutone)."""
+    from nas.export import neutone
+    from nas.play.model import load_engine
+    from nas.store.datasets import load_statistics
+    from nas.store.runs import load_model_summary
+
+    with lock(layout.lock, waiting(layout)):
+        version = load_model_summary(layout.model).model_version
+        return neutone.export(load_engine(layout.dir), load_statistics(dataset_dir), layout.neutone, name, version)

@@ -268,3 +268,32 @@ def test_export_flow_writes_a_ddsp_vst_model_and_the_cli_refuses_others(prefect_
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "DDSP-VST plays models of 16000 Hz audio" in done.stderr and "it was trained on loudness" in done.stderr
     assert not trained_run.ddsp_vst.exists()
+
+
+def test_export_flow_writes_a_neutone_model_through_the_sdks_checks_and_the_cli_refuses_one_that_cannot_stream(
+        prefect_server, trained_run, prepared, small_sources, tmp_path):
+    """neutone-sdk's save_neutone_model (scripting, sample renders, reload, its latency and
+    speed benchmarks) in the export's environment, on a model trained here; a model that
+    cannot stream (ddsp's sequence Normalize) refused before any flow starts: exit 2, the
+    reason, nothing written."""
+    from flows.export import export
+    from nas.store.runs import RunLayout, load_model_summary
+
+    config = str(small_sources / "test.yaml")
+    version = load_model_summary(trained_run.model).model_version
+    result = export(config, version, str(trained_run.dir.parents[2]), target="neutone")
+    assert result.folder == trained_run.neutone and result.delay_samples == 512
+    metadata = json.loads((result.folder / "metadata.json").read_text())
+    assert metadata["native_sample_rates"] == [16000] and metadata["native_buffer_sizes"][0] == 128
+    assert [p["name"] for p in metadata["neutone_parameters"].values()][:3] == ["octave", "level", "noise"]
+    assert len(list((result.folder / "samples").glob("*.mp3"))) + len(list((result.folder / "samples").glob("*.wav")))
+
+    root = tmp_path / "data"  # the prepared dataset, and the demo's model of before norm `frame`
+    shutil.copytree(prepared[0], root / "test-violin" / prepared[0].name)
+    old = RunLayout(root / "test-violin" / "runs" / "sequence")
+    shutil.copytree(REPO / "tests" / "data" / "demo-models" / "sequence", old.model)
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "export", config, "--target", "neutone",
+                           "--data-root", str(root)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Neutone FX plays a model as it streams" in done.stderr and "model.norm=frame" in done.stderr
+    assert not old.neutone.exists()

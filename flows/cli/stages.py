@@ -12,6 +12,8 @@ from nas.config import ConfigError, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
 from nas.export import TARGETS
 from nas.export.ddsp_vst import STATE_SIZE, RuleError, check_rule
+from nas.export.neutone import NeutoneError
+from nas.export.neutone import check as check_neutone
 from nas.locations import check_reachable, is_url, resolve_root, unreachable
 from nas.store.runs import load_model_summary
 
@@ -44,7 +46,8 @@ def add_commands(commands) -> None:
     export.add_argument("--model-version", help="default: the latest model of the config's dataset")
     export.add_argument("--target", choices=TARGETS, default="nas",
                         help="nas: ONNX, TFLite, int8 ONNX and the CPU engine's weights; ddsp-vst: one .tflite "
-                             "for the DDSP-VST plugin, for models of --preset ddsp-vst (default: nas)")
+                             "for the DDSP-VST plugin, for models of --preset ddsp-vst; neutone: model.nm for "
+                             "Neutone FX, through neutone-sdk's checks (needs `make neutone-env`) (default: nas)")
 
 
 def _command(commands, name: str, help: str, flow, data_root_help: str, training: bool = False):
@@ -67,7 +70,7 @@ def _stage(flow):
                 check_audio(args.config, config, base)
             training = _training_settings(args) if trains else None
             recipe = None if training is None else resolve_training(config.training, training)
-        with refusing(FileNotFoundError, RuleError):  # nothing to evaluate or export: say so before a flow starts
+        with refusing(FileNotFoundError, RuleError, NeutoneError):  # say so before a flow starts
             if args.command in ("evaluate", "export"):
                 from flows.evaluate import resolve_model
 
@@ -76,6 +79,10 @@ def _stage(flow):
                 if getattr(args, "target", None) == "ddsp-vst":
                     summary = load_model_summary(layout.model)
                     check_rule(summary.model, summary.sample_rate)
+                elif getattr(args, "target", None) == "neutone":
+                    from nas.play.model import load_engine
+
+                    check_neutone(load_engine(layout.dir))
         with prefect_server() as ready:
             if not ready:
                 return 1
@@ -146,6 +153,10 @@ def _export(args, parsed: dict, training, recipe) -> None:
     result = export_flow(args.config, args.model_version, args.data_root, parsed, target=args.target)
     if args.target == "nas":
         print(f"exported {result.describe()}")
+        return
+    if args.target == "neutone":
+        print(f"Neutone FX model: {result.folder / 'model.nm'} ({result.bytes:,} bytes; it tells the DAW its delay, "
+              f"{result.delay_samples} samples at 16 kHz)\nin Neutone FX: Load your own, and pick the file")
         return
     print(f"DDSP-VST model: {result.model} ({result.bytes:,} bytes, a history of {result.history_floats} of "
           f"{STATE_SIZE} state floats)\nits trained reverb: {', '.join(str(p) for p in result.reverbs)}\n"

@@ -64,6 +64,11 @@ class RunLayout:
         return self.dir / "ddsp-vst"
 
     @property
+    def neutone(self) -> Path:
+        """The model for Neutone FX (nas.export.neutone): model.nm, metadata.json, samples/."""
+        return self.dir / "neutone"
+
+    @property
     def runtimes(self) -> Path:
         """The export measured in each runtime (nas.export.runtimes)."""
         return self.dir / "runtimes.json"

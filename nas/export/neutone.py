@@ -1,0 +1,115 @@
+"""A model for Neutone FX: the whole live chain (`nas play`'s) as one TorchScript module,
+written by neutone-sdk's `save_neutone_model`, which runs the SDK's own checks.
+
+neutone-sdk 1.5.2 needs torchaudio, which pins torch 2.11, and numpy < 2.3: neither goes
+beside nas's TensorFlow environment, so the export runs in an environment of its own
+(`make neutone-env`: `.venv-neutone`, from `requirements-neutone.lock`). This half runs in
+nas's environment: it checks the model can stream and gathers everything the module needs
+as plain arrays (`bundle`), each made by the same nas function that makes it for the
+streaming engine. `nas.export.neutone_module` builds the module from them in the export's
+environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nas.atomic import replace_dir, staging_dir
+from nas.engine.engine import Engine
+from nas.engine.stream import NotStreamable, StreamingEngine
+from nas.engine.synth import crossfade, noise_crop, noise_impulses
+
+ENVIRONMENT = Path(__file__).resolve().parents[2] / ".venv-neutone"  # made by `make neutone-env`
+LOOKAHEAD = 512  # samples at 16 kHz past each frame the features see: centred, as the offline features
+PITCH_EVERY = 4  # frames between pitch tracks, held between (as `nas play`)
+
+
+class NeutoneError(ValueError):
+    """A model or an environment the export cannot use; the message says which and why."""
+
+
+def check(engine: Engine) -> None:
+    """NeutoneError unless the model streams and the export's environment is installed."""
+    try:
+        StreamingEngine(engine)
+    except NotStreamable as error:
+        raise NeutoneError(f"Neutone FX plays a model as it streams, and {error}") from None
+    if not (ENVIRONMENT / "bin" / "python").exists():
+        raise NeutoneError(f"{ENVIRONMENT}: the Neutone export's environment is not installed; run "
+                           "`make neutone-env` (torch 2.11, torchaudio 2.11, neutone-sdk 1.5.2: about 4.6 GB)")
+
+
+@dataclass(frozen=True)
+class NeutoneExport:
+    folder: Path  # model.nm, metadata.json, samples/
+    delay_samples: int  # at 16 kHz, what the model tells the DAW
+    bytes: int
+
+
+def export(engine: Engine, statistics: dict, out: Path, name: str, version: str) -> NeutoneExport:
+    """`out/model.nm` through neutone-sdk's `save_neutone_model` and its checks, in the
+    export's environment; `out` is swapped in whole once the SDK is done, and left as it
+    was if the SDK refuses (NeutoneError with its last words)."""
+    check(engine)
+    staging = staging_dir(out)
+    with tempfile.TemporaryDirectory() as folder:
+        arrays = Path(folder) / "bundle.npz"
+        bundle(engine, statistics, arrays, name, version)
+        done = run_in_environment("export", str(arrays), str(staging))
+    if done.returncode != 0:
+        raise NeutoneError(f"neutone-sdk refused the model: {done.stderr.strip().splitlines()[-1:]}")
+    replace_dir(staging, out, commit="model.nm")
+    return NeutoneExport(out, LOOKAHEAD, (out / "model.nm").stat().st_size)
+
+
+def bundle(engine: Engine, statistics: dict, path: Path, name: str, version: str) -> None:
+    """Everything the module holds, as arrays in one .npz: the decoder's weights, the
+    synthesizers' fixed filters and crossfade, the reverb, the noise sequence, CREPE tiny
+    (folded batch norm) and the A-weighting of the loudness spectra."""
+    from nas.data.loudness import LOUDNESS_N_FFT, _a_weighting
+    from nas.pitch.weights import folded_weights
+    from nas.spectrum import periodic_hann
+
+    config = engine.model["model"]
+    decoder = engine.decoder
+    w = decoder.w
+    blocks, (dense_kernel, dense_bias) = folded_weights("tiny")
+    arrays = {
+        "input_mean": w.get("input.mean", np.zeros(2)), "input_std": w.get("input.std", np.ones(2)),
+        "input_conv": w["input_conv"], "kernels": decoder.kernels, "scales": decoder.scales,
+        "shifts": decoder.shifts, "dilations": np.asarray(decoder.dilations),
+        "dense": w["dense_out.kernel"], "bias": w["dense_out.bias"],
+        "out_norm": (np.stack([w["out_norm.scale"], w["out_norm.shift"]]) if "out_norm.scale" in w
+                     else np.zeros((2, 0))),
+        "impulses": noise_impulses(int(config["n_noise_bands"])), "noise": engine.noise,
+        "fall": crossfade(engine.hop)[0], "rise": crossfade(engine.hop)[1], "reverb": engine.reverb.ir,
+        "a_weighting": _a_weighting(LOUDNESS_N_FFT, engine.sample_rate),
+        "loudness_window": periodic_hann(LOUDNESS_N_FFT),
+        "crepe_dense": dense_kernel, "crepe_dense_bias": dense_bias,
+        **{f"crepe{i}.{part}": value for i, block in enumerate(blocks)
+           for part, value in zip(("kernel", "bias", "scale", "shift"), block[:4])},
+        "crepe_strides": np.array([block[4] for block in blocks]),
+    }
+    settings = {"sample_rate": engine.sample_rate, "hop": engine.hop, "n_harmonics": engine.n_harmonics,
+                "crop": noise_crop(int(config["n_noise_bands"])), "level": engine.level, "lookahead": LOOKAHEAD,
+                "pitch_every": PITCH_EVERY, "mean_pitch_note": float(statistics["mean_pitch_note"]),
+                "note_level": float(statistics[f"mean_{engine.level}_note"]), "name": name, "version": version}
+    np.savez(path, settings=np.array(json.dumps(settings)),
+             **{k: np.asarray(v, np.float64 if k == "reverb" else np.float32) if k not in ("dilations", "crepe_strides")
+                else np.asarray(v, np.int64) for k, v in arrays.items()})
+
+
+def run_in_environment(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`python -m nas.export.neutone_module ARGS` in the export's environment."""
+    python = ENVIRONMENT / "bin" / "python"
+    root = Path(__file__).resolve().parents[2]
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([str(python), "-m", "nas.export.neutone_module", *args], cwd=root, env=environment,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,473 @@
+"""The Neutone FX module, in the export's own environment (torch 2.11, neutone-sdk 1.5.2):
+`nas play`'s chain in TorchScript, built from the arrays `nas.export.neutone.bundle` wrote.
+
+The chain per block of 16 kHz audio (any multiple of the hop: the SDK hands the model one of
+its native buffer sizes):
+- features as `nas.play.live.LiveFeatures` makes them: A-weighted loudness of 512 samples
+  (and power of 1,024 for a model trained on power), CREPE tiny on 1,024 samples every 4th
+  frame with local-average decoding, held between; each frame's windows end 512 samples
+  past its time;
+- the knobs: octave shift, level offset (dB), and the frames between notes attenuated by
+  20 dB as in nas's transfer;
+- the decoder one frame at a time in effect (each causal convolution over its kept history
+  and the new frames), the controls, harmonic synthesis with the phase carried, filtered
+  noise from the model's own noise sequence, and the reverb (an FFT convolution with its
+  tail carried).
+The output runs `LOOKAHEAD` samples behind the input: what `calc_model_delay_samples` says.
+
+Entry points: `export BUNDLE OUT` writes OUT/model.nm through `save_neutone_model`;
+`parity BUNDLE INPUTS OUTPUT` runs the chain on given features or audio for the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+MAX_BLOCK = 2048  # the largest native buffer size
+BUFFER_SIZES = [128, 256, 512, 1024, 2048]
+NOISE_BIAS = -5.0
+CENTS_OFFSET = 1997.3794084376191  # CREPE's bin 0
+SURE_PITCH, SOUNDING_DB, QUIET_DB, DB_RANGE, F0_RANGE = 0.85, -55.0, 20.0, 80.0, 127.0
+NORMALIZE_EPS = 1e-5
+FRAME, LOUDNESS_N_FFT, POWER_FRAME = 1024, 512, 1024
+
+
+def _exp_sigmoid(x: Tensor) -> Tensor:
+    return 2.0 * torch.exp(-2.302585092994046 * torch.log1p(torch.exp(-x))) + 1e-7  # ln 10
+
+
+class _CrepeBlock(nn.Module):
+    """conv (TensorFlow's SAME padding: the odd sample at the end) -> ReLU -> batch norm
+    (folded) -> max pool of 2."""
+
+    def __init__(self, kernel: Tensor, bias: Tensor, scale: Tensor, shift: Tensor, stride: int, length: int):
+        super().__init__()
+        width, inputs, outputs = (int(n) for n in kernel.shape)
+        self.conv = nn.Conv1d(inputs, outputs, width, stride=stride)
+        self.conv.weight.data = kernel.permute(2, 1, 0).contiguous()
+        self.conv.bias.data = bias.clone()
+        self.register_buffer("scale", scale[:, None].clone())
+        self.register_buffer("shift", shift[:, None].clone())
+        out = -(-length // stride)
+        total = max((out - 1) * stride + width - length, 0)
+        self.left: int = total // 2
+        self.right: int = total - total // 2
+        self.out_length: int = out // 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.relu(self.conv(nn.functional.pad(x, (self.left, self.right))))
+        return nn.functional.max_pool1d(x * self.scale + self.shift, 2, 2)
+
+
+class Chain(nn.Module):
+    def __init__(self, arrays: Dict[str, np.ndarray], settings: Dict):
+        super().__init__()
+        t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+        # TorchScript reads no module globals: the constants the methods use are attributes
+        self.frame: int = FRAME
+        self.loudness_n_fft: int = LOUDNESS_N_FFT
+        self.power_frame: int = POWER_FRAME
+        self.sure_pitch: float = SURE_PITCH
+        self.sounding_db: float = SOUNDING_DB
+        self.quiet_db: float = QUIET_DB
+        self.db_range: float = DB_RANGE
+        self.f0_range: float = F0_RANGE
+        self.noise_bias: float = NOISE_BIAS
+        self.eps: float = NORMALIZE_EPS
+        self.log2_440: float = math.log2(440.0)
+        self.sample_rate: int = int(settings["sample_rate"])
+        self.hop: int = int(settings["hop"])
+        self.n_harmonics: int = int(settings["n_harmonics"])
+        self.crop: int = int(settings["crop"])
+        self.lookahead: int = int(settings["lookahead"])
+        self.pitch_every: int = int(settings["pitch_every"])
+        self.power: bool = settings["level"] == "power"
+        self.name: str = str(settings.get("name", "nas"))[:30]
+        self.version: str = str(settings.get("version", "1"))
+        self.taps: int = int(t["input_conv"].shape[0])
+        self.dilations: List[int] = [int(d) for d in t["dilations"]]
+        self.has_out_norm: bool = int(t["out_norm"].shape[1]) > 0
+        # the decoder (conv kernels as torch's [out, in, taps])
+        self.register_buffer("input_mean", t["input_mean"])
+        self.register_buffer("input_std", t["input_std"])
+        self.register_buffer("input_conv", t["input_conv"].permute(2, 1, 0).contiguous())
+        self.register_buffer("kernels", t["kernels"].permute(0, 3, 2, 1).contiguous())
+        self.register_buffer("scales", t["scales"])
+        self.register_buffer("shifts", t["shifts"])
+        self.register_buffer("out_norm", t["out_norm"])
+        self.register_buffer("dense", t["dense"])
+        self.register_buffer("bias", t["bias"])
+        # the synthesizers
+        self.register_buffer("impulses", t["impulses"])
+        self.register_buffer("noise", t["noise"])
+        self.register_buffer("fall", t["fall"])
+        self.noise_fft: int = 1 << math.ceil(math.log2(self.hop + self.impulses.shape[1] - 1))
+        self.register_buffer("rise", t["rise"])
+        ir = t["reverb"].clone()
+        ir[0] = 0.0  # ddsp masks the first tap
+        self.reverb_fft: int = 1 << math.ceil(math.log2(MAX_BLOCK + self.hop + ir.shape[0]))
+        self.register_buffer("reverb_spectrum", torch.fft.rfft(ir, self.reverb_fft))
+        # the features
+        self.register_buffer("a_weighting", t["a_weighting"])
+        self.register_buffer("loudness_window", t["loudness_window"])
+        self.register_buffer("bin_cents", torch.linspace(0.0, 7180.0, 360, dtype=torch.float64) + CENTS_OFFSET)
+        self.crepe = nn.ModuleList()
+        length = FRAME
+        for i, stride in enumerate(int(s) for s in t["crepe_strides"]):
+            block = _CrepeBlock(t[f"crepe{i}.kernel"], t[f"crepe{i}.bias"], t[f"crepe{i}.scale"], t[f"crepe{i}.shift"],
+                                stride, length)
+            self.crepe.append(block)
+            length = block.out_length
+        self.register_buffer("crepe_dense", t["crepe_dense"])
+        self.register_buffer("crepe_dense_bias", t["crepe_dense_bias"])
+        # the state, all of it reset by `reset`
+        channels = int(self.kernels.shape[1])
+        self.register_buffer("audio", torch.zeros(FRAME + self.hop))
+        self.register_buffer("input_history", torch.zeros(self.taps - 1, 2))
+        self.register_buffer("histories", torch.zeros(len(self.dilations), (self.taps - 1) * max(self.dilations),
+                                                      channels))
+        self.register_buffer("last_f0", torch.zeros(1, dtype=torch.float64))
+        self.register_buffer("last_amps", torch.zeros(self.n_harmonics))
+        self.register_buffer("phase", torch.zeros(1, dtype=torch.float64))
+        self.register_buffer("noise_acc", torch.zeros(MAX_BLOCK + 4 * self.hop + self.impulses.shape[1]))
+        self.register_buffer("reverb_tail", torch.zeros(self.reverb_fft, dtype=torch.float64))
+        self.register_buffer("pending", torch.zeros(self.lookahead))
+        self.register_buffer("held", torch.zeros(2))
+        # samples heard, frames given features, frames decoded, the noise sequence's read position
+        self.register_buffer("counts", torch.zeros(4, dtype=torch.int64))
+
+    @torch.jit.export
+    def reset(self) -> None:
+        for state in (self.audio, self.input_history, self.histories, self.last_f0, self.last_amps, self.phase,
+                      self.noise_acc, self.reverb_tail, self.held, self.counts):
+            state.zero_()
+        self.pending = torch.zeros(self.lookahead)
+
+    # --- features -------------------------------------------------------------------------
+    def _crepe(self, frames: Tensor) -> Tuple[Tensor, Tensor]:
+        """frames [n, 1024] -> (f0 Hz, confidence) by CREPE tiny and local-average decoding."""
+        x = frames - frames.mean(dim=1, keepdim=True)
+        x = x / torch.clamp(x.std(dim=1, unbiased=False, keepdim=True), min=1e-8)
+        x = x.unsqueeze(1)
+        for block in self.crepe:
+            x = block(x)
+        activation = torch.sigmoid(x.transpose(1, 2).reshape(x.shape[0], -1) @ self.crepe_dense + self.crepe_dense_bias)
+        centre = activation.argmax(dim=1)
+        index = centre[:, None] + torch.arange(-4, 5)[None, :]
+        valid = (index >= 0) & (index < 360)
+        index = index.clamp(0, 359)
+        weights = torch.gather(activation, 1, index).double() * valid
+        total = weights.sum(dim=1)
+        cents = (weights * self.bin_cents[index]).sum(dim=1) / torch.where(total > 0, total, torch.ones_like(total))
+        return (10.0 * 2.0 ** (cents / 1200.0)).float(), activation.max(dim=1).values
+
+    @torch.jit.export
+    def features(self, block: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The frames whose windows `block` completes: (f0, confidence, loudness, level)."""
+        hop, lookahead = self.hop, self.lookahead
+        origin = int(self.counts[0]) - self.audio.shape[0]
+        buffer = torch.cat([self.audio, block])
+        heard = int(self.counts[0]) + block.shape[0]
+        first = int(self.counts[1])
+        ready = max(0, (heard - lookahead) // hop + 1 - first)
+        self.counts[0] = heard
+        self.counts[1] = first + ready
+        self.audio = buffer[buffer.shape[0] - self.audio.shape[0]:]
+        if ready == 0:
+            empty = torch.zeros(0)
+            return empty, empty, empty, empty
+        end = first * hop + lookahead - origin  # the first frame's windows end here in `buffer`
+        span = (ready - 1) * hop
+        windows = buffer[end - self.frame:end + span].unfold(0, self.frame, hop)
+        f0 = torch.zeros(ready)
+        confidence = torch.zeros(ready)
+        frames = torch.arange(first, first + ready)
+        tracked = torch.nonzero(frames % self.pitch_every == 0).flatten()
+        if tracked.numel() > 0:
+            f0_tracked, confidence_tracked = self._crepe(windows[tracked])
+            f0[tracked] = f0_tracked
+            confidence[tracked] = confidence_tracked
+        for i in range(ready):  # held from the last tracked frame
+            if int(frames[i]) % self.pitch_every == 0:
+                self.held[0] = f0[i]
+                self.held[1] = confidence[i]
+            else:
+                f0[i] = self.held[0]
+                confidence[i] = self.held[1]
+        ahead = min(lookahead, self.loudness_n_fft // 2)
+        start = end - lookahead + ahead
+        spectra = torch.fft.rfft(buffer[start - self.loudness_n_fft:start + span].unfold(0, self.loudness_n_fft, hop)
+                                 * self.loudness_window)
+        loudness = _db(self.db_range, (spectra.abs() ** 2 * self.a_weighting).mean(dim=1))
+        level = loudness
+        if self.power:
+            ahead = min(lookahead, self.power_frame // 2)
+            start = end - lookahead + ahead
+            level = _db(self.db_range, (buffer[start - self.power_frame:start + span].unfold(0, self.power_frame, hop).double() ** 2)
+                        .mean(dim=1))
+        return f0, confidence, loudness, level
+
+    # --- decoder and controls -------------------------------------------------------------
+    def controls(self, f0: Tensor, level: Tensor, noise_gain: float) -> Tuple[Tensor, Tensor]:
+        """Frames of f0 (Hz) and level (dB) -> (harmonic amplitudes [F, K], noise magnitudes
+        [F, bands]), the decoder's history carried to the next call."""
+        f0_64 = f0.double()
+        midi = torch.where(f0_64 <= 0.0, torch.zeros_like(f0_64),
+                           12.0 * (torch.log2(torch.clamp(f0_64, min=1e-5)) - self.log2_440) + 69.0).float()
+        x = torch.stack([level / self.db_range + 1.0, midi / self.f0_range], dim=1)
+        x = (x - self.input_mean) / self.input_std
+        sequence = torch.cat([self.input_history, x])
+        self.input_history = sequence[sequence.shape[0] - self.input_history.shape[0]:]
+        x = nn.functional.conv1d(sequence.t()[None], self.input_conv)[0].t()
+        rows = self.histories.shape[1]
+        for layer, dilation in enumerate(self.dilations):
+            relu = torch.clamp(x, 0.0, 6.0)
+            sequence = torch.cat([self.histories[layer, rows - (self.taps - 1) * dilation:], relu])
+            self.histories[layer] = torch.cat([self.histories[layer], relu])[relu.shape[0]:]
+            y = nn.functional.conv1d(sequence.t()[None], self.kernels[layer], dilation=dilation)[0].t()
+            x = x + _frame_norm(self.eps, y, self.scales[layer], self.shifts[layer])
+        if self.has_out_norm:
+            x = _frame_norm(self.eps, x, self.out_norm[0], self.out_norm[1])
+        raw = x @ self.dense + self.bias
+        k = self.n_harmonics
+        order = torch.arange(1, k + 1, dtype=torch.float64)
+        audible = f0_64[:, None] * order[None, :] < self.sample_rate / 2.0
+        distribution = torch.where(audible, _exp_sigmoid(raw[:, 1:1 + k].double()), torch.zeros(1, dtype=torch.float64))
+        total = distribution.sum(dim=1, keepdim=True)
+        gain = _exp_sigmoid(raw[:, :1].double()) / torch.where(total != 0.0, total, torch.full_like(total, 1e-7))
+        magnitudes = _exp_sigmoid(raw[:, 1 + k:].double() + self.noise_bias).float() * noise_gain
+        return (distribution * gain).float(), magnitudes
+
+    # --- synthesis ---------------------------------------------------------------------------
+    def synthesize(self, f0: Tensor, amps: Tensor, magnitudes: Tensor) -> Tensor:
+        """Newly decoded frames -> the dry audio they complete: their predecessors', one frame
+        behind, as a frame's harmonics crossfade into the next frame's and its noise filter
+        reaches back into the previous frame's span."""
+        hop, frames = self.hop, f0.shape[0]
+        decoded = int(self.counts[2])
+        base = max(0, decoded - 1) * hop  # the stream's sample at noise_acc[0]: the first unfinished frame's
+        # filtered noise: each frame's FIR on its hop of the noise sequence, overlap-added
+        at = int(self.counts[3])
+        positions = (at + torch.arange(frames * hop)) % self.noise.shape[0]
+        self.counts[3] = (at + frames * hop) % self.noise.shape[0]
+        firs = magnitudes @ self.impulses
+        length, size = hop + firs.shape[1] - 1, self.noise_fft
+        filtered = torch.fft.irfft(torch.fft.rfft(self.noise[positions].reshape(frames, hop), size)
+                                   * torch.fft.rfft(firs, size), size)
+        for i in range(frames):
+            position = (decoded + i) * hop - self.crop
+            skip = max(0, -position)  # before the stream's start: dropped
+            index = position + skip - base
+            self.noise_acc[index:index + length - skip] += filtered[i, skip:length]
+        self.counts[2] = decoded + frames
+        f0_all, amps_all = f0.double(), amps
+        if decoded > 0:
+            f0_all, amps_all = torch.cat([self.last_f0, f0_all]), torch.cat([self.last_amps[None], amps])
+        self.last_f0 = f0_all[-1:].clone()
+        self.last_amps = amps_all[-1].clone()
+        if f0_all.shape[0] < 2:
+            return torch.zeros(0)
+        harmonic = self._harmonics(f0_all[:-1], f0_all[1:], amps_all[:-1], amps_all[1:]).reshape(-1)
+        done = harmonic.shape[0]
+        dry = harmonic + self.noise_acc[:done]
+        self.noise_acc = torch.cat([self.noise_acc[done:], torch.zeros(done)])
+        return dry
+
+    def _harmonics(self, now: Tensor, following: Tensor, a_now: Tensor, a_next: Tensor) -> Tensor:
+        """[F, hop] of harmonics: frequency linear within each frame, the phase from the
+        exact anchor carried across frames, the two frames' amplitudes crossfaded."""
+        hop = self.hop
+        step = 2.0 * math.pi / self.sample_rate
+        slope = (following - now) / hop
+        j = torch.arange(hop, dtype=torch.float64)
+        freq = (now[:, None] + (j[None, :] / hop) * (following - now)[:, None]).float()
+        advance = step * (hop * now + slope * hop * (hop - 1) / 2.0)
+        anchors = torch.remainder(self.phase + torch.cumsum(advance, 0) - advance, 2.0 * math.pi)
+        self.phase = torch.remainder(anchors[-1:] + advance[-1:], 2.0 * math.pi)
+        phase = anchors[:, None] + step * (now[:, None] * (j + 1.0)[None, :] + slope[:, None] * (j * (j + 1.0) / 2.0))
+        order = torch.arange(1, self.n_harmonics + 1)
+        sound = torch.sin(phase[:, :, None] * order.double()).float()
+        sound = sound * ((order.float()[None, None, :] * freq[:, :, None]) < float(self.sample_rate / 2))
+        acc_now = (sound * a_now[:, None, :]).sum(dim=2)
+        acc_next = (sound * a_next[:, None, :]).sum(dim=2)
+        return self.fall * acc_now + self.rise * acc_next
+
+    def reverb(self, dry: Tensor) -> Tensor:
+        if dry.shape[0] == 0:
+            return dry
+        wet = torch.fft.irfft(torch.fft.rfft(dry.double(), self.reverb_fft) * self.reverb_spectrum, self.reverb_fft)
+        self.reverb_tail += wet
+        out = dry + self.reverb_tail[:dry.shape[0]].float()
+        self.reverb_tail = torch.cat([self.reverb_tail[dry.shape[0]:], torch.zeros(dry.shape[0], dtype=torch.float64)])
+        return out
+
+    def forward(self, block: Tensor, octaves: int, offset_db: float, noise_gain: float) -> Tensor:
+        """A block of 16 kHz audio -> as many samples of the model's, `lookahead` behind."""
+        f0, confidence, loudness, level = self.features(block)
+        produced = torch.zeros(0)
+        if f0.shape[0] > 0:
+            notes = (confidence >= self.sure_pitch) & (loudness > self.sounding_db)
+            f0 = f0 * 2.0 ** octaves
+            level = torch.clamp(level + offset_db - self.quiet_db * (~notes).float(), -self.db_range, 0.0)
+            amps, magnitudes = self.controls(f0, level.float(), noise_gain)
+            produced = self.reverb(self.synthesize(f0, amps, magnitudes))
+        queue = torch.cat([self.pending, produced])
+        self.pending = queue[block.shape[0]:]
+        return queue[:block.shape[0]]
+
+
+def _db(db_range: float, power: Tensor) -> Tensor:
+    return torch.clamp(10.0 * torch.log10(torch.clamp(power, min=10 ** (-db_range / 10))), min=-db_range).float()
+
+
+def _frame_norm(eps: float, y: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    mean = y.mean(dim=1, keepdim=True)
+    variance = ((y - mean) ** 2).mean(dim=1, keepdim=True)
+    return (y - mean) / torch.sqrt(variance + eps) * scale + shift
+
+
+def load_chain(path: Path) -> Chain:
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files if k != "settings"}
+        settings = json.loads(str(archive["settings"]))
+    return Chain(arrays, settings)
+
+
+class Injected(nn.Module):
+    """The chain from given f0 and level frames on (for the parity tests): controls, then
+    audio, `frames` at a time."""
+
+    def __init__(self, chain: Chain):
+        super().__init__()
+        self.chain = chain
+
+    def forward(self, f0: Tensor, level: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        amps, magnitudes = self.chain.controls(f0, level, 1.0)
+        return amps, magnitudes, self.chain.reverb(self.chain.synthesize(f0, amps, magnitudes))
+
+
+def _neutone_class():
+    from neutone_sdk import ContinuousNeutoneParameter, WaveformToWaveformBase
+
+    class NasNeutone(WaveformToWaveformBase):
+        """`nas play`'s chain for Neutone FX: mono 16 kHz in, the trained instrument out."""
+
+        def get_model_name(self) -> str:
+            return self.model.name
+
+        def get_model_authors(self) -> List[str]:
+            return ["nas"]
+
+        def get_model_version(self) -> str:
+            return self.model.version
+
+        def get_model_short_description(self) -> str:
+            return "Plays any monophonic line as the instrument a nas model learnt (DDSP, CNN decoder)."
+
+        def get_model_long_description(self) -> str:
+            return ("The line's pitch (CREPE tiny) and loudness drive a DDSP synthesizer trained by nas on recordings "
+                    "of one instrument: harmonics, filtered noise and the trained reverb. Octave moves the played "
+                    "pitch by whole octaves (-2 to +2); level offsets the loudness the model hears (-24 to +24 dB); "
+                    "noise scales the breath and bow noise (0 to 2).")
+
+        def get_technical_description(self) -> str:
+            return ("A dilated causal CNN decoder (DDSP-CNN-Tiny) at 250 control frames a second, run on 16 kHz "
+                    "audio with 32 ms of lookahead for the pitch and loudness windows.")
+
+        def get_technical_links(self) -> Dict[str, str]:
+            return {}  # the SDK fetches each link to check it, which an offline export cannot
+
+        def get_tags(self) -> List[str]:
+            return ["timbre transfer", "ddsp", "nas"]
+
+        def get_citation(self) -> str:
+            return "Engel et al., DDSP: Differentiable Digital Signal Processing, ICLR 2020."
+
+        def is_experimental(self) -> bool:
+            return False
+
+        def get_neutone_parameters(self):
+            return [ContinuousNeutoneParameter("octave", "octave shift: -2 to +2 octaves", default_value=0.5),
+                    ContinuousNeutoneParameter("level", "level offset: -24 to +24 dB", default_value=0.5),
+                    ContinuousNeutoneParameter("noise", "noise gain: 0 to 2", default_value=0.5)]
+
+        @torch.jit.export
+        def is_input_mono(self) -> bool:
+            return True
+
+        @torch.jit.export
+        def is_output_mono(self) -> bool:
+            return True
+
+        @torch.jit.export
+        def get_native_sample_rates(self) -> List[int]:
+            return [16000]
+
+        @torch.jit.export
+        def get_native_buffer_sizes(self) -> List[int]:
+            return [128, 256, 512, 1024, 2048]
+
+        @torch.jit.export
+        def calc_model_delay_samples(self) -> int:
+            return self.model.lookahead
+
+        @torch.jit.export
+        def reset_model(self) -> bool:
+            self.model.reset()
+            return True
+
+        def do_forward_pass(self, x: Tensor, params: Dict[str, Tensor]) -> Tensor:
+            octaves = int(torch.round((params["octave"][0] - 0.5) * 4.0))
+            offset_db = float((params["level"][0] - 0.5) * 48.0)
+            noise_gain = float(params["noise"][0] * 2.0)
+            return self.model(x[0], octaves, offset_db, noise_gain)[None]
+
+    return NasNeutone
+
+
+def export(bundle_path: Path, out: Path) -> None:
+    from neutone_sdk.utils import save_neutone_model
+
+    save_neutone_model(_neutone_class()(load_chain(bundle_path)), out, dump_samples=True, submission=True)
+
+
+def parity(bundle_path: Path, inputs_path: Path, output_path: Path) -> None:
+    """inputs: `f0_hz`, `level_db` frames and `frames` per call -> `amps`, `magnitudes`,
+    `audio` from the scripted injected chain; `audio_in` and `block` -> the whole chain's
+    `live` output and its features."""
+    scripted = torch.jit.script(Injected(load_chain(bundle_path)))
+    results = {}
+    with np.load(inputs_path) as inputs, torch.no_grad():
+        f0, level, step = (torch.from_numpy(inputs[k]) for k in ("f0_hz", "level_db", "frames"))
+        parts = [scripted(f0[i:i + int(step)], level[i:i + int(step)]) for i in range(0, f0.shape[0], int(step))]
+        for key, index in (("amps", 0), ("magnitudes", 1), ("audio", 2)):
+            results[key] = torch.cat([p[index] for p in parts]).numpy()
+        chain = torch.jit.script(load_chain(bundle_path))
+        audio, block = torch.from_numpy(inputs["audio_in"]), int(inputs["block"])
+        features, outputs = [], []
+        for i in range(0, audio.shape[0] - block + 1, block):
+            features.append(torch.stack(chain.features(audio[i:i + block])))
+        results["features"] = torch.cat(features, dim=1).numpy()
+        chain.reset()
+        for i in range(0, audio.shape[0] - block + 1, block):
+            outputs.append(chain(audio[i:i + block], 0, 0.0, 1.0))
+        results["live"] = torch.cat(outputs).numpy()
+    np.savez(output_path, **results)
+
+
+if __name__ == "__main__":
+    command, *arguments = sys.argv[1:]
+    if command == "export":
+        export(Path(arguments[0]), Path(arguments[1]))
+    elif command == "parity":
+        parity(*(Path(a) for a in arguments))
+    else:
+        sys.exit(f"unknown command {command!r}: export or parity")
