@@ -16,7 +16,8 @@ its native buffer sizes):
 The output runs `LOOKAHEAD` samples behind the input: what `calc_model_delay_samples` says.
 
 Entry points: `export BUNDLE OUT` writes OUT/model.nm through `save_neutone_model`;
-`parity BUNDLE INPUTS OUTPUT` runs the chain on given features or audio for the tests.
+`parity BUNDLE INPUTS OUTPUT` runs the chain on given features or audio for the tests;
+`benchmark MODEL OUTPUT` times model.nm as the plugin runs it (benchmarks/neutone.py).
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ class Chain(nn.Module):
         self.taps: int = int(t["input_conv"].shape[0])
         self.dilations: List[int] = [int(d) for d in t["dilations"]]
         self.has_out_norm: bool = int(t["out_norm"].shape[1]) > 0
-        # the decoder (conv kernels as torch's [out, in, taps])
+        # the decoder: conv kernels [taps, in, out] (a few frames a call: a product per tap
+        # takes a tenth of torch's conv1d)
         self.register_buffer("input_mean", t["input_mean"])
         self.register_buffer("input_std", t["input_std"])
-        self.register_buffer("input_conv", t["input_conv"].permute(2, 1, 0).contiguous())
-        self.register_buffer("kernels", t["kernels"].permute(0, 3, 2, 1).contiguous())
+        self.register_buffer("input_conv", t["input_conv"])
+        self.register_buffer("kernels", t["kernels"])
         self.register_buffer("scales", t["scales"])
         self.register_buffer("shifts", t["shifts"])
         self.register_buffer("out_norm", t["out_norm"])
@@ -111,10 +113,14 @@ class Chain(nn.Module):
         self.register_buffer("fall", t["fall"])
         self.noise_fft: int = 1 << math.ceil(math.log2(self.hop + self.impulses.shape[1] - 1))
         self.register_buffer("rise", t["rise"])
+        # the reverb: uniformly partitioned convolution (overlap-save, partitions of a hop,
+        # FFTs of two, a frequency-domain delay line), as the streaming engine's
         ir = t["reverb"].clone()
         ir[0] = 0.0  # ddsp masks the first tap
-        self.reverb_fft: int = 1 << math.ceil(math.log2(MAX_BLOCK + self.hop + ir.shape[0]))
-        self.register_buffer("reverb_spectrum", torch.fft.rfft(ir, self.reverb_fft))
+        partitions = -(-ir.shape[0] // self.hop)
+        padded = torch.zeros(partitions, 2 * self.hop, dtype=torch.float64)
+        padded[:, :self.hop] = nn.functional.pad(ir, (0, partitions * self.hop - ir.shape[0])).reshape(partitions, -1)
+        self.register_buffer("reverb_spectra", torch.fft.rfft(padded))
         # the features
         self.register_buffer("a_weighting", t["a_weighting"])
         self.register_buffer("loudness_window", t["loudness_window"])
@@ -129,7 +135,7 @@ class Chain(nn.Module):
         self.register_buffer("crepe_dense", t["crepe_dense"])
         self.register_buffer("crepe_dense_bias", t["crepe_dense_bias"])
         # the state, all of it reset by `reset`
-        channels = int(self.kernels.shape[1])
+        channels = int(self.kernels.shape[-1])
         self.register_buffer("audio", torch.zeros(FRAME + self.hop))
         self.register_buffer("input_history", torch.zeros(self.taps - 1, 2))
         self.register_buffer("histories", torch.zeros(len(self.dilations), (self.taps - 1) * max(self.dilations),
@@ -138,7 +144,8 @@ class Chain(nn.Module):
         self.register_buffer("last_amps", torch.zeros(self.n_harmonics))
         self.register_buffer("phase", torch.zeros(1, dtype=torch.float64))
         self.register_buffer("noise_acc", torch.zeros(MAX_BLOCK + 4 * self.hop + self.impulses.shape[1]))
-        self.register_buffer("reverb_tail", torch.zeros(self.reverb_fft, dtype=torch.float64))
+        self.register_buffer("reverb_line", torch.zeros_like(self.reverb_spectra))
+        self.register_buffer("reverb_previous", torch.zeros(self.hop, dtype=torch.float64))
         self.register_buffer("pending", torch.zeros(self.lookahead))
         self.register_buffer("held", torch.zeros(2))
         # samples heard, frames given features, frames decoded, the noise sequence's read position
@@ -147,7 +154,7 @@ class Chain(nn.Module):
     @torch.jit.export
     def reset(self) -> None:
         for state in (self.audio, self.input_history, self.histories, self.last_f0, self.last_amps, self.phase,
-                      self.noise_acc, self.reverb_tail, self.held, self.counts):
+                      self.noise_acc, self.reverb_line, self.reverb_previous, self.held, self.counts):
             state.zero_()
         self.pending = torch.zeros(self.lookahead)
 
@@ -226,13 +233,13 @@ class Chain(nn.Module):
         x = (x - self.input_mean) / self.input_std
         sequence = torch.cat([self.input_history, x])
         self.input_history = sequence[sequence.shape[0] - self.input_history.shape[0]:]
-        x = nn.functional.conv1d(sequence.t()[None], self.input_conv)[0].t()
+        x = _causal_conv(sequence, self.input_conv, 1, f0.shape[0])
         rows = self.histories.shape[1]
         for layer, dilation in enumerate(self.dilations):
             relu = torch.clamp(x, 0.0, 6.0)
             sequence = torch.cat([self.histories[layer, rows - (self.taps - 1) * dilation:], relu])
             self.histories[layer] = torch.cat([self.histories[layer], relu])[relu.shape[0]:]
-            y = nn.functional.conv1d(sequence.t()[None], self.kernels[layer], dilation=dilation)[0].t()
+            y = _causal_conv(sequence, self.kernels[layer], dilation, f0.shape[0])
             x = x + _frame_norm(self.eps, y, self.scales[layer], self.shifts[layer])
         if self.has_out_norm:
             x = _frame_norm(self.eps, x, self.out_norm[0], self.out_norm[1])
@@ -301,12 +308,16 @@ class Chain(nn.Module):
         return self.fall * acc_now + self.rise * acc_next
 
     def reverb(self, dry: Tensor) -> Tensor:
-        if dry.shape[0] == 0:
-            return dry
-        wet = torch.fft.irfft(torch.fft.rfft(dry.double(), self.reverb_fft) * self.reverb_spectrum, self.reverb_fft)
-        self.reverb_tail += wet
-        out = dry + self.reverb_tail[:dry.shape[0]].float()
-        self.reverb_tail = torch.cat([self.reverb_tail[dry.shape[0]:], torch.zeros(dry.shape[0], dtype=torch.float64)])
+        """dry + the impulse response's convolution, a hop at a time."""
+        hop = self.hop
+        out = torch.empty_like(dry)
+        for start in range(0, dry.shape[0], hop):
+            chunk = dry[start:start + hop].double()
+            spectrum = torch.fft.rfft(torch.cat([self.reverb_previous, chunk]))
+            self.reverb_previous = chunk
+            self.reverb_line = torch.cat([spectrum[None], self.reverb_line[:-1]])
+            wet = torch.fft.irfft((self.reverb_line * self.reverb_spectra).sum(dim=0), 2 * hop)[hop:]
+            out[start:start + hop] = (chunk + wet).float()
         return out
 
     def forward(self, block: Tensor, octaves: int, offset_db: float, noise_gain: float) -> Tensor:
@@ -326,6 +337,15 @@ class Chain(nn.Module):
 
 def _db(db_range: float, power: Tensor) -> Tensor:
     return torch.clamp(10.0 * torch.log10(torch.clamp(power, min=10 ** (-db_range / 10))), min=-db_range).float()
+
+
+def _causal_conv(sequence: Tensor, kernel: Tensor, dilation: int, frames: int) -> Tensor:
+    """The last `frames` outputs of a dilated convolution over `sequence` [history + frames,
+    in] with kernel [taps, in, out]: tap t reaches (taps - 1 - t) x dilation frames back."""
+    out = sequence[:frames] @ kernel[0]
+    for tap in range(1, kernel.shape[0]):
+        out = out + sequence[tap * dilation:tap * dilation + frames] @ kernel[tap]
+    return out
 
 
 def _frame_norm(eps: float, y: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
@@ -463,11 +483,45 @@ def parity(bundle_path: Path, inputs_path: Path, output_path: Path) -> None:
     np.savez(output_path, **results)
 
 
+def benchmark(model_path: Path, output_path: Path, seconds: float = 2.0, repeats: int = 5) -> None:
+    """model.nm as Neutone FX runs it (the SDK's loader and wrapper, one thread, stereo
+    DAW buffers) at 44.1 and 48 kHz in buffers of 128 to 2,048: the delays the SDK reports
+    and the median seconds per second of audio over `repeats` runs of `seconds`."""
+    import time
+
+    from neutone_sdk.utils import load_neutone_model
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    model, _ = load_neutone_model(str(model_path))
+    rows = []
+    with torch.no_grad():
+        for rate in (44100, 48000):
+            for size in BUFFER_SIZES:
+                model.set_daw_sample_rate_and_buffer_size(rate, size)
+                model.reset()
+                buffers = torch.rand(int(seconds * rate) // size, 2, size) * 0.2 - 0.1
+                for buffer in buffers[:20]:  # warm-up
+                    model.forward(buffer)
+                runs = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    for buffer in buffers:
+                        model.forward(buffer)
+                    runs.append((time.perf_counter() - start) / (len(buffers) * size / rate))
+                rows.append({"rate": rate, "buffer": size, "buffering_delay": int(model.calc_buffering_delay_samples()),
+                             "model_delay": int(model.calc_model_delay_samples()),
+                             "seconds_per_second": float(np.median(runs))})
+    output_path.write_text(json.dumps(rows, indent=1))
+
+
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
     if command == "export":
         export(Path(arguments[0]), Path(arguments[1]))
     elif command == "parity":
         parity(*(Path(a) for a in arguments))
+    elif command == "benchmark":
+        benchmark(Path(arguments[0]), Path(arguments[1]))
     else:
-        sys.exit(f"unknown command {command!r}: export or parity")
+        sys.exit(f"unknown command {command!r}: export, parity or benchmark")
