@@ -61,7 +61,7 @@ def main() -> None:
             from tests.conftest import _demo_run
             run = _demo_run(folder / "root", "frame")
         engine, statistics = load_engine(run), run_statistics(run_paths(run)[1])
-        bundle(engine, statistics, folder / "bundle.npz", "demo-violin", "benchmark")
+        bundle(engine, folder / "bundle.npz", "demo-violin", "benchmark")
         for command in (("export", str(folder / "bundle.npz"), str(folder / "nm")),
                         ("benchmark", str(folder / "nm" / "model.nm"), str(folder / "rows.json"))):
             done = run_in_environment(*command, timeout=1800)

@@ -25,10 +25,11 @@ def export(config_path: str, model_version: str | None = None, data_root: str = 
     config, _ = dataset_config(config_path, parsed)
     root = resolve_root(data_root)
     _, layout = resolve_model(config.name, model_version, None, root)
-    if target in ("ddsp-vst", "neutone"):
+    if target == "neutone":
+        return export_neutone(layout, config.name)
+    if target == "ddsp-vst":  # its metadata holds the training data's note ranges
         trained_on = load_model_summary(layout.model).dataset.version
-        plugin = export_ddsp_vst if target == "ddsp-vst" else export_neutone
-        return plugin(layout, published_version(root, config.name, trained_on), config.name)
+        return export_ddsp_vst(layout, published_version(root, config.name, trained_on), config.name)
     done = finished_export(layout, model_version) if reuse and model_version else None
     if done:
         get_run_logger().info("export of %s is reused: %s", model_version, layout.export)

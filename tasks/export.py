@@ -39,13 +39,12 @@ def export_ddsp_vst(layout: RunLayout, dataset_dir: Path, name: str):
 
 
 @task(name="export-neutone")
-def export_neutone(layout: RunLayout, dataset_dir: Path, name: str):
+def export_neutone(layout: RunLayout, name: str):
     """The model for Neutone FX, in the run's neutone/ (nas.export.neutone)."""
     from nas.export import neutone
     from nas.play.model import load_engine
-    from nas.store.datasets import load_statistics
     from nas.store.runs import load_model_summary
 
     with lock(layout.lock, waiting(layout)):
         version = load_model_summary(layout.model).model_version
-        return neutone.export(load_engine(layout.dir), load_statistics(dataset_dir), layout.neutone, name, version)
+        return neutone.export(load_engine(layout.dir), layout.neutone, name, version)

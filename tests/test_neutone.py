@@ -1,8 +1,6 @@
 """Neutone FX: `nas play`'s chain as one TorchScript module, run in the export's own
 environment (`make neutone-env`: torch 2.11, neutone-sdk 1.5.2) against nas's engines."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -30,8 +28,7 @@ def played(demo_engine, tmp_path_factory):
 
     engine, summary = demo_engine
     folder = tmp_path_factory.mktemp("neutone")
-    statistics = json.loads((DEMO_MODELS / "statistics.json").read_text())
-    bundle(engine, statistics, folder / "bundle.npz", "demo-violin", summary.model_version)
+    bundle(engine, folder / "bundle.npz", "demo-violin", summary.model_version)
     controls = example_controls(frames=2000)  # 8 s: a vibrato line gliding up to where harmonics alias
     audio, rate = demo_audio()
     violin = resample(audio[:4 * rate], rate, 16000)

@@ -21,7 +21,8 @@ LOUDNESS_N_FFT = 512  # ddsp's default for loudness features
 
 
 @functools.lru_cache(maxsize=8)
-def _a_weighting(n_fft: int, sample_rate: int) -> np.ndarray:
+def a_weighting(n_fft: int, sample_rate: int) -> np.ndarray:
+    """The A-curve's power weight of each rfft bin."""
     frequencies = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     with np.errstate(divide="ignore"):  # the A-curve takes log10(0) at 0 Hz (weight 0)
         return 10 ** (librosa.A_weighting(frequencies) / 10)
@@ -45,6 +46,6 @@ def spectra_loudness(magnitudes: np.ndarray, sample_rate: int, range_db: float =
     """Loudness [frames] of Hann-windowed magnitude spectra [frames, n_fft // 2 + 1]: the one
     place the A-weighting, the mean over bins and the floor are written (offline and live)."""
     n_fft = 2 * (magnitudes.shape[-1] - 1)
-    mean_power = (magnitudes ** 2 * _a_weighting(n_fft, sample_rate)).mean(axis=-1)
+    mean_power = (magnitudes ** 2 * a_weighting(n_fft, sample_rate)).mean(axis=-1)
     db = 10.0 * np.log10(np.maximum(mean_power, 10 ** (-range_db / 10)))
     return np.maximum(db, -range_db).astype(np.float32)

@@ -25,10 +25,9 @@ from nas.atomic import replace_dir, staging_dir
 from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, StreamingEngine
 from nas.engine.synth import crossfade, noise_crop, noise_impulses
+from nas.play.live import CENTRED, PITCH_EVERY
 
 ENVIRONMENT = Path(__file__).resolve().parents[2] / ".venv-neutone"  # made by `make neutone-env`
-LOOKAHEAD = 512  # samples at 16 kHz past each frame the features see: centred, as the offline features
-PITCH_EVERY = 4  # frames between pitch tracks, held between (as `nas play`)
 
 
 class NeutoneError(ValueError):
@@ -53,7 +52,7 @@ class NeutoneExport:
     bytes: int
 
 
-def export(engine: Engine, statistics: dict, out: Path, name: str, version: str) -> NeutoneExport:
+def export(engine: Engine, out: Path, name: str, version: str) -> NeutoneExport:
     """`out/model.nm` through neutone-sdk's `save_neutone_model` and its checks, in the
     export's environment; `out` is swapped in whole once the SDK is done, and left as it
     was if the SDK refuses (NeutoneError with its last words)."""
@@ -61,20 +60,28 @@ def export(engine: Engine, statistics: dict, out: Path, name: str, version: str)
     staging = staging_dir(out)
     with tempfile.TemporaryDirectory() as folder:
         arrays = Path(folder) / "bundle.npz"
-        bundle(engine, statistics, arrays, name, version)
+        bundle(engine, arrays, name, version)
         done = run_in_environment("export", str(arrays), str(staging))
     if done.returncode != 0:
         raise NeutoneError(f"neutone-sdk refused the model: {done.stderr.strip().splitlines()[-1:]}")
     replace_dir(staging, out, commit="model.nm")
-    return NeutoneExport(out, LOOKAHEAD, (out / "model.nm").stat().st_size)
+    return NeutoneExport(out, CENTRED, (out / "model.nm").stat().st_size)
 
 
-def bundle(engine: Engine, statistics: dict, path: Path, name: str, version: str) -> None:
+def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
     """Everything the module holds, as arrays in one .npz: the decoder's weights, the
     synthesizers' fixed filters and crossfade, the reverb, the noise sequence, CREPE tiny
-    (folded batch norm) and the A-weighting of the loudness spectra."""
-    from nas.data.loudness import LOUDNESS_N_FFT, _a_weighting
+    (folded batch norm), the loudness spectra's window and A-weighting; and its settings:
+    the features' lookahead (centred, as offline) and pitch cadence are `nas play`'s."""
+    from nas.config import POWER_FRAME_SIZE
+    from nas.constants import DB_RANGE, F0_RANGE, NORMALIZE_EPS
+    from nas.data.features import SOUNDING_DB
+    from nas.data.loudness import LOUDNESS_N_FFT, a_weighting
+    from nas.engine.synth import NOISE_BIAS
+    from nas.pitch import FRAME_SIZE, SURE_PITCH
+    from nas.pitch.decode import BIN_CENTS
     from nas.pitch.weights import folded_weights
+    from nas.play.adjust import QUIET_DB
     from nas.spectrum import periodic_hann
 
     config = engine.model["model"]
@@ -90,20 +97,24 @@ def bundle(engine: Engine, statistics: dict, path: Path, name: str, version: str
                      else np.zeros((2, 0))),
         "impulses": noise_impulses(int(config["n_noise_bands"])), "noise": engine.noise,
         "fall": crossfade(engine.hop)[0], "rise": crossfade(engine.hop)[1], "reverb": engine.reverb.ir,
-        "a_weighting": _a_weighting(LOUDNESS_N_FFT, engine.sample_rate),
+        "a_weighting": a_weighting(LOUDNESS_N_FFT, engine.sample_rate),
         "loudness_window": periodic_hann(LOUDNESS_N_FFT),
         "crepe_dense": dense_kernel, "crepe_dense_bias": dense_bias,
         **{f"crepe{i}.{part}": value for i, block in enumerate(blocks)
            for part, value in zip(("kernel", "bias", "scale", "shift"), block[:4])},
-        "crepe_strides": np.array([block[4] for block in blocks]),
+        "crepe_strides": np.array([block[4] for block in blocks]), "bin_cents": BIN_CENTS,
     }
     settings = {"sample_rate": engine.sample_rate, "hop": engine.hop, "n_harmonics": engine.n_harmonics,
-                "crop": noise_crop(int(config["n_noise_bands"])), "level": engine.level, "lookahead": LOOKAHEAD,
-                "pitch_every": PITCH_EVERY, "mean_pitch_note": float(statistics["mean_pitch_note"]),
-                "note_level": float(statistics[f"mean_{engine.level}_note"]), "name": name, "version": version}
+                "crop": noise_crop(int(config["n_noise_bands"])), "level": engine.level, "lookahead": CENTRED,
+                "pitch_every": PITCH_EVERY, "name": name, "version": version,
+                "constants": {"frame": FRAME_SIZE, "loudness_n_fft": LOUDNESS_N_FFT, "power_frame": POWER_FRAME_SIZE,
+                              "sure_pitch": SURE_PITCH, "sounding_db": SOUNDING_DB, "quiet_db": QUIET_DB,
+                              "db_range": DB_RANGE, "f0_range": F0_RANGE, "noise_bias": NOISE_BIAS,
+                              "eps": NORMALIZE_EPS}}
+    integers, doubles = ("dilations", "crepe_strides"), ("reverb", "bin_cents")  # the rest float32
     np.savez(path, settings=np.array(json.dumps(settings)),
-             **{k: np.asarray(v, np.float64 if k == "reverb" else np.float32) if k not in ("dilations", "crepe_strides")
-                else np.asarray(v, np.int64) for k, v in arrays.items()})
+             **{k: np.asarray(v, np.int64 if k in integers else np.float64 if k in doubles else np.float32)
+                for k, v in arrays.items()})
 
 
 def run_in_environment(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -32,13 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-MAX_BLOCK = 2048  # the largest native buffer size
-BUFFER_SIZES = [128, 256, 512, 1024, 2048]
-NOISE_BIAS = -5.0
-CENTS_OFFSET = 1997.3794084376191  # CREPE's bin 0
-SURE_PITCH, SOUNDING_DB, QUIET_DB, DB_RANGE, F0_RANGE = 0.85, -55.0, 20.0, 80.0, 127.0
-NORMALIZE_EPS = 1e-5
-FRAME, LOUDNESS_N_FFT, POWER_FRAME = 1024, 512, 1024
+BUFFER_SIZES = [128, 256, 512, 1024, 2048]  # the native buffer sizes (written again where TorchScript reads them)
+MAX_BLOCK = BUFFER_SIZES[-1]
 
 
 def _exp_sigmoid(x: Tensor) -> Tensor:
@@ -72,17 +67,18 @@ class Chain(nn.Module):
     def __init__(self, arrays: Dict[str, np.ndarray], settings: Dict):
         super().__init__()
         t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
-        # TorchScript reads no module globals: the constants the methods use are attributes
-        self.frame: int = FRAME
-        self.loudness_n_fft: int = LOUDNESS_N_FFT
-        self.power_frame: int = POWER_FRAME
-        self.sure_pitch: float = SURE_PITCH
-        self.sounding_db: float = SOUNDING_DB
-        self.quiet_db: float = QUIET_DB
-        self.db_range: float = DB_RANGE
-        self.f0_range: float = F0_RANGE
-        self.noise_bias: float = NOISE_BIAS
-        self.eps: float = NORMALIZE_EPS
+        # nas's constants, as the bundle carries them (TorchScript reads no module globals)
+        c = settings["constants"]
+        self.frame: int = int(c["frame"])
+        self.loudness_n_fft: int = int(c["loudness_n_fft"])
+        self.power_frame: int = int(c["power_frame"])
+        self.sure_pitch: float = float(c["sure_pitch"])
+        self.sounding_db: float = float(c["sounding_db"])
+        self.quiet_db: float = float(c["quiet_db"])
+        self.db_range: float = float(c["db_range"])
+        self.f0_range: float = float(c["f0_range"])
+        self.noise_bias: float = float(c["noise_bias"])
+        self.eps: float = float(c["eps"])
         self.log2_440: float = math.log2(440.0)
         self.sample_rate: int = int(settings["sample_rate"])
         self.hop: int = int(settings["hop"])
@@ -124,9 +120,9 @@ class Chain(nn.Module):
         # the features
         self.register_buffer("a_weighting", t["a_weighting"])
         self.register_buffer("loudness_window", t["loudness_window"])
-        self.register_buffer("bin_cents", torch.linspace(0.0, 7180.0, 360, dtype=torch.float64) + CENTS_OFFSET)
+        self.register_buffer("bin_cents", t["bin_cents"])
         self.crepe = nn.ModuleList()
-        length = FRAME
+        length = self.frame
         for i, stride in enumerate(int(s) for s in t["crepe_strides"]):
             block = _CrepeBlock(t[f"crepe{i}.kernel"], t[f"crepe{i}.bias"], t[f"crepe{i}.scale"], t[f"crepe{i}.shift"],
                                 stride, length)
@@ -136,7 +132,7 @@ class Chain(nn.Module):
         self.register_buffer("crepe_dense_bias", t["crepe_dense_bias"])
         # the state, all of it reset by `reset`
         channels = int(self.kernels.shape[-1])
-        self.register_buffer("audio", torch.zeros(FRAME + self.hop))
+        self.register_buffer("audio", torch.zeros(self.frame + self.hop))
         self.register_buffer("input_history", torch.zeros(self.taps - 1, 2))
         self.register_buffer("histories", torch.zeros(len(self.dilations), (self.taps - 1) * max(self.dilations),
                                                       channels))
@@ -169,8 +165,9 @@ class Chain(nn.Module):
         activation = torch.sigmoid(x.transpose(1, 2).reshape(x.shape[0], -1) @ self.crepe_dense + self.crepe_dense_bias)
         centre = activation.argmax(dim=1)
         index = centre[:, None] + torch.arange(-4, 5)[None, :]
-        valid = (index >= 0) & (index < 360)
-        index = index.clamp(0, 359)
+        bins = self.bin_cents.shape[0]
+        valid = (index >= 0) & (index < bins)
+        index = index.clamp(0, bins - 1)
         weights = torch.gather(activation, 1, index).double() * valid
         total = weights.sum(dim=1)
         cents = (weights * self.bin_cents[index]).sum(dim=1) / torch.where(total > 0, total, torch.ones_like(total))

@@ -40,6 +40,7 @@ from nas.play.transfer import read_source
 from nas.spectrum import periodic_hann
 
 CENTRED = FRAME_SIZE // 2  # the offline features' lookahead: the pitch window's centre
+PITCH_EVERY = 4  # control frames a pitch track holds for
 
 
 class LiveFeatures:
@@ -47,7 +48,7 @@ class LiveFeatures:
     frame as soon as its windows are complete; the level is the loudness again, or the power
     (`level` "power")."""
 
-    def __init__(self, control_rate: int, lookahead: int = CENTRED, capacity: str = "tiny", pitch_every: int = 4,
+    def __init__(self, control_rate: int, lookahead: int = CENTRED, capacity: str = "tiny", pitch_every: int = PITCH_EVERY,
                  level: str = "loudness"):
         if not 0 <= lookahead <= CENTRED:
             raise ValueError(f"lookahead {lookahead}: 0 to {CENTRED} samples")
@@ -141,7 +142,7 @@ class LiveTransfer:
     the conversions' filter delays included; `latency` adds the block gathered before it
     is processed: what a listener hears."""
 
-    def __init__(self, engine: Engine, statistics: dict, block: int, lookahead: int = CENTRED, pitch_every: int = 4,
+    def __init__(self, engine: Engine, statistics: dict, block: int, lookahead: int = CENTRED, pitch_every: int = PITCH_EVERY,
                  rate: int | None = None):
         self.rate = rate or engine.sample_rate
         self.features = LiveFeatures(engine.control_rate, lookahead, pitch_every=pitch_every, level=engine.level)
