@@ -272,8 +272,8 @@ def test_export_flow_writes_a_ddsp_vst_model_and_the_cli_refuses_others(prefect_
 
 def test_export_flow_writes_a_neutone_model_through_the_sdks_checks_and_the_cli_refuses_one_that_cannot_stream(
         prefect_server, trained_run, prepared, small_sources, tmp_path):
-    """neutone-sdk's save_neutone_model (scripting, sample renders, reload, its latency and
-    speed benchmarks) in the export's environment, on a model trained here; a model that
+    """neutone-sdk's save_neutone_model (scripting, sample renders, reload and comparison,
+    offline mode, its latency report) in the export's environment, on a model trained here; a model that
     cannot stream (ddsp's sequence Normalize) refused before any flow starts: exit 2, the
     reason, nothing written."""
     from flows.export import export
