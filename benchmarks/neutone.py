@@ -48,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, help="a trained run (default: the committed demo model)")
     args = parser.parse_args()
-    from nas.export.neutone import bundle, run_in_environment
+    from nas.play.neutone import bundle, run_in_environment
     from nas.play.model import load_engine, run_paths, run_statistics
     from nas.play.rates import convert
     from tests.conftest import demo_audio

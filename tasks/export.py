@@ -28,8 +28,8 @@ def export_model(layout: RunLayout, dataset_dir: Path) -> ExportReport:
 
 @task(name="export-ddsp-vst")
 def export_ddsp_vst(layout: RunLayout, dataset_dir: Path, name: str):
-    """The model as DDSP-VST loads it, in the run's ddsp-vst/ (nas.export.ddsp_vst)."""
-    from nas.export import ddsp_vst
+    """The model as DDSP-VST loads it, in the run's ddsp-vst/ (nas.play.ddsp_vst)."""
+    from nas.play import ddsp_vst
     from nas.models.saved import load_model
     from nas.store.datasets import load_statistics
 
@@ -40,8 +40,8 @@ def export_ddsp_vst(layout: RunLayout, dataset_dir: Path, name: str):
 
 @task(name="export-neutone")
 def export_neutone(layout: RunLayout, name: str):
-    """The model for Neutone FX, in the run's neutone/ (nas.export.neutone)."""
-    from nas.export import neutone
+    """The model for Neutone FX, in the run's neutone/ (nas.play.neutone)."""
+    from nas.play import neutone
     from nas.play.model import load_engine
     from nas.store.runs import load_model_summary
 

@@ -74,7 +74,7 @@ def test_nas_power_and_pitch_are_what_the_plugin_computes(feature_model):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """The committed ddsp-vst demo model, exported for the plugin."""
-    from nas.export import ddsp_vst
+    from nas.play import ddsp_vst
     from nas.models.saved import load_model
 
     model, summary = load_model(VST_MODEL)
@@ -242,7 +242,7 @@ def test_played_the_plugins_way_it_sounds_as_nas_plays_it(exported, feature_mode
     is it here."""
     from nas.config.presets import LossConfig
     from nas.engine.engine import Engine
-    from nas.export.weights import engine_weights
+    from nas.models.weights import engine_weights
     from nas.models.synthesizer import make_spectral_loss
 
     model, summary, result = exported

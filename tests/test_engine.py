@@ -15,7 +15,7 @@ from nas.export.bundle import (
     export_model,
     relative_difference,
 )
-from nas.export.weights import engine_weights
+from nas.models.weights import engine_weights
 from nas.models.synthesizer import Synthesizer
 from nas.store.artifacts import ExportReport
 from tests.conftest import example_controls

@@ -68,7 +68,7 @@ def demo_run_48k(demo_run, tmp_path_factory) -> Path:
     rate its synthesis runs at set to 48 kHz (hop 192, the same decoder)."""
     import json
 
-    from nas.export.weights import engine_weights
+    from nas.models.weights import engine_weights
     from nas.models.saved import load_model
     from nas.store.names import MODEL_FILE, WEIGHTS_FILE
     from nas.store.runs import RunLayout

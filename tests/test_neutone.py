@@ -12,7 +12,7 @@ BLOCK = 256
 @pytest.fixture(scope="module")
 def demo_engine():
     from nas.engine.engine import Engine
-    from nas.export.weights import engine_weights
+    from nas.models.weights import engine_weights
     from nas.models.saved import load_model
 
     model, summary = load_model(DEMO_MODELS / "frame")
@@ -23,7 +23,7 @@ def demo_engine():
 def played(demo_engine, tmp_path_factory):
     """The module scripted in the export's environment, fed the same controls as nas's
     streaming engine (8 frames a call) and 4 s of violin in blocks of 256."""
-    from nas.export.neutone import bundle, run_in_environment
+    from nas.play.neutone import bundle, run_in_environment
     from nas.resample import resample
 
     engine, summary = demo_engine

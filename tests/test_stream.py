@@ -9,7 +9,7 @@ import tensorflow as tf
 from nas.config.presets import PRESETS
 from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, StreamingEngine
-from nas.export.weights import engine_weights
+from nas.models.weights import engine_weights
 from nas.models.synthesizer import Synthesizer
 from tests.conftest import DEMO_MODELS, demo_audio, demo_truth, example_controls
 

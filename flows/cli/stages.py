@@ -11,9 +11,9 @@ from flows.cli.common import (add_config, add_data_root, check_audio, parse_over
 from nas.config import ConfigError, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
 from nas.export import TARGETS
-from nas.export.ddsp_vst import STATE_SIZE, RuleError, check_rule
-from nas.export.neutone import NeutoneError
-from nas.export.neutone import check as check_neutone
+from nas.play.ddsp_vst import STATE_SIZE, RuleError, check_rule
+from nas.play.neutone import NeutoneError
+from nas.play.neutone import check as check_neutone
 from nas.locations import check_reachable, is_url, resolve_root, unreachable
 from nas.store.runs import load_model_summary
 

@@ -123,7 +123,7 @@ PRESETS: dict[str, ModelConfig] = {
     "cnn": ModelConfig(decoder="dilated-cnn", channels=128, **_CNN, **_FASTER),
     "rnn-tiny": ModelConfig(decoder="rnn-fc", rnn_units=256, fc_layers=0, reverb_length=16000, **_FASTER),
     "full": ModelConfig(decoder="rnn-fc", rnn_units=512, fc_units=512, fc_layers=3, reverb_length=48000, **_FASTER),
-    # cnn-tiny on what DDSP-VST gives a model: power, 50 frames a second (nas.export.ddsp_vst)
+    # cnn-tiny on what DDSP-VST gives a model: power, 50 frames a second (nas.play.ddsp_vst)
     "ddsp-vst": ModelConfig(decoder="dilated-cnn", channels=8, control_rate=50, level="power", n_harmonics=60,
                             n_noise_bands=65, **_CNN, **_FASTER),
 }

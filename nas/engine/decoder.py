@@ -1,6 +1,6 @@
 """The decoders in NumPy, from exported weights: the same arithmetic as the Keras layers.
 
-Weights are a flat dict of arrays named by `nas.export.weights` (e.g. `res3.conv`,
+Weights are a flat dict of arrays named by `nas.models.weights` (e.g. `res3.conv`,
 `in0.fc1.dense.kernel`). ddsp's `Normalize("layer")` (norm `sequence`) pools over time and
 channels of the whole sequence; norm `frame` and Keras' LayerNormalization (in ddsp's Fc
 stacks) over channels per frame.

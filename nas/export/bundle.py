@@ -30,7 +30,7 @@ from nas.store.runs import model_summary
 from nas.training import data
 
 from . import formats
-from .weights import engine_weights
+from nas.models.weights import engine_weights
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ def load_engine(run: Path) -> Engine:
     if not summary_file.exists():
         raise ModelError(f"{run}: no trained model yet (no {layout.model.name}/{summary_file.name}): its training "
                          "has not finished; wait for it, or run `nas train` on its config again to resume it")
-    from nas.export.weights import engine_weights
+    from nas.models.weights import engine_weights
     from nas.models.saved import load_model
 
     model, summary = load_model(layout.model)

@@ -60,12 +60,12 @@ class RunLayout:
 
     @property
     def ddsp_vst(self) -> Path:
-        """The model as DDSP-VST loads it (nas.export.ddsp_vst) and its reverb as WAVs."""
+        """The model as DDSP-VST loads it (nas.play.ddsp_vst) and its reverb as WAVs."""
         return self.dir / "ddsp-vst"
 
     @property
     def neutone(self) -> Path:
-        """The model for Neutone FX (nas.export.neutone): model.nm, metadata.json, samples/."""
+        """The model for Neutone FX (nas.play.neutone): model.nm, metadata.json, samples/."""
         return self.dir / "neutone"
 
     @property

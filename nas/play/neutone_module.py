@@ -1,5 +1,5 @@
 """The Neutone FX module, in the export's own environment (torch 2.11, neutone-sdk 1.5.2):
-`nas play`'s chain in TorchScript, built from the arrays `nas.export.neutone.bundle` wrote.
+`nas play`'s chain in TorchScript, built from the arrays `nas.play.neutone.bundle` wrote.
 
 The chain per block of 16 kHz audio (any multiple of the hop: the SDK hands the model one of
 its native buffer sizes):
@@ -34,6 +34,9 @@ from torch import Tensor, nn
 
 BUFFER_SIZES = [128, 256, 512, 1024, 2048]  # the native buffer sizes (written again where TorchScript reads them)
 MAX_BLOCK = BUFFER_SIZES[-1]
+CONSTANT_ARRAYS = ("input_mean", "input_std", "input_conv", "kernels", "scales", "shifts", "out_norm", "dense", "bias",
+                   "impulses", "noise", "fall", "rise", "a_weighting", "loudness_window", "bin_cents", "crepe_dense",
+                   "crepe_dense_bias")
 
 
 def _exp_sigmoid(x: Tensor) -> Tensor:
@@ -92,23 +95,13 @@ class Chain(nn.Module):
         self.taps: int = int(t["input_conv"].shape[0])
         self.dilations: List[int] = [int(d) for d in t["dilations"]]
         self.has_out_norm: bool = int(t["out_norm"].shape[1]) > 0
-        # the decoder: conv kernels [taps, in, out] (a few frames a call: a product per tap
-        # takes a tenth of torch's conv1d)
-        self.register_buffer("input_mean", t["input_mean"])
-        self.register_buffer("input_std", t["input_std"])
-        self.register_buffer("input_conv", t["input_conv"])
-        self.register_buffer("kernels", t["kernels"])
-        self.register_buffer("scales", t["scales"])
-        self.register_buffer("shifts", t["shifts"])
-        self.register_buffer("out_norm", t["out_norm"])
-        self.register_buffer("dense", t["dense"])
-        self.register_buffer("bias", t["bias"])
-        # the synthesizers
-        self.register_buffer("impulses", t["impulses"])
-        self.register_buffer("noise", t["noise"])
-        self.register_buffer("fall", t["fall"])
+        # as the bundle holds them: the decoder (conv kernels [taps, in, out]: a few frames a
+        # call, where a product per tap takes a tenth of torch's conv1d), the synthesizers'
+        # filters, crossfade and noise sequence, the loudness window and A-weighting, CREPE's
+        # bins and classifier
+        for name in CONSTANT_ARRAYS:
+            self.register_buffer(name, t[name])
         self.noise_fft: int = 1 << math.ceil(math.log2(self.hop + self.impulses.shape[1] - 1))
-        self.register_buffer("rise", t["rise"])
         # the reverb: uniformly partitioned convolution (overlap-save, partitions of a hop,
         # FFTs of two, a frequency-domain delay line), as the streaming engine's
         ir = t["reverb"].clone()
@@ -117,10 +110,6 @@ class Chain(nn.Module):
         padded = torch.zeros(partitions, 2 * self.hop, dtype=torch.float64)
         padded[:, :self.hop] = nn.functional.pad(ir, (0, partitions * self.hop - ir.shape[0])).reshape(partitions, -1)
         self.register_buffer("reverb_spectra", torch.fft.rfft(padded))
-        # the features
-        self.register_buffer("a_weighting", t["a_weighting"])
-        self.register_buffer("loudness_window", t["loudness_window"])
-        self.register_buffer("bin_cents", t["bin_cents"])
         self.crepe = nn.ModuleList()
         length = self.frame
         for i, stride in enumerate(int(s) for s in t["crepe_strides"]):
@@ -128,8 +117,6 @@ class Chain(nn.Module):
                                 stride, length)
             self.crepe.append(block)
             length = block.out_length
-        self.register_buffer("crepe_dense", t["crepe_dense"])
-        self.register_buffer("crepe_dense_bias", t["crepe_dense_bias"])
         # the state, all of it reset by `reset`
         channels = int(self.kernels.shape[-1])
         self.register_buffer("audio", torch.zeros(self.frame + self.hop))

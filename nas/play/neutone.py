@@ -6,7 +6,7 @@ beside nas's TensorFlow environment, so the export runs in an environment of its
 (`make neutone-env`: `.venv-neutone`, from `requirements-neutone.lock`). This half runs in
 nas's environment: it checks the model can stream and gathers everything the module needs
 as plain arrays (`bundle`), each made by the same nas function that makes it for the
-streaming engine. `nas.export.neutone_module` builds the module from them in the export's
+streaming engine. `nas.play.neutone_module` builds the module from them in the export's
 environment.
 """
 
@@ -25,7 +25,7 @@ from nas.atomic import replace_dir, staging_dir
 from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, StreamingEngine
 from nas.engine.synth import crossfade, noise_crop, noise_impulses
-from nas.play.live import CENTRED, PITCH_EVERY
+from .live import CENTRED, PITCH_EVERY
 
 ENVIRONMENT = Path(__file__).resolve().parents[2] / ".venv-neutone"  # made by `make neutone-env`
 
@@ -118,9 +118,9 @@ def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
 
 
 def run_in_environment(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """`python -m nas.export.neutone_module ARGS` in the export's environment."""
+    """`python -m nas.play.neutone_module ARGS` in the export's environment."""
     python = ENVIRONMENT / "bin" / "python"
     root = Path(__file__).resolve().parents[2]
     environment = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([str(python), "-m", "nas.export.neutone_module", *args], cwd=root, env=environment,
+    return subprocess.run([str(python), "-m", "nas.play.neutone_module", *args], cwd=root, env=environment,
                           capture_output=True, text=True, timeout=timeout)

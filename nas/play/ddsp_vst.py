@@ -35,7 +35,7 @@ from nas.atomic import atomic_path
 from nas.config.presets import ModelConfig
 from nas.constants import NORMALIZE_EPS, SAMPLE_RATE
 
-from .weights import engine_weights
+from nas.models.weights import engine_weights
 
 FRAME_RATE = 50  # the plugin calls the model every 320 samples at 16 kHz
 STATE_SIZE = 512  # floats the plugin carries from one call to the next
@@ -192,7 +192,7 @@ def export(model, statistics: dict, sample_rate: int, out: Path, name: str) -> V
     written) for a model the plugin could not play."""
     import soundfile as sf
 
-    from nas.play.rates import convert
+    from .rates import convert
 
     check_rule(model.config, sample_rate)
     out.mkdir(parents=True, exist_ok=True)
