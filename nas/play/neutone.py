@@ -13,9 +13,12 @@ environment.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from nas.engine.stream import NotStreamable, StreamingEngine
 from nas.engine.synth import crossfade, noise_crop, noise_impulses
 from .live import CENTRED, PITCH_EVERY
 
+log = logging.getLogger(__name__)
 ENVIRONMENT = Path(__file__).resolve().parents[2] / ".venv-neutone"  # made by `make neutone-env`
 
 
@@ -61,9 +65,14 @@ def export(engine: Engine, out: Path, name: str, version: str) -> NeutoneExport:
     with tempfile.TemporaryDirectory() as folder:
         arrays = Path(folder) / "bundle.npz"
         bundle(engine, arrays, name, version)
+        log.info("neutone-sdk is scripting %s, rendering its sample sounds and checking the saved model "
+                 "(a minute or two)", version)
+        started = time.perf_counter()
         done = run_in_environment("export", str(arrays), str(staging))
     if done.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
         raise NeutoneError(f"neutone-sdk refused the model: {done.stderr.strip().splitlines()[-1:]}")
+    log.info("neutone-sdk passed it in %.0f s", time.perf_counter() - started)
     replace_dir(staging, out, commit="model.nm")
     return NeutoneExport(out, CENTRED, (out / "model.nm").stat().st_size)
 
