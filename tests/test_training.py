@@ -81,6 +81,35 @@ def test_two_training_steps_under_mirrored_strategy_on_two_cpus(prepared, tmp_pa
     assert result["loop_step"] == 2 and (tmp_path / "run" / "model" / "model.json").exists()
 
 
+def test_a_run_resumes_from_its_newest_checkpoint_written_whole(tmp_path):
+    """A kill can fall between a checkpoint's files and TensorFlow's state file that names
+    it, or within its files: the run resumes from the newest checkpoint that reads whole."""
+    import tensorflow as tf
+
+    from nas.training.loop import resume
+
+    def fresh():
+        return tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64))
+
+    saved = fresh()
+    manager = tf.train.CheckpointManager(saved, str(tmp_path), max_to_keep=3)
+    for step in (10, 20, 30):
+        saved.step.assign(step)
+        manager.save(checkpoint_number=step)
+    state = tmp_path / "checkpoint"
+    state.write_text(state.read_text().replace("ckpt-30", "ckpt-20"))  # killed before the state file
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-20")
+    assert resume(fresh(), tmp_path) == 30
+    for shard in tmp_path.glob("ckpt-30.data-*"):  # killed while its data was written
+        shard.unlink()
+    assert resume(fresh(), tmp_path) == 20
+    (tmp_path / "ckpt-20.index").write_bytes(b"\0" * 16)  # an index cut short
+    assert resume(fresh(), tmp_path) == 10
+    for index in tmp_path.glob("*.index"):
+        index.unlink()
+    assert resume(fresh(), tmp_path) == 0
+
+
 def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_path):
     """SIGKILL mid-run, then the same command: it resumes from the latest checkpoint, the
     step count continues, and after a hundred steps the spectral loss is clearly lower."""
@@ -98,7 +127,9 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     assert not (run_dir / "model").exists()
-    killed_at = max(int(p.name[5:-6]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+    from nas.training.loop import complete_checkpoints
+
+    killed_at = int(complete_checkpoints(run_dir / "checkpoints")[0].rsplit("-", 1)[1])  # 20, or later
 
     steps = 100
     second = subprocess.run([sys.executable, "-c", TRAIN, str(dataset_dir), str(run_dir),

@@ -139,6 +139,33 @@ class Trainer:
         return float(self.schedule(step))
 
 
+def complete_checkpoints(folder: Path) -> list[str]:
+    """The prefixes of the checkpoints in `folder` whose index and every data shard are on
+    disk, newest first. TensorFlow writes a checkpoint's files before it names it in its
+    `checkpoint` state file, so a run killed between the two has a newer complete
+    checkpoint than that file says: the one it resumes from."""
+    found = []
+    for index in Path(folder).glob("ckpt-*.index"):
+        prefix = index.name.removesuffix(".index")
+        number = prefix.removeprefix("ckpt-")
+        shards = list(Path(folder).glob(f"{prefix}.data-*-of-*"))
+        if number.isdigit() and shards and len(shards) == int(shards[0].name.rsplit("-of-", 1)[1]):
+            found.append((int(number), str(Path(folder) / prefix)))
+    return [prefix for _, prefix in sorted(found, reverse=True)]
+
+
+def resume(checkpoint: tf.train.Checkpoint, folder: Path) -> int:
+    """Restore the newest checkpoint that reads whole; its step (0: none, a fresh start)."""
+    for prefix in complete_checkpoints(folder):
+        try:
+            checkpoint.restore(prefix).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError) as error:  # cut short as it was written
+            log.warning("checkpoint %s does not read whole (%s); trying the one before", prefix, type(error).__name__)
+            continue
+        return int(checkpoint.step)
+    return 0
+
+
 def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: list[Callback] = (),
           strategy: tf.distribute.Strategy | None = None) -> RunSummary:
     """Train (or resume) the run in `layout` until `config.steps`; returns the run summary."""
@@ -155,10 +182,8 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     checkpoints = Checkpoints(layout.checkpoints)  # in a bucket: a local copy, uploaded after each save
     manager = tf.train.CheckpointManager(trainer.checkpoint, str(checkpoints.dir),
                                          max_to_keep=config.keep_checkpoints, step_counter=trainer.step)
-    start = 0
-    if manager.latest_checkpoint:
-        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        start = int(trainer.step)
+    start = resume(trainer.checkpoint, checkpoints.dir)
+    if start:
         log.info("resumed %s from its checkpoint at step %d", layout.dir.name, start)
     write_run_config(layout, dataset_dir, metadata, config, _software())
     metrics = MetricsLog(layout.metrics, start)
