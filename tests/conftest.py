@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,10 @@ os.environ.pop("WANDB_API_KEY", None)  # tests never go online
 # is set) lives there, not in the user's ~/.prefect, and is stopped at the end.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="nas-tests-prefect-")
 os.environ["NAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="nas-tests-cache-")  # not the user's ~/.cache/nas
+# Every process of the session carries this mark (xdist's workers and whatever they start
+# inherit it): at the end the controller checks that none it started is left running.
+SESSION_MARK = "NAS_TEST_SESSION"
+os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo-violin"
@@ -242,3 +248,36 @@ def bucket(s3_endpoint):
     name = f"nas-{uuid.uuid4().hex[:12]}"
     s3fs.S3FileSystem(skip_instance_cache=True).mkdir(name)
     return name
+
+
+def _left_running() -> list[str]:
+    """This session's processes still running, but for pytest's own: this one and xdist's
+    workers, which go as the session ends."""
+    import psutil
+
+    left = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if process.pid == os.getpid() or process.environ().get(SESSION_MARK) != os.environ[SESSION_MARK]:
+                continue
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        command = " ".join(process.info["cmdline"] or [])
+        if "exec(eval(sys.stdin.readline()))" not in command:  # execnet's bootstrap: an xdist worker
+            left.append(f"{process.pid}: {command[:240]}")
+    return left
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """On the controller, after the workers: no server, worker, jackd or S3 server the suite
+    started may outlive it (each is given 30 s to finish stopping)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    deadline = time.monotonic() + 30
+    while (left := _left_running()) and time.monotonic() < deadline:
+        time.sleep(1)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.ensure_newline()
+        reporter.write_line("processes the suite started and left running:\n  " + "\n  ".join(left), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
