@@ -1,4 +1,5 @@
-"""A default `nas run` prints our lines only; `--verbose` brings the libraries' back."""
+"""A default `nas run` prints our lines only; `--verbose` brings the libraries' back; a
+command's process ends when its work does."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import pty
 import subprocess
 import sys
+import time
 
 from tests.conftest import REPO, write_config
 
@@ -65,3 +67,22 @@ def test_a_terminal_draws_progress_as_a_bar_and_the_rest_as_lines():
     assert "\u2501" in text and "30/30 as a bar" in text  # rich's bar glyph, and the bar's own detail
     assert "as a log line" not in text  # a progress record is not printed as a line as well
     assert "apitools" not in text  # the display writes past the stderr filter: known lines are dropped before it
+
+
+STRAGGLER = """
+import sys, threading
+import flows.cli.main as cli
+cli.THREADS_GRACE_S = 0.5
+held = threading.Event()
+cli.main = lambda: (threading.Thread(target=held.wait, name="queue-drainer").start(), 0)[1]
+sys.exit(cli.command())
+"""
+
+
+def test_a_thread_left_when_the_work_is_done_does_not_keep_the_command_alive():
+    """A thread that is not a daemon and outlives the command's work (as a client draining
+    to a server that went away would) gets its grace, then the process exits, naming it."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", STRAGGLER], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and time.monotonic() - started < 60
+    assert "queue-drainer would keep the process alive after 0.5 s: exiting without it" in done.stderr

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
+import time
 
 from flows.cli import admin, batches, console, playing, stages
 from flows.cli.common import UserError
@@ -33,13 +36,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 EXIT_STACKS_AFTER_S = 120
+THREADS_GRACE_S = 10.0
+
+
+def stragglers() -> list[threading.Thread]:
+    """Threads that would keep the process alive once the command's work is done."""
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
 
 
 def command() -> int:
-    """The `nas` command: `main`, then the process exits. Should the exit hang (a library's
-    thread or exit handler waiting on something), every thread's stack goes to stderr after
-    EXIT_STACKS_AFTER_S, so that the hang names its place instead of looking like slow work."""
+    """The `nas` command: `main`, then the process exits. A thread that is not a daemon and
+    outlives the work (a library's client draining a queue to a server that went away) gets
+    THREADS_GRACE_S to finish; then the process exits anyway, naming it. Should the exit
+    still hang (an exit handler waiting on something), every thread's stack goes to stderr
+    after EXIT_STACKS_AFTER_S, so that the hang names its place instead of looking like slow
+    work."""
     code = main()
+    deadline = time.monotonic() + THREADS_GRACE_S
+    for thread in stragglers():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = stragglers()
+    if left:
+        print(f"nas: the work is done, but {', '.join(t.name for t in left)} would keep the process alive "
+              f"after {THREADS_GRACE_S:g} s: exiting without it", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     import faulthandler
 
     faulthandler.dump_traceback_later(EXIT_STACKS_AFTER_S, file=sys.stderr)
