@@ -80,3 +80,33 @@ def test_the_modules_tracker_is_nas_live_tracker_and_its_sound_follows(played):
     played_back = out["live"][512:]
     assert np.abs(played_back).max() > 1e-3
     assert _pitch_gap_cents(played_back, violin[:len(played_back)]) < 50
+
+
+def test_a_power_model_plays_in_buffers_that_end_inside_its_hops(tmp_path):
+    """The ddsp-vst demo model (power, 320-sample hops) through the module: its audio is the
+    streaming engine's, and buffers of 128 give full buffers back, a hop later."""
+    from nas.engine.engine import Engine
+    from nas.engine.stream import StreamingEngine
+    from nas.models.saved import load_model
+    from nas.models.weights import engine_weights
+    from nas.play.neutone import bundle, delay_samples, run_in_environment
+    from nas.resample import resample
+
+    model, summary = load_model(DEMO_MODELS / "ddsp-vst")
+    engine = Engine(summary.model_dump(mode="json"), engine_weights(model))
+    assert delay_samples(engine.hop) == 512 + 320
+    bundle(engine, tmp_path / "bundle.npz", "demo-violin", summary.model_version)
+    t = np.arange(400) / 50
+    f0 = (330 * 2 ** (0.7 * np.sin(1.3 * t))).astype(np.float32)
+    power = (-40 + 20 * np.sin(2 * t) ** 2).astype(np.float32)
+    audio, rate = demo_audio()
+    np.savez(tmp_path / "in.npz", f0_hz=f0, level_db=power, frames=np.array(3),
+             audio_in=resample(audio[:2 * rate], rate, 16000), block=np.array(128))
+    done = run_in_environment("parity", str(tmp_path / "bundle.npz"), str(tmp_path / "in.npz"), str(tmp_path / "out.npz"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(tmp_path / "out.npz") as out:
+        reference = StreamingEngine(engine).render(f0, power, 640)
+        n = len(out["audio"])
+        assert np.abs(out["audio"] - reference[:n]).max() < 1e-4 * np.abs(reference).max()
+        assert len(out["live"]) == 2 * 16000 and np.isfinite(out["live"]).all()
+        assert np.abs(out["live"][:832]).max() == 0 and np.abs(out["live"][832:]).max() > 1e-3

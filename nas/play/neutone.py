@@ -31,6 +31,7 @@ from nas.engine.synth import crossfade, noise_crop, noise_impulses
 from .live import CENTRED, PITCH_EVERY
 
 log = logging.getLogger(__name__)
+BUFFER_SIZES = (128, 256, 512, 1024, 2048)  # what the module takes (Neutone re-cuts the host's buffers)
 ENVIRONMENT = Path(__file__).resolve().parents[2] / ".venv-neutone"  # made by `make neutone-env`
 
 
@@ -47,6 +48,13 @@ def check(engine: Engine) -> None:
     if not (ENVIRONMENT / "bin" / "python").exists():
         raise NeutoneError(f"{ENVIRONMENT}: the Neutone export's environment is not installed; run "
                            "`make neutone-env` (torch 2.11, torchaudio 2.11, neutone-sdk 1.5.2: about 4.6 GB)")
+
+
+def delay_samples(hop: int) -> int:
+    """What the module's output runs behind its input at 16 kHz: the features' lookahead
+    (centred, as offline), and a hop more where a buffer ends inside a hop: a frame's audio
+    is complete only once the next frame's windows are."""
+    return CENTRED + (0 if all(size % hop == 0 for size in BUFFER_SIZES) else hop)
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ def export(engine: Engine, out: Path, name: str, version: str) -> NeutoneExport:
         raise NeutoneError(f"neutone-sdk refused the model: {done.stderr.strip().splitlines()[-1:]}")
     log.info("neutone-sdk passed it in %.0f s", time.perf_counter() - started)
     replace_dir(staging, out, commit="model.nm")
-    return NeutoneExport(out, CENTRED, (out / "model.nm").stat().st_size)
+    return NeutoneExport(out, delay_samples(engine.hop), (out / "model.nm").stat().st_size)
 
 
 def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
@@ -115,6 +123,7 @@ def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
     }
     settings = {"sample_rate": engine.sample_rate, "hop": engine.hop, "n_harmonics": engine.n_harmonics,
                 "crop": noise_crop(int(config["n_noise_bands"])), "level": engine.level, "lookahead": CENTRED,
+                "delay": delay_samples(engine.hop), "buffer_sizes": BUFFER_SIZES,
                 "pitch_every": PITCH_EVERY, "name": name, "version": version,
                 "constants": {"frame": FRAME_SIZE, "loudness_n_fft": LOUDNESS_N_FFT, "power_frame": POWER_FRAME_SIZE,
                               "sure_pitch": SURE_PITCH, "sounding_db": SOUNDING_DB, "quiet_db": QUIET_DB,

@@ -13,7 +13,8 @@ its native buffer sizes):
   and the new frames), the controls, harmonic synthesis with the phase carried, filtered
   noise from the model's own noise sequence, and the reverb (an FFT convolution with its
   tail carried).
-The output runs `LOOKAHEAD` samples behind the input: what `calc_model_delay_samples` says.
+The output runs `delay` samples behind the input (the lookahead, and a hop more where a
+buffer is not a whole number of hops): what `calc_model_delay_samples` says.
 
 Entry points: `export BUNDLE OUT` writes OUT/model.nm through `save_neutone_model`;
 `parity BUNDLE INPUTS OUTPUT` runs the chain on given features or audio for the tests;
@@ -32,8 +33,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-BUFFER_SIZES = [128, 256, 512, 1024, 2048]  # the native buffer sizes (written again where TorchScript reads them)
-MAX_BLOCK = BUFFER_SIZES[-1]
 CONSTANT_ARRAYS = ("input_mean", "input_std", "input_conv", "kernels", "scales", "shifts", "out_norm", "dense", "bias",
                    "impulses", "noise", "fall", "rise", "a_weighting", "loudness_window", "bin_cents", "crepe_dense",
                    "crepe_dense_bias")
@@ -88,6 +87,8 @@ class Chain(nn.Module):
         self.n_harmonics: int = int(settings["n_harmonics"])
         self.crop: int = int(settings["crop"])
         self.lookahead: int = int(settings["lookahead"])
+        self.buffer_sizes: List[int] = [int(n) for n in settings["buffer_sizes"]]
+        self.delay: int = int(settings["delay"])
         self.pitch_every: int = int(settings["pitch_every"])
         self.power: bool = settings["level"] == "power"
         self.name: str = str(settings.get("name", "nas"))[:30]
@@ -126,10 +127,10 @@ class Chain(nn.Module):
         self.register_buffer("last_f0", torch.zeros(1, dtype=torch.float64))
         self.register_buffer("last_amps", torch.zeros(self.n_harmonics))
         self.register_buffer("phase", torch.zeros(1, dtype=torch.float64))
-        self.register_buffer("noise_acc", torch.zeros(MAX_BLOCK + 4 * self.hop + self.impulses.shape[1]))
+        self.register_buffer("noise_acc", torch.zeros(max(self.buffer_sizes) + 4 * self.hop + self.impulses.shape[1]))
         self.register_buffer("reverb_line", torch.zeros_like(self.reverb_spectra))
         self.register_buffer("reverb_previous", torch.zeros(self.hop, dtype=torch.float64))
-        self.register_buffer("pending", torch.zeros(self.lookahead))
+        self.register_buffer("pending", torch.zeros(self.delay))
         self.register_buffer("held", torch.zeros(2))
         # samples heard, frames given features, frames decoded, the noise sequence's read position
         self.register_buffer("counts", torch.zeros(4, dtype=torch.int64))
@@ -139,7 +140,7 @@ class Chain(nn.Module):
         for state in (self.audio, self.input_history, self.histories, self.last_f0, self.last_amps, self.phase,
                       self.noise_acc, self.reverb_line, self.reverb_previous, self.held, self.counts):
             state.zero_()
-        self.pending = torch.zeros(self.lookahead)
+        self.pending = torch.zeros(self.delay)
 
     # --- features -------------------------------------------------------------------------
     def _crepe(self, frames: Tensor) -> Tuple[Tensor, Tensor]:
@@ -305,7 +306,7 @@ class Chain(nn.Module):
         return out
 
     def forward(self, block: Tensor, octaves: int, offset_db: float, noise_gain: float) -> Tensor:
-        """A block of 16 kHz audio -> as many samples of the model's, `lookahead` behind."""
+        """A block of 16 kHz audio -> as many samples of the model's, `delay` behind."""
         f0, confidence, loudness, level = self.features(block)
         produced = torch.zeros(0)
         if f0.shape[0] > 0:
@@ -417,11 +418,11 @@ def _neutone_class():
 
         @torch.jit.export
         def get_native_buffer_sizes(self) -> List[int]:
-            return [128, 256, 512, 1024, 2048]
+            return self.model.buffer_sizes
 
         @torch.jit.export
         def calc_model_delay_samples(self) -> int:
-            return self.model.lookahead
+            return self.model.delay
 
         @torch.jit.export
         def reset_model(self) -> bool:
@@ -483,7 +484,7 @@ def benchmark(model_path: Path, output_path: Path, seconds: float = 2.0, repeats
     rows = []
     with torch.no_grad():
         for rate in (44100, 48000):
-            for size in BUFFER_SIZES:
+            for size in model.get_native_buffer_sizes():
                 model.set_daw_sample_rate_and_buffer_size(rate, size)
                 model.reset()
                 buffers = torch.rand(int(seconds * rate) // size, 2, size) * 0.2 - 0.1
