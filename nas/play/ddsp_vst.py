@@ -34,14 +34,11 @@ from nas import __version__
 from nas.atomic import atomic_path
 from nas.config.presets import ModelConfig
 from nas.constants import NORMALIZE_EPS, SAMPLE_RATE
-
 from nas.models.weights import engine_weights
 
 FRAME_RATE = 50  # the plugin calls the model every 320 samples at 16 kHz
 STATE_SIZE = 512  # floats the plugin carries from one call to the next
 N_HARMONICS, N_NOISE_BANDS = 60, 65
-INPUTS = ("f0_scaled", "pw_scaled", "state")  # each named call_<input>:0 in the file
-OUTPUTS = tuple(f"StatefulPartitionedCall:{i}" for i in range(4))  # amplitude, harmonics, noise, state
 REVERB_RATES = (SAMPLE_RATE, 44100, 48000)  # the impulse response at the model's rate and the DAWs'
 RULE = (f"DDSP-VST plays models of {SAMPLE_RATE} Hz audio, {FRAME_RATE} control frames a second, trained on power "
         f"(`--preset ddsp-vst`), with {N_HARMONICS} harmonics, {N_NOISE_BANDS} noise bands and a causal history "
