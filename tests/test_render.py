@@ -1,5 +1,6 @@
 """`nas render`: MIDI and feature frames played by a trained model, offline and streamed."""
 
+import ctypes.util
 import json
 
 import numpy as np
@@ -111,6 +112,71 @@ def test_features_render_and_bad_files_are_named(demo_run, prepared, tmp_path, c
     assert f"nas: {broken}: not a readable MIDI file" in capsys.readouterr().err
     with pytest.raises(ControlsError, match="no notes"):
         midi_controls(_midi(tmp_path / "empty.mid", notes=[]), 250, load_statistics(demo_run.parent.parent / "dataset"))
+
+
+def _bad_controls(path, kind):
+    """A control file of one kind of bad (or odd) input, named for it."""
+    if kind == "empty MIDI":
+        path.write_bytes(b"")
+    elif kind == "truncated MIDI":
+        path.write_bytes(_midi(path).read_bytes()[:40])
+    elif kind in ("drums only", "0-length notes"):
+        import mido
+
+        channel, length = (9, 480) if kind == "drums only" else (0, 0)
+        song = mido.MidiFile(ticks_per_beat=480)
+        song.tracks.append(mido.MidiTrack([mido.Message("note_on", note=69, velocity=100, channel=channel),
+                                           mido.Message("note_off", note=69, channel=channel, time=length)]))
+        song.save(str(path))
+    else:
+        f0, frame_rate = {"NaN f0": ([np.nan, 440, 440], 250), "negative f0": ([-440, 440, 440], 250),
+                          "frame rate 0": ([440, 440, 440], 0)}[kind]
+        np.savez(path, f0_hz=np.array(f0, np.float32), loudness_db=np.full(3, -20, np.float32),
+                 frame_rate=np.array(frame_rate))
+    return path
+
+
+@pytest.mark.parametrize("kind, suffix, says", [
+    ("empty MIDI", ".mid", "not a readable MIDI file (EOFError)"),
+    ("truncated MIDI", ".mid", "not a readable MIDI file"),
+    ("drums only", ".mid", "only drums (channel 10), no pitched notes to play"),
+    ("0-length notes", ".mid", "every note ends where it starts (0 s long): nothing to play"),
+    ("NaN f0", ".npz", "f0 or loudness frames that are not numbers (NaN or infinite)"),
+    ("negative f0", ".npz", "negative f0 (at frame 0); f0 is in Hz, 0 where unvoiced"),
+    ("frame rate 0", ".npz", "frame_rate 0: frames a second must be above 0"),
+])
+def test_bad_control_files_are_refused_with_their_reason(demo_run, tmp_path, capsys, kind, suffix, says):
+    """Each kind: exit 2, the file and the reason, nothing written (issue 38's corpus of the
+    new surfaces; the troubleshooting guide's table)."""
+    path = _bad_controls(tmp_path / f"bad{suffix}", kind)
+    flag = "--midi" if suffix == ".mid" else "--features"
+    out = tmp_path / "out.wav"
+    assert main(["render", str(demo_run), flag, str(path), "-o", str(out)]) == 2
+    assert f"nas: {path}: {says}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command, says", [
+    (["render", "{run}", "--midi", "{midi}", "--block", "8"], "--block 8: blocks are 32 to 4096 samples"),
+    (["render", "{run}", "--midi", "{midi}", "--rate", "7000"], "7000 Hz: nas plays at 8000 to 192000 Hz"),
+    pytest.param(["play", "{run}", "--input-file", "{midi}", "--output-device", "999"], "no output device 999",
+                 marks=pytest.mark.skipif(not ctypes.util.find_library("portaudio"),
+                                          reason="no PortAudio here (Debian's libportaudio2): no devices to ask")),
+])
+def test_blocks_rates_and_devices_out_of_range_are_refused(demo_run, tmp_path, capsys, command, says):
+    midi = _midi(tmp_path / "notes.mid")
+    args = [part.format(run=demo_run, midi=midi) for part in command]
+    assert main([*args, "-o", str(tmp_path / "out.wav")] if args[0] == "render" else args) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_notes_the_model_never_heard_play_with_a_warning(demo_run, tmp_path, caplog):
+    """MIDI 0 and 127 on a violin model: played, and named as outside the dataset's notes."""
+    out = tmp_path / "out.wav"
+    midi = _midi(tmp_path / "far.mid", notes=[(127, 100, 0.0, 0.5), (69, 100, 0.5, 1.0), (0, 100, 1.0, 1.5)])
+    assert main(["render", str(demo_run), "--midi", str(midi), "-o", str(out)]) == 0
+    assert "2 of its 3 notes lie outside the notes the model learnt (MIDI 55 to 89): 0, 127" in caplog.text
+    assert out.exists()
 
 
 def test_a_run_still_training_says_what_is_missing_and_what_to_do(demo_run, tmp_path, capsys):

@@ -10,6 +10,7 @@ amplitude; between notes it falls to the dataset's typical silence and the pitch
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import numpy as np
 
 from nas.constants import LEVELS
 
+log = logging.getLogger(__name__)
+DRUM_CHANNEL = 9  # General MIDI's channel 10: percussion, not pitches
 QUIET_QUANTILE, LOUD_QUANTILE = 0.10, 0.95  # of the dataset's note loudness: velocity 1 and 127
 
 
@@ -62,7 +65,7 @@ def read_midi(path: Path) -> tuple[list[Note], list[tuple[float, int, float]]]:
     try:
         song = mido.MidiFile(str(path))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as error:
-        raise ControlsError(f"{path}: not a readable MIDI file ({error})") from None
+        raise ControlsError(f"{path}: not a readable MIDI file ({str(error) or type(error).__name__})") from None
     notes, bends, held, now = [], [], {}, 0.0
     for message in song:  # merged tracks, times in seconds through the tempo map
         now += message.time
@@ -79,13 +82,24 @@ def read_midi(path: Path) -> tuple[list[Note], list[tuple[float, int, float]]]:
         notes.extend(Note(start, now, pitch, velocity, channel) for start, velocity in starts)
     if not notes:
         raise ControlsError(f"{path}: no notes")
-    return sorted(notes, key=lambda n: (n.start, n.pitch)), bends
+    pitched = [n for n in notes if n.channel != DRUM_CHANNEL]
+    if not pitched:
+        raise ControlsError(f"{path}: only drums (channel 10), no pitched notes to play")
+    sounding = [n for n in pitched if n.end > n.start]
+    if not sounding:
+        raise ControlsError(f"{path}: every note ends where it starts (0 s long): nothing to play")
+    return sorted(sounding, key=lambda n: (n.start, n.pitch)), bends
 
 
 def midi_controls(path: Path, control_rate: int, statistics: dict, playing: Playing = Playing(),
                   level: str = "loudness") -> dict:
     """f0_hz and the level (`loudness_db` or `power_db`) of each control frame."""
     notes, bends = read_midi(path)
+    low, high = (int(round(statistics[f"{end}_pitch_note"])) for end in ("min", "max"))
+    outside = [n.pitch for n in notes if not low <= n.pitch <= high]
+    if outside:
+        log.warning("%s: %d of its %d notes lie outside the notes the model learnt (MIDI %d to %d): %s", path,
+                    len(outside), len(notes), low, high, ", ".join(str(p) for p in sorted(set(outside))[:8]))
     silence, quiet, loud = level_range(statistics, level)
     frames = int(np.ceil((max(n.end for n in notes) + playing.release_s + 0.1) * control_rate))
     times = np.arange(frames) / control_rate
@@ -136,6 +150,8 @@ def feature_controls(path: Path, control_rate: int, source: str | None = None, l
             with np.load(path) as archive:
                 f0, levels = archive["f0_hz"].ravel(), archive[key].ravel()
                 rate = float(archive["frame_rate"]) if "frame_rate" in archive.files else float(control_rate)
+            if not rate > 0:
+                raise ControlsError(f"{path}: frame_rate {rate:g}: frames a second must be above 0")
             times = np.arange(len(f0)) / rate
         elif path.suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -155,6 +171,10 @@ def feature_controls(path: Path, control_rate: int, source: str | None = None, l
         raise ControlsError(f"{path}: no f0 and {level} frames ({error})") from None
     if len(f0) != len(levels) or len(f0) < 2:
         raise ControlsError(f"{path}: {len(f0)} f0 and {len(levels)} {level} frames")
+    if not (np.all(np.isfinite(f0)) and np.all(np.isfinite(levels))):
+        raise ControlsError(f"{path}: f0 or {level} frames that are not numbers (NaN or infinite)")
+    if np.any(f0 < 0):
+        raise ControlsError(f"{path}: negative f0 (at frame {int(np.argmax(f0 < 0))}); f0 is in Hz, 0 where unvoiced")
     frames = np.arange(int(times[-1] * control_rate) + 1) / control_rate
     return {"f0_hz": np.interp(frames, times, f0).astype(np.float32),
             key: np.interp(frames, times, levels).astype(np.float32)}
