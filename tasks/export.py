@@ -29,8 +29,8 @@ def export_model(layout: RunLayout, dataset_dir: Path) -> ExportReport:
 @task(name="export-ddsp-vst")
 def export_ddsp_vst(layout: RunLayout, dataset_dir: Path, name: str):
     """The model as DDSP-VST loads it, in the run's ddsp-vst/ (nas.play.ddsp_vst)."""
-    from nas.play import ddsp_vst
     from nas.models.saved import load_model
+    from nas.play import ddsp_vst
     from nas.store.datasets import load_statistics
 
     with lock(layout.lock, waiting(layout)):

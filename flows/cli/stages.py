@@ -42,7 +42,7 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--model-version", help="e.g. cnn-tiny-0123456789ab-500 (default: the latest model)")
     evaluate.add_argument("--dataset-version", help="a published dataset version (default: the latest)")
     export = _command(commands, "export", "export a trained model: ONNX, TFLite, int8 ONNX, CPU engine; or for "
-                      "DDSP-VST", _export, "where datasets and runs are")
+                      "DDSP-VST or Neutone FX", _export, "where datasets and runs are")
     export.add_argument("--model-version", help="default: the latest model of the config's dataset")
     export.add_argument("--target", choices=TARGETS, default="nas",
                         help="nas: ONNX, TFLite, int8 ONNX and the CPU engine's weights; ddsp-vst: one .tflite "
