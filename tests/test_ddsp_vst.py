@@ -165,7 +165,8 @@ def test_the_exports_controls_are_the_models(exported, feature_model):
     f0_scaled = _normalized_pitch(f0_hz).astype(np.float32)
     play = _Model(result.model)
     frames = [play(f, p) for f, p in zip(f0_scaled, pw_scaled)]
-    out = model.decoder({"pw_scaled": pw_scaled[None, :, None].astype(np.float32), "f0_scaled": f0_scaled[None, :, None]})
+    out = model.decoder({"pw_scaled": pw_scaled[None, :, None].astype(np.float32),
+                         "f0_scaled": f0_scaled[None, :, None]})
     hz = (440.0 * 2 ** ((f0_scaled * 127 - 69) / 12)).astype(np.float32)[None, :, None]
     harmonic = model.harmonic.get_controls(out["amps"], out["harmonic_distribution"], hz)
     noise = model.noise.get_controls(out["noise_magnitudes"])["magnitudes"].numpy()[0]
@@ -275,7 +276,8 @@ def test_a_power_model_plays_in_nas_as_any_model(tmp_path):
     rendered = {}
     for block in (None, 320):
         out = tmp_path / f"{block}.wav"
-        assert main(["render", str(run), "--midi", str(midi), "-o", str(out)] + (["--block", "320"] if block else [])) == 0
+        streamed = ["--block", "320"] if block else []
+        assert main(["render", str(run), "--midi", str(midi), "-o", str(out), *streamed]) == 0
         rendered[block], _ = sf.read(out, dtype="float32")
     offline = rendered[None]
     assert np.abs(rendered[320] - offline).max() <= 1e-5 * np.abs(offline).max()

@@ -9,6 +9,7 @@ import sys
 import pyarrow.parquet as pq
 
 from tests.conftest import FAKE_KEY, REPO, artifacts_of, subflow_runs, write_config
+from tests.test_ddsp_vst import _interpreter
 
 
 async def _task_names(flow_run_id):
@@ -245,8 +246,6 @@ def test_export_flow_writes_a_ddsp_vst_model_and_the_cli_refuses_others(prefect_
     """The ddsp-vst preset, trained on power from prepared records, exported for the plugin
     through the flow; a loudness-trained model refused before any flow starts: exit 2, the
     rule and what breaks it, nothing written."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     from flows.export import export
     from nas.store.runs import load_model_summary
 
@@ -254,9 +253,7 @@ def test_export_flow_writes_a_ddsp_vst_model_and_the_cli_refuses_others(prefect_
     config = str(small_sources / "test.yaml")
     result = export(config, None, str(root), target="ddsp-vst")
     assert result.model == layout.ddsp_vst / "test-violin.tflite" and result.history_floats == 420
-    interpreter = Interpreter(model_path=str(result.model),
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interpreter.allocate_tensors()
+    interpreter = _interpreter(model_path=str(result.model))  # as the plugin loads it: builtin ops only
     assert {d["name"] for d in interpreter.get_input_details()} == {"call_f0_scaled:0", "call_pw_scaled:0",
                                                                     "call_state:0"}
     assert all(p.exists() for p in result.reverbs)

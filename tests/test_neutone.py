@@ -102,7 +102,7 @@ def test_a_power_model_plays_in_buffers_that_end_inside_its_hops(tmp_path):
     audio, rate = demo_audio()
     np.savez(tmp_path / "in.npz", f0_hz=f0, level_db=power, frames=np.array(3),
              audio_in=resample(audio[:2 * rate], rate, 16000), block=np.array(128))
-    done = run_in_environment("parity", str(tmp_path / "bundle.npz"), str(tmp_path / "in.npz"), str(tmp_path / "out.npz"))
+    done = run_in_environment("parity", *(str(tmp_path / name) for name in ("bundle.npz", "in.npz", "out.npz")))
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(tmp_path / "out.npz") as out:
         reference = StreamingEngine(engine).render(f0, power, 640)

@@ -80,9 +80,7 @@ def _stage(flow):
                     summary = load_model_summary(layout.model)
                     check_rule(summary.model, summary.sample_rate)
                 elif getattr(args, "target", None) == "neutone":
-                    from nas.play.model import load_engine
-
-                    check_neutone(load_engine(layout.dir))
+                    check_neutone(load_model_summary(layout.model).model.model_dump(mode="json"))
         with prefect_server() as ready:
             if not ready:
                 return 1

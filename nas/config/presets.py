@@ -44,8 +44,9 @@ class ModelConfig(Strict):
                           "which under Adam's per-weight steps slows learning (eval loss 11.2 instead of 8.9 at "
                           "step 500: benchmarks/README.md)")
     level: Literal["loudness", "power"] = Field(
-        "loudness", description="the decoder's level input: A-weighted loudness (ddsp's and the thesis's) or power, the "
-                                "mean square of 1,024 samples that DDSP-VST's feature model computes (nas.data.power)")
+        "loudness", description="the decoder's level input: A-weighted loudness (ddsp's and the thesis's) or "
+                                "power, the mean square of 1,024 samples that DDSP-VST's feature model computes "
+                                "(nas.data.power)")
     reverb_length: int = Field(16000, gt=1, description="taps of the trainable reverb")
     reverb_scale: float = Field(
         1.0, gt=0, le=1, description="the trainable impulse response is held divided by this, so Adam moves each "

@@ -36,6 +36,15 @@ class NotStreamable(ValueError):
     pass
 
 
+def check_streamable(config: dict) -> None:
+    """NotStreamable unless a model's config (model.json's `model`) decodes frame by frame:
+    the dilated CNN with norm `frame`."""
+    if config["decoder"] != "dilated-cnn" or config.get("norm", "sequence") != "frame":
+        raise NotStreamable(f"this model cannot stream: its decoder is {config['decoder']} with "
+                            f"norm {config.get('norm', 'sequence')!r}, which needs future frames; "
+                            "train it with the setting model.norm=frame")
+
+
 @numba.njit(cache=True)
 def _fft(a, twiddles, bitrev, inverse):  # pragma: no cover - compiled
     """In-place radix-2 FFT of complex128 a (a power of two long); inverse scales by 1/n."""
@@ -313,11 +322,7 @@ class StreamingEngine:
     """
 
     def __init__(self, engine: Engine, noise: np.ndarray | None = None, max_frames_ahead: int = 4096):
-        config = engine.model["model"]
-        if config["decoder"] != "dilated-cnn" or config.get("norm", "sequence") != "frame":
-            raise NotStreamable(f"this model cannot stream: its decoder is {config['decoder']} with "
-                                f"norm {config.get('norm', 'sequence')!r}, which needs future frames; "
-                                "train it with the setting model.norm=frame")
+        check_streamable(engine.model["model"])
         w = engine.decoder.w
         self.sample_rate, self.hop = engine.sample_rate, engine.hop
         hop, zeros = self.hop, np.zeros

@@ -55,7 +55,7 @@ def history_floats(config: ModelConfig) -> int | None:
     6,660 for cnn. A GRU keeps its state: 256 for rnn-tiny, 512 for full."""
     if config.decoder == "rnn-fc":
         return config.rnn_units
-    if config.norm == "sequence" or config.output_norm:
+    if config.norm == "sequence":
         return None  # ddsp's layer Normalize pools over the whole clip
     reach = config.kernel_size - 1
     return reach * 2 + reach * sum(config.dilations) * config.stacks * config.channels
@@ -77,6 +77,8 @@ def check_rule(config: ModelConfig, sample_rate: int) -> None:
         broken.append("its decoder cannot stream (ddsp's layer Normalize pools over the whole clip)")
     elif history > STATE_SIZE:
         broken.append(f"its decoder's history is {history:,} floats")
+    if config.output_norm and config.decoder == "dilated-cnn":
+        broken.append("its decoder normalises its output (model.output_norm), which this export does not carry")
     if config.decoder == "rnn-fc" and not broken:
         broken.append("its decoder is a GRU, whose export to DDSP-VST nas does not have yet (use --preset ddsp-vst)")
     if broken:
@@ -158,8 +160,7 @@ def metadata(statistics: dict, config: ModelConfig) -> dict:
     power ones, and `export_time` as the model's identity) and the model's shape."""
     low, high = (float(statistics[f"mean_{end}_pitch_note"]) for end in ("min", "max"))
     return {"mean_min_pitch_note": low, "mean_max_pitch_note": high,
-            "mean_min_pitch_note_hz": float(440.0 * 2 ** ((low - 69) / 12)),
-            "mean_max_pitch_note_hz": float(440.0 * 2 ** ((high - 69) / 12)),
+            "mean_min_pitch_note_hz": float(_midi_to_hz(low)), "mean_max_pitch_note_hz": float(_midi_to_hz(high)),
             "mean_min_power_note": float(statistics["mean_min_power_note"]),
             "mean_max_power_note": float(statistics["mean_max_power_note"]),
             "version": f"nas {__version__}", "export_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),

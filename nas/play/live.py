@@ -26,8 +26,8 @@ import numpy as np
 
 from nas.config import POWER_FRAME_SIZE
 from nas.data.features import SOUNDING_DB
-from nas.data.power import power_db
 from nas.data.loudness import LOUDNESS_N_FFT, spectra_loudness
+from nas.data.power import power_db
 from nas.engine.engine import Engine, hz_to_midi
 from nas.engine.stream import PARTITION, StreamingEngine
 from nas.pitch import FRAME_SIZE, SAMPLE_RATE, SURE_PITCH
@@ -48,8 +48,8 @@ class LiveFeatures:
     frame as soon as its windows are complete; the level is the loudness again, or the power
     (`level` "power")."""
 
-    def __init__(self, control_rate: int, lookahead: int = CENTRED, capacity: str = "tiny", pitch_every: int = PITCH_EVERY,
-                 level: str = "loudness"):
+    def __init__(self, control_rate: int, lookahead: int = CENTRED, capacity: str = "tiny",
+                 pitch_every: int = PITCH_EVERY, level: str = "loudness"):
         if not 0 <= lookahead <= CENTRED:
             raise ValueError(f"lookahead {lookahead}: 0 to {CENTRED} samples")
         from nas.pitch.live_network import load_live_network
@@ -92,7 +92,8 @@ class LiveFeatures:
             starts = times + self._loudness_ahead - LOUDNESS_N_FFT
             spectra = np.fft.rfft(np.stack([self._audio[s:s + LOUDNESS_N_FFT] for s in starts]) * self._window)
             loudness = spectra_loudness(np.abs(spectra), SAMPLE_RATE)
-        level = loudness.astype(np.float32)
+        loudness = loudness.astype(np.float32)
+        level = loudness
         if ready and self._power_ahead is not None:
             starts = times + self._power_ahead - POWER_FRAME_SIZE
             level = power_db(np.stack([self._audio[s:s + POWER_FRAME_SIZE] for s in starts]))
@@ -101,7 +102,7 @@ class LiveFeatures:
             cut = len(self._audio) - keep
             self._audio = self._audio[cut:]
             self._origin += cut
-        return f0.astype(np.float32), confidence.astype(np.float32), loudness.astype(np.float32), level
+        return f0.astype(np.float32), confidence.astype(np.float32), loudness, level
 
 
 class LiveAdjust:
@@ -142,8 +143,8 @@ class LiveTransfer:
     the conversions' filter delays included; `latency` adds the block gathered before it
     is processed: what a listener hears."""
 
-    def __init__(self, engine: Engine, statistics: dict, block: int, lookahead: int = CENTRED, pitch_every: int = PITCH_EVERY,
-                 rate: int | None = None):
+    def __init__(self, engine: Engine, statistics: dict, block: int, lookahead: int = CENTRED,
+                 pitch_every: int = PITCH_EVERY, rate: int | None = None):
         self.rate = rate or engine.sample_rate
         self.features = LiveFeatures(engine.control_rate, lookahead, pitch_every=pitch_every, level=engine.level)
         self.adjust = LiveAdjust(statistics, engine.control_rate, level=engine.level)

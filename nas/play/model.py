@@ -39,8 +39,8 @@ def load_engine(run: Path) -> Engine:
     if not summary_file.exists():
         raise ModelError(f"{run}: no trained model yet (no {layout.model.name}/{summary_file.name}): its training "
                          "has not finished; wait for it, or run `nas train` on its config again to resume it")
-    from nas.models.weights import engine_weights
     from nas.models.saved import load_model
+    from nas.models.weights import engine_weights
 
     model, summary = load_model(layout.model)
     return Engine(summary.model_dump(mode="json"), engine_weights(model))

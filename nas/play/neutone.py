@@ -26,23 +26,25 @@ import numpy as np
 
 from nas.atomic import replace_dir, staging_dir
 from nas.engine.engine import Engine
-from nas.engine.stream import NotStreamable, StreamingEngine
+from nas.engine.stream import NotStreamable, check_streamable
 from nas.engine.synth import crossfade, noise_crop, noise_impulses
 from .live import CENTRED, PITCH_EVERY
 
 log = logging.getLogger(__name__)
 BUFFER_SIZES = (128, 256, 512, 1024, 2048)  # what the module takes (Neutone re-cuts the host's buffers)
-ENVIRONMENT = Path(__file__).resolve().parents[2] / ".venv-neutone"  # made by `make neutone-env`
+REPO = Path(__file__).resolve().parents[2]
+ENVIRONMENT = REPO / ".venv-neutone"  # made by `make neutone-env`
 
 
 class NeutoneError(ValueError):
     """A model or an environment the export cannot use; the message says which and why."""
 
 
-def check(engine: Engine) -> None:
-    """NeutoneError unless the model streams and the export's environment is installed."""
+def check(config: dict) -> None:
+    """NeutoneError unless the model (its model.json's `model`) streams and the export's
+    environment is installed."""
     try:
-        StreamingEngine(engine)
+        check_streamable(config)
     except NotStreamable as error:
         raise NeutoneError(f"Neutone FX plays a model as it streams, and {error}") from None
     if not (ENVIRONMENT / "bin" / "python").exists():
@@ -68,7 +70,7 @@ def export(engine: Engine, out: Path, name: str, version: str) -> NeutoneExport:
     """`out/model.nm` through neutone-sdk's `save_neutone_model` and its checks, in the
     export's environment; `out` is swapped in whole once the SDK is done, and left as it
     was if the SDK refuses (NeutoneError with its last words)."""
-    check(engine)
+    check(engine.model["model"])
     staging = staging_dir(out)
     with tempfile.TemporaryDirectory() as folder:
         arrays = Path(folder) / "bundle.npz"
@@ -138,7 +140,6 @@ def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
 def run_in_environment(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """`python -m nas.play.neutone_module ARGS` in the export's environment."""
     python = ENVIRONMENT / "bin" / "python"
-    root = Path(__file__).resolve().parents[2]
-    environment = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([str(python), "-m", "nas.play.neutone_module", *args], cwd=root, env=environment,
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([str(python), "-m", "nas.play.neutone_module", *args], cwd=REPO, env=environment,
                           capture_output=True, text=True, timeout=timeout)

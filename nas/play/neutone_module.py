@@ -203,8 +203,8 @@ class Chain(nn.Module):
         if self.power:
             ahead = min(lookahead, self.power_frame // 2)
             start = end - lookahead + ahead
-            level = _db(self.db_range, (buffer[start - self.power_frame:start + span].unfold(0, self.power_frame, hop).double() ** 2)
-                        .mean(dim=1))
+            power_windows = buffer[start - self.power_frame:start + span].unfold(0, self.power_frame, hop).double()
+            level = _db(self.db_range, (power_windows ** 2).mean(dim=1))
         return f0, confidence, loudness, level
 
     # --- decoder and controls -------------------------------------------------------------

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.constants import LEVELS
 from nas.data.audio import AudioError, read_mono
 from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
-from nas.constants import LEVELS
 from nas.data.loudness import compute_loudness
 from nas.data.power import compute_power
 from nas.engine.engine import hz_to_midi
