@@ -1,4 +1,4 @@
-"""MkDocs hook: the reference pages, generated from the code at build time (flows/reference.py)."""
+"""MkDocs hook: the reference pages, generated from the code at build time (scripts/reference.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def on_files(files, config):
-    from flows.reference import PAGES
+    from scripts.reference import PAGES
 
     for uri, page in PAGES.items():
         files.append(File.generated(config, uri, content=page()))

@@ -27,7 +27,7 @@ def benchmark(config_path: str, model_version: str, data_root: str = DEFAULT_DAT
     logger = get_run_logger()
     config, _ = dataset_config(config_path, parsed)
     root = resolve_root(data_root)
-    _, layout = resolve_model(config.name, model_version, None, root)
+    _, layout = resolve_model(config, model_version, None, root)
     wanted = list(runtimes or RUNTIMES)
     if reuse and layout.runtimes.exists():
         done = RuntimeReport.load(layout.runtimes)

@@ -24,7 +24,7 @@ def export(config_path: str, model_version: str | None = None, data_root: str = 
     model.nm through neutone-sdk's checks (a NeutoneExport)."""
     config, _ = dataset_config(config_path, parsed)
     root = resolve_root(data_root)
-    _, layout = resolve_model(config.name, model_version, None, root)
+    _, layout = resolve_model(config, model_version, None, root)
     if target == "neutone":
         return export_neutone(layout, config.name)
     if target == "ddsp-vst":  # its metadata holds the training data's note ranges

@@ -1,5 +1,5 @@
-"""The `reevaluate` flow (scheduled in prefect.yaml): the latest model of every dataset
-config, scored on its latest dataset version. Each evaluation joins its dataset's history
+"""The `reevaluate` flow (scheduled in prefect.yaml): the own model of every dataset config
+(the run its training section makes), scored on its latest dataset version. Each evaluation joins its dataset's history
 and is compared with the previous one of the same model and data, so a regression (a
 changed dataset, library or machine) shows in the table this flow publishes."""
 
@@ -24,7 +24,7 @@ def reevaluate(configs_dir: str = "dataset_configs", data_root: str = DEFAULT_DA
     for config_path in sorted(p for p in Path(configs_dir).glob("*.yaml") if not p.name.startswith(".")):
         try:
             config, _ = load_config(config_path)
-            resolve_model(config.name, None, None, resolve_root(data_root))
+            resolve_model(config, None, None, resolve_root(data_root))
         except (ConfigError, FileNotFoundError) as error:
             logger.info("skipping %s: %s", config_path.name, error)
             rows.append({"config": config_path.name, "dataset": None, "status": f"skipped: {error}"})

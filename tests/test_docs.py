@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from flows import reference
+from scripts import reference
 from flows.cli.main import build_parser
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig

@@ -2,13 +2,15 @@
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pyarrow.parquet as pq
 
-from tests.conftest import FAKE_KEY, REPO, artifacts_of, subflow_runs, write_config
+from tests.conftest import DEMO_MODELS, FAKE_KEY, REPO, artifacts_of, subflow_runs, write_config
 from tests.test_ddsp_vst import _interpreter
 
 
@@ -61,8 +63,13 @@ def test_prepare_flow_cards_wandb_and_cache(prefect_server, small_sources, tmp_p
     assert len(list((root / "wandb").rglob("run-*.wandb"))) == 1
 
 
-def test_cli_evaluate_without_a_dataset_or_model_says_so(small_sources, prepared, tmp_path):
-    """Reported before any flow starts: exit code 2, the reason, no traceback."""
+def test_cli_evaluate_and_export_take_the_config_s_own_model_or_say_what_is_missing(small_sources, prepared,
+                                                                                      trained_run, tmp_path):
+    """Reported before any flow starts: exit code 2, the reason, no traceback. Without
+    --model-version the config's own model is taken (the run its settings make), not the
+    newest model in the root, and the first line names it."""
+    from nas.store.runs import load_model_summary
+
     config = str(small_sources / "test.yaml")
 
     def cli(*args):
@@ -74,8 +81,25 @@ def test_cli_evaluate_without_a_dataset_or_model_says_so(small_sources, prepared
     root = tmp_path / "data"  # a prepared dataset but no model yet
     shutil.copytree(prepared[0], root / "test-violin" / prepared[0].name)
     done = cli("export", config, "--data-root", str(root))
-    assert done.returncode == 2 and "no trained model of test-violin" in done.stderr
+    assert done.returncode == 2 and "the config's model (cnn-tiny, run cnn-tiny-" in done.stderr
+    assert "is not trained yet" in done.stderr and "(there is none)" in done.stderr
     assert "Traceback" not in done.stderr
+
+    runs = root / "test-violin" / "runs"
+    shutil.copytree(trained_run.dir, runs / trained_run.dir.name, ignore=shutil.ignore_patterns("export", "evaluations"))
+    newer = runs / "newer"  # e.g. a sweep's point, trained after the config's own model
+    shutil.copytree(DEMO_MODELS / "frame", newer / "model")
+    os.utime(newer / "model" / "model.json", (time.time() + 60, time.time() + 60))
+    own = load_model_summary(trained_run.model).model_version
+    done = cli("export", config, "--data-root", str(root), "--target", "ddsp-vst")  # the config's settings: no such run
+    assert done.returncode == 2 and "--model-version picks a trained one (" in done.stderr and own in done.stderr
+    settings = ["--recipe", "thesis", "--set", "optim.batch_size=4", "--set", "optim.learning_rate=3e-3"]
+    done = cli("export", config, "--data-root", str(root), "--target", "ddsp-vst", *settings)  # trained_run's settings
+    assert done.stdout.splitlines()[0] == f"model {own} (the config's own): {runs / trained_run.dir.name / 'model'}"
+    assert done.returncode == 2 and "it was trained on loudness" in done.stderr  # the target refused after the choice
+    other = load_model_summary(newer / "model").model_version
+    done = cli("export", config, "--data-root", str(root), "--target", "ddsp-vst", "--model-version", other)
+    assert done.stdout.splitlines()[0] == f"model {other} (given by --model-version): {newer / 'model'}"
 
 
 def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared, monkeypatch):
@@ -125,7 +149,7 @@ def test_train_flow_card_wandb_model_artifact_and_rerun(prefect_server, prepared
 
 
 def test_cli_train_rejects_bad_settings_cleanly(small_sources):
-    config = small_sources / "test.yaml"
+    config = write_config(small_sources / "rejects.yaml")  # its own: whichever test runs first on this worker
     for args, message in ((["--set", "optim.nope=1"], "optim.nope"), (["--preset", "huge"], "invalid choice"),
                           (["--set", "steps=many"], "steps")):
         result = subprocess.run([sys.executable, "-m", "flows.cli", "train", str(config), *args], cwd=REPO,
@@ -251,7 +275,7 @@ def test_export_flow_writes_a_ddsp_vst_model_and_the_cli_refuses_others(prefect_
 
     root, layout = vst_run
     config = str(small_sources / "test.yaml")
-    result = export(config, None, str(root), target="ddsp-vst")
+    result = export(config, load_model_summary(layout.model).model_version, str(root), target="ddsp-vst")
     assert result.model == layout.ddsp_vst / "test-violin.tflite" and result.history_floats == 420
     interpreter = _interpreter(model_path=str(result.model))  # as the plugin loads it: builtin ops only
     assert {d["name"] for d in interpreter.get_input_details()} == {"call_f0_scaled:0", "call_pw_scaled:0",
@@ -290,7 +314,8 @@ def test_export_flow_writes_a_neutone_model_through_the_sdks_checks_and_the_cli_
     old = RunLayout(root / "test-violin" / "runs" / "sequence")
     shutil.copytree(REPO / "tests" / "data" / "demo-models" / "sequence", old.model)
     done = subprocess.run([sys.executable, "-m", "flows.cli", "export", config, "--target", "neutone",
-                           "--data-root", str(root)], cwd=REPO, capture_output=True, text=True, timeout=300)
+                           "--model-version", load_model_summary(old.model).model_version, "--data-root", str(root)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "Neutone FX plays a model as it streams" in done.stderr and "model.norm=frame" in done.stderr
     assert not old.neutone.exists()

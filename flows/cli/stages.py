@@ -18,10 +18,13 @@ from nas.locations import check_reachable, is_url, resolve_root, unreachable
 from nas.store.runs import load_model_summary
 
 
-def _training_arguments(command) -> None:
+def _training_arguments(command, steps: bool = True) -> None:
+    """The training settings over the config's; evaluate and export take them (but the step
+    budget, which is not part of a run's id) to find the run they make."""
     add_config(command)
     command.add_argument("--preset", choices=list(PRESETS), help="model preset (default: the config's training.preset)")
-    command.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
+    if steps:
+        command.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
     command.add_argument("--recipe", choices=list(RECIPES), help="training recipe (default: the config's "
                          "training.recipe): thesis (Adam 3e-4, ddsp's decay) or fast (3e-3, warm-up, cosine)")
     command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -32,27 +35,34 @@ def add_commands(commands) -> None:
     _command(commands, "prepare", "prepare a dataset: features, TFRecords, statistics, W&B", _prepare,
              "where datasets are written")
     train = _command(commands, "train", "train a model on the dataset a config prepares", _train,
-                     "where datasets and runs are written", training=True)
+                     "where datasets and runs are written", training="all")
     train.add_argument("--dataset-version", help="a published dataset version (default: prepare the config now)")
     run = _command(commands, "run", "the whole DAG for a dataset: prepare, train, evaluate, export", _pipeline,
-                   "where datasets and runs are written", training=True)
+                   "where datasets and runs are written", training="all")
     run.add_argument("--reevaluate", action="store_true", help="score the model again even if it was scored")
     evaluate = _command(commands, "evaluate", "score a trained model on a dataset; report, history, W&B", _evaluate,
-                        "where datasets and runs are")
-    evaluate.add_argument("--model-version", help="e.g. cnn-tiny-0123456789ab-500 (default: the latest model)")
+                        "where datasets and runs are", training="model")
+    evaluate.add_argument("--model-version", help="e.g. cnn-tiny-0123456789ab-500 (default: the config's own model, "
+                          "the one `nas run` with the same config and settings trains)")
     evaluate.add_argument("--dataset-version", help="a published dataset version (default: the latest)")
     export = _command(commands, "export", "export a trained model: ONNX, TFLite, int8 ONNX, CPU engine; or for "
-                      "DDSP-VST or Neutone FX", _export, "where datasets and runs are")
-    export.add_argument("--model-version", help="default: the latest model of the config's dataset")
+                      "DDSP-VST or Neutone FX", _export, "where datasets and runs are", training="model")
+    export.add_argument("--model-version", help="default: the config's own model, the one `nas run` with the same "
+                        "config and settings trains")
     export.add_argument("--target", choices=TARGETS, default="nas",
                         help="nas: ONNX, TFLite, int8 ONNX and the CPU engine's weights; ddsp-vst: one .tflite "
                              "for the DDSP-VST plugin, for models of --preset ddsp-vst; neutone: model.nm for "
                              "Neutone FX, through neutone-sdk's checks (needs `make neutone-env`) (default: nas)")
 
 
-def _command(commands, name: str, help: str, flow, data_root_help: str, training: bool = False):
+def _command(commands, name: str, help: str, flow, data_root_help: str, training: str | None = None):
+    """`training`: "all" for the commands that train, "model" for those that find the run a
+    training makes."""
     command = commands.add_parser(name, help=help)
-    (_training_arguments if training else add_config)(command)
+    if training:
+        _training_arguments(command, steps=training == "all")
+    else:
+        add_config(command)
     add_data_root(command, data_root_help)
     command.set_defaults(run=_stage(flow))
     return command
@@ -68,19 +78,11 @@ def _stage(flow):
             config, base = load_config(args.config)
             if args.command == "prepare" or trains and not getattr(args, "dataset_version", None):
                 check_audio(args.config, config, base)
-            training = _training_settings(args) if trains else None
+            training = _training_settings(args) if hasattr(args, "preset") else None
             recipe = None if training is None else resolve_training(config.training, training)
         with refusing(FileNotFoundError, RuleError, NeutoneError):  # say so before a flow starts
             if args.command in ("evaluate", "export"):
-                from flows.evaluate import resolve_model
-
-                _, layout = resolve_model(config.name, args.model_version, getattr(args, "dataset_version", None),
-                                          resolve_root(args.data_root))
-                if getattr(args, "target", None) == "ddsp-vst":
-                    summary = load_model_summary(layout.model)
-                    check_rule(summary.model, summary.sample_rate)
-                elif getattr(args, "target", None) == "neutone":
-                    check_neutone(load_model_summary(layout.model).model.model_dump(mode="json"))
+                _choose_model(args, config, training)
         with prefect_server() as ready:
             if not ready:
                 return 1
@@ -98,6 +100,24 @@ def _stage(flow):
     return run
 
 
+def _choose_model(args, config, training: dict) -> None:
+    """The model evaluate or export takes: --model-version, else the config's own; named on
+    the console and passed to the flow as a model version. A target the model cannot meet is
+    refused here."""
+    from flows.evaluate import resolve_model
+
+    _, layout = resolve_model(config, args.model_version, getattr(args, "dataset_version", None),
+                              resolve_root(args.data_root), training)
+    summary = load_model_summary(layout.model)
+    chosen = "given by --model-version" if args.model_version else "the config's own"
+    print(f"model {summary.model_version} ({chosen}): {layout.model}")
+    args.model_version = summary.model_version
+    if getattr(args, "target", None) == "ddsp-vst":
+        check_rule(summary.model, summary.sample_rate)
+    elif getattr(args, "target", None) == "neutone":
+        check_neutone(summary.model.model_dump(mode="json"))
+
+
 def _cause(error: BaseException) -> str:
     """The innermost exception's type: its text can name the endpoint, which no line of ours shows."""
     while error.__cause__ or error.__context__:
@@ -107,7 +127,7 @@ def _cause(error: BaseException) -> str:
 
 def _training_settings(args) -> dict:
     """The command line's settings over the config's training section."""
-    settings = {"preset": args.preset, "steps": args.steps, "recipe": args.recipe}
+    settings = {"preset": args.preset, "steps": getattr(args, "steps", None), "recipe": args.recipe}
     return {**{k: v for k, v in settings.items() if v}, **parse_overrides(args.overrides)}
 
 

@@ -169,6 +169,19 @@ def finished_export(layout: RunLayout, model_version: str) -> ExportReport | Non
     return report if report and report.model_version == model_version else None
 
 
+def config_run(data_root: Path, metadata: DatasetMeta, config: TrainConfig) -> RunLayout:
+    """The run that training `config` on this dataset version makes (what `nas run` trains),
+    once its model is saved; else FileNotFoundError that says what is missing and what to do."""
+    layout = run_layout(data_root, metadata, config)
+    if not model_summary(layout.model).exists():
+        trained = sorted(load_model_summary(p.parent).model_version for p in layout.dir.parent.glob(f"*/model/{MODEL_FILE}"))
+        raise FileNotFoundError(
+            f"{layout.model}: the config's model ({config.preset}, run {layout.dir.name}, dataset version "
+            f"{metadata.version}) is not trained yet: `nas train` with the same config and settings trains it, or "
+            f"--model-version picks a trained one" + (f" ({', '.join(trained)})" if trained else " (there is none)"))
+    return layout
+
+
 def find_model(data_root: Path, dataset: str, model_version: str | None = None,
                dataset_version: str | None = None) -> RunLayout:
     """The run holding `model_version`, or the most recently exported model of `dataset`
