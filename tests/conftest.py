@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -66,23 +67,49 @@ def write_config(path: Path, **overrides) -> Path:
     return path
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder built once per test run and shared by xdist's workers: the first to ask builds
+    it behind a file lock, the others wait for it. Treat it as read-only."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "built-once" / name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+def _own_copy(tmp_path_factory, shared: Path, name: str) -> Path:
+    """This worker's copy of a shared build, where its tests may add runs and evaluations."""
+    return Path(shutil.copytree(shared, tmp_path_factory.mktemp(name), dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns(".built")))
+
+
 @pytest.fixture(scope="session")
 def small_sources(tmp_path_factory) -> Path:
-    """Three real violin excerpts in different formats, plus two unusable files."""
-    folder = tmp_path_factory.mktemp("sources")
-    audio_dir = folder / "audio"
-    audio_dir.mkdir()
-    a, rate = demo_audio("violin-00")
-    sf.write(audio_dir / "a-mono-32k.flac", a[: 14 * rate], rate)
-    b, rate_b = demo_audio("violin-01")
-    b = soxr.resample(b[: 12 * rate_b], rate_b, 44100)
-    sf.write(audio_dir / "b-stereo-44k-24bit.wav", np.stack([b, 0.5 * b], axis=1), 44100, subtype="PCM_24")
-    # violin-02's first 10 s as Vorbis, encoded once: libsndfile gives every Ogg stream a
-    # random serial number, so an ogg written here would make a new dataset version each run.
-    shutil.copy(REPO / "tests" / "data" / "c-vorbis.ogg", audio_dir / "c-vorbis.ogg")
-    (audio_dir / "d-not-audio.wav").write_text("this is text, not a RIFF file")
-    sf.write(audio_dir / "e-too-short.wav", a[: rate], rate)
-    return folder
+    """Three real violin excerpts in different formats, plus two unusable files: one folder
+    for the whole run, so a dataset prepared from it is the same wherever it was prepared.
+    Tests add their own config files to it."""
+    def build(folder: Path) -> None:
+        audio_dir = folder / "audio"
+        audio_dir.mkdir()
+        a, rate = demo_audio("violin-00")
+        sf.write(audio_dir / "a-mono-32k.flac", a[: 14 * rate], rate)
+        b, rate_b = demo_audio("violin-01")
+        b = soxr.resample(b[: 12 * rate_b], rate_b, 44100)
+        sf.write(audio_dir / "b-stereo-44k-24bit.wav", np.stack([b, 0.5 * b], axis=1), 44100, subtype="PCM_24")
+        # violin-02's first 10 s as Vorbis, encoded once: libsndfile gives every Ogg stream a
+        # random serial number, so an ogg written here would make a new dataset version each run.
+        shutil.copy(REPO / "tests" / "data" / "c-vorbis.ogg", audio_dir / "c-vorbis.ogg")
+        (audio_dir / "d-not-audio.wav").write_text("this is text, not a RIFF file")
+        sf.write(audio_dir / "e-too-short.wav", a[: rate], rate)
+        write_config(folder / "test.yaml")  # the `prepared` config
+
+    return built_once(tmp_path_factory, "sources", build)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -132,52 +159,75 @@ def subflow_runs(parent_id) -> list:
     return asyncio.run(read())
 
 
-@pytest.fixture(scope="session")
-def prepared(small_sources, tmp_path_factory):
-    """The small dataset prepared once by the plain-Python path (tiny CREPE)."""
-    from nas.config import load_config
-    from nas.data.prepare import prepare_dataset
-
-    config, base = load_config(write_config(small_sources / "test.yaml"))
-    root = tmp_path_factory.mktemp("data")
-    return prepare_dataset(config, base, root), config, base, root
-
-
-@pytest.fixture(scope="session")
-def trained_run(prepared):
-    """A cnn-tiny model trained briefly on the prepared dataset, in its data root's runs/."""
+def _train_briefly(dataset_dir: Path, root: Path, preset: str, steps: int, log_every: int):
     from nas.config.presets import train_config
     from nas.store.datasets import load_metadata
     from nas.store.runs import run_layout
     from nas.training.loop import train
 
-    dataset_dir, _, _, root = prepared
-    config = train_config("cnn-tiny", {"steps": 60, "log_every": 20, "sample_every": 1000, "optim.batch_size": 4,
-                                       "optim.learning_rate": 3e-3})
+    config = train_config(preset, {"steps": steps, "log_every": log_every, "sample_every": 1000,
+                                   "optim.batch_size": 4, "optim.learning_rate": 3e-3})
     layout = run_layout(root, load_metadata(dataset_dir), config)
     train(dataset_dir, layout, config)
     return layout
 
 
+def _prepare_once(small_sources: Path, tmp_path_factory) -> Path:
+    """The data root of the small dataset, prepared once per test run by the plain-Python path (tiny CREPE)."""
+    def build(root: Path) -> None:
+        from nas.config import load_config
+        from nas.data.prepare import prepare_dataset
+
+        prepare_dataset(*load_config(small_sources / "test.yaml"), root)
+
+    return built_once(tmp_path_factory, "prepared", build)
+
+
 @pytest.fixture(scope="session")
-def vst_run(prepared, tmp_path_factory):
-    """The ddsp-vst preset (power, 50 frames a second) trained briefly on the prepared
-    dataset, in a data root of its own that holds a copy of the dataset."""
-    import shutil
+def prepared(small_sources, tmp_path_factory):
+    """The small dataset prepared once per test run, in a data root of this worker's own."""
+    from nas.config import load_config
 
-    from nas.config.presets import train_config
-    from nas.store.datasets import load_metadata
-    from nas.store.runs import run_layout
-    from nas.training.loop import train
+    root = _own_copy(tmp_path_factory, _prepare_once(small_sources, tmp_path_factory), "data")
+    config, base = load_config(small_sources / "test.yaml")
+    (dataset_dir,) = [p.parent for p in (root / config.name).glob("*/dataset.json")]
+    return dataset_dir, config, base, root
 
-    dataset_dir, config, _, _ = prepared
-    root = tmp_path_factory.mktemp("vst-data")
-    dataset = shutil.copytree(dataset_dir, root / config.name / dataset_dir.name)
-    settings = train_config("ddsp-vst", {"steps": 20, "log_every": 10, "sample_every": 1000, "optim.batch_size": 4,
-                                         "optim.learning_rate": 3e-3})
-    layout = run_layout(root, load_metadata(dataset), settings)
-    train(dataset, layout, settings)
-    return root, layout
+
+@pytest.fixture(scope="session")
+def trained_run(prepared, small_sources, tmp_path_factory):
+    """A cnn-tiny model trained briefly (60 steps) on the prepared dataset once per test run,
+    copied into this worker's data root's runs/."""
+    from nas.store.runs import RunLayout
+
+    dataset_dir, _, _, root = prepared
+
+    def build(folder: Path) -> None:
+        shared = _prepare_once(small_sources, tmp_path_factory)
+        layout = _train_briefly(next(shared.glob("*/*/dataset.json")).parent, folder, "cnn-tiny", 60, 20)
+        (folder / "run").write_text(str(layout.dir.relative_to(folder)))
+
+    built = built_once(tmp_path_factory, "trained", build)
+    run = (built / "run").read_text()
+    shutil.copytree(built / run, root / run)
+    return RunLayout(root / run)
+
+
+@pytest.fixture(scope="session")
+def vst_run(prepared, small_sources, tmp_path_factory):
+    """The ddsp-vst preset (power, 50 frames a second) trained briefly (20 steps) on the
+    prepared dataset once per test run, in a data root of this worker's own that holds a copy
+    of the dataset."""
+    from nas.store.runs import RunLayout
+
+    def build(folder: Path) -> None:
+        shared = _prepare_once(small_sources, tmp_path_factory)
+        shutil.copytree(shared, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
+        layout = _train_briefly(next(folder.glob("*/*/dataset.json")).parent, folder, "ddsp-vst", 20, 10)
+        (folder / "run").write_text(str(layout.dir.relative_to(folder)))
+
+    root = _own_copy(tmp_path_factory, built_once(tmp_path_factory, "vst", build), "vst-data")
+    return root, RunLayout(root / (root / "run").read_text())
 
 
 DEMO_MODELS = REPO / "tests" / "data" / "demo-models"
