@@ -44,7 +44,7 @@ $(VENV)/.installed-test: $(VENV)/.installed-pytest
 		echo "no chromium, jackd or PortAudio and no way to install them here: the Prefect UI page test and the live play test will be skipped"
 	touch $@
 
-# The Neutone FX export's own environment (nas/export/neutone.py says why it is apart):
+# The Neutone FX export's own environment (nas/play/neutone.py says why it is apart):
 # requirements-neutone.lock pins torch 2.11, torchaudio 2.11, numpy < 2.3 and neutone-sdk 1.5.2
 # (`printf 'torch==2.11.0\ntorchaudio==2.11.0\nnumpy<2.3\nneutone-sdk==1.5.2\n' | uv pip compile -
 # --python-version 3.11 -o requirements-neutone.lock`). PyPI's torch 2.11 is the CUDA build: 4.6 GB.

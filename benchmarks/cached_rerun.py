@@ -17,7 +17,6 @@ Medians are reported; the goal is at most 3 s with a running server and 8 s with
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from prepare_vs_ddsp import reference_tree  # noqa: E402
+from record import save  # noqa: E402
 
 from flows.cli.local_server import local_server, stop_shared_server  # noqa: E402
 
@@ -84,7 +84,7 @@ def main() -> None:
     result = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs, "reference": args.reference, "seconds": times,
               "median_seconds": medians,
               "goal_seconds": GOALS, "goal_met": all(medians[k] <= v for k, v in GOALS.items())}
-    (REPO / f"benchmarks/results/{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    save(args.out, result)
     for k, v in medians.items():
         print(f"{k:>17}: median {v:.1f} s")
     print(f"goal (running server <= 3 s, none set <= 8 s): {'met' if result['goal_met'] else 'NOT met'}")

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/crepe_accuracy.py nas-data/demo-violin/<version>
 
 Reads `features.parquet` (every frame `prepare` computed, all splits) and the
-ground truth in `data/demo-violin/f0/`. RPA: share of voiced frames within 50 cents;
+ground truth in `data/demo-violin/f0/`. Results: benchmarks/results/crepe_accuracy.json. RPA: share of voiced frames within 50 cents;
 "steady" leaves out frames within 40 ms of a note start or end, where the rendered
 attack and release make the truth ambiguous.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from record import save
 
 from nas.store.datasets import DatasetFiles, load_metadata
 
@@ -41,6 +42,7 @@ def main(dataset_dir: Path) -> None:
         "rpa_all_voiced": float(frames.hit[frames.voiced].mean()),
     }
     print(json.dumps(report, indent=2))
+    save("crepe_accuracy", report)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from record import load_data, save
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks/results"
 GPU_NEED = (450, 4000)  # examples a second an H100's step would take at batch 8, fused to unfused
 
 
@@ -80,7 +80,7 @@ def main() -> None:
                 sys.exit(done.stderr[-3000:])
             runs[cores].append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"repeat {repeat + 1}, {cores} core(s): {runs[cores][-1]}", flush=True)
-    step = json.loads((RESULTS / "train_vs_ddsp.json").read_text())
+    step = load_data("train_vs_ddsp")
     cpu_steps = next(r["steps_per_s"] for r in step["rows"] if r["preset"] == args.preset and "default" in r["variant"])
     rows = [{"cores": cores, "examples": found[0]["examples"],
              "first_pass": statistics.median(r["first_pass"] for r in found),
@@ -88,8 +88,8 @@ def main() -> None:
     result = {"measured": time.strftime("%Y-%m-%d"), "dataset": str(args.dataset), "preset": args.preset,
               "batch": args.batch, "repeats": args.repeats, "cpu_step_need": cpu_steps * args.batch,
               "gpu_need": list(GPU_NEED), "rows": rows}
-    (RESULTS / "input_pipeline.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"| cores | first pass (examples/s) | cached (examples/s) | CPU step needs | a GPU needs |")
+    save("input_pipeline", result)
+    print("| cores | first pass (examples/s) | cached (examples/s) | CPU step needs | a GPU needs |")
     print("|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['cores']} | {row['first_pass']:,.0f} | {row['cached']:,.0f} | {cpu_steps * args.batch:.0f} "

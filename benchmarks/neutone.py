@@ -23,8 +23,9 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from record import save  # noqa: E402
 
-REPO, RESULTS = streaming.REPO, streaming.RESULTS
+REPO = streaming.REPO
 RATES, BUFFERS = (44100, 48000), (128, 256, 512, 1024, 2048)
 
 
@@ -73,7 +74,7 @@ def main() -> None:
         audio = convert(violin[:2 * own], own, row["rate"])
         row["nas_seconds_per_second"] = nas_chain(engine, statistics, audio, row["rate"], row["buffer"])
     result = {"measured": time.strftime("%Y-%m-%d"), "threads": 1, "rows": rows}
-    (RESULTS / "neutone.json").write_text(json.dumps(result, indent=1) + "\n")
+    save("neutone", result)
     print("| rate | buffer | SDK's delay (buffering + model) | model.nm, x real time | nas play's chain | ratio |")
     print("|---|---|---|---|---|---|")
     for r in rows:

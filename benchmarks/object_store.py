@@ -21,7 +21,6 @@ staging a cached version in at most 1 s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from flows.cli.local_server import local_server  # noqa: E402
 from tests.s3_server import Relay, moto_server  # noqa: E402
+from record import save  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 STAGES = ("prepare", "train", "evaluate", "export", "cached run")
@@ -163,7 +163,7 @@ def main() -> None:
     }
     result = {"date": time.strftime("%Y-%m-%d"), "config": args.config, "runs": args.runs, "steps": args.steps,
               "rounds": rounds, "median": summary, "staging_warm_s": warm, "goals": goals}
-    (REPO / f"benchmarks/results/{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    save(args.out, result)
     print(f"{'stage':>10}  {'local':>7}  {'bucket':>7}  ratio  {'moto cpu':>8}  {'MB up':>7}  {'MB down':>7}  requests")
     for stage, s in summary.items():
         print(f"{stage:>10}  {s['local_s']:6.1f}s  {s['bucket_s']:6.1f}s  {s['ratio']:5.2f}  {s['moto_cpu_s']:7.1f}s"

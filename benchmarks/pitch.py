@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 from prepare_memory import long_file
-from prepare_vs_ddsp import REPO, RESULTS, measured, reference_tree
+from prepare_vs_ddsp import REPO, measured, reference_tree
+from record import load_data, save
 
 sys.path.insert(0, str(REPO))
 
@@ -232,16 +233,15 @@ def main() -> None:
                         help="a tracker run with the reference's code (default: crepe-tiny+viterbi); repeatable")
     parser.add_argument("--out", default="pitch", help="results file name in benchmarks/results/")
     args = parser.parse_args()
-    out = RESULTS / f"{args.out}.json"
-    report = json.loads(out.read_text()) if out.exists() else {}
+    report = load_data(args.out)
     report["date"] = time.strftime("%Y-%m-%d")
     if args.accuracy or not args.speed:
         report["accuracy"] = accuracy()
-        out.write_text(json.dumps(report, indent=1) + "\n")
+        save(args.out, report)
     if args.speed or not args.accuracy:
         report["speed"] = speed(args.minutes, args.repeats, args.trackers, args.reference or None,
                                 args.reference_tracker or ["crepe-tiny+viterbi"], args.network_seconds)
-        out.write_text(json.dumps(report, indent=1) + "\n")
+        save(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k != "date"}, indent=1)[:4000])
 
 

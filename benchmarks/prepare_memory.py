@@ -14,7 +14,6 @@ the process tree, sampled every 0.1 s from outside. Runs are interleaved.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import yaml
-from prepare_vs_ddsp import AUDIO, REPO, RESULTS, measured, reference_tree
+from prepare_vs_ddsp import AUDIO, REPO, measured, reference_tree
+from record import save
 
 CHILD = """
 import sys
@@ -75,8 +75,7 @@ def main() -> None:
         subprocess.run(["rm", "-rf", str(work)], check=False)
     median = {k: {m: float(np.median([r[m] for r in v])) for m in ("wall_s", "peak_rss_gb")} for k, v in runs.items()}
     report = {"crepe": "tiny", "repeats": args.repeats, "reference": args.reference, "runs": runs, "median": median}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "prepare_memory.json").write_text(json.dumps(report, indent=2))
+    save("prepare_memory", report)
     print(yaml.safe_dump({"median": median}, sort_keys=False))
 
 

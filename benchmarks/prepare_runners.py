@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
-from prepare_vs_ddsp import AUDIO, RESULTS, measured
+from prepare_vs_ddsp import AUDIO, measured
+from record import save
 
 VARIANTS = {
     "direct-1": {"runner": "DirectRunner", "direct_num_workers": 1},
@@ -86,8 +86,7 @@ def main() -> None:
         "runs": runs, "median": median,
         "speedup_vs_direct_1": {k: median["direct-1"]["wall_s"] / v["wall_s"] for k, v in median.items()},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "prepare_runners.json").write_text(json.dumps(report, indent=2))
+    save("prepare_runners", report)
     print(yaml.safe_dump({k: v for k, v in report.items() if k != "runs"}, sort_keys=False))
 
 

@@ -15,7 +15,6 @@ per second against the FLOP bound, and CREPE-tiny end to end.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -27,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import psutil
 import yaml
+from record import save
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = sorted((REPO / "data/demo-violin/audio").glob("*.flac"))
 CREPE_FULL_GFLOP_PER_FRAME = 2.8
-RESULTS = REPO / "benchmarks/results"
 
 
 def child_ours(files: list[str], out: str, capacity: str) -> None:
@@ -140,8 +139,7 @@ def main() -> None:
         "crepe_full_bound_frames_per_s": {"design_150_gflops": 150 / CREPE_FULL_GFLOP_PER_FRAME,
                                           "measured_matmul": gflops / CREPE_FULL_GFLOP_PER_FRAME},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "prepare_vs_ddsp.json").write_text(json.dumps(report, indent=2))
+    save("prepare_vs_ddsp", report)
     print(yaml.safe_dump({k: v for k, v in report.items() if k != "runs"}, sort_keys=False))
 
 

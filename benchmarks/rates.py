@@ -33,8 +33,9 @@ import time  # noqa: E402
 import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
+from record import load_data, save  # noqa: E402
 
-REPO, RESULTS = streaming.REPO, streaming.RESULTS
+REPO = streaming.REPO
 BLOCKS = (32, 128, 1000, 4096)
 NOTES = [(69, 110, 0.0, 0.5), (72, 40, 0.5, 1.0), (76, 110, 1.0, 1.5), (74, 90, 1.5, 3.0), (67, 100, 3.0, 4.0)]
 
@@ -191,7 +192,6 @@ def main() -> None:
                         help="measure only these parts, keeping the others' figures from the results file")
     args = parser.parse_args()
     wanted = set(args.only or ["render", "conversion", "chain", "jack"])
-    out = RESULTS / f"{args.out}.json"
     from nas.play.model import load_engine, run_paths, run_statistics
     from tests.conftest import demo_audio
     from tests.test_render import _midi
@@ -199,7 +199,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="nas-rates-"))
     run = args.run or demo_run(work)
     midi = _midi(work / "tune.mid", NOTES)
-    result = json.loads(out.read_text()) if args.only and out.exists() else {}
+    result = load_data(args.out) if args.only else {}
     result |= {"date": time.strftime("%Y-%m-%d"), "run": str(run.name)}
     if "render" in wanted:
         result["render_parity_of_peak"] = render_parity(run, midi)
@@ -230,8 +230,7 @@ def main() -> None:
         print("a minute of the chain:", result["chain_minute"], flush=True)
     if "jack" in wanted:
         result["jack"] = jack_rounds(run, args.jack_seconds, args.jack_rounds)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    save(args.out, result)
 
 
 def jack_rounds(run: Path, seconds: float, rounds: int) -> dict:

@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from prepare_vs_ddsp import REPO, RESULTS, reference_tree
+from prepare_vs_ddsp import REPO, reference_tree
+from record import save
 
 CHILD = """
 import json, pickle, sys, time
@@ -68,7 +69,7 @@ def main() -> None:
     result = {"date": time.strftime("%Y-%m-%d"), "dataset": str(dataset), "train_examples": examples,
               "reference": args.reference, "runs": runs, "median_seconds": median,
               "ms_per_example": {k: 1000 * v / examples for k, v in median.items()}}
-    (RESULTS / "statistics_pass.json").write_text(json.dumps(result, indent=1) + "\n")
+    save("statistics_pass", result)
     for name, seconds in median.items():
         print(f"{name}: median {seconds:.2f} s ({1000 * seconds / examples:.1f} ms per train example)")
 

@@ -22,7 +22,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -32,9 +31,9 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from record import save  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks/results"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 BLOCKS = (32, 64, 128, 256, 1000, 4096)
@@ -357,8 +356,7 @@ def main() -> None:
                 plays.append(jack_minute(run, args.jack_seconds)["xruns"])
         result["jack"] |= {"play_xruns_per_round": plays, "null_client_xruns_per_round": nulls}
         print("jack, play and a null client in turns:", plays, nulls, flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1) + "\n")
+    save(args.out, result)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,15 @@ point, the least it does). Variants, alternated in rounds, medians of wall-clock
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from record import save
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks/results"
 CONFIG = "dataset_configs/demo-violin.yaml"
 NAS = str(REPO / ".venv/bin/nas")
 POINTS = [("cnn-tiny", 0), ("cnn-tiny", 1), ("rnn-tiny", 0), ("rnn-tiny", 1)]
@@ -84,9 +83,7 @@ def main() -> None:
              "vs_sequential": statistics.median(v) / base} for name, v in times.items()]
     for row in rows:
         print(f"{row['variant']:18s} median {row['median_s']:6.0f} s  {row['vs_sequential']:.2f}x the sequential time")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "sweep_overhead.json").write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%d"), "steps": args.steps, "points": POINTS, "rows": rows}, indent=1) + "\n")
+    save("sweep_overhead", {"steps": args.steps, "points": POINTS, "rows": rows})
 
 
 if __name__ == "__main__":

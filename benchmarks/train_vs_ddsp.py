@@ -13,14 +13,13 @@ floating-point work of one training step.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
 from pathlib import Path
+from record import save
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks/results"
 
 
 def ours(dataset_dir: Path, preset: str, batch: int, jit: bool | None, fast_harmonic: bool):
@@ -149,8 +148,7 @@ def main() -> None:
               f"{row['speedup_vs_ddsp']:.2f}x |")
     for preset, flops in results["flops_per_step"].items():
         print(preset, {k: f"{v / 1e9:.2f} GFLOP" for k, v in flops.items()})
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train_vs_ddsp.json").write_text(json.dumps(results, indent=2) + "\n")
+    save("train_vs_ddsp", results)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""MkDocs hook: the reference pages, generated from the code at build time (scripts/reference.py)."""
+"""MkDocs hooks: the reference pages, generated from the code at build time (scripts/reference.py),
+and the Benchmarks page's tables, from benchmarks/results/ (scripts/benchmarks_page.py)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,12 @@ def on_files(files, config):
     for uri, page in PAGES.items():
         files.append(File.generated(config, uri, content=page()))
     return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    """The Benchmarks page's figures, drawn from benchmarks/results/ (scripts/benchmarks_page.py)."""
+    if page.file.src_uri != "benchmarks.md":
+        return markdown
+    from scripts.benchmarks_page import render
+
+    return render(markdown)

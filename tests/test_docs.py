@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from scripts import reference
+from scripts import benchmarks_page, reference
 from flows.cli.main import build_parser
 from nas.config import DatasetConfig
 from nas.config.presets import TrainConfig
@@ -40,6 +40,9 @@ def test_the_site_builds_strictly(tmp_path):
     for key, *_ in reference.fields(DatasetConfig):
         assert f"<code>{key}</code>" in config_page, key
     assert (tmp_path / "site" / "guides" / "sweeps" / "index.html").is_file()
+    benchmarks = (tmp_path / "site" / "benchmarks" / "index.html").read_text()
+    assert "<!-- results" not in benchmarks  # every marker became its tables
+    assert benchmarks.count("<em>Measured ") == len(benchmarks_page.markers((DOCS / "benchmarks.md").read_text()))
 
 
 def test_the_reference_covers_every_key_and_flag():
@@ -114,3 +117,55 @@ def test_the_quickstart_gives_the_readme_s_two_commands():
     readme = (REPO / "README.md").read_text()
     for line in made:
         assert re.search(rf"(?m)^{line.split()[1]}:", makefile) and f"    {line}\n" in readme, line
+
+
+def test_the_benchmarks_page_has_a_section_with_results_for_each_script_and_nothing_else():
+    """One section per script in benchmarks/ (its heading, its command, its results'
+    marker); every results file in the schema and on the page; no section for a script that
+    is gone."""
+    page = (DOCS / "benchmarks.md").read_text()
+    scripts = {p.name for p in (REPO / "benchmarks").glob("*.py")} - {"record.py"}
+    sections = set(re.findall(r"(?m)^## `(\w+\.py)`$", page))
+    assert sections == scripts
+    for script in scripts:
+        section = page.split(f"## `{script}`", 1)[1].split("\n## ", 1)[0]
+        assert f"benchmarks/{script}" in section, script  # how to run it
+        (name,) = benchmarks_page.markers(section)
+        assert benchmarks_page.load(name)["benchmark"] == script
+    on_page = set(benchmarks_page.markers(page))
+    assert on_page == {p.stem for p in (REPO / "benchmarks" / "results").glob("*.json")}
+    for name in on_page:
+        document = benchmarks_page.load(name)
+        assert document["tables"] and all(len(row) == len(t["columns"]) for t in document["tables"] for row in t["rows"])
+
+
+def test_a_results_table_is_drawn_from_its_file(tmp_path, monkeypatch):
+    """The schema's tables as markdown under the line that says when, where and how; a file
+    outside the schema is refused by name."""
+    import json
+
+    monkeypatch.setattr(benchmarks_page, "RESULTS", tmp_path)
+    document = {"schema": 1, "benchmark": "x.py", "command": "python benchmarks/x.py --fast", "measured": "2026-12-05",
+                "machine": "a CPU, 2 of 2 cores", "data": {},
+                "tables": [{"title": "t", "columns": ["rate", "x real time"], "rows": [[48000, 4.4321], [44100, None]]}]}
+    (tmp_path / "x.json").write_text(json.dumps(document))
+    drawn = benchmarks_page.render("before\n<!-- results x -->\nafter")
+    assert drawn.splitlines() == [
+        "before", "*Measured 2026-12-05 on a CPU, 2 of 2 cores, with `python benchmarks/x.py --fast` "
+        "(`benchmarks/results/x.json`).*", "", "| rate | x real time |", "|---|---|", "| 48,000 | 4.432 |",
+        "| 44,100 |  |", "", "after"]
+    (tmp_path / "y.json").write_text(json.dumps({"rows": []}))
+    with pytest.raises(ValueError, match="y.json: not in benchmarks/record.py's schema"):
+        benchmarks_page.render("<!-- results y -->")
+
+
+def test_a_script_s_results_become_tables_by_their_shape():
+    from benchmarks.record import tables_of
+
+    data = {"date": "2026-12-05", "threads": 1, "goal": {"fast": True},
+            "rows": [{"rate": 48000, "x": 1.23456, "steady": {"rpa": 0.99}}],
+            "median": {"a": {"wall_s": 1.0}, "b": {"wall_s": 2.0}}, "runs": {"a": [1.1, 0.9], "b": [2.0, 2.0]}}
+    tables = {t["title"]: (t["columns"], t["rows"]) for t in tables_of(data)}
+    assert tables == {"figures": (["figure", "value"], [["threads", 1], ["goal: fast", True]]),
+                      "rows": (["rate", "x", "steady.rpa"], [[48000, 1.235, 0.99]]),
+                      "median": (["case", "wall_s"], [["a", 1.0], ["b", 2.0]])}  # the repeats stay in `data`

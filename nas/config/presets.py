@@ -32,7 +32,7 @@ class ModelConfig(Strict):
     standardize_inputs: bool = Field(
         False, description="dilated-cnn: the decoder's inputs centred and scaled by the dataset's loudness and pitch "
                            "statistics, so its first layer sees unit-scale inputs (ddsp's ld_scaled and f0_scaled "
-                           "span 0.2 and 0.08 on the demo): 6.8 against 7.7 at step 500 (benchmarks/README.md)")
+                           "span 0.2 and 0.08 on the demo): 6.8 against 7.7 at step 500 (docs/benchmarks.md, Defaults)")
     norm: Literal["sequence", "frame"] = Field(
         "sequence", description="dilated-cnn: what each residual layer's Normalize pools over. `sequence`: ddsp's "
                                 "layer Normalize, over the whole clip's frames and channels (the thesis's model; "
@@ -42,7 +42,7 @@ class ModelConfig(Strict):
         True, description="dilated-cnn: ddsp's layer Normalize (pooled over time and channels) before the Dense "
                           "head, as the thesis has it. Off in the presets: it holds the head's inputs at unit scale, "
                           "which under Adam's per-weight steps slows learning (eval loss 11.2 instead of 8.9 at "
-                          "step 500: benchmarks/README.md)")
+                          "step 500: docs/benchmarks.md, Defaults)")
     level: Literal["loudness", "power"] = Field(
         "loudness", description="the decoder's level input: A-weighted loudness (ddsp's and the thesis's) or "
                                 "power, the mean square of 1,024 samples that DDSP-VST's feature model computes "
@@ -101,7 +101,7 @@ class TrainConfig(Strict):
     sample_every: int = Field(1000, gt=0, description="audio + spectrogram of an eval example")
     jit_compile: bool | None = Field(
         None, description="compile the model's forward and backward with XLA; default: where measured faster "
-                          "(the CNN decoders, not the GRU ones: benchmarks/README.md)")
+                          "(the CNN decoders, not the GRU ones: docs/benchmarks.md, train_vs_ddsp.py)")
 
     @property
     def use_xla(self) -> bool:
@@ -141,7 +141,7 @@ def _set_dotted(tree: dict, dotted: str, value) -> None:
 
 # Training recipes: named sets of overrides. `thesis` is the thesis's (and ddsp's) Adam
 # 3e-4 with x0.98 every 10k steps; `fast` reaches the same quality in fewer steps on
-# our instruments (benchmarks/README.md, "quality"). A cosine ends with the step budget
+# our instruments (docs/benchmarks.md, Defaults). A cosine ends with the step budget
 # unless decay_steps is set, so there a different budget is a different run.
 RECIPES: dict[str, dict] = {
     "thesis": {},

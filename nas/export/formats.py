@@ -85,7 +85,7 @@ def quantize_int8(onnx_path: Path, path: Path, calibration: list[tuple[np.ndarra
     """Static int8 quantisation of the convolutions (QDQ, per-channel weights, MinMax
     activations); the Dense head and the normalisations stay float. On the demo's
     frame-normalised model, quantising the head too doubled the spectral loss (+92%), the
-    convolutions alone cost +7.5% (benchmarks/README.md, "normalisation")."""
+    convolutions alone cost +7.5% (docs/benchmarks.md, Defaults)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     with atomic_path(path) as tmp:
