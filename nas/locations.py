@@ -108,7 +108,12 @@ def check_reachable(path: Path) -> None:
     except PermissionError as error:
         raise RootError(f"{path}: access to {bucket} refused ({_first_line(error)}); check the credentials") from None
     except Exception as error:  # OSError, botocore's connection errors; the text may name the endpoint
-        raise RootError(f"{path}: cannot reach the object store ({type(error).__name__})") from None
+        raise RootError(f"{path}: cannot reach {endpoint_origin()} ({type(error).__name__})") from None
+
+
+def endpoint_origin() -> str:
+    """The object store's endpoint as a message may name it: where it was set, never its URL."""
+    return "the endpoint set in AWS_ENDPOINT_URL" if os.environ.get("AWS_ENDPOINT_URL") else "the object store"
 
 
 def _first_line(error: BaseException) -> str:

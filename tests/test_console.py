@@ -86,3 +86,25 @@ def test_a_thread_left_when_the_work_is_done_does_not_keep_the_command_alive():
     done = subprocess.run([sys.executable, "-c", STRAGGLER], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and time.monotonic() - started < 60
     assert "queue-drainer would keep the process alive after 0.5 s: exiting without it" in done.stderr
+
+
+def test_the_endpoint_and_secrets_are_redacted_as_whole_values_and_names_are_left_alone(monkeypatch):
+    """The endpoint, the secret key and the session token become their variable's name where
+    they stand as whole values; the access key id is a name and stays; a password in a URL
+    goes. A short value inside a longer word (a bucket's name) is not that value."""
+    from flows.cli.console import redactor
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t/Key+x")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "tok")
+    redact = redactor()
+    text = ("s3://nobucket/root: key k, secret s3cr3t/Key+x, token tok (not tokens), "
+            "Could not connect to the endpoint URL: \"http://127.0.0.1:9/nobucket\" via 127.0.0.1:9; "
+            "https://user:pa55@example.org/a.wav")
+    assert redact(text) == ("s3://nobucket/root: key k, secret <AWS_SECRET_ACCESS_KEY>, token <AWS_SESSION_TOKEN> "
+                            "(not tokens), Could not connect to the endpoint URL: \"<AWS_ENDPOINT_URL>/nobucket\" via "
+                            "<AWS_ENDPOINT_URL>; https://user:<password>@example.org/a.wav")
+    for name in ("AWS_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    assert redactor()("s3://nobucket/root; ftp://me:pw@host/x") == "s3://nobucket/root; ftp://me:<password>@host/x"

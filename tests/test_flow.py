@@ -229,14 +229,15 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     assert again.evaluation.eval_id in asyncio.run(_latest_artifact("pipeline-test-violin")).data
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 
-    # The scheduled re-evaluation scores the latest model again, in the same history, and
-    # skips configs whose dataset has no model here.
+    # The scheduled re-evaluation scores each config's own model again (the run its training
+    # section makes: here the one above), in the same history, and skips configs whose
+    # dataset has no model here.
     from flows.reevaluate import reevaluate
 
     configs = tmp_path / "configs"
     configs.mkdir()
-    (configs / "test.yaml").write_text((small_sources / "test.yaml").read_text().replace(
-        "audio/*", str(small_sources / "audio" / "*")))
+    write_config(configs / "test.yaml", audio=[str(small_sources / "audio" / "*")],
+                 training={"overrides": {k: v for k, v in settings.items() if k.startswith("optim.")}})
     write_config(configs / "other.yaml", name="other-violin")
     rows = {r["config"]: r for r in reevaluate(str(configs), str(root))}
     assert rows["other.yaml"]["status"].startswith("skipped") and "other-violin" in rows["other.yaml"]["status"]

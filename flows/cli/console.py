@@ -151,14 +151,18 @@ class TerminalDisplay(logging.Handler):  # no leading underscore: Prefect's setu
         self.tasks.clear()
 
 
-# Where the object store is and who we are to it: the clients' errors quote the endpoint, and
-# no log line of a run (console or Prefect UI) may, nor a credential.
-SECRET_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# Where the object store is and what proves who we are to it: the clients' errors quote the
+# endpoint, and no log line of a run (console or Prefect UI) may, nor a secret. The access key
+# id is a name, not a secret (AWS prints it in its own errors), so it is left alone.
+SECRET_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# user:password@ in any URL of a text
+URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^\s/:@]+):(?P<password>[^\s/@]+)@")
 
 
-def redactor() -> Callable[[str], str] | None:
-    """What replaces the environment's endpoint and credentials in a text by the variable's
-    name; None where none is set."""
+def redactor() -> Callable[[str], str]:
+    """What replaces, in a text, the environment's endpoint and secrets by the variable's
+    name (whole values only: a value inside a longer word, such as a bucket's name, is not
+    one), and the password of any URL that carries credentials."""
     secrets = {}
     for name in SECRET_VARIABLES:
         value = os.environ.get(name)
@@ -166,10 +170,13 @@ def redactor() -> Callable[[str], str] | None:
             secrets[value] = f"<{name}>"
             if name == "AWS_ENDPOINT_URL" and urlsplit(value).netloc:
                 secrets[urlsplit(value).netloc] = f"<{name}>"
-    if not secrets:
-        return None
-    pattern = re.compile("|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True)))
-    return lambda text: pattern.sub(lambda m: secrets[m.group(0)], text)
+    alternatives = "|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True))
+    whole = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])") if secrets else None
+
+    def redact(text: str) -> str:
+        text = URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:<password>@", text)
+        return whole.sub(lambda m: secrets[m.group(0)], text) if whole else text
+    return redact
 
 
 def redact_secrets(redact: Callable[[str], str]) -> None:
@@ -195,8 +202,7 @@ def redact_secrets(redact: Callable[[str], str]) -> None:
 def configure(verbose: bool) -> None:
     """Call first, before TensorFlow, Beam or ddsp are imported."""
     redact = redactor()
-    if redact:
-        redact_secrets(redact)
+    redact_secrets(redact)
     level = logging.DEBUG if verbose else logging.INFO
     # On a terminal (and not --verbose, whose native lines would tear a live display) progress is drawn as bars.
     handler = (TerminalDisplay(os.fdopen(os.dup(2), "w", buffering=1)) if sys.stderr.isatty() and not verbose
@@ -209,7 +215,7 @@ def configure(verbose: bool) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")  # else a new Prefect home's first client prints a telemetry notice
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "nas")  # progress lines reach the Prefect UI
     if verbose:
-        if redact:
+        if any(os.environ.get(name) for name in SECRET_VARIABLES):  # the libraries' own lines may quote them
             _filter_stderr(None, redact)
         return
     for name, value in QUIET_ENV.items():

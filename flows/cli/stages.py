@@ -11,10 +11,10 @@ from flows.cli.common import (add_config, add_data_root, check_audio, parse_over
 from nas.config import ConfigError, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
 from nas.export import TARGETS
+from nas.locations import check_reachable, endpoint_origin, is_url, resolve_root, unreachable
 from nas.play.ddsp_vst import STATE_SIZE, RuleError, check_rule
 from nas.play.neutone import NeutoneError
 from nas.play.neutone import check as check_neutone
-from nas.locations import check_reachable, is_url, resolve_root, unreachable
 from nas.store.runs import load_model_summary
 
 
@@ -92,7 +92,7 @@ def _stage(flow):
                 buckets = [u for u in [args.data_root, *config.audio] if is_url(u)]
                 if not (buckets and unreachable(error)):
                     raise
-                print(f"nas: {', '.join(buckets)}: the object store stopped answering ({_cause(error)}), still "
+                print(f"nas: {', '.join(buckets)}: {endpoint_origin()} stopped answering ({_cause(error)}), still "
                       f"after retries with back-off; what is published is kept: run the command again to go on",
                       file=sys.stderr)
                 return 1
