@@ -95,12 +95,20 @@ def create_new(path: Path, data: bytes) -> bool:
     return True
 
 
+# S3's rule for bucket names (GCS's is the same for names without dots)
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
 def check_reachable(path: Path) -> None:
     """Raise RootError naming the URL if its bucket does not exist, the credentials are refused
     or the endpoint cannot be reached: before any work, and without writing anything."""
     if not is_remote(path):
         return
-    bucket = f"{path.protocol}://{path.path.split('/', 1)[0]}"
+    name = path.path.split("/", 1)[0]
+    bucket = f"{path.protocol}://{name}"
+    if not BUCKET_NAME.fullmatch(name):
+        raise RootError(f"{path}: {name!r} is not a valid bucket name (3 to 63 lower-case letters, digits, dots and "
+                        "hyphens, beginning and ending with a letter or digit)")
     try:
         path.fs.ls(path.path.split("/", 1)[0], refresh=True)
     except FileNotFoundError:
@@ -108,6 +116,9 @@ def check_reachable(path: Path) -> None:
     except PermissionError as error:
         raise RootError(f"{path}: access to {bucket} refused ({_first_line(error)}); check the credentials") from None
     except Exception as error:  # OSError, botocore's connection errors; the text may name the endpoint
+        if type(error).__name__ == "NoCredentialsError":
+            raise RootError(f"{path}: no credentials for the object store: set AWS_ACCESS_KEY_ID and "
+                            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE") from None
         raise RootError(f"{path}: cannot reach {endpoint_origin()} ({type(error).__name__})") from None
 
 

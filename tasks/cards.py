@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -57,8 +58,8 @@ def dataset_card(dataset_dir: Path, meta: DatasetMeta, sources: list[SourceFile]
         "",
         "| file | sha256 | seconds | status |",
         "|---|---|---|---|",
-        *[f"| {Path(s.path).name} | `{s.sha256[:16]}` | {s.duration_s:.1f} | "
-          f"{s.status}{': ' + s.reason if s.reason else ''} |" for s in sources],
+        *[f"| {as_text(Path(s.path).name)} | `{s.sha256[:16]}` | {s.duration_s:.1f} | "
+          f"{s.status}{': ' + as_text(s.reason) if s.reason else ''} |" for s in sources],
         "",
         "## Weights & Biases",
         "",
@@ -136,6 +137,12 @@ def data_uri(png: Path) -> str:
     import base64
 
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+
+
+def as_text(value: str) -> str:
+    """A name from outside (a file's name, a decoder's reason) as text in a Markdown card: its
+    HTML shown, not run, and its bars kept from splitting the table's cells."""
+    return html.escape(value).replace("|", "\\|")
 
 
 def table_cell(value):

@@ -320,3 +320,20 @@ def test_export_flow_writes_a_neutone_model_through_the_sdks_checks_and_the_cli_
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "Neutone FX plays a model as it streams" in done.stderr and "model.norm=frame" in done.stderr
     assert not old.neutone.exists()
+
+
+def test_a_source_whose_name_holds_html_shows_as_text_in_the_dataset_card(prepared):
+    """A file's name and a decoder's reason come from outside: the Prefect UI renders the card's
+    Markdown, so they are escaped, and a bar in a name does not split the table's row."""
+    from nas.data.audio import SourceFile
+    from nas.store.datasets import load_metadata
+    from tasks.cards import dataset_card
+
+    dataset_dir = prepared[0]
+    name = "<img src=x onerror=alert(1)>|solo.wav"
+    source = SourceFile(path=f"/audio/{name}", sha256="0" * 64, status="skipped", reason="cannot decode: <b>odd</b>")
+    card = dataset_card(dataset_dir, load_metadata(dataset_dir), [source], {})
+    assert "<img" not in card and "<b>" not in card
+    (row,) = [line for line in card.splitlines() if "solo.wav" in line]
+    assert row == ("| &lt;img src=x onerror=alert(1)&gt;\\|solo.wav | `0000000000000000` | 0.0 | "
+                   "skipped: cannot decode: &lt;b&gt;odd&lt;/b&gt; |")

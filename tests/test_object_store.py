@@ -139,6 +139,16 @@ def test_bad_bucket_locations_stop_before_any_work_naming_the_url(bucket, small_
     config = write_config(tmp_path / "c.yaml", audio=[f"s3://{bucket}/nothing/*.wav"])
     missing = _nas("prepare", str(config), "--data-root", "s3://no-such-bucket-nas/root")
     assert missing.returncode == 2
+    invalid = _nas("prepare", str(config), "--data-root", "s3://Lab_Audio!/root")  # refused before asking S3
+    assert invalid.returncode == 2 and invalid.stderr.strip() == (
+        "nas: s3://Lab_Audio!/root: 'Lab_Audio!' is not a valid bucket name (3 to 63 lower-case letters, digits, "
+        "dots and hyphens, beginning and ending with a letter or digit)")
+    nobody = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+              "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
+    anonymous = _nas("prepare", str(config), "--data-root", f"s3://{bucket}/root", env=nobody)
+    assert anonymous.returncode == 2 and anonymous.stderr.strip() == (
+        f"nas: s3://{bucket}/root: no credentials for the object store: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"), anonymous.stderr
     assert missing.stderr.strip() == "nas: s3://no-such-bucket-nas/root: bucket s3://no-such-bucket-nas does not exist"
     no_audio = _nas("prepare", str(config), "--data-root", f"s3://{bucket}/root")
     assert no_audio.returncode == 2
