@@ -38,19 +38,29 @@ def _card(key: str) -> str:
 def _sweep(config: Path, root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", "sweep", str(config), "--data-root", str(root), "--name", "tiny",
-         "--preset", "cnn-tiny", "--recipe", "fast", "--steps", "10", "--set", "model.channels=4,12,x",
+         "--preset", "cnn-tiny", "--recipe", "fast", "--steps", "10", "--set", "model.channels=4,12,16",
          "--set", "optim.batch_size=4", "--set", "log_every=5", "--runtime-seconds", "0.3"],
         cwd=REPO, capture_output=True, text=True, timeout=1200)
 
 
 @pytest.mark.slow
 def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
-    dataset_dir, _, base, _ = prepared
+    from nas.config.presets import resolve_training
+    from nas.store.datasets import load_metadata
+    from nas.store.runs import run_id
+
+    dataset_dir, config, base, _ = prepared
     root = tmp_path / "data"  # the prepared version alone: the sweep's prepare finds it published
     shutil.copytree(dataset_dir, root / dataset_dir.parent.name / dataset_dir.name)
+    # One point fails as it runs: a file stands where its run folder goes. (Settings that are no
+    # training are refused before any point starts: the next test.)
+    (broken,) = s.grid(["cnn-tiny"], ["fast"], 10, 1, {"model.channels": [16], "optim.batch_size": [4], "log_every": [5]})
+    runs = root / dataset_dir.parent.name / "runs"
+    runs.mkdir()
+    (runs / run_id(load_metadata(dataset_dir), resolve_training(config.training, broken.training()))).write_text("x")
     done = _sweep(base / "test.yaml", root)
     assert done.returncode == 1, done.stderr[-3000:]  # one point failed
-    assert "2 of 3 points done" in done.stdout and "model.channels=x" in done.stdout
+    assert "2 of 3 points done" in done.stdout and "model.channels=16" in done.stdout
     # the Dask workers' lines in the command's format, and the cluster's own start silent
     assert " | INFO " not in done.stderr and "Dask cluster" not in done.stderr, done.stderr[-3000:]
     assert any(line.split(" ", 2)[1:2] == ["INFO"] and "nas.training" in line for line in done.stderr.splitlines())
@@ -60,8 +70,8 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
 
     rows = {next(p for p in r["label"].split("/") if p.startswith("model.channels")): r
             for r in read_rows(folder / "summary.parquet")}
-    assert set(rows) == {"model.channels=4", "model.channels=12", "model.channels=x"}
-    assert rows.pop("model.channels=x")["status"].startswith("failed:")
+    assert set(rows) == {"model.channels=4", "model.channels=12", "model.channels=16"}
+    assert rows.pop("model.channels=16")["status"].startswith("failed:")
     for row in rows.values():
         assert row["status"] == "done"
         for key in (*s.SCORES, "training_s", "steps_per_s", *(f"path_rtf.{r}" for r in RUNTIMES),
@@ -80,9 +90,8 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
     report = (folder / "report.md").read_text()
     assert "## Failed points" in report and "Pareto front" in report
     card = _card("sweep-tiny")
-    assert "model.channels=x" in card and "failed" in card and "data:image/png;base64," in card
+    assert "model.channels=16" in card and "failed" in card and "data:image/png;base64," in card
 
-    runs = root / dataset_dir.parent.name / "runs"
     made = sorted([*runs.glob("*/model/model.json"), *runs.glob("*/export/export.json"), *runs.glob("*/runtimes.json")])
     assert len(made) == 6
     before = {m: m.stat().st_mtime_ns for m in made}
@@ -91,12 +100,16 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
     assert {m: m.stat().st_mtime_ns for m in made} == before  # nothing trained, exported or timed again
 
 
-def test_unknown_presets_runtimes_and_seeds_stop_before_any_work(small_sources, tmp_path, capsys):
+def test_unknown_presets_runtimes_seeds_and_settings_stop_before_any_work(small_sources, tmp_path, capsys):
     from flows.cli.main import main
 
     config = str(write_config(small_sources / "sweep-cli.yaml"))
     for flags, said in ((["--preset", "cnn-tiny,nope"], "--preset: unknown nope"),
-                        (["--runtimes", "tensorrt"], "--runtime: unknown tensorrt"), (["--seeds", "0"], "--seeds 0")):
+                        (["--runtimes", "tensorrt"], "--runtime: unknown tensorrt"), (["--seeds", "0"], "--seeds 0"),
+                        (["--set", "model.nope=1,2"], "--set: point cnn-tiny/thesis/model.nope=1/seed 0: model.nope: "
+                                                      "Extra inputs are not permitted"),
+                        (["--set", "model.channels=4,x"], "--set: point cnn-tiny/thesis/model.channels=x/seed 0: "
+                                                          "model.channels: Input should be a valid integer")):
         assert main(["sweep", config, "--data-root", str(tmp_path / "data"), *flags]) == 2
         assert said in capsys.readouterr().err
     assert not (tmp_path / "data").exists()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import yaml
+from pydantic import ValidationError
 
 from flows.cli.common import add_config, add_data_root, check_audio, listed, parse_overrides, prefect_server, refusing
+from nas import sweep as s
 from nas.config import ConfigError, load_config
-from nas.config.presets import PRESETS, RECIPES
+from nas.config.presets import PRESETS, RECIPES, resolve_training
 from nas.export.runtimes import RUNTIMES
 from nas.locations import check_reachable, resolve_root
 
@@ -64,6 +66,22 @@ def _run_many(args) -> int:
     return 1 if any("error" in r for r in results.values()) else 0
 
 
+def _check_points(config, args, grid: dict) -> None:
+    """ValueError naming the first point whose settings are no training (a key that does not
+    exist, a value of the wrong type), before any point starts: the sweep's own usage error,
+    where a point that fails while it runs is reported and the others go on."""
+    for point in s.grid(args.preset or [config.training.preset], args.recipe or [config.training.recipe],
+                        args.steps or config.training.steps, 1, grid):
+        try:
+            resolve_training(config.training, point.training())
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise ValueError(f"--set: point {point.label}: "
+                             f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+        except ValueError as error:
+            raise ValueError(f"--set: point {point.label}: {error}") from None
+
+
 def _sweep(args) -> int:
     with refusing(ConfigError, ValueError):
         check_reachable(resolve_root(args.data_root))
@@ -77,6 +95,7 @@ def _sweep(args) -> int:
                 raise ValueError(f"--{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
         if args.seeds < 1:
             raise ValueError(f"--seeds {args.seeds}: at least 1")
+        _check_points(config, args, grid)
     from flows.sweep import sweep_options
 
     with prefect_server() as ready:
