@@ -40,6 +40,10 @@ def test_the_site_builds_strictly(tmp_path):
     for key, *_ in reference.fields(DatasetConfig):
         assert f"<code>{key}</code>" in config_page, key
     assert (tmp_path / "site" / "guides" / "sweeps" / "index.html").is_file()
+    home = (tmp_path / "site" / "index.html").read_text()  # what a user gets: heard and seen, not only read
+    media = re.findall(r'<(?:audio|img)[^>]* src="([^"]+)"', home)
+    assert len([m for m in media if m.endswith(".wav")]) == 2 and len([m for m in media if m.endswith(".png")]) >= 2
+    assert all((tmp_path / "site" / m).is_file() for m in media), media
     benchmarks = (tmp_path / "site" / "benchmarks" / "index.html").read_text()
     assert "<!-- results" not in benchmarks  # every marker became its tables
     assert benchmarks.count("<em>Measured ") == len(benchmarks_page.markers((DOCS / "benchmarks.md").read_text()))
