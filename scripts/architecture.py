@@ -5,7 +5,8 @@
 - rooms: each top-level module or subpackage of `nas/`, and `tasks/` and `flows/` whole;
 - arrows: distinct imports from one room to another;
 - floors: the rooms on the longest chain of such imports (a room importing nothing is floor 1);
-- string-key reads: `x["key"]` loads in nas/, flows/ and tasks/ (reads of untyped dicts);
+- string-key reads: `x["key"]` loads and `x.get("key")` calls in nas/, flows/ and tasks/ (reads
+  of untyped dicts);
 - the three functions with the most parameters.
 """
 
@@ -67,6 +68,9 @@ def measure() -> dict:
             for node in ast.walk(tree):
                 if (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
                         and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+                    key_reads += 1
+                elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                      and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
                     key_reads += 1
                 elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     a = node.args

@@ -174,7 +174,7 @@ def redactor() -> Callable[[str], str]:
     whole = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])") if secrets else None
 
     def redact(text: str) -> str:
-        text = URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:<password>@", text)
+        text = URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:<password>@", text)
         return whole.sub(lambda m: secrets[m.group(0)], text) if whole else text
     return redact
 
