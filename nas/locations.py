@@ -12,9 +12,11 @@ writing its commit object last, with a conditional write (`create_new`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import shutil
 from pathlib import Path
 
 from upath import UPath
@@ -120,6 +122,27 @@ def check_reachable(path: Path) -> None:
             raise RootError(f"{path}: no credentials for the object store: set AWS_ACCESS_KEY_ID and "
                             "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE") from None
         raise RootError(f"{path}: cannot reach {endpoint_origin()} ({type(error).__name__})") from None
+
+
+NO_SPACE = "No space left on device"  # ENOSPC's text, which survives being wrapped (Beam re-raises it as text)
+
+
+def out_of_space(error: BaseException) -> bool:
+    """Whether a disk filled: ENOSPC anywhere in the error's chain, or in its text."""
+    while error is not None:
+        if getattr(error, "errno", None) == errno.ENOSPC or NO_SPACE in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def fullest(paths: list[Path]) -> Path:
+    """Of local folders (or their nearest existing parents), the one on the disk with the least free space."""
+    def free(path: Path) -> int:
+        while not path.exists():
+            path = path.parent
+        return shutil.disk_usage(path).free
+    return min(paths, key=free)
 
 
 def endpoint_origin() -> str:

@@ -1,5 +1,5 @@
 """Faults real machines have: a killed preparation, a killed pipeline, two runs of one
-dataset at once, an unreachable W&B server."""
+dataset at once, an unreachable W&B server, a disk that fills."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import tensorflow as tf
 
 from tests.conftest import FAKE_KEY, REPO, artifacts_of, write_config
@@ -182,3 +183,65 @@ def test_pipeline_killed_while_training_resumes_once_though_started_twice(prefec
     steps = [r["step"] for r in pq.read_table(run_dir / "metrics.parquet").to_pylist() if r["loss"] == r["loss"]]
     assert steps == [10, 20, 30, 40]  # each logged once across the kill
     assert len(list((run_dir / "evaluations").iterdir())) == 1  # evaluated once
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of its own for the data root and the temporary folders (TMPDIR, so Beam's too,
+    and W&B's), so that the disk that fills is the one under test; unmounted at the end.
+    Mounting one takes root: elsewhere the test is skipped, saying so."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): the full-disk faults were not tried")
+    (disk / "tmp").mkdir()
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+def _fill(disk: Path, leave: int) -> None:
+    """The disk full but for `leave` bytes."""
+    with open(disk / "filler", "wb") as filler:
+        os.posix_fallocate(filler.fileno(), 0, shutil.disk_usage(disk).free - leave)
+
+
+def test_a_disk_that_fills_stops_prepare_and_training_with_one_line_and_nothing_half_published(
+        small_disk, small_sources):
+    """Prepare and then training, each on a disk that fills as it writes: exit code 1, one line
+    naming the data root, no traceback, no dataset version or model a later command would take
+    as finished; with the space back, the same command completes."""
+    root = small_disk / "data"
+    env = {**os.environ, "TMPDIR": str(small_disk / "tmp"), "WANDB_DIR": str(small_disk / "tmp")}
+    config = write_config(small_sources / "full-disk.yaml", name="full-disk", audio=["audio/c-vorbis.ogg"],
+                          eval_fraction=0.5)
+    said = f"nas: {root}: no space left on the device; nothing half-written is published: free some space and " \
+           "run the command again to go on"
+
+    def nas(*args):
+        return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--data-root", str(root)], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=600)
+
+    _fill(small_disk, 2**20)  # the records alone are about 2 MB
+    full = nas("prepare", str(config))
+    assert full.returncode == 1 and full.stderr.strip().splitlines()[-1] == said, full.stderr[-3000:]
+    assert "Traceback" not in full.stderr and not list(root.rglob("dataset.json"))
+    (small_disk / "filler").unlink()
+    done = nas("prepare", str(config))
+    assert done.returncode == 0, done.stderr[-3000:]
+    version = Path(done.stdout.strip().splitlines()[-1]).name
+
+    train = ["train", str(config), "--dataset-version", version, "--steps", "10", "--set", "optim.batch_size=2",
+             "--set", "checkpoint_every=5", "--set", "log_every=5"]
+    _fill(small_disk, 200 * 2**10)  # a checkpoint, the samples and W&B's run do not fit
+    full = nas(*train)
+    assert full.returncode == 1 and full.stderr.strip().splitlines()[-1] == said, full.stderr[-3000:]
+    assert "Traceback" not in full.stderr and not list(root.rglob("model.json"))
+    (small_disk / "filler").unlink()
+    done = nas(*train)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (model,) = root.rglob("model/model.json")
+    assert json.loads(model.read_text())["step"] == 10

@@ -16,6 +16,8 @@ import warnings
 from typing import Callable
 from urllib.parse import urlsplit
 
+from nas.locations import NO_SPACE, out_of_space
+
 # Native code reads these at load, and subprocesses (Beam workers) inherit them.
 QUIET_ENV = {"GRPC_VERBOSITY": "ERROR",  # the channels of Beam's workers
              "DASK_LOGGING__DISTRIBUTED": "warning"}  # a Dask cluster's start, in its every process
@@ -102,6 +104,47 @@ class _OrchestrationChatter(logging.Filter):
             return False
         return not (record.name in ("prefect.task_runs", "prefect.flow_runs")
                     and record.getMessage().startswith("Finished in state Completed"))
+
+
+class _OutOfSpace(logging.Filter):
+    """A full disk is one line of the command's own at its end (flows/cli/stages.py); the
+    tracebacks that every layer between the write and the command logs on the way (Beam's
+    worker, its job service, Prefect's task and flow runs) stay off the console (the UI keeps
+    them, and --verbose prints them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (NO_SPACE in record.getMessage() or (exc is not None and out_of_space(exc)))
+
+
+class _Tracebacks:
+    """Reads the lines of a stream: a traceback block (with its chained ones) is held until it
+    ends, then passed on whole, or dropped if it is a full disk's (see _OutOfSpace)."""
+
+    CONTINUES = ("Traceback (most recent call last):", "During handling of the above exception",
+                 "The above exception was the direct cause")
+
+    def __init__(self):
+        self.block: list[str] = []
+        self.exception_next = False
+
+    def feed(self, text: str) -> list[str]:
+        """The lines to print now."""
+        bare = text.rstrip("\r\n")
+        if not self.block and bare.endswith("Original traceback is"):  # Beam's worker: the block's header
+            self.block.append(text)
+            return []
+        if not self.block and not bare.startswith(self.CONTINUES[0]):
+            return [] if NO_SPACE in bare else [text]
+        if not self.block or bare[:1].isspace() or not bare or bare.startswith(self.CONTINUES) or self.exception_next:
+            self.exception_next = bare[:1].isspace()  # after a frame's lines comes the exception's line
+            self.block.append(text)
+            return []
+        return self.flush() + self.feed(text)
+
+    def flush(self) -> list[str]:
+        block, self.block, self.exception_next = self.block, [], False
+        return [] if any(NO_SPACE in line for line in block) else block
 
 
 _ORCHESTRATION_CHATTER = _OrchestrationChatter()
@@ -224,6 +267,7 @@ def configure(verbose: bool) -> None:
     os.environ[QUIET] = "1"
     _quiet_libraries()
     handler.addFilter(_KnownLines(handler))
+    handler.addFilter(_OutOfSpace())
     _filter_stderr(KNOWN_STDERR_LINES, redact)
 
 
@@ -265,12 +309,16 @@ def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None
     os.close(write)
 
     def copy() -> None:
+        tracebacks = _Tracebacks() if known else None
         with os.fdopen(read, "rb") as lines:
             for line in lines:
                 text = line.decode(errors="replace")
                 if known and known.fullmatch(text.rstrip("\r\n")):
                     continue
-                os.write(real, redact(text).encode() if redact else line)
+                for text in tracebacks.feed(text) if tracebacks else [text]:
+                    os.write(real, (redact(text) if redact else text).encode())
+            for text in tracebacks.flush() if tracebacks else []:
+                os.write(real, (redact(text) if redact else text).encode())
 
     thread = threading.Thread(target=copy, name="stderr-filter", daemon=True)
     thread.start()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -11,7 +13,8 @@ from flows.cli.common import (add_config, add_data_root, check_audio, parse_over
 from nas.config import ConfigError, load_config
 from nas.config.presets import PRESETS, RECIPES, resolve_training
 from nas.export import TARGETS
-from nas.locations import check_reachable, endpoint_origin, is_url, resolve_root, unreachable
+from nas.locations import (check_reachable, endpoint_origin, fullest, is_remote, is_url, out_of_space,
+                           resolve_root, unreachable)
 from nas.play.ddsp_vst import STATE_SIZE, RuleError, check_rule
 from nas.play.neutone import NeutoneError
 from nas.play.neutone import check as check_neutone
@@ -89,6 +92,9 @@ def _stage(flow):
             try:
                 flow(args, config.model_dump(mode="json"), training, recipe)
             except Exception as error:
+                if out_of_space(error):
+                    _no_space(args.data_root)
+                    return 1
                 buckets = [u for u in [args.data_root, *config.audio] if is_url(u)]
                 if not (buckets and unreachable(error)):
                     raise
@@ -116,6 +122,16 @@ def _choose_model(args, config, training: dict) -> None:
         check_rule(summary.model, summary.sample_rate)
     elif getattr(args, "target", None) == "neutone":
         check_neutone(summary.model.model_dump(mode="json"))
+
+
+def _no_space(data_root: str) -> None:
+    """The one line of a disk that filled: which of the data root and the temporary folder is
+    fuller, and that nothing half-written is taken as done (datasets, models, evaluations and
+    exports are published whole or not at all)."""
+    root = resolve_root(data_root)
+    places = ([] if is_remote(root) else [str(root)]) + [tempfile.gettempdir()]  # on one disk: the data root
+    print(f"nas: {fullest([Path(p) for p in places])}: no space left on the device; nothing half-written is "
+          f"published: free some space and run the command again to go on", file=sys.stderr)
 
 
 def _cause(error: BaseException) -> str:

@@ -7,6 +7,7 @@ Odd but usable audio is kept and flagged (e.g. clipping).
 
 from __future__ import annotations
 
+import io
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -124,12 +125,16 @@ def read_segment(path: Path, start_s: float, secs: float, target: int, margin_s:
 
 
 def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    """32-bit float WAV, written under a temporary name and renamed when complete."""
+    """32-bit float WAV, written under a temporary name and renamed when complete. Encoded in
+    memory and written by Python, so a full disk is an OSError that says so (libsndfile's own
+    writes report only "System error")."""
     from ..atomic import atomic_path
     from ..locations import location
 
+    encoded = io.BytesIO()
+    sf.write(encoded, audio, rate, format="WAV", subtype="FLOAT")
     with atomic_path(location(path)) as tmp:
-        sf.write(tmp, audio, rate, format="WAV", subtype="FLOAT")
+        tmp.write_bytes(encoded.getvalue())
 
 
 class SampleStats:
