@@ -32,6 +32,7 @@ from prepare_vs_ddsp import reference_tree  # noqa: E402
 from record import save  # noqa: E402
 
 from flows.cli.local_server import local_server, stop_shared_server  # noqa: E402
+from nas.constants import DEFAULT_DATA_ROOT  # noqa: E402
 
 CONFIG = "dataset_configs/demo-violin.yaml"
 GOALS = {"running server": 3.0, "no server set": 8.0}
@@ -50,7 +51,7 @@ def timed(args: list[str], env: dict, cwd: Path = REPO) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--data-root", default="nas-data")
+    parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
     parser.add_argument("--reference", help="a commit whose code is timed beside this one")
     parser.add_argument("--out", default="cached_rerun", help="results file name in benchmarks/results/")
     args = parser.parse_args()

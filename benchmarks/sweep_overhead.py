@@ -22,7 +22,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
 from record import save
+
+from nas.constants import DEFAULT_DATA_ROOT
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "dataset_configs/demo-violin.yaml"
@@ -63,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--data-root", type=Path, default=REPO / "nas-data")
+    parser.add_argument("--data-root", type=Path, default=REPO / DEFAULT_DATA_ROOT)
     args = parser.parse_args()
     if not list((args.data_root / "demo-violin").glob("*/dataset.json")):
         raise SystemExit(f"{args.data_root}: no prepared demo-violin (run `make demo` first)")
