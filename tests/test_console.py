@@ -108,3 +108,23 @@ def test_the_endpoint_and_secrets_are_redacted_as_whole_values_and_names_are_lef
     for name in ("AWS_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
     assert redactor()("s3://nobucket/root; ftp://me:pw@host/x") == "s3://nobucket/root; ftp://me:<password>@host/x"
+
+
+def test_a_full_disk_s_tracebacks_are_held_back_and_other_tracebacks_pass_whole():
+    """What a Beam worker writes to the command's stderr: a full disk's traceback blocks (with
+    their chained ones and Beam's header line) are dropped, for the command's own line says it;
+    any other traceback passes, whole and in order."""
+    from flows.cli.console import _Tracebacks
+
+    full_disk = ["ERROR:sdk_worker:Error processing instruction bundle_4. Original traceback is\n",
+                 "Traceback (most recent call last):\n", '  File "x.py", line 1, in f\n', "    f()\n", "    ^^^\n",
+                 "OSError: [Errno 28] No space left on device\n", "\n",
+                 "During handling of the above exception, another exception occurred:\n", "\n",
+                 "Traceback (most recent call last):\n", '  File "y.py", line 2, in g\n',
+                 "RuntimeError: OSError: [Errno 28] No space left on device [while running 'write_shards']\n",
+                 "ERROR:common:OSError: [Errno 28] No space left on device\n"]
+    other = ["Traceback (most recent call last):\n", '  File "z.py", line 3, in h\n', "ValueError: a bug\n"]
+    lines = ["before\n", *full_disk, "between\n", *other, "after\n", *other]
+    reader = _Tracebacks()
+    shown = [text for line in lines for text in reader.feed(line)] + reader.flush()
+    assert shown == ["before\n", "between\n", *other, "after\n", *other]

@@ -308,17 +308,20 @@ def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None
     os.dup2(write, 2)
     os.close(write)
 
+    tracebacks = _Tracebacks() if known else None
+
+    def write_out(texts: list[str]) -> None:
+        for text in texts:
+            os.write(real, (redact(text) if redact else text).encode())
+
     def copy() -> None:
-        tracebacks = _Tracebacks() if known else None
         with os.fdopen(read, "rb") as lines:
             for line in lines:
                 text = line.decode(errors="replace")
                 if known and known.fullmatch(text.rstrip("\r\n")):
                     continue
-                for text in tracebacks.feed(text) if tracebacks else [text]:
-                    os.write(real, (redact(text) if redact else text).encode())
-            for text in tracebacks.flush() if tracebacks else []:
-                os.write(real, (redact(text) if redact else text).encode())
+                write_out(tracebacks.feed(text) if tracebacks else [text])
+        write_out(tracebacks.flush() if tracebacks else [])
 
     thread = threading.Thread(target=copy, name="stderr-filter", daemon=True)
     thread.start()
@@ -327,5 +330,7 @@ def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None
         sys.stderr.flush()
         os.dup2(real, 2)
         thread.join(timeout=5)
+        if thread.is_alive() and tracebacks:  # a process we started still holds the pipe: the held block now
+            write_out(tracebacks.flush())
 
     atexit.register(restore)
