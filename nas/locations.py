@@ -97,8 +97,10 @@ def create_new(path: Path, data: bytes) -> bool:
     return True
 
 
-# S3's rule for bucket names (GCS's is the same for names without dots)
-BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Bucket names by protocol: S3's rule, and GCS's (underscores too; names with dots, up to 222
+# characters, are not checked here)
+BUCKET_NAMES = {"s3": re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+                "gs": re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]|[a-z0-9][a-z0-9._-]{2,220}[a-z0-9]")}
 
 
 def check_reachable(path: Path) -> None:
@@ -108,9 +110,11 @@ def check_reachable(path: Path) -> None:
         return
     name = path.path.split("/", 1)[0]
     bucket = f"{path.protocol}://{name}"
-    if not BUCKET_NAME.fullmatch(name):
+    rule = BUCKET_NAMES.get({"gcs": "gs"}.get(path.protocol, path.protocol))
+    if rule and not rule.fullmatch(name):
         raise RootError(f"{path}: {name!r} is not a valid bucket name (3 to 63 lower-case letters, digits, dots and "
-                        "hyphens, beginning and ending with a letter or digit)")
+                        f"hyphens{', underscores' if path.protocol != 's3' else ''}, beginning and ending with a "
+                        "letter or digit)")
     try:
         path.fs.ls(path.path.split("/", 1)[0], refresh=True)
     except FileNotFoundError:

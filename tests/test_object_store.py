@@ -135,6 +135,14 @@ def _nas(*args, env=None, cwd=None):
                           env={**os.environ, **(env or {})}, cwd=cwd or REPO)
 
 
+def test_bucket_names_follow_each_store_s_rule():
+    from nas.locations import BUCKET_NAMES
+
+    s3, gcs = BUCKET_NAMES["s3"], BUCKET_NAMES["gs"]
+    assert s3.fullmatch("lab-audio.2026") and not any(s3.fullmatch(n) for n in ("lab_audio", "ab", "-lab", "Lab"))
+    assert gcs.fullmatch("lab_audio") and not any(gcs.fullmatch(n) for n in ("ab", "Lab", "lab_"))
+
+
 def test_bad_bucket_locations_stop_before_any_work_naming_the_url(bucket, small_sources, tmp_path):
     config = write_config(tmp_path / "c.yaml", audio=[f"s3://{bucket}/nothing/*.wav"])
     missing = _nas("prepare", str(config), "--data-root", "s3://no-such-bucket-nas/root")
