@@ -200,7 +200,7 @@ def trained_run(prepared, small_sources, tmp_path_factory):
     copied into this worker's data root's runs/."""
     from nas.store.runs import RunLayout
 
-    dataset_dir, _, _, root = prepared
+    root = prepared[3]
 
     def build(folder: Path) -> None:
         shared = _prepare_once(small_sources, tmp_path_factory)
