@@ -22,6 +22,8 @@ def _cell(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if abs(value) >= 1e4:
+            return f"{value:,.0f}"
         return f"{value:,.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2g}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 
