@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 from upath import UPath
@@ -116,11 +117,15 @@ def check_reachable(path: Path) -> None:
                         f"hyphens{', underscores' if path.protocol != 's3' else ''}, beginning and ending with a "
                         "letter or digit)")
     try:
-        path.fs.ls(path.path.split("/", 1)[0], refresh=True)
+        _within(float(os.environ.get("NAS_REACH_SECONDS", REACH_SECONDS)),
+                lambda: path.fs.ls(path.path.split("/", 1)[0], refresh=True),
+                f"{path}: {endpoint_origin()} did not answer within {{seconds:g}} s")
     except FileNotFoundError:
         raise RootError(f"{path}: bucket {bucket} does not exist") from None
     except PermissionError as error:
         raise RootError(f"{path}: access to {bucket} refused ({_first_line(error)}); check the credentials") from None
+    except RootError:
+        raise
     except Exception as error:  # OSError, botocore's connection errors; the text may name the endpoint
         if type(error).__name__ == "NoCredentialsError":
             raise RootError(f"{path}: no credentials for the object store: set AWS_ACCESS_KEY_ID and "
@@ -129,6 +134,30 @@ def check_reachable(path: Path) -> None:
 
 
 NO_SPACE = "No space left on device"  # ENOSPC's text, which survives being wrapped (Beam re-raises it as text)
+
+
+REACH_SECONDS = 30.0  # an endpoint that accepts the connection and never answers: the clients' own retries take minutes
+
+
+def _within(seconds: float, call, message: str):
+    """`call()`'s result, or RootError(message) once `seconds` have passed without one. The
+    call goes on in a daemon thread, which the command's exit does not wait for."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # handed to the caller
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="nas-reach", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise RootError(message.format(seconds=seconds))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def out_of_space(error: BaseException) -> bool:

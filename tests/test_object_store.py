@@ -4,9 +4,11 @@ clients through the standard AWS variables (tests/conftest.py: s3_endpoint)."""
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -169,6 +171,14 @@ def test_bad_bucket_locations_stop_before_any_work_naming_the_url(bucket, small_
     assert closed.stderr.strip().startswith(
         "nas: s3://nobucket/root: cannot reach the endpoint set in AWS_ENDPOINT_URL ("), closed.stderr
     assert "127.0.0.1" not in closed.stderr  # the endpoint is the environment's, never printed
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes connections (the kernel does) and never answers
+        start = time.monotonic()
+        slow = _nas("prepare", str(config), "--data-root", f"s3://{bucket}/root",
+                    env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.getsockname()[1]}", "NAS_REACH_SECONDS": "3"})
+        waited = time.monotonic() - start
+    assert slow.returncode == 2 and slow.stderr.strip() == (
+        f"nas: s3://{bucket}/root: the endpoint set in AWS_ENDPOINT_URL did not answer within 3 s"), slow.stderr
+    assert waited < 60  # a bounded wait, where the clients' own retries take minutes
     with moto_server(checks_credentials=True) as (strict, _):
         refused = _nas("prepare", str(config), "--data-root", f"s3://{bucket}/root", env={"AWS_ENDPOINT_URL": strict})
     assert refused.returncode == 2
@@ -202,7 +212,6 @@ def test_the_dag_on_machines_that_share_only_the_bucket(server, bucket, small_so
     the endpoint nor the secret key is in any line printed, object written or local file."""
     import re
     import signal
-    import time
 
     from nas.store.tables import read_rows
 
@@ -283,7 +292,6 @@ def test_the_dag_on_machines_that_share_only_the_bucket(server, bucket, small_so
 
 
 def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(server, bucket):
-    import time
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -370,7 +378,6 @@ def test_killed_and_racing_preparations_in_a_bucket_publish_one_version_once(buc
     """A preparation killed during its shard writes publishes nothing; two more started at once
     both finish with the version the uninterrupted local run made, published by one of them."""
     import signal
-    import time
 
     _, name, _ = bucket_dataset
     local = prepared[0]
@@ -409,7 +416,6 @@ def test_an_object_store_that_stops_answering_is_retried_then_named(bucket, smal
     """Gone for good in the middle of a preparation: after retries with back-off, the command
     fails with one line that names the bucket, not the endpoint, and publishes nothing. Gone
     for a moment as the next run starts: the retries ride it out and that run publishes."""
-    import time
 
     relay = Relay(s3_endpoint)
     relay.start()
