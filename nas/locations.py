@@ -142,22 +142,22 @@ REACH_SECONDS = 30.0  # an endpoint that accepts the connection and never answer
 def _within(seconds: float, call, message: str):
     """`call()`'s result, or RootError(message) once `seconds` have passed without one. The
     call goes on in a daemon thread, which the command's exit does not wait for."""
-    outcome: dict = {}
+    values, errors = [], []
 
     def run() -> None:
         try:
-            outcome["value"] = call()
+            values.append(call())
         except BaseException as error:  # handed to the caller
-            outcome["error"] = error
+            errors.append(error)
 
     thread = threading.Thread(target=run, name="nas-reach", daemon=True)
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
         raise RootError(message.format(seconds=seconds))
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 def out_of_space(error: BaseException) -> bool:
