@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.engine_exit import FINAL_STATE_HOOKS
 from flows.entry import dataset_config
 from flows.evaluate import resolve_model
 from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import resolve_root
-from nas.store.artifacts import ExportReport
 from nas.store.datasets import published_version
 from nas.store.runs import finished_export, load_model_summary
 from tasks.export import export_ddsp_vst, export_model, export_neutone
 
 
-@flow(name="export")
+@flow(name="export", **FINAL_STATE_HOOKS)
 def export(config_path: str, model_version: str | None = None, data_root: str = DEFAULT_DATA_ROOT,
            parsed: dict | None = None, reuse: bool = False, target: str = "nas"):
     """`nas`: ONNX, TFLite, int8 ONNX and the CPU engine's weights, with parity figures

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.engine_exit import FINAL_STATE_HOOKS
 from flows.entry import dataset_config
 from nas.atomic import write_json
 from nas.constants import DEFAULT_DATA_ROOT
@@ -19,7 +20,7 @@ from tasks.leases import lock
 from tasks.wandb import resolve_mode
 
 
-@flow(name="prepare")
+@flow(name="prepare", **FINAL_STATE_HOOKS)
 def prepare(config_path: str, data_root: str = DEFAULT_DATA_ROOT, parsed: dict | None = None) -> str:
     """Ingest, extract features, write TFRecords, compute statistics, upload to W&B."""
     logger = get_run_logger()

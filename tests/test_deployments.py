@@ -153,3 +153,38 @@ def _check_flow_run_page(url: str, run, tmp_path: Path) -> None:
     shot = tmp_path / "flow-run.png"
     subprocess.run([*common, f"--screenshot={shot}", page], capture_output=True, timeout=180)
     assert shot.stat().st_size > 20_000
+
+
+def test_a_flow_run_a_worker_started_ends_its_process_after_its_final_state(monkeypatch):
+    """Prefect's queue services can hold a worker's flow-run process at exit forever (one did,
+    two hours, in this suite): once the run's final state is in, its own process is ended
+    EXIT_GRACE_S later with the run's outcome. A subflow's end, or a run whose process is
+    not this one, starts nothing. Every flow a deployment runs carries the hook."""
+    import threading
+    import uuid
+    from types import SimpleNamespace
+
+    from flows import engine_exit
+
+    ended, called = [], threading.Event()
+    monkeypatch.setattr(engine_exit, "EXIT_GRACE_S", 0.05)
+    monkeypatch.setattr(engine_exit, "_exit", lambda code: (ended.append(code), called.set()))
+    run = SimpleNamespace(id=uuid.uuid4(), parent_task_run_id=None)
+    monkeypatch.setenv("PREFECT__FLOW_RUN_ID", str(run.id))
+    for outcome, code in ((False, 1), (True, 0)):
+        called.clear()
+        engine_exit.end_worker_process(None, run, SimpleNamespace(is_completed=lambda: outcome))
+        assert called.wait(10) and ended[-1] == code
+    for other in (SimpleNamespace(id=run.id, parent_task_run_id=uuid.uuid4()),
+                  SimpleNamespace(id=uuid.uuid4(), parent_task_run_id=None)):
+        engine_exit.end_worker_process(None, other, SimpleNamespace(is_completed=lambda: True))
+    time.sleep(0.5)
+    assert ended == [1, 0]
+
+    import importlib
+
+    for entry in {d["entrypoint"] for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}:
+        path, name = entry.split(":")
+        deployed = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+        for hooks in ("on_completion_hooks", "on_failure_hooks", "on_crashed_hooks", "on_cancellation_hooks"):
+            assert engine_exit.end_worker_process in getattr(deployed, hooks), (entry, hooks)
