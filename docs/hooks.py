@@ -8,12 +8,14 @@ from pathlib import Path
 
 from mkdocs.structure.files import File
 
+# MkDocs puts back its sys.path once this module is loaded: what comes from the repository is
+# imported now, not inside the hooks.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scripts.benchmarks_page import render  # noqa: E402
+from scripts.reference import PAGES  # noqa: E402
 
 
 def on_files(files, config):
-    from scripts.reference import PAGES
-
     for uri, page in PAGES.items():
         files.append(File.generated(config, uri, content=page()))
     return files
@@ -21,8 +23,4 @@ def on_files(files, config):
 
 def on_page_markdown(markdown, page, config, files):
     """The Benchmarks page's figures, drawn from benchmarks/results/ (scripts/benchmarks_page.py)."""
-    if page.file.src_uri != "benchmarks.md":
-        return markdown
-    from scripts.benchmarks_page import render
-
-    return render(markdown)
+    return render(markdown) if page.file.src_uri == "benchmarks.md" else markdown
