@@ -22,6 +22,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMA = 1
+FIELDS = ("schema", "benchmark", "command", "measured", "machine", "tables", "data")
 
 
 def machine() -> str:
@@ -99,17 +100,16 @@ def tables_of(data: dict, title: str = "") -> list[dict]:
     return tables
 
 
-def save(name: str, data: dict, tables: list[dict] | None = None, measured: str | None = None,
-         command: str | None = None, machine_text: str | None = None) -> Path:
+def save(name: str, data: dict) -> Path:
     """Write `results/<name>.json` in the schema: this run's command, date and machine."""
     script = Path(sys.argv[0])
     document = {
         "schema": SCHEMA,
         "benchmark": script.name,
-        "command": command or " ".join(["python", f"benchmarks/{script.name}", *sys.argv[1:]]),
-        "measured": measured or date.today().isoformat(),
-        "machine": machine_text or machine(),
-        "tables": tables if tables is not None else tables_of(data),
+        "command": " ".join(["python", f"benchmarks/{script.name}", *sys.argv[1:]]),
+        "measured": date.today().isoformat(),
+        "machine": machine(),
+        "tables": tables_of(data),
         "data": data,
     }
     out = RESULTS / f"{name}.json"

@@ -73,8 +73,7 @@ def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[st
     config, _ = dataset_config(config_path, parsed)
     parsed = config_dump(config)
     name = name or config.name
-    points = s.grid(presets or [config.training.preset], recipes or [config.training.recipe],
-                    steps or config.training.steps, seeds, overrides or {})
+    points = s.config_points(config.training, presets, recipes, steps, seeds, overrides)
     dataset_dir = prepare(config_path, data_root, parsed)
     spec = {"dataset": config.name, "dataset_version": location(dataset_dir).name,
             "points": [p.model_dump() for p in points], "runtimes": runtimes}

@@ -98,6 +98,7 @@ def create_new(path: Path, data: bytes) -> bool:
     return True
 
 
+REACH_SECONDS = 30.0  # an endpoint that accepts the connection and never answers: the clients' own retries take minutes
 # Bucket names by protocol: S3's rule, and GCS's (underscores too; names with dots, up to 222
 # characters, are not checked here)
 BUCKET_NAMES = {"s3": re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
@@ -116,16 +117,15 @@ def check_reachable(path: Path) -> None:
         raise RootError(f"{path}: {name!r} is not a valid bucket name (3 to 63 lower-case letters, digits, dots and "
                         f"hyphens{', underscores' if path.protocol != 's3' else ''}, beginning and ending with a "
                         "letter or digit)")
+    seconds = float(os.environ.get("NAS_REACH_SECONDS", REACH_SECONDS))
     try:
-        _within(float(os.environ.get("NAS_REACH_SECONDS", REACH_SECONDS)),
-                lambda: path.fs.ls(path.path.split("/", 1)[0], refresh=True),
-                f"{path}: {endpoint_origin()} did not answer within {{seconds:g}} s")
+        _within(seconds, lambda: path.fs.ls(name, refresh=True))
+    except _NoAnswer:
+        raise RootError(f"{path}: {endpoint_origin()} did not answer within {seconds:g} s") from None
     except FileNotFoundError:
         raise RootError(f"{path}: bucket {bucket} does not exist") from None
     except PermissionError as error:
         raise RootError(f"{path}: access to {bucket} refused ({_first_line(error)}); check the credentials") from None
-    except RootError:
-        raise
     except Exception as error:  # OSError, botocore's connection errors; the text may name the endpoint
         if type(error).__name__ == "NoCredentialsError":
             raise RootError(f"{path}: no credentials for the object store: set AWS_ACCESS_KEY_ID and "
@@ -133,15 +133,13 @@ def check_reachable(path: Path) -> None:
         raise RootError(f"{path}: cannot reach {endpoint_origin()} ({type(error).__name__})") from None
 
 
-NO_SPACE = "No space left on device"  # ENOSPC's text, which survives being wrapped (Beam re-raises it as text)
+class _NoAnswer(Exception):
+    """No result within the time given (`_within`)."""
 
 
-REACH_SECONDS = 30.0  # an endpoint that accepts the connection and never answers: the clients' own retries take minutes
-
-
-def _within(seconds: float, call, message: str):
-    """`call()`'s result, or RootError(message) once `seconds` have passed without one. The
-    call goes on in a daemon thread, which the command's exit does not wait for."""
+def _within(seconds: float, call):
+    """`call()`'s result, or _NoAnswer once `seconds` have passed without one. The call goes
+    on in a daemon thread, which the command's exit does not wait for."""
     values, errors = [], []
 
     def run() -> None:
@@ -154,10 +152,13 @@ def _within(seconds: float, call, message: str):
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
-        raise RootError(message.format(seconds=seconds))
+        raise _NoAnswer
     if errors:
         raise errors[0]
     return values[0]
+
+
+NO_SPACE = "No space left on device"  # ENOSPC's text, which survives being wrapped (Beam re-raises it as text)
 
 
 def out_of_space(error: BaseException) -> bool:

@@ -52,6 +52,13 @@ def grid(presets: list[str], recipes: list[str], steps: int, seeds: int, overrid
                 presets, recipes, itertools.product(*(overrides[k] for k in keys)), range(seeds))]
 
 
+def config_points(training, presets: list[str] | None, recipes: list[str] | None, steps: int | None, seeds: int,
+                  overrides: dict[str, list] | None) -> list[Point]:
+    """The grid of a sweep, with the config's training section (`training`) for what is not given."""
+    return grid(presets or [training.preset], recipes or [training.recipe], steps or training.steps, seeds,
+                overrides or {})
+
+
 def training_time(metrics: list[dict]) -> tuple[float, list[tuple[int, float, float]]]:
     """(seconds of training, [(step, seconds so far, eval loss)]) from a run's metrics rows:
     each logged row covers the steps since the one before at its steps/s."""

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
+from benchmarks.record import FIELDS, RESULTS
+
 MARKER = re.compile(r"^<!-- results (?P<name>[\w.-]+) -->$", re.MULTILINE)
 
 
@@ -32,7 +31,7 @@ def load(name: str) -> dict:
     """A results file, checked against the schema."""
     path = RESULTS / f"{name}.json"
     document = json.loads(path.read_text())
-    missing = {"schema", "benchmark", "command", "measured", "machine", "tables", "data"} - document.keys()
+    missing = set(FIELDS) - document.keys()
     if missing:
         raise ValueError(f"{path}: not in benchmarks/record.py's schema (no {', '.join(sorted(missing))})")
     return document

@@ -70,8 +70,7 @@ def _check_points(config, args, grid: dict) -> None:
     """ValueError naming the first point whose settings are no training (a key that does not
     exist, a value of the wrong type), before any point starts: the sweep's own usage error,
     where a point that fails while it runs is reported and the others go on."""
-    for point in s.grid(args.preset or [config.training.preset], args.recipe or [config.training.recipe],
-                        args.steps or config.training.steps, 1, grid):
+    for point in s.config_points(config.training, args.preset, args.recipe, args.steps, 1, grid):
         try:
             resolve_training(config.training, point.training())
         except ValidationError as error:

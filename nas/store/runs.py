@@ -169,12 +169,18 @@ def finished_export(layout: RunLayout, model_version: str) -> ExportReport | Non
     return report if report and report.model_version == model_version else None
 
 
+def _saved_models(runs: Path) -> list[tuple[float, Path, RunSummary]]:
+    """(saved at, run folder, model.json) of every model saved under a dataset's runs/."""
+    return [(p.stat().st_mtime, p.parent.parent, load_model_summary(p.parent))
+            for p in runs.glob(f"*/model/{MODEL_FILE}")]
+
+
 def config_run(data_root: Path, metadata: DatasetMeta, config: TrainConfig) -> RunLayout:
     """The run that training `config` on this dataset version makes (what `nas run` trains),
     once its model is saved; else FileNotFoundError that says what is missing and what to do."""
     layout = run_layout(data_root, metadata, config)
     if not model_summary(layout.model).exists():
-        trained = sorted(load_model_summary(p.parent).model_version for p in layout.dir.parent.glob(f"*/model/{MODEL_FILE}"))
+        trained = sorted(summary.model_version for _, _, summary in _saved_models(layout.dir.parent))
         raise FileNotFoundError(
             f"{layout.model}: the config's model ({config.preset}, run {layout.dir.name}, dataset version "
             f"{metadata.version}) is not trained yet: `nas train` with the same config and settings trains it, or "
@@ -187,8 +193,7 @@ def find_model(data_root: Path, dataset: str, model_version: str | None = None,
     """The run holding `model_version`, or the most recently exported model of `dataset`
     (trained on `dataset_version` if given)."""
     runs = location(data_root) / dataset / "runs"
-    models = [(p.stat().st_mtime, p.parent.parent, load_model_summary(p.parent))
-              for p in runs.glob(f"*/model/{MODEL_FILE}")]
+    models = _saved_models(runs)
     if model_version:
         models = [m for m in models if m[2].model_version == model_version]
         if not models:
