@@ -92,7 +92,7 @@ def model_card(summary: RunSummary, wandb_info: dict, loss_plot: Path) -> str:
         f"trainable reverb of {model.reverb_length} taps",
         f"- dataset: `{summary.dataset.name}` version `{summary.dataset.version}`",
         f"- recipe: **{summary.recipe or '-'}**{_optim_line(summary.optim)}",
-        f"- steps: {summary.step}",
+        f"- steps: {summary.step}{_budget(summary)}",
         f"- spectral loss: eval {_number(final.initial_eval_loss, '{:.3f}')} at step 0 -> "
         f"**{_number(final.eval_loss, '{:.3f}')}** (ddsp's); last train {_number(final.loss, '{:.3f}')}"
         + (f" (log magnitudes floored at {summary.loss.log_floor:g})" if summary.loss and summary.loss.log_floor
@@ -109,6 +109,11 @@ def model_card(summary: RunSummary, wandb_info: dict, loss_plot: Path) -> str:
         f"![loss curve]({data_uri(loss_plot)})" if loss_plot.exists() else "(no plot)",
     ]
     return "\n".join(lines)
+
+
+def _budget(summary: RunSummary) -> str:
+    trained = f" in {summary.trained_s / 60:.1f} minutes of training" if summary.trained_s is not None else ""
+    return trained + (f", under a budget of {summary.budget_minutes:g} minutes" if summary.budget_minutes else "")
 
 
 def _optim_line(optim: OptimConfig | None) -> str:

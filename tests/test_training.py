@@ -166,3 +166,33 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
     losses, sizes = zip(*[(float(spectral_loss(b["audio"], model(b)["audio_synth"])), len(b["audio"]))
                           for b in eval_batches(eval_set, metadata.counts.eval, 4, EVAL_BATCHES)])
     assert abs(np.average(losses, weights=sizes) - final["eval_loss"]) < 0.03 * final["eval_loss"]
+
+
+def test_a_time_budget_ends_training_where_it_is_spent_and_a_larger_one_goes_on(prepared, tmp_path):
+    """`minutes`: the loop stops once its wall time reaches the budget, far before `steps`,
+    and saves the model there; the budget is not part of the run's id, so the same budget
+    again reuses that model and a larger one resumes it, the loop's time adding up."""
+    from nas.config.presets import train_config
+    from nas.store.runs import RunLayout
+    from nas.training.loop import train
+    from nas.training.metrics import MetricsLog
+    from tasks.cards import model_card
+
+    dataset_dir, layout = prepared[0], RunLayout(tmp_path / "run")
+    settings = {"steps": 100_000, "log_every": 5, "checkpoint_every": 100_000, "sample_every": 100_000,
+                "optim.batch_size": 4}
+    budget = train_config("cnn-tiny", {**settings, "minutes": 0.1})
+    assert budget.identity() == train_config("cnn-tiny", settings).identity()
+    first = train(dataset_dir, layout, budget)
+    assert 0 < first.step < 100_000 and 6 <= first.trained_s < 30 and first.budget_minutes == 0.1
+    assert layout.model.exists() and (layout.checkpoints / f"ckpt-{first.step}.index").exists()
+
+    again = train(dataset_dir, layout, budget)
+    assert again.model_version == first.model_version and again.trained_s == first.trained_s
+
+    more = train(dataset_dir, layout, train_config("cnn-tiny", {**settings, "minutes": 0.25}))
+    assert more.step > first.step and 15 <= more.trained_s < 45
+    elapsed = MetricsLog(layout.metrics, more.step).logged("elapsed_s")
+    assert elapsed == sorted(elapsed) and elapsed[-1] == more.trained_s  # resumed time adds to the first part's
+    card = model_card(more, {}, layout.loss_plot)
+    assert f"- steps: {more.step} in {more.trained_s / 60:.1f} minutes of training, under a budget of 0.25 minutes" in card

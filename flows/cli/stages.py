@@ -28,6 +28,8 @@ def _training_arguments(command, steps: bool = True) -> None:
     command.add_argument("--preset", choices=list(PRESETS), help="model preset (default: the config's training.preset)")
     if steps:
         command.add_argument("--steps", type=int, help="train until this step (default: the config's training.steps)")
+        command.add_argument("--minutes", type=float, help="a wall-time budget: stop training when it is spent, if "
+                             "that comes before the last step (default: the config's training.minutes, or none)")
     command.add_argument("--recipe", choices=list(RECIPES), help="training recipe (default: the config's "
                          "training.recipe): thesis (Adam 3e-4, ddsp's decay) or fast (3e-3, warm-up, cosine)")
     command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -143,7 +145,8 @@ def _cause(error: BaseException) -> str:
 
 def _training_settings(args) -> dict:
     """The command line's settings over the config's training section."""
-    settings = {"preset": args.preset, "steps": getattr(args, "steps", None), "recipe": args.recipe}
+    settings = {"preset": args.preset, "steps": getattr(args, "steps", None), "minutes": getattr(args, "minutes", None),
+                "recipe": args.recipe}
     return {**{k: v for k, v in settings.items() if v}, **parse_overrides(args.overrides)}
 
 

@@ -65,6 +65,8 @@ class WandbConfig(Strict):
 class TrainingConfig(Strict):
     preset: PresetName = Field("cnn-tiny", description="model preset (nas/config/presets.py)")
     steps: int = Field(30000, gt=0, description="training steps")
+    minutes: float | None = Field(None, gt=0, description="a wall-time budget of training, if it comes before `steps` "
+                                                          "(`nas train --minutes`; TrainConfig.minutes)")
     recipe: RecipeName = Field("thesis", description="training recipe: thesis (Adam 3e-4, ddsp's decay) or fast "
                                                      "(3e-3, warm-up, cosine; nas/config/presets.py)")
     overrides: dict[str, str | int | float | bool | list] = Field(

@@ -93,6 +93,12 @@ class TrainConfig(Strict):
                              "reports ddsp's loss as it is (LossConfig())")
     optim: OptimConfig = OptimConfig()
     steps: int = Field(30000, gt=0, description="train until this global step")
+    minutes: float | None = Field(
+        None, gt=0, description="a wall-time budget: stop when the run's training loop has taken this many minutes "
+                                "in all (resumed parts add up), or at `steps` if that comes first; the model is saved "
+                                "at the step reached. Not part of the run's id: the same budget again reuses the "
+                                "model, a larger one goes on from its checkpoint. A cosine recipe still decays over "
+                                "`steps`, so pair a budget with the steps it reaches or with an exponential schedule")
     seed: int = Field(0, description="initial weights and data order; part of the run id")
     checkpoint_every: int = Field(500, gt=0, description="steps between checkpoints (a killed run resumes "
                                   "from the latest)")
@@ -108,10 +114,10 @@ class TrainConfig(Strict):
         return self.model.decoder == "dilated-cnn" if self.jit_compile is None else self.jit_compile
 
     def identity(self) -> dict:
-        """What makes a run: everything but the step budget, the reporting cadence and the
+        """What makes a run: everything but the step and time budgets, the reporting cadence and the
         recipe's name (its settings are in), so raising `steps` continues the same run from
         its checkpoint."""
-        return self.model_dump(mode="json", exclude={"steps", "log_every", "sample_every", "checkpoint_every",
+        return self.model_dump(mode="json", exclude={"steps", "minutes", "log_every", "sample_every", "checkpoint_every",
                                                      "keep_checkpoints", "jit_compile", "recipe"})
 
 
@@ -175,8 +181,9 @@ def train_config(preset: str = "cnn-tiny", overrides: dict | None = None, recipe
 
 def resolve_training(training, settings: dict | None = None) -> TrainConfig:
     """A dataset config's `training` section, with what a command line or flow run asks for
-    on top: `preset`, `recipe`, `steps` and further dotted overrides."""
+    on top: `preset`, `recipe`, `steps`, `minutes` and further dotted overrides."""
     settings = {**training.overrides, **(settings or {})}
     preset = settings.pop("preset", None) or training.preset
     settings["steps"] = settings.get("steps") or training.steps
+    settings["minutes"] = settings.get("minutes") or training.minutes
     return train_config(preset, settings, training.recipe)

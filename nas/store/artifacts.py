@@ -177,6 +177,8 @@ class RunSummary(Artifact):
     model: ModelConfig
     input_stats: dict[str, tuple[float, float]] | None = None
     seed: int = 0  # the training's; it also seeds the engines' noise sequence (0 before it was recorded)
+    trained_s: float | None = None  # the training loop's wall time, resumed parts added (None: not recorded)
+    budget_minutes: float | None = None  # the wall-time budget it trained under, if any
     final: FinalLosses
     files: dict[str, str]
 

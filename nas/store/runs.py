@@ -135,12 +135,14 @@ def load_summary(layout: RunLayout) -> RunSummary | None:
     return RunSummary.load(layout.summary) if layout.summary.exists() else None
 
 
-def finished_run(layout: RunLayout, steps: int) -> RunSummary | None:
-    """The run's summary if it is trained to at least `steps` and its latest checkpoint is
-    that final step (checkpoints are named ckpt-<step>); read without TensorFlow."""
+def finished_run(layout: RunLayout, steps: int, minutes: float | None = None) -> RunSummary | None:
+    """The run's summary if it is trained to at least `steps`, or for at least `minutes`, and
+    its latest checkpoint is that final step (checkpoints are named ckpt-<step>); read
+    without TensorFlow."""
     summary = load_summary(layout)
     state = layout.checkpoints / "checkpoint"  # TensorFlow's text record of the latest checkpoint
-    if not summary or summary.step < steps or not state.exists():
+    spent = minutes is not None and summary is not None and (summary.trained_s or 0) >= 60 * minutes
+    if not summary or summary.step < steps and not spent or not state.exists():
         return None
     latest = re.search(r'^model_checkpoint_path: "(.*)"$', state.read_text(), re.MULTILINE)
     if not latest or not latest.group(1).endswith(f"ckpt-{summary.step}"):

@@ -168,13 +168,14 @@ def resume(checkpoint: tf.train.Checkpoint, folder: Path) -> int:
 
 def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: list[Callback] = (),
           strategy: tf.distribute.Strategy | None = None) -> RunSummary:
-    """Train (or resume) the run in `layout` until `config.steps`; returns the run summary."""
+    """Train (or resume) the run in `layout` until `config.steps` or until its training loop
+    has run `config.minutes` in all; returns the run summary."""
     dataset_dir = location(dataset_dir)
     metadata = load_metadata(dataset_dir)
     if metadata.counts.train < config.optim.batch_size:
         raise ValueError(f"{dataset_dir}: {metadata.counts.train} training examples, fewer than one "
                          f"batch of {config.optim.batch_size}")
-    finished = finished_run(layout, config.steps)
+    finished = finished_run(layout, config.steps, config.minutes)
     if finished:
         return finished
     tf.keras.utils.set_random_seed(config.seed)
@@ -223,36 +224,42 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
 
     if start == 0:
         sample(0)
+    budget_s = 60 * config.minutes if config.minutes else float("inf")
+    before = metrics.last("elapsed_s") if start else 0.0  # the loop's time up to the checkpoint
     t0 = time.perf_counter()
     window_start, window_losses, window_norms = t0, [], []
-    step = start
-    while step < config.steps:
+    step, spent = start, before >= budget_s
+    while step < config.steps and not spent:
         loss, norm = trainer.train_step(iterator)
         step += 1
         window_losses.append(loss)
         window_norms.append(norm)
-        if step % config.log_every == 0 or step == config.steps:
+        spent = before + time.perf_counter() - t0 >= budget_s
+        last = step == config.steps or spent
+        if step % config.log_every == 0 or last:
             now = time.perf_counter()
             row = {"loss": float(np.mean([float(x) for x in window_losses])),
                    "grad_norm": float(np.mean([float(x) for x in window_norms])),
                    "learning_rate": trainer.learning_rate(step),
-                   "steps_per_s": len(window_losses) / (now - window_start), "elapsed_s": now - t0}
+                   "steps_per_s": len(window_losses) / (now - window_start), "elapsed_s": before + now - t0}
             if not np.isfinite(row["loss"]):
                 raise FloatingPointError(f"{layout.dir.name}: loss is {row['loss']} at step {step}")
             report(step, row)
-            left = (config.steps - step) / row["steps_per_s"]
+            left = min((config.steps - step) / row["steps_per_s"], budget_s - row["elapsed_s"])
             log.info("step %d/%d  loss %.4f  grad norm %.3f  lr %.2e  %.2f steps/s  %s left", step, config.steps,
                      row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"], clock(left),
                      extra=progress("training", step, config.steps, f"{step}/{config.steps}  loss {row['loss']:.3f}"
                                     f"  {row['steps_per_s']:.2f} steps/s  {clock(left)} left"))
             window_start, window_losses, window_norms = time.perf_counter(), [], []
-        if step % config.sample_every == 0 and step != config.steps:
+        if step % config.sample_every == 0 and not last:
             sample(step)
-        if step % config.checkpoint_every == 0 or step == config.steps:
+        if step % config.checkpoint_every == 0 or last:
             metrics.write()  # first: a resumed run keeps the rows up to its checkpoint, so they must be on disk
             trainer.step.assign(step)
             manager.save(checkpoint_number=step)
             checkpoints.push()
+    if spent:
+        log.info("%s: the budget of %g minutes is spent at step %d", layout.dir.name, config.minutes, step)
     sample(step)
     metrics.write()
     plot_loss_curve(metrics.rows, layout.loss_plot, title=f"{metadata.name} · {config.preset}",
@@ -284,8 +291,8 @@ def save_model(trainer: Trainer, layout: RunLayout, metadata: DatasetMeta, confi
         step=step, preset=config.preset, recipe=config.recipe, optim=config.optim, loss=config.loss,
         decoder_parameters=trainer.model.decoder_parameters(), dataset=metadata.ref,
         sample_rate=metadata.sample_rate, example_secs=metadata.example_secs, model=config.model,
-        input_stats=trainer.input_stats, seed=config.seed,
-        final=FinalLosses(loss=metrics.last("loss"), eval_loss=metrics.last("eval_loss"),
+        input_stats=trainer.input_stats, seed=config.seed, trained_s=metrics.last("elapsed_s"),
+        budget_minutes=config.minutes, final=FinalLosses(loss=metrics.last("loss"), eval_loss=metrics.last("eval_loss"),
                           initial_eval_loss=metrics.first("eval_loss")),
         files={"weights": f"{layout.model.name}/{WEIGHTS}", "metrics": layout.metrics.name,
                "loss_plot": layout.loss_plot.name},
