@@ -288,8 +288,11 @@ def test_the_training_step_computes_the_loss_and_gradients_of_exact_sines(prepar
     trainer = Trainer(train_config("cnn-tiny"), metadata, statistics=load_statistics(dataset_dir))
     examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
     batch = next(iter(data.training_batches(examples, 8, seed=0)))
-    monkeypatch.setattr(ddsp_api.synths().tf.random, "uniform", lambda shape, minval, maxval, **_: (
-        tf.random.stateless_uniform(shape, [0, 1], minval, maxval)))
+    def fixed(shape, minval, maxval, **_):
+        return tf.random.stateless_uniform(shape, [0, 1], minval, maxval)
+
+    for module in (tf.random, ddsp_api.synths().tf.random):  # ours and ddsp's (tf.compat.v2's)
+        monkeypatch.setattr(module, "uniform", fixed)
 
     def step(sines):
         monkeypatch.setattr(harmonic, "sin_turns", sines)
@@ -311,3 +314,66 @@ def test_the_training_step_computes_the_loss_and_gradients_of_exact_sines(prepar
     # The reverb's taps (1e-6 at the start) meet the log magnitudes of near-silent bins, whose
     # gradient grows as 1 / magnitude: any change of the audio moves theirs most.
     assert error(grads, exact)[-1] < 0.1 and error(grads, exact)[-1] < error(before, exact)[-1] / 4
+
+
+@pytest.mark.parametrize("lowest_hz", [140.0, 400.0])
+def test_leaving_out_the_harmonics_a_batch_never_sounds_changes_nothing(lowest_hz):
+    """With the training set's lowest f0 given, a batch that stays above it is synthesised
+    without the harmonics that stay above Nyquist (140 Hz: 59 of 60), and one that goes
+    below it (400 Hz) with all: the same audio and gradients as without, either way."""
+    from nas.models.harmonic import harmonic_synthesis
+
+    amps, dist, f0 = _controls()
+    assert (float(tf.reduce_min(f0)) >= lowest_hz) == (lowest_hz == 140.0)
+    results = []
+    for lowest in (None, lowest_hz):
+        with tf.GradientTape() as tape:
+            tape.watch([amps, dist])
+            audio = tf.function(harmonic_synthesis, jit_compile=True)(amps, dist, f0, 64000, 16000, lowest)
+            loss = tf.reduce_sum(audio * tf.sin(tf.range(64000, dtype=tf.float32)))
+        results.append([audio, *tape.gradient(loss, [amps, dist])])
+    for full, cut in zip(*results):
+        np.testing.assert_allclose(cut, full, rtol=0, atol=1e-5 * float(tf.reduce_max(tf.abs(full))))
+
+
+def test_the_reverb_is_ddsps_with_one_transform_of_its_response():
+    """Our reverb (one FFT of the response for the whole batch) against ddsp's Reverb
+    (a copy of the response per example), same taps: the same wet signal and gradients."""
+    ours = Synthesizer(train_config("cnn-tiny").model, 16000, 4.0).reverb
+    theirs = ddsp_api.effects().Reverb(trainable=True, reverb_length=16000)
+    audio = tf.random.stateless_normal([3, 64000], seed=[0, 2])
+    ours(audio)
+    theirs(audio)
+    ours.variable.assign(tf.random.stateless_normal([16000], seed=[0, 3]) * 0.01)
+    theirs._ir.assign(ours._ir)
+    results = []
+    for reverb, taps in ((ours, ours.variable), (theirs, theirs._ir)):
+        with tf.GradientTape() as tape:
+            tape.watch(audio)
+            wet = reverb(audio)
+            loss = tf.reduce_sum(wet * tf.cos(tf.range(64000, dtype=tf.float32) / 7))
+        grad_audio, grad_taps = tape.gradient(loss, [audio, taps])
+        results.append((wet, grad_audio, grad_taps / (ours.scale if reverb is ours else 1.0)))  # d/d taps
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4 * float(tf.reduce_max(tf.abs(b))))
+
+
+def test_the_filtered_noise_is_ddsps_with_the_filter_as_one_matrix_product():
+    """Our filtered noise against ddsp's frequency_filter (window_size 0, as the synth
+    uses it) on the same noise and random band magnitudes, for the training clip and a
+    shorter one: the same signal and the same gradients."""
+    from nas.models.noise import filtered_noise
+
+    ddsp = ddsp_api.ddsp()
+    for frames, hop in ((1000, 64), (25, 64)):
+        noise = tf.random.stateless_uniform([2, frames * hop], [0, 4], -1, 1)
+        magnitudes = tf.random.stateless_uniform([2, frames, 65], [0, 5])
+        results = []
+        for filter_ in (filtered_noise, lambda n, m: ddsp.core.frequency_filter(n, m, window_size=0)):
+            with tf.GradientTape() as tape:
+                tape.watch(magnitudes)
+                audio = filter_(noise, magnitudes)
+                loss = tf.reduce_sum(audio * tf.sin(tf.range(frames * hop, dtype=tf.float32)))
+            results.append((audio, tape.gradient(loss, magnitudes)))
+        for ours, theirs in zip(*results):
+            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5 * float(tf.reduce_max(tf.abs(theirs))))

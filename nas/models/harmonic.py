@@ -73,14 +73,28 @@ def crossfade_windows(hop: int) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def harmonic_synthesis(amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor, f0_hz: tf.Tensor,
-                       n_samples: int, sample_rate: int) -> tf.Tensor:
-    """[batch, frames, 1], [batch, frames, K], [batch, frames, 1] -> audio [batch, n_samples]."""
-    frames = harmonic_distribution.shape[1]
+                       n_samples: int, sample_rate: int, lowest_hz: float | None = None) -> tf.Tensor:
+    """[batch, frames, 1], [batch, frames, K], [batch, frames, 1] -> audio [batch, n_samples].
+
+    lowest_hz: the lowest f0 expected (a training set's). Harmonics at or above Nyquist
+    there are silent in every batch whose f0 stays at or above it, so such a batch is
+    synthesised without them (the demo violin's 190 Hz leaves 44 of 60); a batch that goes
+    lower takes all of them. The same signal either way, with less work."""
+    frames, harmonics = harmonic_distribution.shape[1], harmonic_distribution.shape[-1]
     if n_samples % frames:
         raise ValueError(f"{n_samples} samples are not a whole number of hops over {frames} frames")
-    hop = n_samples // frames
-    basis = harmonic_basis(f0_hz, harmonic_distribution.shape[-1], n_samples, sample_rate)
-    amps = amplitudes * harmonic_distribution  # [batch, frames, K]
+    audible = harmonics if not lowest_hz else min(harmonics, math.ceil(sample_rate / 2 / lowest_hz) + 1)
+    if audible == harmonics:
+        return _synthesis(amplitudes * harmonic_distribution, f0_hz, n_samples, sample_rate)
+    return tf.cond(tf.reduce_min(f0_hz) >= lowest_hz,
+                   lambda: _synthesis(amplitudes * harmonic_distribution[..., :audible], f0_hz, n_samples, sample_rate),
+                   lambda: _synthesis(amplitudes * harmonic_distribution, f0_hz, n_samples, sample_rate))
+
+
+def _synthesis(amps: tf.Tensor, f0_hz: tf.Tensor, n_samples: int, sample_rate: int) -> tf.Tensor:
+    """Harmonic amplitudes [batch, frames, K] -> audio [batch, n_samples]."""
+    hop = n_samples // amps.shape[1]
+    basis = harmonic_basis(f0_hz, amps.shape[-1], n_samples, sample_rate)
     amps_next = tf.concat([amps[:, 1:], amps[:, -1:]], axis=1)  # the last frame is held
     pair = tf.stack([amps, amps_next], axis=-1)  # [batch, frames, K, 2]
     both = tf.matmul(basis, pair)  # [batch, frames, hop, 2]
@@ -93,9 +107,13 @@ def harmonic_class():
     synths = ddsp_api.synths()
 
     class Harmonic(synths.Harmonic):
-        """`ddsp.synths.Harmonic` (its controls unchanged) with the fast signal above."""
+        """`ddsp.synths.Harmonic` (its controls unchanged) with the fast signal above;
+        `lowest_hz` as there, set by training to its dataset's lowest f0."""
+
+        lowest_hz: float | None = None
 
         def get_signal(self, amplitudes, harmonic_distribution, f0_hz):
-            return harmonic_synthesis(amplitudes, harmonic_distribution, f0_hz, self.n_samples, self.sample_rate)
+            return harmonic_synthesis(amplitudes, harmonic_distribution, f0_hz, self.n_samples, self.sample_rate,
+                                      self.lowest_hz)
 
     return Harmonic

@@ -15,6 +15,8 @@ def reference_autoencoder(config: TrainConfig, sample_rate: int, example_secs: f
     ddsp = ddsp_api.ddsp()
     models = ddsp_api.models()
     proc = make_processors(config.model.model_copy(update={"harmonic_synth": "ddsp"}), sample_rate, example_secs)
+    proc["noise"] = ddsp.synths.FilteredNoise(n_samples=proc["noise"].n_samples, window_size=proc["noise"].window_size,
+                                              name="filtered_noise")
     dag = [
         (proc["harmonic"], ["amps", "harmonic_distribution", "f0_hz"]),
         (proc["noise"], ["noise_magnitudes"]),

@@ -9,6 +9,8 @@ input pipeline (`preprocess`) rather than in every step.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -18,6 +20,7 @@ from ..config import POWER_FRAME_SIZE
 from ..config.presets import LossConfig, ModelConfig
 from .decoders import build_decoder, input_keys
 from .harmonic import harmonic_class
+from .noise import filtered_noise_class
 
 NOISE_WINDOW = 0  # ddsp's solo-instrument setting: the filter's full impulse response
 
@@ -104,13 +107,14 @@ def floored_spectral_loss_class():
 
 
 def make_processors(config: ModelConfig, sample_rate: int, example_secs: float) -> dict:
-    """ddsp's processors; by default with our equivalent harmonic signal (nas.models.harmonic)."""
+    """ddsp's processors, with our equivalent signals: harmonic (nas.models.harmonic, unless
+    `harmonic_synth` is ddsp's) and filtered noise (nas.models.noise)."""
     ddsp = ddsp_api.ddsp()
     n_samples = int(round(sample_rate * example_secs))
     harmonic = harmonic_class() if config.harmonic_synth == "matmul" else ddsp.synths.Harmonic
     return {
         "harmonic": harmonic(n_samples=n_samples, sample_rate=sample_rate, name="harmonic"),
-        "noise": ddsp.synths.FilteredNoise(n_samples=n_samples, window_size=NOISE_WINDOW, name="filtered_noise"),
+        "noise": filtered_noise_class()(n_samples=n_samples, window_size=NOISE_WINDOW, name="filtered_noise"),
         "reverb": reverb_class()(trainable=True, reverb_length=config.reverb_length, scale=config.reverb_scale,
                                  name="reverb"),
     }
@@ -136,6 +140,19 @@ def reverb_class():
         @property
         def _ir(self):
             return self.variable * self.scale
+
+        def get_controls(self, audio, ir=None):
+            return {"audio": audio, "ir": self._ir[tf.newaxis]}  # one response for the batch
+
+        def get_signal(self, audio, ir):
+            """ddsp's signal (its FFT convolution cut to the input's length, no delay
+            compensation, the response's first tap masked), with the response's FFT taken
+            once for the batch: ddsp tiles the response and transforms each copy."""
+            ir = self._mask_dry_ir(ir)
+            samples = int(audio.shape[-1])
+            size = 2 ** math.ceil(math.log2(samples + int(ir.shape[-1]) - 1))
+            wet = tf.signal.irfft(tf.signal.rfft(audio, [size]) * tf.signal.rfft(ir, [size]), [size])[:, :samples]
+            return wet + audio if self._add_dry else wet
 
     return Reverb
 

@@ -85,6 +85,10 @@ class Trainer:
             # plain floats, kept here: Keras would wrap them as the model's attribute
             self.input_stats = input_stats(statistics) if statistics and config.model.standardize_inputs else None
             self.model = Synthesizer(config.model, self.sample_rate, self.example_secs, self.input_stats)
+            if statistics and hasattr(self.model.harmonic, "lowest_hz"):
+                # Its lowest f0 (MIDI over the train split), a hair under for rounding: batches
+                # that stay above it are synthesised without the harmonics that stay silent.
+                self.model.harmonic.lowest_hz = 0.999 * 440.0 * 2.0 ** ((statistics["min_pitch"] - 69.0) / 12.0)
             self.model.build_variables()
             self.schedule = learning_rate_schedule(optim)
             self.optimizer = tf.keras.optimizers.Adam(self.schedule)
