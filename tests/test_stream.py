@@ -69,7 +69,9 @@ def test_the_noise_is_the_model_s_whatever_was_played_before():
     assert np.array_equal(again.render(f0, loudness), first)
     reseeded = Engine({**engine.model, "seed": 7}, engine_weights(model))
     noise, other = (e.synthesize(e.decode(f0, loudness), f0)["noise"] for e in (engine, reseeded))
-    assert np.abs(noise - other).max() > 0.5 * np.abs(noise).max()
+    # another seed's noise is another draw: uncorrelated (a max-difference threshold failed on
+    # some random initial weights, whose filter made the two noises' peaks close)
+    assert abs(np.corrcoef(noise, other)[0, 1]) < 0.2
 
 
 def test_audio_comes_one_frame_behind_the_controls_and_silence_when_they_are_late(frame_model):

@@ -25,9 +25,10 @@ import numba
 import numpy as np
 
 from nas.constants import DB_RANGE, F0_RANGE, NORMALIZE_EPS
+from nas.noise_filter import noise_crop, noise_impulses
 
 from .engine import Engine
-from .synth import LOG_10, NOISE_BIAS, crossfade, harmonic_frame, noise_crop, noise_impulses
+from .synth import LOG_10, NOISE_BIAS, crossfade, harmonic_frame
 
 PARTITION = 64  # reverb partition (samples): a power of two for the FFT below
 

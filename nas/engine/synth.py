@@ -21,6 +21,7 @@ import numba
 import numpy as np
 import scipy.fft
 
+from nas.noise_filter import noise_crop, noise_filter_matrix
 from nas.spectrum import periodic_hann
 
 NOISE_BIAS = -5.0  # ddsp FilteredNoise's initial_bias
@@ -157,37 +158,6 @@ def harmonic_audio(harmonic_amps: np.ndarray, f0_hz: np.ndarray, hop: int, sampl
     _harmonic_frames(np.asarray(f0_hz, dtype=np.float64), np.asarray(harmonic_amps, dtype=np.float32), hop,
                      float(sample_rate), fall, rise, out)
     return out
-
-
-def noise_impulses(n_bands: int) -> np.ndarray:
-    """[bands, 2 * (bands - 1)]: ddsp's windowed causal FIR of each band alone (its zero-phase
-    response shifted by half and Hann-windowed); a frame's FIR is its magnitudes @ these."""
-    ir_size = 2 * (n_bands - 1)
-    impulse = np.fft.irfft(np.eye(n_bands), n=ir_size)
-    return np.roll(impulse, ir_size // 2, axis=-1) * periodic_hann(ir_size)
-
-
-def noise_crop(n_bands: int) -> int:
-    """Samples ddsp's FilteredNoise drops from the front of its overlap-added frames."""
-    return (2 * (n_bands - 1) - 1) // 2 - 1
-
-
-@functools.lru_cache(maxsize=8)
-def noise_filter_matrix(n_bands: int, hop: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """G [bands, fft_size // 2 + 1] float32 and a phase ramp [fft_size // 2 + 1] complex64
-    such that (mags @ G) * ramp is the spectrum of ddsp's windowed causal FIR for `mags`.
-    That FIR is symmetric about its centre tap (a zero-phase response shifted by half,
-    Hann-windowed, first tap zero), so its spectrum is real but for the shift's linear
-    phase: a real matrix product, half the work of a complex one, with the ramp folded
-    into the noise's spectra (`noise_spectra`)."""
-    causal = noise_impulses(n_bands)
-    ir_size = causal.shape[1]
-    # The linear convolution fits in hop + ir_size - 1 samples; a whole number of hops makes
-    # overlap-add a reshape. ddsp rounds up to a power of two; the result is the same.
-    fft_size = -(-(hop + ir_size - 1) // hop) * hop
-    ramp = np.exp(-2j * np.pi * np.arange(fft_size // 2 + 1) * (ir_size // 2) / fft_size)
-    gains = np.fft.rfft(causal, n=fft_size) * ramp.conj()  # imaginary parts ~1e-14 of the real
-    return gains.real.astype(np.float32), ramp.astype(np.complex64), fft_size
 
 
 def noise_spectra(noise: np.ndarray, n_bands: int, hop: int) -> np.ndarray:

@@ -27,7 +27,8 @@ import numpy as np
 from nas.atomic import replace_dir, staging_dir
 from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, check_streamable
-from nas.engine.synth import crossfade, noise_crop, noise_impulses
+from nas.engine.synth import crossfade
+from nas.noise_filter import noise_crop, noise_impulses
 from .live import CENTRED, PITCH_EVERY
 
 log = logging.getLogger(__name__)
