@@ -27,7 +27,7 @@ def test_nas_run_prepares_trains_evaluates_and_exports(small_sources, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert [n for n in NOISE if n in done.stdout + done.stderr] == []
     # each stage's flow run says where it is in the UI, and its end is the stage's own lines
-    assert "View at" in done.stderr and "Finished in state" not in done.stderr
+    assert "View at" in done.stderr and "Finished in state" not in done.stderr and "Running hook" not in done.stderr
     assert "step 20/20" in done.stderr and "left" in done.stderr  # progress with time left
     assert re.search(r"features: (\d+)/\1 chunks", done.stderr)
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)

@@ -90,7 +90,8 @@ class _KnownLines(logging.Filter):
 class _OrchestrationChatter(logging.Filter):
     """On the console only (the UI keeps them): Prefect's "Finished in state Completed()" of
     every task and flow run, as the stages' own lines say what was done (a failed or crashed
-    state still prints; so do each flow run's start and UI link); its Dask task runner's cluster
+    state still prints; so do each flow run's start and UI link); its two lines around each
+    state hook that ran well (flows.engine_exit's, on every stage); its Dask task runner's cluster
     start and dashboard; and Dask's close, which kills a worker still finishing TensorFlow's
     threads after 4 s. (Not by logger level: Prefect's logging setup resets the levels of its
     loggers' children.)"""
@@ -102,8 +103,10 @@ class _OrchestrationChatter(logging.Filter):
             return True
         if record.name == "prefect.task_runner.dask":
             return False
+        message = record.getMessage()
         return not (record.name in ("prefect.task_runs", "prefect.flow_runs")
-                    and record.getMessage().startswith("Finished in state Completed"))
+                    and (message.startswith(("Finished in state Completed", "Running hook "))
+                         or message.startswith("Hook ") and message.endswith("finished running successfully")))
 
 
 class _OutOfSpace(logging.Filter):
