@@ -8,15 +8,15 @@ from nas import ddsp_api
 
 from ..config.presets import TrainConfig
 from .decoders import build_decoder
-from .synthesizer import make_preprocessor, make_processors, make_spectral_loss
+from .synthesizer import NOISE_WINDOW, make_preprocessor, make_processors, make_spectral_loss
 
 
 def reference_autoencoder(config: TrainConfig, sample_rate: int, example_secs: float):
     ddsp = ddsp_api.ddsp()
     models = ddsp_api.models()
     proc = make_processors(config.model.model_copy(update={"harmonic_synth": "ddsp"}), sample_rate, example_secs)
-    proc["noise"] = ddsp.synths.FilteredNoise(n_samples=proc["noise"].n_samples, window_size=proc["noise"].window_size,
-                                              name="filtered_noise")
+    proc["noise"] = ddsp.synths.FilteredNoise(n_samples=int(round(sample_rate * example_secs)), window_size=NOISE_WINDOW,
+                                              name="filtered_noise")  # ddsp's own filter, not nas.models.noise
     dag = [
         (proc["harmonic"], ["amps", "harmonic_distribution", "f0_hz"]),
         (proc["noise"], ["noise_magnitudes"]),

@@ -229,7 +229,8 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     if start == 0:
         sample(0)
     budget_s = 60 * config.minutes if config.minutes else float("inf")
-    before = metrics.last("elapsed_s") if start else 0.0  # the loop's time up to the checkpoint
+    logged = metrics.logged("elapsed_s")  # rows up to the checkpoint, when resumed
+    before = logged[-1] if logged else 0.0  # the loop's time then (0 if no row was logged before it)
     t0 = time.perf_counter()
     window_start, window_losses, window_norms = t0, [], []
     step, spent = start, before >= budget_s
