@@ -76,8 +76,11 @@ def plot(rows: list[dict], path: Path) -> None:
         points = [r for r in rows if (r["config"], r["preset"]) == key]
         for ax, (figure, _) in zip(axes, figures):
             ax.plot([p["trained_minutes"] for p in points], [p[figure] for p in points], "o-", label=" · ".join(key))
+    budgets = sorted({r["minutes"] for r in rows})
     for ax, (_, label) in zip(axes, figures):
         ax.set_xscale("log")
+        ax.set_xticks(budgets, [f"{m:g}" for m in budgets])
+        ax.minorticks_off()
         ax.set_xlabel("minutes of training (2 cores)")
         ax.set_title(label)
         ax.grid(alpha=0.3)
