@@ -71,8 +71,9 @@ def _start(home: Path, port: int, env: dict, log) -> subprocess.Popen:
 
 @contextmanager
 def local_server(home: Path, startup_seconds: float = 180) -> Iterator[dict]:
-    """Yields {"url", "env"}: `env` is os.environ pointed at the server (PREFECT_API_URL,
-    PREFECT_HOME), for subprocesses such as workers, `prefect deploy` and `nas`."""
+    """Yields {"url", "env", "pid"}: `env` is os.environ pointed at the server (PREFECT_API_URL,
+    PREFECT_HOME), for subprocesses such as workers, `prefect deploy` and `nas`; the server
+    process `pid` leads a session of its own."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = _server_env(home, api)
@@ -81,7 +82,7 @@ def local_server(home: Path, startup_seconds: float = 180) -> Iterator[dict]:
         process = _start(home, port, env, log)
         try:
             wait_for(f"{api}/health", startup_seconds)
-            yield {"url": f"http://127.0.0.1:{port}", "env": env}
+            yield {"url": f"http://127.0.0.1:{port}", "env": env, "pid": process.pid}
         finally:
             stop(process)
 
