@@ -80,9 +80,9 @@ async def _flow_runs() -> list:
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])))
 
 
-def _tree_rss(roots: set[int]) -> int:
-    """Bytes resident in the given processes and all their descendants (the server, the
-    workers and the flow-run processes they start), read from /proc."""
+def process_tree(roots: set[int]) -> dict[int, int]:
+    """The given processes and all their descendants (the server, the workers and the
+    flow-run processes they start), each with its resident bytes, read from /proc."""
     page = os.sysconf("SC_PAGE_SIZE")
     parents, rss = {}, {}
     for entry in Path("/proc").iterdir():
@@ -102,7 +102,7 @@ def _tree_rss(roots: set[int]) -> int:
             pid = parents.get(pid, 0)
         return False
 
-    return sum(size for pid, size in rss.items() if in_tree(pid))
+    return {pid: size for pid, size in rss.items() if in_tree(pid)}
 
 
 class Watch:
@@ -133,7 +133,7 @@ class Watch:
             response = self.client.post(f"{self.api}/flow_runs/filter", json={"limit": 50})
             if response.status_code == 200:
                 self.latencies_ms.append((time.perf_counter() - start) * 1000)
-            self.peak_rss = max(self.peak_rss, _tree_rss(self.roots))
+            self.peak_rss = max(self.peak_rss, sum(process_tree(self.roots).values()))
 
 
 def _most_at_once(runs) -> int:

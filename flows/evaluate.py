@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.engine_exit import FINAL_STATE_HOOKS
+from flows.worker_runs import WORKER_RUN_HOOKS
 from flows.entry import dataset_config
 from nas.config import DatasetConfig
 from nas.config.presets import resolve_training
@@ -37,7 +37,7 @@ def resolve_model(config: DatasetConfig, model_version: str | None, dataset_vers
     return dataset_dir, config_run(root, load_metadata(dataset_dir), resolve_training(config.training, training))
 
 
-@flow(name="evaluate", **FINAL_STATE_HOOKS)
+@flow(name="evaluate", **WORKER_RUN_HOOKS)
 def evaluate(config_path: str, model_version: str | None = None, dataset_version: str | None = None,
              data_root: str = DEFAULT_DATA_ROOT, parsed: dict | None = None, reuse: bool = False) -> Evaluation:
     """Score a model (default: the config's own, as `nas run` trains it) on a dataset version

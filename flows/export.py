@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.engine_exit import FINAL_STATE_HOOKS
+from flows.worker_runs import WORKER_RUN_HOOKS
 from flows.entry import dataset_config
 from flows.evaluate import resolve_model
 from nas.constants import DEFAULT_DATA_ROOT
@@ -15,7 +15,7 @@ from nas.store.runs import finished_export, load_model_summary
 from tasks.export import export_ddsp_vst, export_model, export_neutone
 
 
-@flow(name="export", **FINAL_STATE_HOOKS)
+@flow(name="export", **WORKER_RUN_HOOKS)
 def export(config_path: str, model_version: str | None = None, data_root: str = DEFAULT_DATA_ROOT,
            parsed: dict | None = None, reuse: bool = False, target: str = "nas"):
     """`nas`: ONNX, TFLite, int8 ONNX and the CPU engine's weights, with parity figures

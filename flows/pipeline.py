@@ -17,7 +17,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.engine_exit import FINAL_STATE_HOOKS
+from flows.worker_runs import WORKER_RUN_HOOKS
 from flows.entry import config_dump, dataset_config
 from flows.evaluate import evaluate
 from flows.export import export
@@ -53,7 +53,7 @@ class _Run:
         return {"config_path": self.config_path, "data_root": self.data_root, "parsed": config_dump(self.config)}
 
 
-@flow(name="pipeline", **FINAL_STATE_HOOKS)
+@flow(name="pipeline", **WORKER_RUN_HOOKS)
 def pipeline(config_path: str, data_root: str = DEFAULT_DATA_ROOT, training: dict | None = None, reevaluate: bool = False,
              train_deployment: str | None = None, parsed: dict | None = None) -> PipelineResult:
     """`training`: settings over the config's `training` section (`preset`, `recipe`, `steps`

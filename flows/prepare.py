@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.engine_exit import FINAL_STATE_HOOKS
+from flows.worker_runs import WORKER_RUN_HOOKS
 from flows.entry import dataset_config
 from nas.atomic import write_json
 from nas.constants import DEFAULT_DATA_ROOT
@@ -20,7 +20,7 @@ from tasks.leases import lock
 from tasks.wandb import resolve_mode
 
 
-@flow(name="prepare", **FINAL_STATE_HOOKS)
+@flow(name="prepare", **WORKER_RUN_HOOKS)
 def prepare(config_path: str, data_root: str = DEFAULT_DATA_ROOT, parsed: dict | None = None) -> str:
     """Ingest, extract features, write TFRecords, compute statistics, upload to W&B."""
     logger = get_run_logger()

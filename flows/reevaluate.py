@@ -10,7 +10,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from flows.engine_exit import FINAL_STATE_HOOKS
+from flows.worker_runs import WORKER_RUN_HOOKS
 from flows.entry import config_dump
 from flows.evaluate import evaluate, resolve_model
 from nas.config import ConfigError, load_config
@@ -18,7 +18,7 @@ from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import resolve_root
 
 
-@flow(name="reevaluate", **FINAL_STATE_HOOKS)
+@flow(name="reevaluate", **WORKER_RUN_HOOKS)
 def reevaluate(configs_dir: str = "dataset_configs", data_root: str = DEFAULT_DATA_ROOT) -> list[dict]:
     logger = get_run_logger()
     rows = []

@@ -7,7 +7,7 @@ import json
 
 from prefect import flow, get_run_logger
 
-from flows.engine_exit import FINAL_STATE_HOOKS
+from flows.worker_runs import WORKER_RUN_HOOKS
 from flows.entry import config_dump, dataset_config
 from nas.atomic import write_json
 from nas.config.presets import TrainConfig, resolve_training
@@ -27,7 +27,7 @@ class TrainedModel(Frozen):
     wandb: dict
 
 
-@flow(name="train", **FINAL_STATE_HOOKS)
+@flow(name="train", **WORKER_RUN_HOOKS)
 def train(config_path: str, dataset_version: str | None = None, data_root: str = DEFAULT_DATA_ROOT,
           recipe: dict | None = None, parsed: dict | None = None, wandb_group: str | None = None) -> TrainedModel:
     """Train with `recipe` (a resolved TrainConfig's dump; default: the config's `training`

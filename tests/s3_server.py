@@ -54,7 +54,8 @@ REQUEST = re.compile(rb"^(GET|PUT|POST|HEAD|DELETE) (/[^ ?]*)(\?[^ ]*)? HTTP/1\.
 class Relay:
     """A TCP relay to an endpoint: `stop` refuses new connections and cuts those open (the
     server gone), `start` listens again at the same address. It counts the bytes each way,
-    the requests by method, and the whole-object GETs by key (requests read off the stream)."""
+    the requests by method, and the whole-object GETs by key (requests read off the stream).
+    `cut_download` makes a download end halfway, as an object deleted mid-read would."""
 
     def __init__(self, target: str):
         host, port = target.removeprefix("http://").split(":")
@@ -65,7 +66,14 @@ class Relay:
         self.up = self.down = 0
         self.requests: Counter = Counter()
         self.object_gets: Counter = Counter()
+        self.cuts: dict[str, tuple[int, object]] = {}  # key -> (bytes to pass, what to do then)
+        self.watched: dict[socket.socket, list] = {}  # an endpoint side -> [bytes left, what to do]
         self.lock = threading.Lock()
+
+    def cut_download(self, key: str, after_bytes: int, then) -> None:
+        """The next GET of `key` (/bucket/path) passes `after_bytes` of its answer, then `then()`
+        runs and the connection is cut; later GETs pass."""
+        self.cuts[key] = (after_bytes, then)
 
     def start(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
@@ -107,8 +115,18 @@ class Relay:
                             self.requests[method.decode()] += 1
                             if method == b"GET" and not query:
                                 self.object_gets[key.decode()] += 1
+                            if method == b"GET" and key.decode() in self.cuts:
+                                self.watched[b] = list(self.cuts.pop(key.decode()))
                     else:
                         self.down += len(data)
+                        cut = self.watched.get(a)
+                        if cut and len(data) >= cut[0]:
+                            b.sendall(data[:cut[0]])
+                            self.watched.pop(a)
+                            cut[1]()
+                            return  # `finally` closes both sides mid-answer
+                        if cut:
+                            cut[0] -= len(data)
                 b.sendall(data)
         except OSError:
             pass

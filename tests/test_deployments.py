@@ -164,20 +164,20 @@ def test_a_flow_run_a_worker_started_ends_its_process_after_its_final_state(monk
     import uuid
     from types import SimpleNamespace
 
-    from flows import engine_exit
+    from flows import worker_runs
 
     ended, called = [], threading.Event()
-    monkeypatch.setattr(engine_exit, "EXIT_GRACE_S", 0.05)
-    monkeypatch.setattr(engine_exit, "_exit", lambda code: (ended.append(code), called.set()))
+    monkeypatch.setattr(worker_runs, "EXIT_GRACE_S", 0.05)
+    monkeypatch.setattr(worker_runs, "_exit", lambda code: (ended.append(code), called.set()))
     run = SimpleNamespace(id=uuid.uuid4(), parent_task_run_id=None)
     monkeypatch.setenv("PREFECT__FLOW_RUN_ID", str(run.id))
     for outcome, code in ((False, 1), (True, 0)):
         called.clear()
-        engine_exit.end_worker_process(None, run, SimpleNamespace(is_completed=lambda: outcome))
+        worker_runs.end_worker_process(None, run, SimpleNamespace(is_completed=lambda: outcome))
         assert called.wait(10) and ended[-1] == code
     for other in (SimpleNamespace(id=run.id, parent_task_run_id=uuid.uuid4()),
                   SimpleNamespace(id=uuid.uuid4(), parent_task_run_id=None)):
-        engine_exit.end_worker_process(None, other, SimpleNamespace(is_completed=lambda: True))
+        worker_runs.end_worker_process(None, other, SimpleNamespace(is_completed=lambda: True))
     time.sleep(0.5)
     assert ended == [1, 0]
 
@@ -187,4 +187,4 @@ def test_a_flow_run_a_worker_started_ends_its_process_after_its_final_state(monk
         path, name = entry.split(":")
         deployed = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
         for hooks in ("on_completion_hooks", "on_failure_hooks", "on_crashed_hooks", "on_cancellation_hooks"):
-            assert engine_exit.end_worker_process in getattr(deployed, hooks), (entry, hooks)
+            assert worker_runs.end_worker_process in getattr(deployed, hooks), (entry, hooks)

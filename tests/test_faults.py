@@ -245,3 +245,64 @@ def test_a_disk_that_fills_stops_prepare_and_training_with_one_line_and_nothing_
     assert done.returncode == 0, done.stderr[-3000:]
     (model,) = root.rglob("model/model.json")
     assert json.loads(model.read_text())["step"] == 10
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_prefect_server_that_restarts_mid_run_leaves_a_run_that_completes_reusing_its_stages(
+        prepared, small_sources, tmp_path):
+    """The server of a `nas run` stops during training and is back 10 s later: the run goes
+    on or fails saying what happened, and running it again completes, reusing every finished
+    stage byte for byte."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli.local_server import local_server
+
+    dataset_dir = prepared[0]
+    root = tmp_path / "data"
+    shutil.copytree(dataset_dir, root / "test-violin" / dataset_dir.name)
+    undisturbed = _digests(dataset_dir)
+    config = write_config(small_sources / "server-restart.yaml")
+    run = [sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(root), "--steps", "200",
+           "--set", "checkpoint_every=10", "--set", "log_every=10", "--set", "optim.batch_size=4"]
+    with local_server(tmp_path / "prefect-home") as server:
+        first = _start(run, env=server["env"])
+        deadline = time.time() + 600
+        while not any(root.glob("test-violin/runs/*/checkpoints/checkpoint")):
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()[-3000:]
+            time.sleep(0.05)
+        server["restart"](down_s=10)
+        _, err = first.communicate(timeout=900)
+        if first.returncode:
+            assert "Traceback" not in err and "Prefect server" in err, err[-3000:]
+        run_dir = next(root.glob("test-violin/runs/*/checkpoints")).parent
+        finished = _digests(run_dir / "model") if first.returncode == 0 else {}
+        again = subprocess.run(run, cwd=REPO, env=server["env"], capture_output=True, text=True, timeout=900)
+        with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
+            pipelines = _flow_runs("pipeline")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _digests(root / "test-violin" / dataset_dir.name) == undisturbed  # reused, not prepared again
+    if first.returncode == 0:  # it rode the outage out: the server has its end, and nothing is redone
+        assert [run.state.name for run in pipelines] == ["Completed", "Completed"]
+        assert "are up to date; nothing to do" in again.stderr, again.stderr[-3000:]
+        assert _digests(run_dir / "model") == finished
+    else:
+        assert "is up to date" in again.stderr, again.stderr[-3000:]
+
+
+def _flow_runs(flow_name: str) -> list:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])))
+
+    return asyncio.run(read())

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import s3fs
 
@@ -446,3 +447,28 @@ def test_an_object_store_that_stops_answering_is_retried_then_named(bucket, smal
     assert again.returncode == 0, again.stderr[-3000:]
     version = again.stdout.strip().splitlines()[-1].removeprefix("s3://")
     assert fs.exists(f"{version}/dataset.json") and fs.glob(f"{version}/train.tfrecord-*")
+
+
+def test_an_object_deleted_while_it_is_read_is_skipped_and_the_rest_prepared(bucket, small_sources, s3_endpoint,
+                                                                              tmp_path):
+    """One of two recordings is deleted halfway through its download (the connection cut
+    there, so the client asks for the rest and finds it gone): it is skipped with its reason,
+    the other makes the dataset, and no part of the download is left in the cache."""
+    relay = Relay(s3_endpoint)
+    relay.start()
+    fs = _fs()
+    fs.put_file(str(small_sources / "audio" / "a-mono-32k.flac"), f"{bucket}/audio/a.flac")
+    fs.put_file(str(small_sources / "audio" / "b-stereo-44k-24bit.wav"), f"{bucket}/audio/b.wav")
+    relay.cut_download(f"/{bucket}/audio/b.wav", 200_000, lambda: fs.rm(f"{bucket}/audio/b.wav"))
+    config = write_config(tmp_path / "vanish.yaml", audio=[f"s3://{bucket}/audio/"])
+    cache = tmp_path / "cache"
+    done = _nas("prepare", str(config), "--data-root", str(tmp_path / "data"),
+                env={"AWS_ENDPOINT_URL": relay.url, "NAS_CACHE_DIR": str(cache)})
+    relay.stop()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert relay.cuts == {}  # the cut happened
+    (manifest,) = (tmp_path / "data").glob("test-violin/*/manifest.parquet")
+    rows = {Path(r["path"]).name: r for r in pq.read_table(manifest).to_pylist()}
+    assert rows["b.wav"]["status"] == "skipped" and rows["b.wav"]["reason"] == "gone from the bucket since it was listed"
+    assert rows["a.flac"]["status"] == "ok"
+    assert [p.name for p in (cache / "audio").iterdir()] == [f"{rows['a.flac']['sha256']}.flac"]

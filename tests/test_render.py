@@ -198,3 +198,28 @@ def test_a_model_of_before_norm_frame_renders_offline_and_says_why_it_cannot_str
     assert main(["render", str(old_demo_run), "--midi", str(notes), "-o", str(out), "--block", "128"]) == 2
     err = capsys.readouterr().err
     assert "this model cannot stream" in err and "model.norm=frame" in err
+
+
+def test_a_clip_too_long_to_render_at_once_is_streamed_and_sounds_the_same(demo_run, old_demo_run, tmp_path,
+                                                                          monkeypatch, capsys):
+    """Past LONGEST_OFFLINE_S (2 minutes) an offline render streams a second a call, in the
+    memory of its audio: a 2-hour MIDI file renders (the closing note of issue 38 has its
+    time and memory). Here the limit is 4 s: the streamed clip has the offline clip's length
+    and loudness. A model that cannot stream refuses a clip that long, saying why."""
+    from nas.play import render as rendering
+
+    midi = _midi(tmp_path / "long.mid", notes=[(60 + 2 * i, 90, i * 1.0, i * 1.0 + 0.8) for i in range(8)])
+    offline, streamed = tmp_path / "offline.wav", tmp_path / "streamed.wav"
+    assert main(["render", str(demo_run), "--midi", str(midi), "-o", str(offline), "--rate", "48000"]) == 0
+    monkeypatch.setattr(rendering, "LONGEST_OFFLINE_S", 4.0)
+    assert main(["render", str(demo_run), "--midi", str(midi), "-o", str(streamed), "--rate", "48000"]) == 0
+    assert "streamed a second a call (longer than 4 s)" in capsys.readouterr().out
+    (a, rate), (b, _) = sf.read(offline, dtype="float32"), sf.read(streamed, dtype="float32")
+    assert rate == 48000 and len(a) == len(b)
+    window = rate // 10
+    level = [20 * np.log10(np.sqrt(np.mean(x[:len(x) // window * window].reshape(-1, window) ** 2, axis=1)) + 1e-6)
+             for x in (a, b)]
+    assert np.corrcoef(*level)[0, 1] > 0.95 and np.median(np.abs(level[0] - level[1])) < 1.0  # dB
+    assert main(["render", str(old_demo_run), "--midi", str(midi), "-o", str(tmp_path / "old.wav")]) == 2
+    assert (f"nas: {midi}: 0.1 minutes, longer than the 4 s this model renders at once, and this model cannot "
+            "stream") in capsys.readouterr().err

@@ -91,7 +91,7 @@ class _OrchestrationChatter(logging.Filter):
     """On the console only (the UI keeps them): Prefect's "Finished in state Completed()" of
     every task and flow run, as the stages' own lines say what was done (a failed or crashed
     state still prints; so do each flow run's start and UI link); its two lines around each
-    state hook that ran well (flows.engine_exit's, on every stage); its Dask task runner's cluster
+    state hook that ran well (flows.worker_runs', on every stage); its Dask task runner's cluster
     start and dashboard; and Dask's close, which kills a worker still finishing TensorFlow's
     threads after 4 s. (Not by logger level: Prefect's logging setup resets the levels of its
     loggers' children.)"""
@@ -104,7 +104,7 @@ class _OrchestrationChatter(logging.Filter):
         if record.name == "prefect.task_runner.dask":
             return False
         message = record.getMessage()
-        return not (record.name in ("prefect.task_runs", "prefect.flow_runs")
+        return not (record.name in ("prefect.task_runs", "prefect.flow_runs", "prefect.engine")
                     and (message.startswith(("Finished in state Completed", "Running hook "))
                          or message.startswith("Hook ") and message.endswith("finished running successfully")))
 
@@ -118,6 +118,28 @@ class _OutOfSpace(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         return not (NO_SPACE in record.getMessage() or (exc is not None and out_of_space(exc)))
+
+
+class _ServerAway(logging.Filter):
+    """A Prefect server that stops answering while a command runs: the command goes on (the
+    clients retry its state changes), and the console says so once, in place of Prefect's
+    warning for each reconnection and its error, with the whole event, for each event lost."""
+
+    SAYS = ("the Prefect server stopped answering: the run goes on, retrying what it reports; "
+            "logs and events sent while it was away may be missing from the UI")
+
+    def __init__(self):
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.name == "prefect.events.clients" and message.startswith("Unable to connect to"):
+            if self.said:
+                return False
+            self.said, record.msg, record.args = True, self.SAYS, ()
+            return True
+        return not (record.name == "prefect._internal.concurrency" and "failed to process item" in message)
 
 
 class _Tracebacks:
@@ -152,6 +174,7 @@ class _Tracebacks:
 
 _ORCHESTRATION_CHATTER = _OrchestrationChatter()
 _KNOWN_MESSAGES = _KnownMessages()
+_SERVER_AWAY = _ServerAway()
 
 
 class TerminalDisplay(logging.Handler):  # no leading underscore: Prefect's setup keeps a root handler so named
@@ -299,6 +322,8 @@ def _quiet_libraries() -> None:
     for name, value in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(value)
     logging.getLogger().addFilter(_KNOWN_MESSAGES)  # one instance: a filter is added once, however often
+    for name in ("prefect.events.clients", "prefect._internal.concurrency"):  # Prefect's own handler prints these
+        logging.getLogger(name).addFilter(_SERVER_AWAY)
 
 
 def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None) -> None:

@@ -71,20 +71,34 @@ def _start(home: Path, port: int, env: dict, log) -> subprocess.Popen:
 
 @contextmanager
 def local_server(home: Path, startup_seconds: float = 180) -> Iterator[dict]:
-    """Yields {"url", "env", "pid"}: `env` is os.environ pointed at the server (PREFECT_API_URL,
-    PREFECT_HOME), for subprocesses such as workers, `prefect deploy` and `nas`; the server
-    process `pid` leads a session of its own."""
+    """Yields {"url", "env", "pid", "restart"}: `env` is os.environ pointed at the server
+    (PREFECT_API_URL, PREFECT_HOME), for subprocesses such as workers, `prefect deploy` and
+    `nas`; the server process `pid` leads a session of its own; `restart(down_s)` stops it,
+    waits and starts it again on the same port and database (and updates `pid`)."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = _server_env(home, api)
     home.mkdir(parents=True, exist_ok=True)
     with (home / "server.log").open("w") as log:
-        process = _start(home, port, env, log)
+        process: list[subprocess.Popen] = []
+
+        def start() -> None:
+            process[:] = [_start(home, port, env, log)]
+            server["pid"] = process[0].pid
+            wait_for(f"{api}/health", startup_seconds, process[0])
+
+        def restart(down_s: float = 0.0) -> None:
+            stop(process[0])
+            time.sleep(down_s)
+            start()
+
+        server = {"url": f"http://127.0.0.1:{port}", "env": env, "restart": restart}
         try:
-            wait_for(f"{api}/health", startup_seconds)
-            yield {"url": f"http://127.0.0.1:{port}", "env": env, "pid": process.pid}
+            start()
+            yield server
         finally:
-            stop(process)
+            if process:
+                stop(process[0])
 
 
 class ServerStartError(RuntimeError):

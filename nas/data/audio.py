@@ -166,8 +166,8 @@ def inspect_source(path: Path, min_seconds: float, block_s: float = 30.0) -> Sou
 
         try:
             copy, _ = audio_copy(path)
-        except FileNotFoundError:
-            return _skip(source, "file not found")
+        except FileNotFoundError:  # listed, then deleted before or while it was read
+            return _skip(source, "gone from the bucket since it was listed")
         inspected = inspect_source(copy, min_seconds, block_s)  # a reason names the bucket's file, not the copy
         return replace(inspected, path=str(path), reason=inspected.reason.replace(str(copy), str(path)))
     if path.is_symlink() and not path.exists():

@@ -10,10 +10,14 @@ import numpy as np
 
 from nas.constants import LEVELS
 from nas.engine.engine import Engine
-from nas.engine.stream import StreamingEngine
+from nas.engine.stream import NotStreamable, StreamingEngine, check_streamable
 from nas.play.controls import Playing, feature_controls, midi_controls
 from nas.play.model import load_engine, run_paths, run_statistics
 from nas.play.rates import Resampler, check_rate, convert
+
+# The offline path holds every harmonic of the whole clip at once (60 floats a sample, 0.23 GB
+# a minute at 16 kHz): longer clips are streamed, a second a call, in the memory of their audio.
+LONGEST_OFFLINE_S = 120.0
 
 
 def synthesize(engine: Engine, f0_hz: np.ndarray, level_db: np.ndarray, block: int | None,
@@ -45,9 +49,12 @@ class Rendered:
     frames: int  # control frames played
     seconds: float
     block: int | None  # None: offline
+    long: bool = False  # asked for offline, streamed for its length
 
     def describe(self) -> str:
         how = f"streamed in blocks of {self.block}" if self.block else "offline"
+        if self.long:
+            how = f"streamed a second a call (longer than {LONGEST_OFFLINE_S:g} s)"
         return f"{self.seconds:.2f} s at {self.rate} Hz ({self.frames} control frames), {how}"
 
 
@@ -63,5 +70,13 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
         controls = midi_controls(Path(midi), engine.control_rate, statistics, playing, engine.level)
     else:
         controls = feature_controls(Path(features), engine.control_rate, source, engine.level)
-    audio = synthesize(engine, controls["f0_hz"], controls[LEVELS[engine.level][0]], block, rate)
-    return audio, Rendered(rate, len(controls["f0_hz"]), len(audio) / rate, block)
+    long = block is None and len(controls["f0_hz"]) > LONGEST_OFFLINE_S * engine.control_rate
+    if long:
+        try:
+            check_streamable(engine.model["model"])
+        except NotStreamable as error:
+            raise NotStreamable(f"{midi or features}: {len(controls['f0_hz']) / engine.control_rate / 60:.1f} "
+                                f"minutes, longer than the {LONGEST_OFFLINE_S:g} s this model renders at once, "
+                                f"and {error}") from None
+    audio = synthesize(engine, controls["f0_hz"], controls[LEVELS[engine.level][0]], rate if long else block, rate)
+    return audio, Rendered(rate, len(controls["f0_hz"]), len(audio) / rate, block, long)
