@@ -15,8 +15,9 @@ from nas.play.controls import Playing, feature_controls, midi_controls
 from nas.play.model import load_engine, run_paths, run_statistics
 from nas.play.rates import Resampler, check_rate, convert
 
-# The offline path holds every harmonic of the whole clip at once (60 floats a sample, 0.23 GB
-# a minute at 16 kHz): longer clips are streamed, a second a call, in the memory of their audio.
+# The offline path's intermediates grow with the clip (two hours at 48 kHz peaked at 8.8 GB):
+# longer clips are streamed, a second a call, holding only their audio (5.3 GB for the same,
+# its WAV encoded in memory included).
 LONGEST_OFFLINE_S = 120.0
 
 
