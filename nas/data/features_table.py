@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_path
+from ..store.tables import parquet_bytes
 from .records import FRAME_KEYS
 
 _COLUMNS = ("time_s", *FRAME_KEYS)
@@ -29,5 +30,4 @@ def write_features(chunk_rows: list[dict], path: Path) -> None:
 
 
 def read_features(path: Path):
-    with path.open("rb") as f:  # a local file or a bucket's object
-        return pq.read_table(f).to_pandas()
+    return pq.read_table(parquet_bytes(path)).to_pandas()  # a local file or a bucket's object
