@@ -71,13 +71,14 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
         controls = midi_controls(Path(midi), engine.control_rate, statistics, playing, engine.level)
     else:
         controls = feature_controls(Path(features), engine.control_rate, source, engine.level)
-    long = block is None and len(controls["f0_hz"]) > LONGEST_OFFLINE_S * engine.control_rate
+    f0_hz, level = controls["f0_hz"], controls[LEVELS[engine.level][0]]
+    minutes = len(f0_hz) / engine.control_rate / 60
+    long = block is None and minutes * 60 > LONGEST_OFFLINE_S
     if long:
         try:
             check_streamable(engine.model["model"])
         except NotStreamable as error:
-            raise NotStreamable(f"{midi or features}: {len(controls['f0_hz']) / engine.control_rate / 60:.1f} "
-                                f"minutes, longer than the {LONGEST_OFFLINE_S:g} s this model renders at once, "
-                                f"and {error}") from None
-    audio = synthesize(engine, controls["f0_hz"], controls[LEVELS[engine.level][0]], rate if long else block, rate)
-    return audio, Rendered(rate, len(controls["f0_hz"]), len(audio) / rate, block, long)
+            raise NotStreamable(f"{midi or features}: {minutes:.1f} minutes, longer than the {LONGEST_OFFLINE_S:g} s "
+                                f"this model renders at once, and {error}") from None
+    audio = synthesize(engine, f0_hz, level, rate if long else block, rate)
+    return audio, Rendered(rate, len(f0_hz), len(audio) / rate, block, long)
