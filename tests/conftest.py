@@ -265,10 +265,13 @@ def old_demo_run(tmp_path_factory) -> Path:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`), the tests of the trained
-    models share one worker, so each model is trained once."""
+    models share one worker, so each model is trained once; and the tests marked slow (a
+    minute or more) are handed out first, so the short ones fill in around them and both
+    workers end together (collected by file, one scenario of minutes came last)."""
     for item in items:
         if {"trained_run", "vst_run"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("trained-model"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

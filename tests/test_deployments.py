@@ -58,6 +58,7 @@ def _worker(pool: str, env: dict, cwd: Path, log: Path) -> subprocess.Popen:
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
+@pytest.mark.slow
 def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bucket, small_sources, tmp_path):
     """On machines that share only a bucket and the Prefect server: the audio and the data root
     are in the bucket, and each worker has its own empty cache."""

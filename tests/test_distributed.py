@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import write_config
 
 
@@ -32,6 +34,7 @@ def test_dask_runner_writes_the_records_the_direct_runner_wrote(prepared, small_
         assert (dask_dir / name).read_bytes() == (direct_dir / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_datasets_flow_prepares_two_datasets_at_once_on_a_dask_task_runner(prefect_server, prepared, small_sources,
                                                                             tmp_path):
     from distributed import Client, LocalCluster

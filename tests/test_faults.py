@@ -149,6 +149,7 @@ def test_unreachable_wandb_is_retried_then_the_dataset_is_kept_with_a_warning(pr
             assert FAKE_KEY.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
 def test_pipeline_killed_while_training_resumes_once_though_started_twice(prefect_server, prepared, small_sources,
                                                                     tmp_path):
     from prefect.settings import PREFECT_API_URL
@@ -209,6 +210,7 @@ def _fill(disk: Path, leave: int) -> None:
         os.posix_fallocate(filler.fileno(), 0, shutil.disk_usage(disk).free - leave)
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_stops_prepare_and_training_with_one_line_and_nothing_half_published(
         small_disk, small_sources):
     """Prepare and then training, each on a disk that fills as it writes: exit code 1, one line
@@ -254,6 +256,7 @@ def _digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_prefect_server_that_restarts_mid_run_leaves_a_run_that_completes_reusing_its_stages(
         prepared, small_sources, tmp_path):
     """The server of a `nas run` stops during training and is back 10 s later: the run goes
@@ -268,7 +271,7 @@ def test_a_prefect_server_that_restarts_mid_run_leaves_a_run_that_completes_reus
     shutil.copytree(dataset_dir, root / "test-violin" / dataset_dir.name)
     undisturbed = _digests(dataset_dir)
     config = write_config(small_sources / "server-restart.yaml")
-    run = [sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(root), "--steps", "200",
+    run = [sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(root), "--steps", "80",
            "--set", "checkpoint_every=10", "--set", "log_every=10", "--set", "optim.batch_size=4"]
     with local_server(tmp_path / "prefect-home") as server:
         first = _start(run, env=server["env"])

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pyarrow.parquet as pq
+import pytest
 
 from tests.conftest import DEMO_MODELS, FAKE_KEY, REPO, artifacts_of, subflow_runs, write_config
 from tests.test_ddsp_vst import _interpreter
@@ -169,6 +170,7 @@ async def _latest_artifact(key):
         return found[0]
 
 
+@pytest.mark.slow
 def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prepared, trained_run, small_sources,
                                                            tmp_path, monkeypatch):
     """prepare -> train -> evaluate -> export; more training steps redo training (resumed),

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from load import run_load  # noqa: E402
 
 
+@pytest.mark.slow
 def test_datasets_registered_at_once_each_run_their_pipeline_exactly_once(tmp_path):
     result = run_load(tmp_path, datasets=2, workers=1, timeout=600, progress=lambda line: None)
     assert result["not_completed"] == [] and result["duplicates"] == [] and result["lost"] == []

@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, write_config
 
 
@@ -53,6 +55,7 @@ def _flow_runs_with_heartbeats(api: str) -> set[str]:
     return {e["resource"]["prefect.resource.id"].removeprefix("prefect.flow-run.") for e in events}
 
 
+@pytest.mark.slow
 def test_first_command_starts_a_server_that_the_next_one_reuses(small_sources, tmp_path):
     home = tmp_path / "prefect-home"
     env = _bare_env(home)

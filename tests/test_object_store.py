@@ -202,6 +202,7 @@ def server(tmp_path_factory):
         del os.environ["PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS"]
 
 
+@pytest.mark.slow
 def test_the_dag_on_machines_that_share_only_the_bucket(server, bucket, small_sources, tmp_path, s3_endpoint):
     """`nas` commands, each on a machine of its own (its own home and so cache, working folder
     and Prefect home; the Prefect server is shared):

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from tests.conftest import REPO
 
@@ -67,6 +68,7 @@ def _last_json(output: str, tag: str) -> dict:
     return json.loads(line[len(tag) + 1:])
 
 
+@pytest.mark.slow
 def test_two_training_steps_under_mirrored_strategy_on_two_cpus(prepared, tmp_path):
     dataset_dir = prepared[0]
     done = subprocess.run([sys.executable, "-c", MIRRORED, str(dataset_dir), str(tmp_path / "run")], cwd=REPO,
@@ -110,6 +112,7 @@ def test_a_run_resumes_from_its_newest_checkpoint_written_whole(tmp_path):
     assert resume(fresh(), tmp_path) == 0
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_path):
     """SIGKILL mid-run, then the same command: it resumes from the latest checkpoint, the
     step count continues, and after a hundred steps the spectral loss is clearly lower."""

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from flows.cli.local_server import local_server, stop
 from tests.conftest import REPO
 
@@ -60,6 +62,7 @@ def _retry(run_id) -> None:
     asyncio.run(retry())
 
 
+@pytest.mark.slow
 def test_a_pipeline_whose_worker_dies_is_crashed_and_a_retry_completes_it(prepared, small_sources, tmp_path):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
