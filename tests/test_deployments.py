@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import yaml
 
 from flows.cli.local_server import local_server, stop
 from tests.conftest import REPO, artifacts_of, subflow_runs
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from load import checkout  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 CHROMIUM = shutil.which("chromium")
@@ -69,11 +73,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bu
 
     from nas.locations import location
 
-    project = tmp_path / "project"  # a checkout of the repo: its code, its own prefect.yaml and configs
-    (project / "dataset_configs").mkdir(parents=True)
-    for code in ("flows", "tasks", "nas"):
-        (project / code).symlink_to(REPO / code)
-    shutil.copy(REPO / "prefect.yaml", project / "prefect.yaml")
+    project = checkout(tmp_path / "project")  # the repo's code, its own prefect.yaml and configs
     aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # the endpoint, as each machine has it
     env = {**server["env"], **aws, "NAS_REPO": str(project)}
     prefect = str(BIN / "prefect")

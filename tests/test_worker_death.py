@@ -11,23 +11,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from flows.cli.local_server import local_server, stop
 from tests.conftest import REPO
+from tests.test_deployments import _worker
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from load import checkout, process_tree  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 HEARTBEAT_S = 30  # Prefect's shortest: the run is marked crashed 60 to 90 s after its death
-
-
-def _worker(env: dict, project: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "nas-process"], env=env, cwd=project,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _read_run(run_id):
@@ -78,7 +73,7 @@ def test_a_pipeline_whose_worker_dies_is_crashed_and_a_retry_completes_it(prepar
         for args in (["work-pool", "create", "nas-process", "--type", "process"],
                      ["--no-prompt", "deploy", "--name", "pipeline-on-register"]):
             subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=project, check=True, capture_output=True)
-        worker = _worker(env, project, tmp_path / "worker-1.log")
+        worker = _worker("nas-process", env, project, tmp_path / "worker-1.log")
         try:
             started = subprocess.run(
                 [str(BIN / "prefect"), "deployment", "run", "pipeline/pipeline-on-register",
@@ -106,7 +101,7 @@ def test_a_pipeline_whose_worker_dies_is_crashed_and_a_retry_completes_it(prepar
             assert len(client.read_automations_by_name(CRASH_WATCH)) == 1
 
         _retry(run_id)
-        worker = _worker(env, project, tmp_path / "worker-2.log")
+        worker = _worker("nas-process", env, project, tmp_path / "worker-2.log")
         try:
             done = _wait(run_id, lambda run: run.state.is_final(), 600, "no final state after the retry")
         finally:
