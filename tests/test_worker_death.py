@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +65,11 @@ def test_a_pipeline_whose_worker_dies_is_crashed_and_a_retry_completes_it(prepar
 
     from flows.worker_runs import CRASH_WATCH
 
-    dataset_dir, config, _, root = prepared
+    # A data root of its own: a model trained to 80 steps in the shared one would be the model
+    # that test_flow's 20-step request finds already there (runs are keyed by content, not steps).
+    config = prepared[1]
+    root = tmp_path / "data"
+    dataset_dir = Path(shutil.copytree(prepared[0], root / config.name / prepared[0].name))
     prepared_at = (dataset_dir / "dataset.json").stat().st_mtime
     project = checkout(tmp_path / "project")
     training = {"preset": "cnn-tiny", "steps": 80, "checkpoint_every": 20, "optim.batch_size": 4}
