@@ -10,8 +10,9 @@ from flows.entry import dataset_config
 from flows.evaluate import resolve_model
 from nas.constants import DEFAULT_DATA_ROOT
 from nas.export.bundle import PARITY_EXAMPLES, examples, spectral_loss
-from nas.export.runtimes import RUNTIMES, RuntimeReport, measure
+from nas.export.runtimes import RUNTIMES, measure
 from nas.locations import resolve_root
+from nas.store.artifacts import RuntimeReport
 from nas.store.cache import local_folder
 from nas.store.datasets import load_metadata, published_version
 from nas.store.runs import load_model_summary

@@ -34,13 +34,13 @@ from tasks.sweep import publish_sweep
 class SweepResult(Frozen):
     name: str
     dir: str
-    rows: list[dict]
+    points: list[s.PointResult]
     report: str
 
 
 @task(name="sweep-point")
 def run_point(config_path: str, data_root: str, parsed: dict, dataset_dir: str, point: s.Point,
-              train_deployment: str | None, group: str) -> dict:
+              train_deployment: str | None, group: str) -> s.PointResult:
     """Train, evaluate and export one point; its run folder, model version and scores."""
     in_worker()  # on a Dask worker: the command's console
     config, _ = dataset_config(config_path, parsed)
@@ -54,9 +54,8 @@ def run_point(config_path: str, data_root: str, parsed: dict, dataset_dir: str, 
                         **args).summary
     evaluation = evaluate(model_version=summary.model_version, dataset_version=version, reuse=True, **args)
     export(model_version=summary.model_version, reuse=True, **args)
-    return {"run_dir": summary.run_dir, "model_version": summary.model_version,
-            "decoder_parameters": summary.decoder_parameters,
-            **evaluation.metrics.model_dump(include=set(s.SCORES))}
+    return s.PointResult(point=point, run_dir=summary.run_dir, model_version=summary.model_version,
+                         decoder_parameters=summary.decoder_parameters, scores=evaluation.metrics)
 
 
 @flow(name="sweep")
@@ -80,31 +79,29 @@ def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[st
     layout = sweep_layout(resolve_root(data_root), name, spec)
     logger.info("sweep %s: %d points on %s; results in %s", name, len(points), location(dataset_dir).name, layout.dir)
     futures = [run_point.submit(config_path, data_root, parsed, dataset_dir, p, train_deployment, name) for p in points]
-    rows, curves = [], {}
+    results, curves = [], {}
     for point, future in zip(points, futures):
         future.wait()
-        row = {"label": point.label, "group": point.group, **point.model_dump(exclude={"overrides"}),
-               **{f"set.{k}": str(v) for k, v in point.overrides.items()}}
         if not future.state.is_completed():
             message = " ".join(str(future.state.message).split())  # pydantic's errors span lines
             logger.warning("point %s failed: %s", point.label, message)
-            rows.append({**row, "status": f"failed: {message}"})
+            results.append(s.PointResult(point=point, status=f"failed: {message}"))
             continue
         done = future.result()
-        seconds, curve = s.training_time(read_rows(RunLayout(location(done["run_dir"])).metrics))
+        seconds, curve = s.training_time(read_rows(RunLayout(location(done.run_dir)).metrics))
         curves[point.label] = curve
-        rows.append({**row, "status": "done", **done, "training_s": seconds,
-                     "steps_per_s": point.steps / seconds if seconds else None})
-    for row in rows:  # one at a time, after all training: nothing else on the cores while it is timed
-        if row["status"] == "done":
+        results.append(done.model_copy(update={"training_s": seconds,
+                                               "steps_per_s": point.steps / seconds if seconds else None}))
+    for i, result in enumerate(results):  # one at a time, after all training: nothing else on the cores while timed
+        if result.done:
             try:
-                report = benchmark(config_path, row["model_version"], data_root, parsed, runtimes, runtime_budget_s)
-                row.update(s.runtime_columns(report))
+                report = benchmark(config_path, result.model_version, data_root, parsed, runtimes, runtime_budget_s)
+                results[i] = result.model_copy(update={"runtimes": report.runtimes})
             except Exception as error:
-                logger.warning("point %s: the runtimes could not be measured: %s", row["label"], error)
-                row["status"] = f"failed: runtimes: {error}"
-    text = publish_sweep(layout, spec, name, rows, curves, config.wandb, wandb_dir(resolve_root(data_root)))
-    return SweepResult(name=name, dir=str(layout.dir), rows=rows, report=text)
+                logger.warning("point %s: the runtimes could not be measured: %s", result.point.label, error)
+                results[i] = result.model_copy(update={"status": f"failed: runtimes: {error}"})
+    text = publish_sweep(layout, spec, name, results, curves, config.wandb, wandb_dir(resolve_root(data_root)))
+    return SweepResult(name=name, dir=str(layout.dir), points=results, report=text)
 
 
 def sweep_options(dask_address: str | None, dask_workers: int):

@@ -104,18 +104,18 @@ def plot_feature_tracks(frame_rate: float, tracks: dict[str, tuple[np.ndarray, n
     _save(fig, path)
 
 
-def plot_frontier(points: list[dict], front: list[dict], path: Path, title: str = "") -> None:
+def plot_frontier(points: list, front: list, path: Path, title: str = "") -> None:
     """Spectral loss against the whole path's real-time factor (log): one marker per
-    (point, runtime), shaped by preset and coloured by runtime, the Pareto front drawn."""
+    (point, runtime) (`nas.sweep.FrontierPoint`), shaped by preset and coloured by runtime,
+    the Pareto front drawn."""
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    shapes = dict(zip(sorted({p["preset"] for p in points}), "osD^v<>pP*"))
-    colours = {r: f"C{i}" for i, r in enumerate(dict.fromkeys(p["runtime"] for p in points))}
+    shapes = dict(zip(sorted({p.preset for p in points}), "osD^v<>pP*"))
+    colours = {r: f"C{i}" for i, r in enumerate(dict.fromkeys(p.runtime for p in points))}
     for p in points:
-        ax.scatter(p["rtf"], p["spectral_loss"], marker=shapes[p["preset"]], color=colours[p["runtime"]], s=40,
-                   alpha=0.8)
+        ax.scatter(p.rtf, p.spectral_loss, marker=shapes[p.preset], color=colours[p.runtime], s=40, alpha=0.8)
     if front:
-        ax.step([p["rtf"] for p in front], [p["spectral_loss"] for p in front], where="post", color="k", lw=1)
-        ax.scatter([p["rtf"] for p in front], [p["spectral_loss"] for p in front], s=140, facecolors="none",
+        ax.step([p.rtf for p in front], [p.spectral_loss for p in front], where="post", color="k", lw=1)
+        ax.scatter([p.rtf for p in front], [p.spectral_loss for p in front], s=140, facecolors="none",
                    edgecolors="k", label="Pareto front")
     from matplotlib.patches import Patch
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from nas.config.presets import OptimConfig
 from nas.data.audio import SourceFile
-from nas.export.runtimes import RuntimeReport
 from nas.locations import location
-from nas.store.artifacts import DatasetMeta, Evaluation, ExportReport, HistoryRow, RunSummary, Scores
+from nas.store.artifacts import DatasetMeta, Evaluation, ExportReport, HistoryRow, RunSummary, RuntimeReport, Scores
 from nas.store.datasets import load_statistics
 from nas.store.names import METRICS_FILE
 

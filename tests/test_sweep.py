@@ -17,6 +17,7 @@ import pytest
 
 from nas import sweep as s
 from nas.export.runtimes import RUNTIMES
+from nas.store.artifacts import RuntimeFigures, Scores
 from tests.conftest import REPO, write_config
 
 
@@ -72,13 +73,17 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
             for r in read_rows(folder / "summary.parquet")}
     assert set(rows) == {"model.channels=4", "model.channels=12", "model.channels=16"}
     assert rows.pop("model.channels=16")["status"].startswith("failed:")
+    timed = {(r["label"], r["runtime"]): r for r in read_rows(folder / "runtimes.parquet")}
     for row in rows.values():
         assert row["status"] == "done"
-        for key in (*s.SCORES, "training_s", "steps_per_s", *(f"path_rtf.{r}" for r in RUNTIMES),
-                    *(f"decoder_rtf.{r}" for r in RUNTIMES)):
+        for key in (*s.SCORES, "training_s", "steps_per_s"):
             assert math.isfinite(row[key]) and row[key] > 0, (row["label"], key, row[key])
+        for runtime in RUNTIMES:
+            figures = timed[row["label"], runtime]
+            assert figures["error"] is None and figures["path_rtf"] > 0 and figures["decoder_rtf"] > 0, figures
         for runtime in ("onnxruntime", "litert", "openvino", "tvm"):  # the same float model, the same audio
-            assert abs(row[f"loss_change_pct.{runtime}"]) < 0.1, (runtime, row[f"loss_change_pct.{runtime}"])
+            assert abs(timed[row["label"], runtime]["loss_change_pct"]) < 0.1, timed[row["label"], runtime]
+    assert len(timed) == 2 * len(RUNTIMES)
     assert rows["model.channels=4"]["decoder_parameters"] < rows["model.channels=12"]["decoder_parameters"]
 
     from PIL import Image
@@ -131,26 +136,52 @@ def test_training_time_and_curves_from_metrics_rows():
     assert curve == [(0, 0.0, 9.0), (20, 7.0, 7.0)]
 
 
+def _point(rtf: float, loss: float) -> s.FrontierPoint:
+    return s.FrontierPoint(label=f"{rtf}", preset="cnn", runtime="nas-engine", rtf=rtf, spectral_loss=loss)
+
+
+def _result(seed: int, group: str, loss: float, runtimes: list[RuntimeFigures] = ()) -> s.PointResult:
+    scores = Scores(examples=4, spectral_loss=loss, loudness_mae_db=1.0, confident_frames=100, f0_mae_cents=5.0,
+                    rpa=1.0)
+    point = s.Point(preset="cnn", recipe="fast", steps=10, seed=seed, overrides={"model.channels": group})
+    return s.PointResult(point=point, scores=scores, runtimes=list(runtimes))
+
+
 def test_pareto_front_keeps_what_nothing_beats():
-    points = [{"rtf": 1000, "spectral_loss": 6.0}, {"rtf": 500, "spectral_loss": 5.5},
-              {"rtf": 400, "spectral_loss": 5.8}, {"rtf": 100, "spectral_loss": 5.0}]
-    assert [p["rtf"] for p in s.pareto(points)] == [1000, 500, 100]
+    points = [_point(1000, 6.0), _point(500, 5.5), _point(400, 5.8), _point(100, 5.0)]
+    assert [p.rtf for p in s.pareto(points)] == [1000, 500, 100]
 
 
 def test_seed_spread_flags_differences_the_seeds_could_make():
-    def row(group, loss):
-        return {"group": group, "spectral_loss": loss, "f0_mae_cents": 5.0, "rpa": 1.0, "loudness_mae_db": 1.0}
-
-    rows = [row("a", 5.0), row("a", 5.2), row("b", 5.15), row("b", 5.25), row("c", 6.0), row("c", 6.02)]
-    spread, close = s.seed_spread(rows)
-    assert {e["group"]: round(e["spectral_loss_mean"], 3) for e in spread} == {"a": 5.1, "b": 5.2, "c": 6.01}
-    assert [(a, b) for a, b, _, _ in close] == [("a", "b")]
+    results = [_result(seed, group, loss) for seed, group, loss in
+               ((0, "a", 5.0), (1, "a", 5.2), (0, "b", 5.15), (1, "b", 5.25), (0, "c", 6.0), (1, "c", 6.02))]
+    spread, close = s.seed_spread(results)
+    assert {e.group: round(e.spectral_loss.mean, 3) for e in spread} == {
+        "cnn/fast/model.channels=a": 5.1, "cnn/fast/model.channels=b": 5.2, "cnn/fast/model.channels=c": 6.01}
+    assert [(a.rsplit("=", 1)[1], b.rsplit("=", 1)[1]) for a, b, _, _ in close] == [("a", "b")]
 
 
 def test_a_runtime_s_loss_change_moves_its_point_and_float_noise_does_not_make_a_front():
-    row = {"label": "p", "preset": "cnn", "spectral_loss": 5.0, "path_rtf.nas-engine": 300.0,
-           "loss_change_pct.nas-engine": 0.0, "path_rtf.onnxruntime": 310.0, "loss_change_pct.onnxruntime": -1e-5,
-           "path_rtf.onnxruntime-int8": 450.0, "loss_change_pct.onnxruntime-int8": 2.0}
-    points = {p["runtime"]: p for p in s.frontier_points([row])}
-    assert points["onnxruntime-int8"]["spectral_loss"] == pytest.approx(5.1)
-    assert [p["runtime"] for p in s.pareto(list(points.values()))] == ["onnxruntime-int8", "onnxruntime"]
+    figures = [RuntimeFigures(runtime=r, path_rtf=rtf, loss_change_pct=change) for r, rtf, change in
+               (("nas-engine", 300.0, 0.0), ("onnxruntime", 310.0, -1e-5), ("onnxruntime-int8", 450.0, 2.0),
+                ("tvm", None, None))]
+    points = {p.runtime: p for p in s.frontier_points([_result(0, "a", 5.0, figures)])}
+    assert set(points) == {"nas-engine", "onnxruntime", "onnxruntime-int8"}  # one without figures is no point
+    assert points["onnxruntime-int8"].spectral_loss == pytest.approx(5.1)
+    assert [p.runtime for p in s.pareto(list(points.values()))] == ["onnxruntime-int8", "onnxruntime"]
+
+
+def test_report_tables_the_points_their_runtimes_seeds_and_failures():
+    engine = [RuntimeFigures(runtime="nas-engine", path_rtf=300.0, loss_change_pct=0.0)]
+    int8 = [*engine, RuntimeFigures(runtime="onnxruntime-int8", path_rtf=450.0, loss_change_pct=2.0)]
+    done = [_result(0, "a", 5.0, int8), _result(1, "a", 5.2, int8), _result(0, "b", 6.0, engine)]
+    done = [r.model_copy(update={"decoder_parameters": 990, "training_s": 30.0, "steps_per_s": 2.0}) for r in done]
+    failed = s.PointResult(point=s.Point(preset="cnn", recipe="fast", steps=10, seed=0), status="failed: no space")
+    text = s.report("tiny", "violin", [*done, failed], "frontier.png", "curves.png")
+    rows = [line for line in text.splitlines() if line.startswith("| cnn/")]
+    assert rows[0] == ("| cnn/fast/model.channels=a/seed 0 | 990 | 5.000 | 5.0 (1.000) | 1.00 | 30 | 2.00 | 300 "
+                       "| 450 (+2.0%) |")
+    assert rows[2].endswith("| 300 | - |")  # b was not timed in int8
+    assert "| cnn/fast/model.channels=a | 2 | 5.100 ± 0.141 | 5.0 ± 0.0 | 1.00 ± 0.00 |" in text
+    assert "**cnn/fast/model.channels=a/seed 1** on onnxruntime-int8" not in text  # 5.2 * 1.02 is beaten
+    assert "- cnn/fast/seed 0: failed: no space" in text and "3 of 4 points done" in text

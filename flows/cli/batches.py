@@ -103,7 +103,7 @@ def _sweep(args) -> int:
         result = sweep_options(args.dask_address, args.dask_workers)(
             args.config, args.data_root, args.preset, args.recipe, args.steps, args.seeds, grid, args.name,
             args.train_deployment, args.runtimes, args.runtime_seconds, config.model_dump(mode="json"))
-    failed = [r for r in result.rows if r["status"] != "done"]
-    print(f"sweep {result.name}: {len(result.rows) - len(failed)} of {len(result.rows)} points done; "
-          f"{result.dir}/report.md" + "".join(f"\n  {r['label']}: {r['status']}" for r in failed))
+    failed = [r for r in result.points if not r.done]
+    print(f"sweep {result.name}: {len(result.points) - len(failed)} of {len(result.points)} points done; "
+          f"{result.dir}/report.md" + "".join(f"\n  {r.point.label}: {r.status}" for r in failed))
     return 1 if failed else 0

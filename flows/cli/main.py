@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures.thread
 import os
 import sys
 import threading
@@ -40,8 +41,17 @@ THREADS_GRACE_S = 10.0
 
 
 def stragglers() -> list[threading.Thread]:
-    """Threads that would keep the process alive once the command's work is done."""
-    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    """Threads that would keep the process alive once the command's work is done. An idle
+    ThreadPoolExecutor's workers are not among them: the interpreter's exit wakes and joins
+    them (concurrent.futures registers that), so waiting for them would only cost the grace."""
+    frames = sys._current_frames()
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
+            and not _idle_pool_worker(frames.get(t.ident))]
+
+
+def _idle_pool_worker(frame) -> bool:
+    # blocked in the C SimpleQueue.get of its work queue, so no Python frame above its loop's
+    return frame is not None and frame.f_code is concurrent.futures.thread._worker.__code__
 
 
 def command() -> int:

@@ -26,7 +26,7 @@ import numpy as np
 
 from nas.constants import LEVELS
 from nas.engine.engine import input_roles
-from nas.store.artifacts import Artifact, Frozen
+from nas.store.artifacts import RuntimeFigures, RuntimeReport
 from nas.store.names import DECODER_INT8, DECODER_ONNX, DECODER_TFLITE
 
 RUNTIMES = ("nas-engine", "onnxruntime", "onnxruntime-int8", "litert", "openvino", "openvino-int8", "tvm")
@@ -114,31 +114,6 @@ def load_decoder(runtime: str, export_dir: Path, frames: int) -> Decoder | None:
     if runtime == "tvm":
         return _tvm(onnx_file, frames)
     raise ValueError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
-
-
-class RuntimeFigures(Frozen):
-    """One runtime's figures; `error` says why there are none."""
-
-    runtime: str
-    decoder_ms: float | None = None
-    path_ms: float | None = None
-    decoder_rtf: float | None = None
-    path_rtf: float | None = None
-    runs: int = 0
-    spectral_loss: float | None = None
-    loss_change_pct: float | None = None  # against the engine's own float decoder
-    error: str | None = None
-
-
-class RuntimeReport(Artifact):
-    """`<run>/runtimes.json`: an export measured in each runtime."""
-
-    model_version: str
-    seconds: float
-    threads: int = 1
-    batch: int = 1
-    examples: int
-    runtimes: list[RuntimeFigures]
 
 
 def controls_of(examples: list[dict], frames: int, level: str = "loudness") -> tuple[np.ndarray, np.ndarray]:

@@ -311,3 +311,28 @@ class ExportReport(Artifact):
         d = self.max_abs_difference
         return (f"{self.model_version}: ONNX diff {d.onnx:.1e}, TFLite diff {d.tflite:.1e}, engine audio diff "
                 f"{d.engine_audio_relative:.1e} of peak, int8 loss {self.spectral_loss.int8_change_pct:+.2f}%")
+
+
+class RuntimeFigures(Frozen):
+    """One runtime's figures; `error` says why there are none."""
+
+    runtime: str
+    decoder_ms: float | None = None
+    path_ms: float | None = None
+    decoder_rtf: float | None = None
+    path_rtf: float | None = None
+    runs: int = 0
+    spectral_loss: float | None = None
+    loss_change_pct: float | None = None  # against the engine's own float decoder
+    error: str | None = None
+
+
+class RuntimeReport(Artifact):
+    """`<run>/runtimes.json`: an export measured in each runtime."""
+
+    model_version: str
+    seconds: float
+    threads: int = 1
+    batch: int = 1
+    examples: int
+    runtimes: list[RuntimeFigures]

@@ -24,8 +24,13 @@ class SweepLayout:
 
     @property
     def summary(self) -> Path:
-        """One row per point: settings, scores, training time, each runtime's real-time factor."""
+        """One row per point: settings, status, model, scores, training time; written last."""
         return self.dir / "summary.parquet"
+
+    @property
+    def runtimes(self) -> Path:
+        """One row per (point, runtime): real-time factors, times and loss change (`RuntimeFigures`)."""
+        return self.dir / "runtimes.parquet"
 
     @property
     def frontier(self) -> Path:
