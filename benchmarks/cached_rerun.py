@@ -69,14 +69,14 @@ def main() -> None:
         if tree:
             times.update({f"running server @{args.reference}": [], f"no server set @{args.reference}": []})
         unset = {**bare, "PREFECT_HOME": other}
-        timed(run, server["env"])  # the first run on a new server registers flows and tasks
+        timed(run, server.env)  # the first run on a new server registers flows and tasks
         timed(run, unset)  # starts nas's shared local server
         for i in range(args.runs):
-            times["running server"].append(timed(run, server["env"]))
+            times["running server"].append(timed(run, server.env))
             times["no server set"].append(timed(run, unset))
             times["imports only"].append(timed([str(BIN / "python"), "-c", "import flows.pipeline"], bare))
             if tree:
-                times[f"running server @{args.reference}"].append(timed(reference_run, server["env"], tree))
+                times[f"running server @{args.reference}"].append(timed(reference_run, server.env, tree))
                 times[f"no server set @{args.reference}"].append(timed(reference_run, unset, tree))
             print(f"round {i + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()),
                   flush=True)

@@ -156,7 +156,7 @@ def run_load(work: Path, datasets: int, workers: int, seconds: float = 16.0, ste
     project = checkout(work / "project")
     folders = small_datasets(work / "audio", datasets, seconds)
     with local_server(work / "prefect-home") as server:
-        env = {**server["env"], "NAS_REPO": str(project), "PREFECT_WORKER_QUERY_SECONDS": "2"}
+        env = {**server.env, "NAS_REPO": str(project), "PREFECT_WORKER_QUERY_SECONDS": "2"}
         _run([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process"], env, project)
         _run([str(BIN / "prefect"), "--no-prompt", "deploy", "--name", DEPLOYMENT], env, project)
         logs = [(work / f"worker-{i}.log").open("w") for i in range(workers)]
@@ -165,7 +165,7 @@ def run_load(work: Path, datasets: int, workers: int, seconds: float = 16.0, ste
         small = ["--set", "pitch.method=swiftf0", "--set", "crepe.capacity=tiny", "--set", "hop_secs=2.0", "--set", "chunk_secs=8.0",
                  "--set", "eval_fraction=0.34", "--set", "wandb.mode=offline", "--set", "wandb.project=nas-load",
                  "--set", f"training.steps={steps}", "--set", "training.overrides.optim.batch_size=2"]
-        roots = {server["pid"], *(p.pid for p in pool)}
+        roots = {server.pid, *(p.pid for p in pool)}
         try:
             with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}), \
                     Watch(env["PREFECT_API_URL"], roots) as watch:

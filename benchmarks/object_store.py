@@ -129,7 +129,7 @@ def main() -> None:
             order = ("local", "bucket") if i % 2 == 0 else ("bucket", "local")
             for kind in order:
                 cache = work / f"cache-{kind}-{i}"
-                env = {**server["env"], "AWS_ENDPOINT_URL": relay.url, **credentials, "NAS_CACHE_DIR": str(cache)}
+                env = {**server.env, "AWS_ENDPOINT_URL": relay.url, **credentials, "NAS_CACHE_DIR": str(cache)}
                 if kind == "local":
                     result[kind] = run_stages(config, str(work / f"root-{i}"), args.steps, env, None, moto)
                 else:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 
 from flows.worker_runs import WORKER_RUN_HOOKS
 from flows.entry import dataset_config
-from nas.atomic import write_json
 from nas.constants import DEFAULT_DATA_ROOT
 from nas.data.dataset import read_manifest
 from nas.data.prepare import prepare_dataset
 from nas.locations import resolve_root
+from nas.store.artifacts import WandbRecord
 from nas.store.datasets import wandb_record
 from tasks import prepare as t
 from tasks.leases import lock
@@ -34,17 +33,17 @@ def prepare(config_path: str, data_root: str = DEFAULT_DATA_ROOT, parsed: dict |
     return str(dataset_dir)
 
 
-def uploaded(config, dataset_dir: Path) -> dict | None:
+def uploaded(config, dataset_dir: Path) -> WandbRecord | None:
     """Where this dataset version went to W&B, if it went in the mode the config asks for now."""
     record = wandb_record(dataset_dir)
     if record.exists():
-        info = json.loads(record.read_text())
-        if info.get("mode") == resolve_mode(config.wandb):
+        info = WandbRecord.model_validate_json(record.read_text())
+        if info.mode == resolve_mode(config.wandb):
             return info
     return None
 
 
-def _upload_once(config, dataset_dir: Path, root: Path, logger) -> dict:
+def _upload_once(config, dataset_dir: Path, root: Path, logger) -> WandbRecord:
     """Upload unless this version already went to W&B in the same mode; never fail the flow."""
     info = uploaded(config, dataset_dir)
     if info is not None:
@@ -53,7 +52,7 @@ def _upload_once(config, dataset_dir: Path, root: Path, logger) -> dict:
     if state.is_failed():
         message = str(state.message or "upload failed")
         logger.warning("W&B upload failed; the dataset is kept locally at %s (%s)", dataset_dir, message)
-        return {"error": message}
+        return WandbRecord(error=message)
     info = state.result()
-    write_json(wandb_record(dataset_dir), info)
+    info.save(wandb_record(dataset_dir))
     return info

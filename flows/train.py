@@ -3,17 +3,14 @@ in a versioned run folder, a W&B model artifact and a run card."""
 
 from __future__ import annotations
 
-import json
-
 from prefect import flow, get_run_logger
 
 from flows.worker_runs import WORKER_RUN_HOOKS
 from flows.entry import config_dump, dataset_config
-from nas.atomic import write_json
 from nas.config.presets import TrainConfig, resolve_training
 from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import location, resolve_root
-from nas.store.artifacts import Frozen, RunSummary
+from nas.store.artifacts import Frozen, RunSummary, WandbRecord
 from nas.store.cache import wandb_dir
 from nas.store.datasets import load_metadata, published_version
 from nas.store.runs import run_layout
@@ -24,7 +21,7 @@ class TrainedModel(Frozen):
     """What the train flow hands on: the run summary, and where its W&B run went."""
 
     summary: RunSummary
-    wandb: dict
+    wandb: WandbRecord
 
 
 @flow(name="train", **WORKER_RUN_HOOKS)
@@ -47,12 +44,12 @@ def train(config_path: str, dataset_version: str | None = None, data_root: str =
     train_cfg = TrainConfig.model_validate(recipe) if recipe else resolve_training(config.training)
     layout = run_layout(root, load_metadata(dataset_dir), train_cfg)
     summary, wandb_info = t.train_model(dataset_dir, layout, train_cfg, config.wandb, wandb_dir(root), wandb_group)
-    if not {"run_dir", "error"} & wandb_info.keys() and layout.wandb.exists():
-        wandb_info = json.loads(layout.wandb.read_text())  # trained earlier: where that run went
+    if not (wandb_info.run_dir or wandb_info.error) and layout.wandb.exists():
+        wandb_info = WandbRecord.model_validate_json(layout.wandb.read_text())  # trained earlier: where that run went
     else:
-        write_json(layout.wandb, wandb_info)
-    if "error" in wandb_info:
-        logger.warning("W&B failed; the model is kept locally at %s (%s)", layout.model, wandb_info["error"])
+        wandb_info.save(layout.wandb)
+    if wandb_info.error:
+        logger.warning("W&B failed; the model is kept locally at %s (%s)", layout.model, wandb_info.error)
     t.publish_run_card(summary, wandb_info, layout)
     logger.info("model %s ready: %s", summary.model_version, layout.model)
     return TrainedModel(summary=summary, wandb=wandb_info)

@@ -77,7 +77,7 @@ def main() -> None:
         config.write_text(yaml.safe_dump({
             "name": "loops", "audio": ["s3://loops/audio/"], "example_secs": 4.0, "hop_secs": 2.0, "chunk_secs": 8.0,
             "eval_fraction": 0.25, "crepe": {"capacity": "tiny"}, "wandb": {"project": "nas-loops", "mode": "offline"}}))
-        env = {**server["env"], **aws, "NAS_CACHE_DIR": str(Path(work) / "cache")}
+        env = {**server.env, **aws, "NAS_CACHE_DIR": str(Path(work) / "cache")}
         hangs = 0
         for i in range(args.loops):
             run = [str(REPO / ".venv" / "bin" / "nas"), "run", str(config), "--data-root", "s3://loops/root",

@@ -9,7 +9,8 @@ from pathlib import Path
 from nas.config.presets import OptimConfig
 from nas.data.audio import SourceFile
 from nas.locations import location
-from nas.store.artifacts import DatasetMeta, Evaluation, ExportReport, HistoryRow, RunSummary, RuntimeReport, Scores
+from nas.store.artifacts import (DatasetMeta, Evaluation, ExportReport, HistoryRow, RunSummary, RuntimeReport, Scores,
+                                 WandbRecord)
 from nas.store.datasets import load_statistics
 from nas.store.names import METRICS_FILE
 
@@ -23,7 +24,7 @@ def source_table(sources: list[SourceFile]) -> list[dict]:
              "sha256": s.sha256[:16]} for s in sources]
 
 
-def dataset_card(dataset_dir: Path, meta: DatasetMeta, sources: list[SourceFile], wandb_info: dict) -> str:
+def dataset_card(dataset_dir: Path, meta: DatasetMeta, sources: list[SourceFile], wandb_info: WandbRecord) -> str:
     stats = load_statistics(dataset_dir)
     ok = [s for s in sources if s.status == "ok"]
     skipped = [s for s in sources if s.status != "ok"]
@@ -67,17 +68,17 @@ def dataset_card(dataset_dir: Path, meta: DatasetMeta, sources: list[SourceFile]
     return "\n".join(lines)
 
 
-def _wandb_line(info: dict) -> str:
-    if info.get("url"):
-        return f"Artifact `{info['artifact']}`: [{info['url']}]({info['url']})"
-    if info.get("mode") == "offline":
-        return f"Artifact `{info['artifact']}` logged offline in `{info['run_dir']}` (upload with `wandb sync`)"
-    if info.get("error"):
-        return f"Upload failed, dataset kept locally: {info['error']}"
+def _wandb_line(info: WandbRecord) -> str:
+    if info.url:
+        return f"Artifact `{info.artifact}`: [{info.url}]({info.url})"
+    if info.mode == "offline":
+        return f"Artifact `{info.artifact}` logged offline in `{info.run_dir}` (upload with `wandb sync`)"
+    if info.error:
+        return f"Upload failed, dataset kept locally: {info.error}"
     return "W&B disabled for this dataset"
 
 
-def model_card(summary: RunSummary, wandb_info: dict, loss_plot: Path) -> str:
+def model_card(summary: RunSummary, wandb_info: WandbRecord, loss_plot: Path) -> str:
     """The run card: what was trained on what, how far, with which result."""
     final, model = summary.final, summary.model
     decoder = (f"dilated CNN, {model.channels} channels, {model.stacks} x {list(model.dilations)}"
@@ -100,8 +101,8 @@ def model_card(summary: RunSummary, wandb_info: dict, loss_plot: Path) -> str:
         "",
         "## Weights & Biases",
         "",
-        _wandb_run_line(wandb_info, "the model", f"model artifact `{wandb_info['artifact']}`"
-                        if wandb_info.get("artifact") else "no model artifact"),
+        _wandb_run_line(wandb_info, "the model", f"model artifact `{wandb_info.artifact}`"
+                        if wandb_info.artifact else "no model artifact"),
         "",
         "## Loss curve",
         "",
@@ -124,17 +125,17 @@ def _optim_line(optim: OptimConfig | None) -> str:
     return f" (Adam {optim.learning_rate:g}{warmup}, {decay}, batch {optim.batch_size}, clip {optim.clip_norm:g})"
 
 
-def _wandb_run_line(info: dict, kept: str, artifact: str = "") -> str:
+def _wandb_run_line(info: WandbRecord, kept: str, artifact: str = "") -> str:
     """Where a W&B run went; `kept`: what stays on disk if W&B failed."""
-    if info.get("error"):
-        return f"W&B failed, {kept} is kept locally: {info['error']}"
-    if info.get("url"):
-        return f"Run: [{info['url']}]({info['url']})" + (f"; {artifact}" if artifact else "")
-    if info.get("mode") == "disabled":
+    if info.error:
+        return f"W&B failed, {kept} is kept locally: {info.error}"
+    if info.url:
+        return f"Run: [{info.url}]({info.url})" + (f"; {artifact}" if artifact else "")
+    if info.mode == "disabled":
         return "W&B disabled"
-    if not info.get("run_dir"):  # e.g. a model trained outside the `train` flow
+    if not info.run_dir:  # e.g. a model trained outside the `train` flow
         return "No W&B run recorded"
-    return f"Logged offline in `{info['run_dir']}` ({artifact + '; ' if artifact else ''}upload with `wandb sync`)"
+    return f"Logged offline in `{info.run_dir}` ({artifact + '; ' if artifact else ''}upload with `wandb sync`)"
 
 
 def data_uri(png: Path) -> str:
@@ -160,7 +161,7 @@ def _number(value, pattern: str) -> str:
     return pattern.format(value) if value is not None and value == value else "n/a"
 
 
-def evaluation_card(result: Evaluation, wandb_info: dict, report: Path) -> str:
+def evaluation_card(result: Evaluation, wandb_info: WandbRecord, report: Path) -> str:
     """Which model was judged on which data, the scores, regressions, where to listen."""
     m, dataset = result.metrics, result.dataset
     regression = (f"**Regression** against evaluation `{result.previous_eval_id}`: {'; '.join(result.regressions)}"

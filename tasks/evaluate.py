@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.config import WandbConfig
 from nas.locations import location
-from nas.store.artifacts import Evaluation
+from nas.store.artifacts import Evaluation, WandbRecord
 from nas.store.cache import local_folder
 from nas.store.runs import RunLayout
 from nas.store.tables import read_rows
@@ -32,12 +32,12 @@ def evaluate_model(layout: RunLayout, dataset_dir: Path, history: Path, listen: 
 
 
 @task(name="evaluation-wandb")
-def log_evaluation(result: Evaluation, config: WandbConfig, wandb_dir: Path) -> dict:
+def log_evaluation(result: Evaluation, config: WandbConfig, wandb_dir: Path) -> WandbRecord:
     """Summary, per-example table and listening audio as a W&B run of job type `eval`.
     A W&B failure is a warning: the evaluation is on disk either way."""
     mode = resolve_mode(config)
     if mode == "disabled":
-        return {"mode": mode}
+        return WandbRecord(mode=mode)
     try:
         import wandb
 
@@ -51,19 +51,17 @@ def log_evaluation(result: Evaluation, config: WandbConfig, wandb_dir: Path) -> 
                     for item in result.listen for kind in ("original", "resynthesis")}})
         run.summary.update({f"eval/{k}": v for k, v in result.metrics.model_dump().items()})
         run.summary["regression"] = result.regression
-        info = {"mode": mode, "run_dir": run.dir}
-        if mode == "online":
-            info["url"] = run.url
+        info = WandbRecord(mode=mode, run_dir=run.dir, url=run.url if mode == "online" else None)
         run.finish()
         return info
     except Exception as error:  # wandb raises many types
         log.warning("W&B logging of evaluation %s failed (%s: %s); it is kept locally in %s", result.eval_id,
                     type(error).__name__, error, result.dir)
-        return {"mode": mode, "error": f"{type(error).__name__}: {error}"}
+        return WandbRecord(mode=mode, error=f"{type(error).__name__}: {error}")
 
 
 @task(name="evaluation-artifacts")
-def publish_evaluation(result: Evaluation, wandb_info: dict) -> None:
+def publish_evaluation(result: Evaluation, wandb_info: WandbRecord) -> None:
     dataset = result.dataset.name
     rows = read_rows(result.table)
     create_table_artifact(table=[{k: table_cell(v) for k, v in r.items()} for r in rows], key=f"evaluation-{dataset}",

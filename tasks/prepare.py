@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from nas.config import DatasetConfig
 from nas.data.audio import SourceFile
 from nas.data.prepare import STAGES, Stage
+from nas.store.artifacts import WandbRecord
 from nas.store.cache import wandb_dir
 from nas.store.datasets import DatasetLayout, load_metadata
 
@@ -47,12 +48,12 @@ def run_as_task(stage: Stage, *args):
 
 
 @task(name="wandb-dataset-artifact")  # retried inside, with back-off
-def wandb_artifact(config: DatasetConfig, dataset_dir: Path, root: Path) -> dict:
+def wandb_artifact(config: DatasetConfig, dataset_dir: Path, root: Path) -> WandbRecord:
     return upload_dataset(dataset_dir, load_metadata(dataset_dir), config.wandb, wandb_dir(root))
 
 
 @task(name="dataset-card")
-def publish_cards(dataset_dir: Path, sources: list[SourceFile], wandb_info: dict) -> None:
+def publish_cards(dataset_dir: Path, sources: list[SourceFile], wandb_info: WandbRecord) -> None:
     meta = load_metadata(dataset_dir)
     key = f"dataset-{meta.name}"
     create_table_artifact(table=source_table(sources), key=f"{key}-sources",

@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.config import WandbConfig
 from nas.config.presets import TrainConfig
-from nas.store.artifacts import RunSummary
+from nas.store.artifacts import RunSummary, WandbRecord
 from nas.store.runs import RunLayout, finished_run
 from nas.store.tables import read_rows
 
@@ -20,9 +20,9 @@ from .wandb_training import WandbTraining
 
 @task(name="train-model")
 def train_model(dataset_dir: Path, layout: RunLayout, config: TrainConfig, wandb_config: WandbConfig,
-                wandb_dir: Path, wandb_group: str | None = None) -> tuple[RunSummary, dict]:
+                wandb_dir: Path, wandb_group: str | None = None) -> tuple[RunSummary, WandbRecord]:
     """Train or resume until `config.steps`; W&B gets metrics, samples and the model artifact.
-    Returns the run summary and where its W&B run went (empty if it was trained before)."""
+    Returns the run summary and where its W&B run went (no run folder if it was trained before)."""
     callback = WandbTraining(wandb_config, wandb_dir, wandb_group)
     with lock(layout.lock, waiting(layout)):
         summary = finished_run(layout, config.steps)  # seen without loading TensorFlow
@@ -42,7 +42,7 @@ def waiting(layout: RunLayout):
 
 
 @task(name="run-card")
-def publish_run_card(summary: RunSummary, wandb_info: dict, layout: RunLayout) -> None:
+def publish_run_card(summary: RunSummary, wandb_info: WandbRecord, layout: RunLayout) -> None:
     key = f"model-{summary.dataset.name}"
     create_markdown_artifact(markdown=model_card(summary, wandb_info, layout.loss_plot), key=key,
                              description=f"Model card of {summary.model_version}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nas.config import WandbConfig
 from nas.locations import is_remote, location
-from nas.store.artifacts import RunSummary
+from nas.store.artifacts import RunSummary, WandbRecord
 from nas.store.runs import RunLayout
 from nas.training.callbacks import Callback, Sample, TrainingStart
 
@@ -33,7 +33,7 @@ class WandbTraining(Callback):
         self.mode = resolve_mode(config)
         self.wandb_dir = Path(wandb_dir)
         self.run = None
-        self.info: dict = {"mode": self.mode}
+        self.info = WandbRecord(mode=self.mode)
 
     def _guard(self, action, *args) -> None:
         if self.mode == "disabled" or (self.run is None and action != self._start):
@@ -43,7 +43,7 @@ class WandbTraining(Callback):
         except Exception as error:  # wandb raises many types; training must go on
             log.warning("W&B %s failed (%s: %s); training continues without W&B", action.__name__.strip("_"),
                         type(error).__name__, error)
-            self.info["error"] = f"{type(error).__name__}: {error}"
+            self.info = self.info.model_copy(update={"error": f"{type(error).__name__}: {error}"})
             self.mode = "disabled"
 
     def on_start(self, start: TrainingStart) -> None:
@@ -62,10 +62,11 @@ class WandbTraining(Callback):
         self.run = open_run(self.config, self.mode, self.wandb_dir, "train", start.run_id,
                             {k: v for k, v in asdict(start).items() if k not in ("run_id", "run_dir")},
                             group=self.group or start.dataset)
-        self.info.update({"run_dir": self.run.dir, "run_name": start.run_id})
-        if self.mode == "online":
+        online = self.mode == "online"
+        self.info = self.info.model_copy(update={"run_dir": self.run.dir, "run_name": start.run_id,
+                                                 "url": self.run.url if online else None})
+        if online:
             self.run.use_artifact(f"{start.dataset}:{start.dataset_version}")
-            self.info["url"] = self.run.url
 
     def _metrics(self, step: int, metrics: dict) -> None:
         self.run.log({f"train/{k}" if k != "eval_loss" else "eval/loss": v for k, v in metrics.items()}, step=step)
@@ -88,7 +89,7 @@ class WandbTraining(Callback):
                                   description=f"nas model {summary.describe()}")
         add_folder(artifact, RunLayout(location(summary.run_dir)).model)
         self.run.log_artifact(artifact, aliases=[summary.model_version, "latest"])
-        self.info["artifact"] = f"{artifact.name}:{summary.model_version}"
+        self.info = self.info.model_copy(update={"artifact": f"{artifact.name}:{summary.model_version}"})
         self.run.finish()
         self.run = None
 

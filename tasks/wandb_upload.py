@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nas.config import WandbConfig
 from nas.locations import is_remote
-from nas.store.artifacts import DatasetMeta
+from nas.store.artifacts import DatasetMeta, WandbRecord
 
 from .wandb import open_run, resolve_mode
 
@@ -29,14 +29,14 @@ def add_folder(artifact, folder: Path) -> None:
         artifact.add_dir(str(folder), policy="immutable")  # published folders never change
 
 
-def upload_dataset(dataset_dir: Path, meta: DatasetMeta, config: WandbConfig, wandb_dir: Path) -> dict:
+def upload_dataset(dataset_dir: Path, meta: DatasetMeta, config: WandbConfig, wandb_dir: Path) -> WandbRecord:
     """Log the dataset folder as artifact `<name>:<version>`; returns where it went. Tries
     `config.attempts` times with doubling back-off, then raises."""
     import wandb
 
     mode = resolve_mode(config)
     if mode == "disabled":
-        return {"mode": mode}
+        return WandbRecord(mode=mode)
     wandb_dir.mkdir(parents=True, exist_ok=True)
     last_error: Exception | None = None
     for attempt in range(1, config.attempts + 1):
@@ -47,9 +47,8 @@ def upload_dataset(dataset_dir: Path, meta: DatasetMeta, config: WandbConfig, wa
                                       description=f"nas dataset {meta.describe()}")
             add_folder(artifact, dataset_dir)
             run.log_artifact(artifact, aliases=[meta.version, "latest"])
-            where = {"mode": mode, "artifact": f"{meta.name}:{meta.version}", "run_dir": run.dir}
-            if mode == "online":
-                where["url"] = run.url
+            where = WandbRecord(mode=mode, artifact=f"{meta.name}:{meta.version}", run_dir=run.dir,
+                                url=run.url if mode == "online" else None)
             run.finish()
             return where
         except Exception as error:  # network and service errors vary by wandb version

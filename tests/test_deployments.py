@@ -75,7 +75,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bu
 
     project = checkout(tmp_path / "project")  # the repo's code, its own prefect.yaml and configs
     aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # the endpoint, as each machine has it
-    env = {**server["env"], **aws, "NAS_REPO": str(project)}
+    env = {**server.env, **aws, "NAS_REPO": str(project)}
     prefect = str(BIN / "prefect")
     for pool in ("nas-process", "nas-gpu"):
         _run([prefect, "work-pool", "create", pool, "--type", "process"], env)
@@ -139,7 +139,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bu
     if not CHROMIUM:  # everything above is checked; only the look of the page is not
         pytest.skip("no chromium on PATH and none could be installed (`make test` installs Debian's where it can): "
                     "the flow run page was not looked at")
-    _check_flow_run_page(server["url"], run, tmp_path)
+    _check_flow_run_page(server.url, run, tmp_path)
 
 
 def _check_flow_run_page(url: str, run, tmp_path: Path) -> None:

@@ -274,19 +274,19 @@ def test_a_prefect_server_that_restarts_mid_run_leaves_a_run_that_completes_reus
     run = [sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(root), "--steps", "80",
            "--set", "checkpoint_every=10", "--set", "log_every=10", "--set", "optim.batch_size=4"]
     with local_server(tmp_path / "prefect-home") as server:
-        first = _start(run, env=server["env"])
+        first = _start(run, env=server.env)
         deadline = time.time() + 600
         while not any(root.glob("test-violin/runs/*/checkpoints/checkpoint")):
             assert first.poll() is None and time.time() < deadline, first.stderr.read()[-3000:]
             time.sleep(0.05)
-        server["restart"](down_s=10)
+        server.restart(down_s=10)
         _, err = first.communicate(timeout=900)
         if first.returncode:
             assert "Traceback" not in err and "Prefect server" in err, err[-3000:]
         run_dir = next(root.glob("test-violin/runs/*/checkpoints")).parent
         finished = _digests(run_dir / "model") if first.returncode == 0 else {}
-        again = subprocess.run(run, cwd=REPO, env=server["env"], capture_output=True, text=True, timeout=900)
-        with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
+        again = subprocess.run(run, cwd=REPO, env=server.env, capture_output=True, text=True, timeout=900)
+        with temporary_settings({PREFECT_API_URL: server.env["PREFECT_API_URL"]}):
             pipelines = _flow_runs("pipeline")
     assert again.returncode == 0, again.stderr[-3000:]
     assert _digests(root / "test-violin" / dataset_dir.name) == undisturbed  # reused, not prepared again

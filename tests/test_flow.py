@@ -328,13 +328,14 @@ def test_a_source_whose_name_holds_html_shows_as_text_in_the_dataset_card(prepar
     """A file's name and a decoder's reason come from outside: the Prefect UI renders the card's
     Markdown, so they are escaped, and a bar in a name does not split the table's row."""
     from nas.data.audio import SourceFile
+    from nas.store.artifacts import WandbRecord
     from nas.store.datasets import load_metadata
     from tasks.cards import dataset_card
 
     dataset_dir = prepared[0]
     name = "<img src=x onerror=alert(1)>|solo.wav"
     source = SourceFile(path=f"/audio/{name}", sha256="0" * 64, status="skipped", reason="cannot decode: <b>odd</b>")
-    card = dataset_card(dataset_dir, load_metadata(dataset_dir), [source], {})
+    card = dataset_card(dataset_dir, load_metadata(dataset_dir), [source], WandbRecord())
     assert "<img" not in card and "<b>" not in card
     (row,) = [line for line in card.splitlines() if "solo.wav" in line]
     assert row == ("| &lt;img src=x onerror=alert(1)&gt;\\|solo.wav | `0000000000000000` | 0.0 | "

@@ -226,7 +226,7 @@ def test_the_dag_on_machines_that_share_only_the_bucket(server, bucket, small_so
         for sub in ("home", "work", "prefect"):
             (folder / sub).mkdir(parents=True)
         env = {"HOME": str(folder / "home"), "PREFECT_HOME": str(folder / "prefect"), "NAS_CACHE_DIR": "",
-               "PREFECT_API_URL": server["env"]["PREFECT_API_URL"]}  # the default cache, in the empty home
+               "PREFECT_API_URL": server.env["PREFECT_API_URL"]}  # the default cache, in the empty home
         return {**os.environ, **env}, folder / "work"
 
     config = write_config(tmp_path / "bucket-violin.yaml", name="bucket-violin", audio=[f"s3://{bucket}/cello/"])
@@ -279,7 +279,7 @@ def test_the_dag_on_machines_that_share_only_the_bucket(server, bucket, small_so
         data = fs.cat(name)
         assert secret.encode() not in data and endpoint.encode() not in data, name
     references = set()
-    server_files = Path(server["env"]["PREFECT_HOME"]).rglob("*")  # its database: parameters, logs, artifacts
+    server_files = Path(server.env["PREFECT_HOME"]).rglob("*")  # its database: parameters, logs, artifacts
     for path in [*tmp_path.rglob("*"), *server_files]:
         if path.is_file():
             data = path.read_bytes()
@@ -317,7 +317,7 @@ def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(ser
 
     def on_the_server(holder):
         def run():  # a thread starts with no settings context: without this, Prefect's ephemeral server
-            with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
+            with temporary_settings({PREFECT_API_URL: server.env["PREFECT_API_URL"]}):
                 holder()
         return run
 
@@ -330,7 +330,7 @@ def test_a_lock_in_a_bucket_is_a_prefect_lease_that_one_holder_has_at_a_time(ser
     assert _fs().find(bucket) == []  # a lease, not an object
     from prefect.client.orchestration import get_client
 
-    with temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
+    with temporary_settings({PREFECT_API_URL: server.env["PREFECT_API_URL"]}):
         with get_client(sync_client=True) as client:  # the limit is the shared server's
             assert client.read_global_concurrency_limit_by_name(lease_name(path)).active_slots == 0
 

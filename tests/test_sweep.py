@@ -32,7 +32,7 @@ def _card(key: str) -> str:
         async with get_client() as client:
             return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
 
-    with temporary_settings({PREFECT_API_URL: shared_state(prefect_home())["api"]}):
+    with temporary_settings({PREFECT_API_URL: shared_state(prefect_home()).api}):
         return asyncio.run(read())[-1].data
 
 

@@ -176,6 +176,7 @@ def test_a_time_budget_ends_training_where_it_is_spent_and_a_larger_one_goes_on(
     and saves the model there; the budget is not part of the run's id, so the same budget
     again reuses that model and a larger one resumes it, the loop's time adding up."""
     from nas.config.presets import train_config
+    from nas.store.artifacts import WandbRecord
     from nas.store.runs import RunLayout
     from nas.training.loop import train
     from nas.training.metrics import MetricsLog
@@ -197,5 +198,5 @@ def test_a_time_budget_ends_training_where_it_is_spent_and_a_larger_one_goes_on(
     assert more.step > first.step and 15 <= more.trained_s < 45
     elapsed = MetricsLog(layout.metrics, more.step).logged("elapsed_s")
     assert elapsed == sorted(elapsed) and elapsed[-1] == more.trained_s  # resumed time adds to the first part's
-    card = model_card(more, {}, layout.loss_plot)
+    card = model_card(more, WandbRecord(), layout.loss_plot)
     assert f"- steps: {more.step} in {more.trained_s / 60:.1f} minutes of training, under a budget of 0.25 minutes" in card

@@ -74,8 +74,8 @@ def test_a_pipeline_whose_worker_dies_is_crashed_and_a_retry_completes_it(prepar
     project = checkout(tmp_path / "project")
     training = {"preset": "cnn-tiny", "steps": 80, "checkpoint_every": 20, "optim.batch_size": 4}
     with local_server(tmp_path / "prefect-home") as server, \
-            temporary_settings({PREFECT_API_URL: server["env"]["PREFECT_API_URL"]}):
-        env = {**server["env"], "NAS_REPO": str(project), "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
+            temporary_settings({PREFECT_API_URL: server.env["PREFECT_API_URL"]}):
+        env = {**server.env, "NAS_REPO": str(project), "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
         for args in (["work-pool", "create", "nas-process", "--type", "process"],
                      ["--no-prompt", "deploy", "--name", "pipeline-on-register"]):
             subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=project, check=True, capture_output=True)

@@ -98,8 +98,8 @@ def _server(args) -> int:
         print(f"stopped the local Prefect server at {api}" if api else "no local Prefect server runs")
         return 0
     state = shared_state(prefect_home())
-    if state and answers(f"{state['api']}/health"):
-        print(f"local Prefect server: {state['api'].removesuffix('/api')} (log: {state['log']})")
+    if state and answers(f"{state.api}/health"):
+        print(f"local Prefect server: {state.api.removesuffix('/api')} (log: {state.log})")
     else:
         print("no local Prefect server runs; the next nas command that runs a flow starts one")
     return 0

@@ -114,7 +114,7 @@ def ui_hint() -> str:
     from flows.cli.local_server import prefect_home, shared_state
 
     shared = shared_state(prefect_home())
-    local = shared and shared["api"] == PREFECT_API_URL.value()
+    local = shared and shared.api == PREFECT_API_URL.value()
     return (f"{PREFECT_UI_URL.value() or PREFECT_API_URL.value().removesuffix('/api')} "
             f"(flow runs; artifacts pipeline-, dataset-, model-, evaluation-<dataset>)"
             f"{'; the local server nas started, `nas server stop` ends it' if local else ''}")

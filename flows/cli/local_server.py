@@ -4,7 +4,6 @@ reused by its later commands (`shared_server`) when no Prefect server is configu
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -14,9 +13,11 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from dataclasses import dataclass
+from typing import IO, Iterator
 
 from nas.atomic import file_lock
+from nas.store.artifacts import Frozen
 
 PREFECT = Path(sys.executable).with_name("prefect")
 
@@ -69,36 +70,48 @@ def _start(home: Path, port: int, env: dict, log) -> subprocess.Popen:
                             start_new_session=True)
 
 
-@contextmanager
-def local_server(home: Path, startup_seconds: float = 180) -> Iterator[dict]:
-    """Yields {"url", "env", "pid", "restart"}: `env` is os.environ pointed at the server
+@dataclass
+class LocalServer:
+    """A `prefect server start` of one's own: `env` is os.environ pointed at it
     (PREFECT_API_URL, PREFECT_HOME), for subprocesses such as workers, `prefect deploy` and
-    `nas`; the server process `pid` leads a session of its own; `restart(down_s)` stops it,
-    waits and starts it again on the same port and database (and updates `pid`)."""
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = _server_env(home, api)
+    `nas`; its process leads a session of its own."""
+
+    url: str
+    env: dict
+    home: Path
+    log: IO
+    startup_seconds: float
+    process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self) -> None:
+        self.process = _start(self.home, int(self.url.rsplit(":", 1)[1]), self.env, self.log)
+        wait_for(f"{self.url}/api/health", self.startup_seconds, self.process)
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stops it, waits `down_s` and starts it again on the same port and database."""
+        stop(self.process)
+        time.sleep(down_s)
+        self.start()
+
+
+@contextmanager
+def local_server(home: Path, startup_seconds: float = 180) -> Iterator[LocalServer]:
+    """A new server on a free port, with its database and log (`server.log`) in `home`;
+    stopped at the end."""
+    url = f"http://127.0.0.1:{free_port()}"
     home.mkdir(parents=True, exist_ok=True)
     with (home / "server.log").open("w") as log:
-        process: list[subprocess.Popen] = []
-
-        def start() -> None:
-            process[:] = [_start(home, port, env, log)]
-            server["pid"] = process[0].pid
-            wait_for(f"{api}/health", startup_seconds, process[0])
-
-        def restart(down_s: float = 0.0) -> None:
-            stop(process[0])
-            time.sleep(down_s)
-            start()
-
-        server = {"url": f"http://127.0.0.1:{port}", "env": env, "restart": restart}
+        server = LocalServer(url, _server_env(home, f"{url}/api"), home, log, startup_seconds)
         try:
-            start()
+            server.start()
             yield server
         finally:
-            if process:
-                stop(process[0])
+            if server.process:
+                stop(server.process)
 
 
 class ServerStartError(RuntimeError):
@@ -118,9 +131,17 @@ def _locked(home: Path):
     return file_lock(home / ".nas-server.lock")
 
 
-def shared_state(home: Path) -> dict | None:
+class SharedServer(Frozen):
+    """`nas-server.json`: the shared server that a `nas` command started."""
+
+    api: str
+    pid: int
+    log: str
+
+
+def shared_state(home: Path) -> SharedServer | None:
     try:
-        return json.loads((home / SHARED_STATE).read_text())
+        return SharedServer.model_validate_json((home / SHARED_STATE).read_text())
     except (OSError, ValueError):
         return None
 
@@ -132,8 +153,8 @@ def shared_server(home: Path, startup_seconds: float, announce=print) -> str:
     first start builds and migrates the database, which takes a minute on a busy machine."""
     with _locked(home):
         state = shared_state(home)
-        if state and answers(f"{state['api']}/health"):
-            return state["api"]
+        if state and answers(f"{state.api}/health"):
+            return state.api
         port = free_port()
         api = f"http://127.0.0.1:{port}/api"
         log_path = home / SHARED_LOG
@@ -146,7 +167,7 @@ def shared_server(home: Path, startup_seconds: float, announce=print) -> str:
         except TimeoutError as error:
             stop(process)
             raise ServerStartError(f"the Prefect server did not start: {error}; see {log_path}") from None
-        (home / SHARED_STATE).write_text(json.dumps({"api": api, "pid": process.pid, "log": str(log_path)}))
+        (home / SHARED_STATE).write_text(SharedServer(api=api, pid=process.pid, log=str(log_path)).model_dump_json())
         return api
 
 
@@ -155,18 +176,18 @@ def stop_shared_server(home: Path) -> str | None:
     with _locked(home):
         state = shared_state(home)
         (home / SHARED_STATE).unlink(missing_ok=True)
-        if not state or not answers(f"{state['api']}/health"):  # gone (its pid may be another's now)
+        if not state or not answers(f"{state.api}/health"):  # gone (its pid may be another's now)
             return None
         try:
-            os.killpg(state["pid"], signal.SIGTERM)
+            os.killpg(state.pid, signal.SIGTERM)
         except ProcessLookupError:
             return None
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _alive(state["pid"]):
+        while time.monotonic() < deadline and _alive(state.pid):
             time.sleep(0.2)
-        if _alive(state["pid"]):
-            os.killpg(state["pid"], signal.SIGKILL)
-        return state["api"]
+        if _alive(state.pid):
+            os.killpg(state.pid, signal.SIGKILL)
+        return state.api
 
 
 def _alive(pid: int) -> bool:

@@ -66,6 +66,16 @@ class Played:
                 f"99th percentile ({self.block_max_ms:.2f} ms at most) of its {self.block_ms:.1f} ms")
 
 
+@dataclass(slots=True)
+class _Counts:
+    """A stream's running counts; each field is written by one thread only."""
+    samples: int = 0  # the callback's
+    callbacks: int = 0
+    xruns: int = 0
+    late: int = 0
+    unfilled: int = 0  # the chain's
+
+
 def device_rate(output_device=None) -> int:
     """The rate the output device runs at (JACK's, or the interface's default)."""
     import sounddevice as sd
@@ -104,7 +114,7 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
     live = LiveTransfer(engine, statistics, block, lookahead, rate=rate)
     total = None if seconds is None and source is None else int((seconds or len(source) / rate) * rate)
     played = np.zeros(total or 0, np.float32) if record else None
-    state = {"samples": 0, "xruns": 0, "late": 0, "unfilled": 0, "callbacks": 0}  # each key one thread's
+    count = _Counts()
     costs = []
     inputs, outputs = deque(), deque()  # (block number, samples); appends and pops are atomic
     arrived = threading.Semaphore(0)
@@ -118,14 +128,14 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
             number, block_in = inputs.popleft()
             clock = time.perf_counter()
             out = np.empty(len(block_in), np.float32)
-            state["unfilled"] += live.process(block_in, out)
+            count.unfilled += live.process(block_in, out)
             outputs.append((number, out))
             costs.append(time.perf_counter() - clock)
 
     def on_block(indata, outdata, frames, status):
         if status.output_underflow or status.input_overflow or status.output_overflow or status.input_underflow:
-            state["xruns"] += 1
-        at, number = state["samples"], state["callbacks"]
+            count.xruns += 1
+        at, number = count.samples, count.callbacks
         if source is not None:
             block_in = source[at:at + frames]
             if len(block_in) < frames:
@@ -141,12 +151,12 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
             outdata[:, 0] = outputs.popleft()[1][:frames]
         else:
             outdata[:, 0] = 0.0
-            state["late"] += frames if due >= 0 else 0
+            count.late += frames if due >= 0 else 0
         if played is not None and at < len(played):
             played[at:at + frames] = outdata[:max(0, min(frames, len(played) - at)), 0]
-        state["samples"] += frames
-        state["callbacks"] += 1
-        if total is not None and state["samples"] >= total:
+        count.samples += frames
+        count.callbacks += 1
+        if total is not None and count.samples >= total:
             done.set()
             raise sd.CallbackStop
 
@@ -178,7 +188,7 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
             started = time.monotonic()
             while not done.wait(0.5):
                 if on_status:
-                    on_status(state["samples"] / rate, state["xruns"])
+                    on_status(count.samples / rate, count.xruns)
     finally:
         sys.setswitchinterval(switch)
         gc.unfreeze()
@@ -189,10 +199,10 @@ def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lo
     if record:
         from nas.data.audio import write_wav
 
-        write_wav(Path(record), played[:state["samples"]], rate)
+        write_wav(Path(record), played[:count.samples], rate)
     costs_ms = 1000 * np.asarray(costs or [0.0])
-    return Played(seconds=state["samples"] / rate, wall_seconds=wall, rate=rate, callbacks=state["callbacks"],
-                  xruns=state["xruns"], late_samples=state["late"] + state["unfilled"],
+    return Played(seconds=count.samples / rate, wall_seconds=wall, rate=rate, callbacks=count.callbacks,
+                  xruns=count.xruns, late_samples=count.late + count.unfilled,
                   latency_ms=1000 * (live.latency + ahead * block) / rate + 1000 * output_latency,
                   conversion_ms=1000 * live.conversion_lag / rate, block_ms=1000 * block / rate,
                   block_p99_ms=float(np.percentile(costs_ms, 99)), block_max_ms=float(costs_ms.max()))

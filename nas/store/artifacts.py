@@ -313,6 +313,21 @@ class ExportReport(Artifact):
                 f"{d.engine_audio_relative:.1e} of peak, int8 loss {self.spectral_loss.int8_change_pct:+.2f}%")
 
 
+class WandbRecord(Frozen):
+    """Where a W&B run went (a dataset version's `<version>.wandb.json`, a run's `wandb.json`
+    and the cards): its mode, local run folder, page, artifact, or the error that stopped it."""
+
+    mode: str | None = None
+    run_dir: str | None = None
+    run_name: str | None = None
+    url: str | None = None
+    artifact: str | None = None
+    error: str | None = None
+
+    def save(self, path) -> None:
+        write_json(path, self.model_dump(exclude_none=True))
+
+
 class RuntimeFigures(Frozen):
     """One runtime's figures; `error` says why there are none."""
 
