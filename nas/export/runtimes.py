@@ -20,6 +20,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,14 @@ def controls_of(examples: list[dict], frames: int, level: str = "loudness") -> t
     return f0[:frames].astype(np.float32), loudness[:frames].astype(np.float32)
 
 
+@dataclass
+class _Timings:
+    """One runtime's call times (s), or why it could not run."""
+    decoder: list[float] = field(default_factory=list)
+    path: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
 def measure(export_dir: Path, model_version: str, examples: list[dict], runtimes: tuple[str, ...] = RUNTIMES,
             budget_s: float = 10.0, spectral_loss: Callable | None = None) -> RuntimeReport:
     """Time every runtime on `SECONDS` of the examples' controls, in interleaved rounds for
@@ -137,7 +146,7 @@ def measure(export_dir: Path, model_version: str, examples: list[dict], runtimes
     reference = Engine.load(export_dir)
     frames = int(SECONDS * reference.control_rate)
     f0, loudness = controls_of(examples, frames, reference.level)
-    figures: dict[str, dict] = {}
+    timings = {runtime: _Timings() for runtime in runtimes}
     calls: dict[str, tuple[Callable, Callable]] = {}
     decoders: dict[str, Decoder | None] = {}
     for runtime in runtimes:
@@ -148,16 +157,15 @@ def measure(export_dir: Path, model_version: str, examples: list[dict], runtimes
             engine.decoder(*scaled)  # compile, plan, warm caches
             engine.render(f0, loudness)
             calls[runtime] = (lambda e=engine, s=scaled: e.decoder(*s), lambda e=engine: e.render(f0, loudness))
-            figures[runtime] = {"decoder": [], "path": []}
         except Exception as error:  # a runtime that cannot load or compile this model is reported, not fatal
-            figures[runtime] = {"error": f"{type(error).__name__}: {error}"}
+            timings[runtime].error = f"{type(error).__name__}: {error}"
     deadline = time.perf_counter() + budget_s
-    while calls and (time.perf_counter() < deadline or min(len(figures[r]["path"]) for r in calls) < MIN_RUNS):
+    while calls and (time.perf_counter() < deadline or min(len(timings[r].path) for r in calls) < MIN_RUNS):
         for runtime, (decode, render) in calls.items():
-            for part, call in (("decoder", decode), ("path", render)):
+            for part, call in ((timings[runtime].decoder, decode), (timings[runtime].path, render)):
                 start = time.perf_counter()
                 call()
-                figures[runtime][part].append(time.perf_counter() - start)
+                part.append(time.perf_counter() - start)
     losses = {}
     if spectral_loss is not None:
         length = len(examples[0]["f0_hz"])
@@ -167,14 +175,14 @@ def measure(export_dir: Path, model_version: str, examples: list[dict], runtimes
     base = losses.get("nas-engine")
     rows = []
     for runtime in runtimes:
-        times = figures[runtime]
-        if "error" in times:
-            rows.append(RuntimeFigures(runtime=runtime, error=times["error"]))
+        times = timings[runtime]
+        if times.error:
+            rows.append(RuntimeFigures(runtime=runtime, error=times.error))
             continue
-        decoder_s, path_s = statistics.median(times["decoder"]), statistics.median(times["path"])
+        decoder_s, path_s = statistics.median(times.decoder), statistics.median(times.path)
         loss = losses.get(runtime)
         rows.append(RuntimeFigures(
             runtime=runtime, decoder_ms=1e3 * decoder_s, path_ms=1e3 * path_s, decoder_rtf=SECONDS / decoder_s,
-            path_rtf=SECONDS / path_s, runs=len(times["path"]), spectral_loss=loss,
+            path_rtf=SECONDS / path_s, runs=len(times.path), spectral_loss=loss,
             loss_change_pct=None if loss is None or not base else 100 * (loss / base - 1)))
     return RuntimeReport(model_version=model_version, seconds=SECONDS, examples=len(examples), runtimes=rows)
