@@ -34,15 +34,15 @@ def test_metrics_score_the_input_itself_perfect_and_a_semitone_off_at_100_cents(
     audio, rate = demo_audio("violin-01")
     audio = soxr.resample(audio[: 4 * rate], rate, 16000)
     reference = _reference(audio)
-    same, _ = score_example(reference, audio, 0.0, METADATA)
-    assert same["confident_frames"] > 50  # of 200 frames
-    assert same["f0_mae_cents"] < 1e-6 and same["rpa"] == 1.0 and same["loudness_mae_db"] < 1e-6
+    same, _ = score_example(0, reference, audio, 0.0, METADATA)
+    assert same.confident_frames > 50  # of 200 frames
+    assert same.f0_mae_cents < 1e-6 and same.rpa == 1.0 and same.loudness_mae_db < 1e-6
     # Played back a semitone higher: resample by 2^(-1/12) and keep the first 4 s.
     sharp = soxr.resample(audio, 16000, 16000 * 2 ** (-1 / 12))[: len(audio)]
-    shifted, _ = score_example(reference, np.pad(sharp, (0, len(audio) - len(sharp))), 0.0, METADATA)
-    assert 85 < shifted["f0_mae_cents"] < 115 and shifted["rpa"] < 0.2
-    quieter, _ = score_example(reference, audio * 10 ** (-6 / 20), 0.0, METADATA)  # -6 dB
-    assert 5.0 < quieter["loudness_mae_db"] < 6.5 and quieter["f0_mae_cents"] < 5
+    shifted, _ = score_example(1, reference, np.pad(sharp, (0, len(audio) - len(sharp))), 0.0, METADATA)
+    assert 85 < shifted.f0_mae_cents < 115 and shifted.rpa < 0.2
+    quieter, _ = score_example(2, reference, audio * 10 ** (-6 / 20), 0.0, METADATA)  # -6 dB
+    assert 5.0 < quieter.loudness_mae_db < 6.5 and quieter.f0_mae_cents < 5
 
 
 def test_regressions_flag_worse_metrics_only():

@@ -84,8 +84,8 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
             index = len(rows)
             loss = float(loss_fn(original[i:i + 1], audio[i:i + 1]))
             reference = {k: batch[f"record_{k}"][i].numpy() for k in RAW_KEYS}
-            scores, tracks = score_example(reference, audio[i], loss, metadata)
-            rows.append({"example": index, **scores})
+            scores, tracks = score_example(index, reference, audio[i], loss, metadata)
+            rows.append(scores)
             if index < listen:
                 listened.append(_listening(staging / "listen", index, original[i], audio[i], reference, tracks,
                                            metadata))
@@ -106,7 +106,7 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
         previous_model=previous_model(history, summary.model_version),
         dir=str(final),
     )
-    pq.write_table(pa.Table.from_pylist(rows), staging / TABLE_FILE)
+    pq.write_table(pa.Table.from_pylist([r.model_dump() for r in rows]), staging / TABLE_FILE)
     result.save(staging / METRICS_FILE)
     write_report(staging / REPORT_FILE, result, rows)
     replace_dir(staging, final, commit=METRICS_FILE)

@@ -16,7 +16,7 @@ from nas.pitch import SAMPLE_RATE as CREPE_RATE
 from nas.pitch import SURE_PITCH, hop_for_frame_rate
 from nas.pitch.tracker import track_pitch
 from nas.resample import resample
-from nas.store.artifacts import DatasetMeta, HistoryRow, Scores
+from nas.store.artifacts import DatasetMeta, Frozen, HistoryRow, Scores
 
 RPA_CENTS = 50.0
 
@@ -28,8 +28,22 @@ def cents(estimate_hz: np.ndarray, reference_hz: np.ndarray) -> np.ndarray:
     return 1200.0 * np.log2(np.maximum(estimate_hz, 1e-3) / np.maximum(reference_hz, 1e-3))
 
 
+class ExampleScores(Frozen):
+    """One example's row of `evaluation.parquet`, in its column order. The pitch sums are kept
+    so that aggregates pool frames exactly."""
+
+    example: int
+    spectral_loss: float
+    loudness_mae_db: float
+    confident_frames: int
+    f0_abs_cents_sum: float
+    rpa_hits: int
+    f0_mae_cents: float
+    rpa: float
+
+
 def pitch_scores(f0_reference: np.ndarray, confidence: np.ndarray, f0_estimate: np.ndarray) -> dict:
-    """Errors on confident frames; the sums are kept so aggregates pool frames exactly."""
+    """ExampleScores' pitch fields: errors on the confident frames."""
     n = min(len(f0_reference), len(f0_estimate))
     mask = (confidence[:n] >= SURE_PITCH) & (f0_reference[:n] > 0)
     error = np.abs(cents(f0_estimate[:n][mask], f0_reference[:n][mask]))
@@ -51,28 +65,29 @@ def resynthesis_tracks(audio: np.ndarray, metadata: DatasetMeta) -> dict[str, np
     return {"f0_hz": track.f0_hz, "f0_confidence": track.confidence, "loudness_db": loudness}
 
 
-def score_example(reference: dict, resynthesis: np.ndarray, spectral_loss: float,
-                  metadata: DatasetMeta) -> tuple[dict, dict]:
+def score_example(example: int, reference: dict, resynthesis: np.ndarray, spectral_loss: float,
+                  metadata: DatasetMeta) -> tuple[ExampleScores, dict]:
     """reference: a record's f0_hz, f0_confidence, loudness_db at the frame rate.
     Returns the scores and the resynthesis' tracks (for plots)."""
     tracks = resynthesis_tracks(resynthesis, metadata)
     n = min(len(reference["loudness_db"]), len(tracks["loudness_db"]))
     loudness_error = np.abs(tracks["loudness_db"][:n] - reference["loudness_db"][:n])
-    scores = {"spectral_loss": float(spectral_loss), "loudness_mae_db": float(loudness_error.mean()),
-              **pitch_scores(reference["f0_hz"], reference["f0_confidence"], tracks["f0_hz"])}
+    scores = ExampleScores(example=example, spectral_loss=float(spectral_loss),
+                           loudness_mae_db=float(loudness_error.mean()),
+                           **pitch_scores(reference["f0_hz"], reference["f0_confidence"], tracks["f0_hz"]))
     return scores, tracks
 
 
-def aggregate(rows: list[dict]) -> Scores:
-    """The per-example rows (evaluation.parquet) -> the evaluation's scores."""
-    frames = sum(r["confident_frames"] for r in rows)
+def aggregate(rows: list[ExampleScores]) -> Scores:
+    """The per-example rows -> the evaluation's scores."""
+    frames = sum(r.confident_frames for r in rows)
     return Scores(
         examples=len(rows),
-        spectral_loss=float(np.mean([r["spectral_loss"] for r in rows])),
-        loudness_mae_db=float(np.mean([r["loudness_mae_db"] for r in rows])),
+        spectral_loss=float(np.mean([r.spectral_loss for r in rows])),
+        loudness_mae_db=float(np.mean([r.loudness_mae_db for r in rows])),
         confident_frames=frames,
-        f0_mae_cents=sum(r["f0_abs_cents_sum"] for r in rows) / frames if frames else float("nan"),
-        rpa=sum(r["rpa_hits"] for r in rows) / frames if frames else float("nan"),
+        f0_mae_cents=sum(r.f0_abs_cents_sum for r in rows) / frames if frames else float("nan"),
+        rpa=sum(r.rpa_hits for r in rows) / frames if frames else float("nan"),
     )
 
 

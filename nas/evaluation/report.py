@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 
 from nas.atomic import atomic_path
+from nas.evaluation.metrics import ExampleScores
 from nas.store.artifacts import Evaluation
 
 _STYLE = """
@@ -25,7 +26,7 @@ def _fmt(pattern: str, value) -> str:
     return pattern.format(value) if value == value else "n/a"  # NaN: no confident frames
 
 
-def write_report(path: Path, result: Evaluation, rows: list[dict]) -> None:
+def write_report(path: Path, result: Evaluation, rows: list[ExampleScores]) -> None:
     e = html.escape
     metrics = result.metrics
     previous = result.previous_eval_id
@@ -59,7 +60,7 @@ def write_report(path: Path, result: Evaluation, rows: list[dict]) -> None:
         ]
     parts += ["<section><h2>Every example</h2><table><tr><th>example</th>",
               *[f"<th>{k}</th>" for k, _, _ in _METRICS], "</tr>"]
-    parts += [f"<tr><td>{r['example']}</td>" + "".join(f"<td>{_fmt(p, r[k])}</td>" for k, _, p in _METRICS)
+    parts += [f"<tr><td>{r.example}</td>" + "".join(f"<td>{_fmt(p, getattr(r, k))}</td>" for k, _, p in _METRICS)
               + "</tr>" for r in rows]
     parts += ["</table></section></body></html>"]
     with atomic_path(path) as tmp:
