@@ -243,18 +243,18 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
         last = step == config.steps or spent
         if step % config.log_every == 0 or last:
             now = time.perf_counter()
-            row = {"loss": float(np.mean([float(x) for x in window_losses])),
-                   "grad_norm": float(np.mean([float(x) for x in window_norms])),
-                   "learning_rate": trainer.learning_rate(step),
-                   "steps_per_s": len(window_losses) / (now - window_start), "elapsed_s": before + now - t0}
-            if not np.isfinite(row["loss"]):
-                raise FloatingPointError(f"{layout.dir.name}: loss is {row['loss']} at step {step}")
-            report(step, row)
-            left = min((config.steps - step) / row["steps_per_s"], budget_s - row["elapsed_s"])
+            mean_loss = float(np.mean([float(x) for x in window_losses]))
+            mean_norm = float(np.mean([float(x) for x in window_norms]))
+            rate, elapsed, lr = len(window_losses) / (now - window_start), before + now - t0, trainer.learning_rate(step)
+            if not np.isfinite(mean_loss):
+                raise FloatingPointError(f"{layout.dir.name}: loss is {mean_loss} at step {step}")
+            report(step, {"loss": mean_loss, "grad_norm": mean_norm, "learning_rate": lr, "steps_per_s": rate,
+                          "elapsed_s": elapsed})
+            left = min((config.steps - step) / rate, budget_s - elapsed)
             log.info("step %d/%d  loss %.4f  grad norm %.3f  lr %.2e  %.2f steps/s  %s left", step, config.steps,
-                     row["loss"], row["grad_norm"], row["learning_rate"], row["steps_per_s"], clock(left),
-                     extra=progress("training", step, config.steps, f"{step}/{config.steps}  loss {row['loss']:.3f}"
-                                    f"  {row['steps_per_s']:.2f} steps/s  {clock(left)} left"))
+                     mean_loss, mean_norm, lr, rate, clock(left),
+                     extra=progress("training", step, config.steps, f"{step}/{config.steps}  loss {mean_loss:.3f}"
+                                    f"  {rate:.2f} steps/s  {clock(left)} left"))
             window_start, window_losses, window_norms = time.perf_counter(), [], []
         if step % config.sample_every == 0 and not last:
             sample(step)
