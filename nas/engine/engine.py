@@ -92,7 +92,7 @@ class Engine:
 
     def __init__(self, model: dict, weights: dict, decoder=None, seed: int | None = None):
         self.model = model
-        config = model["model"]
+        self.config = config = model["model"]  # the decoder's and the synthesis' settings (model.json's `model`)
         self.sample_rate = int(model["sample_rate"])
         self.control_rate = int(config["control_rate"])
         if self.sample_rate % self.control_rate:

@@ -323,7 +323,7 @@ class StreamingEngine:
     """
 
     def __init__(self, engine: Engine, noise: np.ndarray | None = None, max_frames_ahead: int = 4096):
-        check_streamable(engine.model["model"])
+        check_streamable(engine.config)
         w = engine.decoder.w
         self.sample_rate, self.hop = engine.sample_rate, engine.hop
         hop, zeros = self.hop, np.zeros

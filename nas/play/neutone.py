@@ -71,7 +71,7 @@ def export(engine: Engine, out: Path, name: str, version: str) -> NeutoneExport:
     """`out/model.nm` through neutone-sdk's `save_neutone_model` and its checks, in the
     export's environment; `out` is swapped in whole once the SDK is done, and left as it
     was if the SDK refuses (NeutoneError with its last words)."""
-    check(engine.model["model"])
+    check(engine.config)
     staging = staging_dir(out)
     with tempfile.TemporaryDirectory() as folder:
         arrays = Path(folder) / "bundle.npz"
@@ -104,7 +104,7 @@ def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
     from nas.play.adjust import QUIET_DB
     from nas.spectrum import periodic_hann
 
-    config = engine.model["model"]
+    config = engine.config
     decoder = engine.decoder
     w = decoder.w
     blocks, (dense_kernel, dense_bias) = folded_weights("tiny")

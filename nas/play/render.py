@@ -76,7 +76,7 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
     long = block is None and minutes * 60 > LONGEST_OFFLINE_S
     if long:
         try:
-            check_streamable(engine.model["model"])
+            check_streamable(engine.config)
         except NotStreamable as error:
             raise NotStreamable(f"{midi or features}: {minutes:.1f} minutes, longer than the {LONGEST_OFFLINE_S:g} s "
                                 f"this model renders at once, and {error}") from None
