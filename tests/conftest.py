@@ -144,17 +144,26 @@ def artifacts_of(*flow_run_ids) -> dict:
     return {a.key: a for a in asyncio.run(read())}
 
 
-def subflow_runs(parent_id) -> list:
-    """The flow runs started as subflows of a flow run, read back through the client."""
+def flow_runs(*, flow: str | None = None, deployment: str | None = None, parent=None) -> list:
+    """Flow runs read back through the client (in the server's default order): a flow's, a
+    deployment's, or those started as subflows of the run `parent`."""
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterName, FlowFilter, FlowFilterName,
+                                                FlowRunFilter, FlowRunFilterParentFlowRunId)
+
+    filters = {}
+    if flow:
+        filters["flow_filter"] = FlowFilter(name=FlowFilterName(any_=[flow]))
+    if deployment:
+        filters["deployment_filter"] = DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
+    if parent:
+        filters["flow_run_filter"] = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]))
 
     async def read():
         async with get_client() as client:
-            return await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+            return await client.read_flow_runs(**filters)
 
     return asyncio.run(read())
 

@@ -4,7 +4,6 @@ lineage read back through the client, and the flow run page in headless Chromium
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from flows.cli.local_server import local_server, stop
-from tests.conftest import REPO, artifacts_of, subflow_runs
+from tests.conftest import REPO, artifacts_of, flow_runs
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from load import checkout  # noqa: E402
@@ -36,19 +35,10 @@ def _run(args: list[str], env: dict, cwd: Path = REPO, timeout: float = 300) -> 
     return done
 
 
-async def _flow_runs(deployment_name: str):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
-
-    async with get_client() as client:
-        return await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name])))
-
-
 def _wait_for_run(deployment_name: str, seconds: float):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        runs = asyncio.run(_flow_runs(deployment_name))
+        runs = flow_runs(deployment=deployment_name)
         if runs and runs[0].state.is_final():
             return runs[0]
         time.sleep(3)
@@ -103,7 +93,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bu
             run = _wait_for_run("pipeline-on-register", 900)
             assert run.state.is_completed(), (tmp_path / "nas-process.log").read_text()[-5000:]
             assert run.parameters["config_path"] == "dataset_configs/cello.yaml"
-            stages = {r.name: r for r in subflow_runs(run.id)}
+            stages = {r.name: r for r in flow_runs(parent=run.id)}
             artifacts = artifacts_of(run.id, *(r.id for r in stages.values()))
 
             # The dataset's own deployment, applied from the prefect.yaml that register extended,

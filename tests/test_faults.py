@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from tests.conftest import FAKE_KEY, REPO, artifacts_of, write_config
+from tests.conftest import FAKE_KEY, REPO, artifacts_of, flow_runs, write_config
 
 PREPARE = """
 import logging, sys
@@ -287,7 +287,7 @@ def test_a_prefect_server_that_restarts_mid_run_leaves_a_run_that_completes_reus
         finished = _digests(run_dir / "model") if first.returncode == 0 else {}
         again = subprocess.run(run, cwd=REPO, env=server.env, capture_output=True, text=True, timeout=900)
         with temporary_settings({PREFECT_API_URL: server.env["PREFECT_API_URL"]}):
-            pipelines = _flow_runs("pipeline")
+            pipelines = flow_runs(flow="pipeline")
     assert again.returncode == 0, again.stderr[-3000:]
     assert _digests(root / "test-violin" / dataset_dir.name) == undisturbed  # reused, not prepared again
     if first.returncode == 0:  # it rode the outage out: the server has its end, and nothing is redone
@@ -296,16 +296,3 @@ def test_a_prefect_server_that_restarts_mid_run_leaves_a_run_that_completes_reus
         assert _digests(run_dir / "model") == finished
     else:
         assert "is up to date" in again.stderr, again.stderr[-3000:]
-
-
-def _flow_runs(flow_name: str) -> list:
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-
-    async def read():
-        async with get_client() as client:
-            return await client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])))
-
-    return asyncio.run(read())

@@ -11,7 +11,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import DEMO_MODELS, FAKE_KEY, REPO, artifacts_of, subflow_runs, write_config
+from tests.conftest import DEMO_MODELS, FAKE_KEY, REPO, artifacts_of, flow_runs, write_config
 from tests.test_ddsp_vst import _interpreter
 
 
@@ -212,7 +212,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
 
     state = pipeline(config, str(root), {"steps": 70, **settings}, return_state=True)
     more = state.result()
-    assert len(subflow_runs(state.state_details.flow_run_id)) == 4  # prepare (found), train, evaluate, export
+    assert len(flow_runs(parent=state.state_details.flow_run_id)) == 4  # prepare (found), train, evaluate, export
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at  # not prepared again
     assert more.run.run_dir == first.run.run_dir and more.run.model_version.endswith("-70")  # resumed
     assert more.evaluation.eval_id != first.evaluation.eval_id
@@ -226,7 +226,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     assert again.evaluation == more.evaluation and export_json.stat().st_mtime_ns == exported_at
     assert again.run == more.run and again.export == more.export and again.dataset_dir == more.dataset_dir
     # nothing left to do: one flow run, found without starting the stages' subflows or tasks
-    assert subflow_runs(state.state_details.flow_run_id) == []
+    assert flow_runs(parent=state.state_details.flow_run_id) == []
     assert asyncio.run(_task_names(state.state_details.flow_run_id)) == set()
     assert again.evaluation.eval_id in asyncio.run(_latest_artifact("pipeline-test-violin")).data
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
