@@ -73,6 +73,10 @@ def command() -> int:
         sys.stderr.flush()
         os._exit(code)
     import faulthandler
+    import gc
 
     faulthandler.dump_traceback_later(EXIT_STACKS_AFTER_S, file=sys.stderr)
+    # The interpreter's last collections would walk every object TensorFlow and the other
+    # libraries made, about 3 s of a training command's exit; frozen, they are only freed.
+    gc.freeze()
     return code
