@@ -12,8 +12,8 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Iterator
 
 from nas.atomic import file_lock
