@@ -80,7 +80,9 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
             assert math.isfinite(row[key]) and row[key] > 0, (row["label"], key, row[key])
         for runtime in RUNTIMES:
             figures = timed[row["label"], runtime]
-            assert figures["error"] is None and figures["path_rtf"] > 0 and figures["decoder_rtf"] > 0, figures
+            assert figures["error"] is None, figures
+            for key in ("path_rtf", "decoder_rtf"):
+                assert math.isfinite(figures[key]) and figures[key] > 0, (row["label"], runtime, key, figures[key])
         for runtime in ("onnxruntime", "litert", "openvino", "tvm"):  # the same float model, the same audio
             assert abs(timed[row["label"], runtime]["loss_change_pct"]) < 0.1, timed[row["label"], runtime]
     assert len(timed) == 2 * len(RUNTIMES)

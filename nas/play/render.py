@@ -72,12 +72,12 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
     else:
         controls = feature_controls(Path(features), engine.control_rate, source, engine.level)
     f0_hz, level = controls["f0_hz"], controls[LEVELS[engine.level][0]]
-    minutes = len(f0_hz) / engine.control_rate / 60
-    long = block is None and minutes * 60 > LONGEST_OFFLINE_S
+    long = block is None and len(f0_hz) > LONGEST_OFFLINE_S * engine.control_rate
     if long:
         try:
             check_streamable(engine.config)
         except NotStreamable as error:
+            minutes = len(f0_hz) / engine.control_rate / 60
             raise NotStreamable(f"{midi or features}: {minutes:.1f} minutes, longer than the {LONGEST_OFFLINE_S:g} s "
                                 f"this model renders at once, and {error}") from None
     audio = synthesize(engine, f0_hz, level, rate if long else block, rate)

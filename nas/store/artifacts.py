@@ -324,8 +324,8 @@ class WandbRecord(Frozen):
     artifact: str | None = None
     error: str | None = None
 
-    def save(self, path) -> None:
-        write_json(path, self.model_dump(exclude_none=True))
+    def save(self, path: Path) -> None:
+        write_json(path, self.model_dump(exclude_none=True))  # the keys it has, as the files always had
 
 
 class RuntimeFigures(Frozen):

@@ -245,7 +245,8 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
             now = time.perf_counter()
             mean_loss = float(np.mean([float(x) for x in window_losses]))
             mean_norm = float(np.mean([float(x) for x in window_norms]))
-            rate, elapsed, lr = len(window_losses) / (now - window_start), before + now - t0, trainer.learning_rate(step)
+            rate, elapsed = len(window_losses) / (now - window_start), before + now - t0
+            lr = trainer.learning_rate(step)
             if not np.isfinite(mean_loss):
                 raise FloatingPointError(f"{layout.dir.name}: loss is {mean_loss} at step {step}")
             report(step, {"loss": mean_loss, "grad_norm": mean_norm, "learning_rate": lr, "steps_per_s": rate,
