@@ -28,6 +28,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -147,8 +148,8 @@ def stage_shares(engine, f0, loudness) -> dict:
     ld, f0s = scale_inputs(f0, loudness)
     x_in = np.stack([(ld - dec[0][0]) / dec[1][0], (f0s - dec[0][1]) / dec[1][1]], axis=1).astype(np.float32)
     raw = engine.decode(f0, loudness)
-    amps = harmonic_controls(raw["amps"], raw["harmonic_distribution"], f0, engine.sample_rate)
-    magnitudes = np.ascontiguousarray(raw["noise_magnitudes"], np.float32)
+    amps = harmonic_controls(raw.amps, raw.harmonic_distribution, f0, engine.sample_rate)
+    magnitudes = np.ascontiguousarray(raw.noise_magnitudes, np.float32)
     noise = np.random.default_rng(0).uniform(-1, 1, frames * hop).astype(np.float32)
     out = np.zeros(frames * hop, np.float32)
     calls = {
@@ -174,16 +175,18 @@ def stage_shares(engine, f0, loudness) -> dict:
 def offline_round(engine, f0, loudness, renders: int = 20) -> tuple[float, dict]:
     """The offline engine on 4 s of controls, `renders` times in a row: the median render's
     seconds, and the median time of each of its stages (`Engine.synthesize`'s timings)."""
+    from nas.engine.engine import SynthTimings
+
     f0, loudness = f0[:1000], loudness[:1000]
     totals, stages = [], {"decoder": [], "harmonic": [], "noise": [], "reverb": []}
     for _ in range(renders):
-        timings = {}
+        timings = SynthTimings()
         clock = time.perf_counter()
         raw = engine.decode(f0, loudness)
         decoded = time.perf_counter()
         engine.synthesize(raw, f0, timings=timings)
         totals.append(time.perf_counter() - clock)
-        for name, value in (timings | {"decoder": decoded - clock}).items():
+        for name, value in (asdict(timings) | {"decoder": decoded - clock}).items():
             stages[name].append(value)
     return float(np.median(totals)), {name: float(np.median(values)) for name, values in stages.items()}
 

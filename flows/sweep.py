@@ -23,11 +23,10 @@ from nas import sweep as s
 from nas.config.presets import resolve_training
 from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import location, resolve_root
-from nas.store.artifacts import Frozen
+from nas.store.artifacts import Frozen, MetricsRow
 from nas.store.cache import wandb_dir
 from nas.store.runs import RunLayout
 from nas.store.sweeps import sweep_layout
-from nas.store.tables import read_rows
 from tasks.sweep import publish_sweep
 
 
@@ -88,7 +87,7 @@ def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[st
             results.append(s.PointResult(point=point, status=f"failed: {message}"))
             continue
         done = future.result()
-        seconds, curve = s.training_time(read_rows(RunLayout(location(done.run_dir)).metrics))
+        seconds, curve = s.training_time(MetricsRow.read(RunLayout(location(done.run_dir)).metrics))
         curves[point.label] = curve
         results.append(done.model_copy(update={"training_s": seconds,
                                                "steps_per_s": point.steps / seconds if seconds else None}))

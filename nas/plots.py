@@ -49,12 +49,12 @@ def plot_tracks(features, path: Path, n_files: int = 3) -> None:
     _save(fig, path)
 
 
-def plot_loss_curve(rows: list[dict], path: Path, title: str = "", log_floor: float = 0.0) -> None:
+def plot_loss_curve(rows: list, path: Path, title: str = "", log_floor: float = 0.0) -> None:
     """Training loss (logged every few steps; its log magnitudes floored at `log_floor`) and
-    eval loss (ddsp's), against the step."""
+    eval loss (ddsp's), against the step, from a run's `nas.store.artifacts.MetricsRow`s."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    train = [(r["step"], r["loss"]) for r in rows if np.isfinite(r.get("loss", np.nan))]
-    evals = [(r["step"], r["eval_loss"]) for r in rows if np.isfinite(r.get("eval_loss", np.nan))]
+    train = [(r.step, r.loss) for r in rows if np.isfinite(r.loss)]
+    evals = [(r.step, r.eval_loss) for r in rows if np.isfinite(r.eval_loss)]
     if train:
         ax.plot(*zip(*train), label=f"train (log floor {log_floor:g})" if log_floor else "train", lw=1.2)
     if evals:

@@ -12,7 +12,7 @@ import math
 import statistics
 from collections import defaultdict
 
-from nas.store.artifacts import Frozen, RuntimeFigures, Scores
+from nas.store.artifacts import Frozen, MetricsRow, RuntimeFigures, Scores
 
 SCORES = ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db")
 EVALUATIONS_PER_CURVE = 10  # eval-loss points of each learning curve
@@ -58,21 +58,21 @@ def config_points(training, presets: list[str] | None, recipes: list[str] | None
                 overrides or {})
 
 
-def training_time(metrics: list[dict]) -> tuple[float, list[tuple[int, float, float]]]:
+def training_time(metrics: list[MetricsRow]) -> tuple[float, list[tuple[int, float, float]]]:
     """(seconds of training, [(step, seconds so far, eval loss)]) from a run's metrics rows:
     each logged row covers the steps since the one before at its steps/s."""
     steps, seconds, clock = [0], [0.0], 0.0
     for row in metrics:
-        if _number(row.get("steps_per_s")) and row["steps_per_s"] > 0:
-            clock += (row["step"] - steps[-1]) / row["steps_per_s"]
-            steps.append(row["step"])
+        if _number(row.steps_per_s) and row.steps_per_s > 0:
+            clock += (row.step - steps[-1]) / row.steps_per_s
+            steps.append(row.step)
             seconds.append(clock)
     curve = []
     for row in metrics:
-        if _number(row.get("eval_loss")):
+        if _number(row.eval_loss):
             # the latest clock at or before the evaluation's step
-            at = max(s for s, step in zip(seconds, steps) if step <= row["step"])
-            curve.append((row["step"], at, row["eval_loss"]))
+            at = max(s for s, step in zip(seconds, steps) if step <= row.step)
+            curve.append((row.step, at, row.eval_loss))
     return clock, curve
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -9,9 +10,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from nas.config import WandbConfig
 from nas.config.presets import TrainConfig
-from nas.store.artifacts import RunSummary, WandbRecord
+from nas.store.artifacts import MetricsRow, RunSummary, WandbRecord
 from nas.store.runs import RunLayout, finished_run
-from nas.store.tables import read_rows
 
 from .cards import model_card, table_cell
 from .leases import lock
@@ -46,7 +46,7 @@ def publish_run_card(summary: RunSummary, wandb_info: WandbRecord, layout: RunLa
     key = f"model-{summary.dataset.name}"
     create_markdown_artifact(markdown=model_card(summary, wandb_info, layout.loss_plot), key=key,
                              description=f"Model card of {summary.model_version}")
-    rows = read_rows(layout.metrics)
-    create_table_artifact(table=[{k: table_cell(v) for k, v in r.items()} for r in rows[-50:]],
+    rows = MetricsRow.read(layout.metrics)
+    create_table_artifact(table=[{k: table_cell(v) for k, v in asdict(r).items()} for r in rows[-50:]],
                           key=f"{key}-metrics",
                           description=f"Last logged training metrics of {summary.model_version}")

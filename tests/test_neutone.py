@@ -51,9 +51,9 @@ def test_the_modules_controls_and_audio_are_the_streaming_engines(played, demo_e
     engine, _ = demo_engine
     f0, loudness = controls["f0_hz"][:, 0], controls["loudness_db"][:, 0]
     raw = engine.decode(f0, loudness)
-    amps = harmonic_controls(raw["amps"], raw["harmonic_distribution"], f0, engine.sample_rate)
+    amps = harmonic_controls(raw.amps, raw.harmonic_distribution, f0, engine.sample_rate)
     assert np.abs(out["amps"] - amps).max() < 1e-5
-    assert np.abs(out["magnitudes"] - exp_sigmoid(raw["noise_magnitudes"] + NOISE_BIAS)).max() < 1e-5
+    assert np.abs(out["magnitudes"] - exp_sigmoid(raw.noise_magnitudes + NOISE_BIAS)).max() < 1e-5
     reference = StreamingEngine(engine).render(f0, loudness, 512)
     n = len(out["audio"])  # every frame but the last, whose audio waits for a successor
     assert n == len(reference) - engine.hop

@@ -68,7 +68,7 @@ def test_the_noise_is_the_model_s_whatever_was_played_before():
     again = Engine({**engine.model}, engine_weights(model))
     assert np.array_equal(again.render(f0, loudness), first)
     reseeded = Engine({**engine.model, "seed": 7}, engine_weights(model))
-    noise, other = (e.synthesize(e.decode(f0, loudness), f0)["noise"] for e in (engine, reseeded))
+    noise, other = (e.synthesize(e.decode(f0, loudness), f0).noise for e in (engine, reseeded))
     # another seed's noise is another draw: uncorrelated (a max-difference threshold failed on
     # some random initial weights, whose filter made the two noises' peaks close)
     assert abs(np.corrcoef(noise, other)[0, 1]) < 0.2

@@ -17,7 +17,7 @@ import pytest
 
 from nas import sweep as s
 from nas.export.runtimes import RUNTIMES
-from nas.store.artifacts import RuntimeFigures, Scores
+from nas.store.artifacts import MetricsRow, RuntimeFigures, Scores
 from tests.conftest import REPO, write_config
 
 
@@ -131,8 +131,8 @@ def test_grid_covers_every_combination_and_seed():
 
 
 def test_training_time_and_curves_from_metrics_rows():
-    rows = [{"step": 0, "eval_loss": 9.0}, {"step": 10, "steps_per_s": 2.0}, {"step": 20, "steps_per_s": 5.0},
-            {"step": 20, "eval_loss": 7.0}]
+    rows = [MetricsRow(step=0, eval_loss=9.0), MetricsRow(step=10, steps_per_s=2.0),
+            MetricsRow(step=20, steps_per_s=5.0), MetricsRow(step=20, eval_loss=7.0)]
     seconds, curve = s.training_time(rows)
     assert seconds == pytest.approx(7.0)
     assert curve == [(0, 0.0, 9.0), (20, 7.0, 7.0)]

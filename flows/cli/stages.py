@@ -123,7 +123,7 @@ def _choose_model(args, config, training: dict) -> None:
     if getattr(args, "target", None) == "ddsp-vst":
         check_rule(summary.model, summary.sample_rate)
     elif getattr(args, "target", None) == "neutone":
-        check_neutone(summary.model.model_dump(mode="json"))
+        check_neutone(summary.model)
 
 
 def _no_space(data_root: str) -> None:

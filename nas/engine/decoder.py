@@ -13,6 +13,7 @@ import math
 import numba
 import numpy as np
 
+from nas.config.presets import ModelConfig
 from nas.constants import NORMALIZE_EPS
 
 LAYER_NORM_EPS = 1e-3  # tf.keras.layers.LayerNormalization's default
@@ -112,6 +113,12 @@ class CnnDecoder:
 
     def __init__(self, weights: dict, dilations: list[int], norm: str = "sequence"):
         self.w = weights
+        # the arrays around the residual stack, by role (models from before the inputs were
+        # standardised have no input moments; the presets have no output norm)
+        self.input_moments = (weights["input.mean"], weights["input.std"]) if "input.mean" in weights else None
+        self.input_conv = weights["input_conv"]
+        self.out_norm = (weights["out_norm.scale"], weights["out_norm.shift"]) if "out_norm.scale" in weights else None
+        self.dense = weights["dense_out.kernel"], weights["dense_out.bias"]
         self.per_frame = norm == "frame"
         self.dilations = np.asarray(dilations)
         layers = range(len(dilations))
@@ -123,9 +130,9 @@ class CnnDecoder:
     def __call__(self, ld_scaled: np.ndarray, f0_scaled: np.ndarray) -> np.ndarray:
         w = self.w
         x = np.stack([ld_scaled, f0_scaled], axis=-1).astype(np.float32)
-        if "input.mean" in w:  # models from before the inputs were standardised have no such entry
-            x = (x - w["input.mean"]) / w["input.std"]
-        x = _causal_conv(x, w["input_conv"], 1)
+        if self.input_moments:
+            x = (x - self.input_moments[0]) / self.input_moments[1]
+        x = _causal_conv(x, self.input_conv, 1)
         if self.fused:
             channel_major = np.ascontiguousarray(x.T)
             _residual_stack(channel_major, self.kernels, self.scales, self.shifts, self.dilations, self.per_frame)
@@ -134,9 +141,9 @@ class CnnDecoder:
             for i, dilation in enumerate(self.dilations.tolist()):
                 y = _causal_conv(np.clip(x, 0.0, 6.0), w[f"res{i}.conv"], dilation)
                 x = x + _normalize(y, w[f"res{i}.scale"], w[f"res{i}.shift"], self.per_frame)
-        if "out_norm.scale" in w:
-            x = _normalize(x, w["out_norm.scale"], w["out_norm.shift"], self.per_frame)
-        return x @ w["dense_out.kernel"] + w["dense_out.bias"]
+        if self.out_norm:
+            x = _normalize(x, *self.out_norm, self.per_frame)
+        return x @ self.dense[0] + self.dense[1]
 
 
 def _fc_stack(x: np.ndarray, w: dict, prefix: str, layers: int) -> np.ndarray:
@@ -186,8 +193,8 @@ class RnnFcDecoder:
         return x @ w["dense_out.kernel"] + w["dense_out.bias"]
 
 
-def build(model: dict, weights: dict):
-    """A decoder for a model.json `model` section and its weights."""
-    if model["decoder"] == "dilated-cnn":
-        return CnnDecoder(weights, list(model["dilations"]) * model["stacks"], model.get("norm", "sequence"))
-    return RnnFcDecoder(weights, model["fc_layers"])
+def build(config: ModelConfig, weights: dict):
+    """A decoder for a model's config (model.json's `model`) and its weights."""
+    if config.decoder == "dilated-cnn":
+        return CnnDecoder(weights, list(config.dilations) * config.stacks, config.norm)
+    return RnnFcDecoder(weights, config.fc_layers)

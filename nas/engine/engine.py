@@ -13,10 +13,12 @@ import ctypes
 import functools
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from nas.config.presets import ModelConfig
 from nas.constants import DB_RANGE, F0_RANGE
 from nas.store.names import MODEL_FILE, WEIGHTS_FILE
 
@@ -86,20 +88,46 @@ class OnnxDecoder:
         return self.session.run(None, feed)[0][0]
 
 
+@dataclass(frozen=True)
+class RawControls:
+    """The decoder's outputs [frames, n] in ddsp's control groups, before their nonlinearities."""
+
+    amps: np.ndarray
+    harmonic_distribution: np.ndarray
+    noise_magnitudes: np.ndarray
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    harmonic: np.ndarray  # the dry harmonic signal
+    noise: np.ndarray  # the dry filtered noise
+    audio: np.ndarray  # their sum through the reverb
+
+
+@dataclass
+class SynthTimings:
+    """Seconds each stage of `Engine.synthesize` took, summed over the calls it is given to."""
+
+    harmonic: float = 0.0
+    noise: float = 0.0
+    reverb: float = 0.0
+
+
 class Engine:
     """seed: the noise sequence's (default: the model's training seed, 0 for models that
     did not record it)."""
 
     def __init__(self, model: dict, weights: dict, decoder=None, seed: int | None = None):
         self.model = model
-        self.config = config = model["model"]  # the decoder's and the synthesis' settings (model.json's `model`)
+        # the decoder's and the synthesis' settings (model.json's `model`)
+        self.config = config = ModelConfig.model_validate(model["model"])
         self.sample_rate = int(model["sample_rate"])
-        self.control_rate = int(config["control_rate"])
+        self.control_rate = config.control_rate
         if self.sample_rate % self.control_rate:
             raise ValueError(f"control rate {self.control_rate} does not divide {self.sample_rate} Hz")
         self.hop = self.sample_rate // self.control_rate
-        self.n_harmonics = int(config["n_harmonics"])
-        self.level = config.get("level", "loudness")  # which feature `decode` and `render` take as the level
+        self.n_harmonics = config.n_harmonics
+        self.level = config.level  # which feature `decode` and `render` take as the level
         self.decoder = decoder or decoders.build(config, weights)
         self.reverb = Reverb(weights["reverb.ir"])
         self.seed = int(model.get("seed", 0) if seed is None else seed)
@@ -130,24 +158,24 @@ class Engine:
             return table[:frames]
         return np.take(table, np.arange(frames) % len(table), axis=0)
 
-    def decode(self, f0_hz: np.ndarray, level_db: np.ndarray) -> dict[str, np.ndarray]:
+    def decode(self, f0_hz: np.ndarray, level_db: np.ndarray) -> RawControls:
         """Raw decoder outputs split into ddsp's control groups."""
         return self.decode_scaled(*scale_inputs(f0_hz, level_db))
 
-    def decode_scaled(self, level_scaled: np.ndarray, f0_scaled: np.ndarray) -> dict[str, np.ndarray]:
+    def decode_scaled(self, level_scaled: np.ndarray, f0_scaled: np.ndarray) -> RawControls:
         """`decode` of inputs already scaled (as the dataset's preprocessor scales them)."""
         raw = self.decoder(level_scaled, f0_scaled)
         k = self.n_harmonics
-        return {"amps": raw[:, :1], "harmonic_distribution": raw[:, 1:1 + k], "noise_magnitudes": raw[:, 1 + k:]}
+        return RawControls(raw[:, :1], raw[:, 1:1 + k], raw[:, 1 + k:])
 
-    def synthesize(self, raw: dict[str, np.ndarray], f0_hz: np.ndarray, noise: np.ndarray | None = None,
-                   timings: dict | None = None) -> dict[str, np.ndarray]:
+    def synthesize(self, raw: RawControls, f0_hz: np.ndarray, noise: np.ndarray | None = None,
+                   timings: SynthTimings | None = None) -> Synthesis:
         f0_hz = np.asarray(f0_hz, dtype=np.float32)
         clock = time.perf_counter()
-        amps = harmonic_controls(raw["amps"], raw["harmonic_distribution"], f0_hz, self.sample_rate)
+        amps = harmonic_controls(raw.amps, raw.harmonic_distribution, f0_hz, self.sample_rate)
         harmonic = harmonic_audio(amps, f0_hz, self.hop, self.sample_rate)
         after_harmonic = time.perf_counter()
-        magnitudes = exp_sigmoid(raw["noise_magnitudes"] + NOISE_BIAS)
+        magnitudes = exp_sigmoid(raw.noise_magnitudes + NOISE_BIAS)
         if noise is None:
             spectra = self._noise_spectra(len(f0_hz), magnitudes.shape[1])
             noise_audio = filtered_noise(magnitudes, self.hop, spectra=spectra)
@@ -156,14 +184,14 @@ class Engine:
         after_noise = time.perf_counter()
         audio = self.reverb(harmonic + noise_audio)
         if timings is not None:
-            timings["harmonic"] = timings.get("harmonic", 0) + after_harmonic - clock
-            timings["noise"] = timings.get("noise", 0) + after_noise - after_harmonic
-            timings["reverb"] = timings.get("reverb", 0) + time.perf_counter() - after_noise
-        return {"harmonic": harmonic, "noise": noise_audio, "audio": audio.astype(np.float32, copy=False)}
+            timings.harmonic += after_harmonic - clock
+            timings.noise += after_noise - after_harmonic
+            timings.reverb += time.perf_counter() - after_noise
+        return Synthesis(harmonic, noise_audio, audio.astype(np.float32, copy=False))
 
     def render(self, f0_hz: np.ndarray, level_db: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
         """f0 (Hz) and the level (dB: `self.level`) at the control rate -> mono audio at the
         sample rate."""
         if len(f0_hz) != len(level_db):
             raise ValueError(f"{len(f0_hz)} f0 frames but {len(level_db)} {self.level} frames")
-        return self.synthesize(self.decode(f0_hz, level_db), f0_hz, noise)["audio"]
+        return self.synthesize(self.decode(f0_hz, level_db), f0_hz, noise).audio

@@ -24,6 +24,7 @@ import math
 import numba
 import numpy as np
 
+from nas.config.presets import ModelConfig
 from nas.constants import DB_RANGE, F0_RANGE, NORMALIZE_EPS
 from nas.noise_filter import noise_crop, noise_impulses
 
@@ -37,12 +38,12 @@ class NotStreamable(ValueError):
     pass
 
 
-def check_streamable(config: dict) -> None:
+def check_streamable(config: ModelConfig) -> None:
     """NotStreamable unless a model's config (model.json's `model`) decodes frame by frame:
     the dilated CNN with norm `frame`."""
-    if config["decoder"] != "dilated-cnn" or config.get("norm", "sequence") != "frame":
-        raise NotStreamable(f"this model cannot stream: its decoder is {config['decoder']} with "
-                            f"norm {config.get('norm', 'sequence')!r}, which needs future frames; "
+    if config.decoder != "dilated-cnn" or config.norm != "frame":
+        raise NotStreamable(f"this model cannot stream: its decoder is {config.decoder} with "
+                            f"norm {config.norm!r}, which needs future frames; "
                             "train it with the setting model.norm=frame")
 
 
@@ -324,22 +325,21 @@ class StreamingEngine:
 
     def __init__(self, engine: Engine, noise: np.ndarray | None = None, max_frames_ahead: int = 4096):
         check_streamable(engine.config)
-        w = engine.decoder.w
+        decoder = engine.decoder
         self.sample_rate, self.hop = engine.sample_rate, engine.hop
         hop, zeros = self.hop, np.zeros
-        kernels = np.ascontiguousarray(engine.decoder.kernels, np.float32)
-        dilations = np.asarray(engine.decoder.dilations, np.int64)
+        kernels = np.ascontiguousarray(decoder.kernels, np.float32)
+        dilations = np.asarray(decoder.dilations, np.int64)
         taps, channels = kernels.shape[1], kernels.shape[-1]
-        bias = np.asarray(w["dense_out.bias"], np.float32)
-        self._dec = (np.asarray(w.get("input.mean", zeros(2)), np.float32),
-                     np.asarray(w.get("input.std", np.ones(2)), np.float32),
-                     np.ascontiguousarray(w["input_conv"], np.float32), zeros((taps, 2), np.float32),
-                     kernels, np.ascontiguousarray(engine.decoder.scales, np.float32),
-                     np.ascontiguousarray(engine.decoder.shifts, np.float32), dilations,
+        mean, std = decoder.input_moments or (zeros(2), np.ones(2))
+        bias = np.asarray(decoder.dense[1], np.float32)
+        self._dec = (np.asarray(mean, np.float32), np.asarray(std, np.float32),
+                     np.ascontiguousarray(decoder.input_conv, np.float32), zeros((taps, 2), np.float32),
+                     kernels, np.ascontiguousarray(decoder.scales, np.float32),
+                     np.ascontiguousarray(decoder.shifts, np.float32), dilations,
                      zeros((len(dilations), (taps - 1) * int(dilations.max()) + 1, channels), np.float32),
-                     (np.stack([w["out_norm.scale"], w["out_norm.shift"]]).astype(np.float32)
-                      if "out_norm.scale" in w else zeros((2, 0), np.float32)),
-                     np.ascontiguousarray(w["dense_out.kernel"], np.float32), bias,
+                     np.stack(decoder.out_norm).astype(np.float32) if decoder.out_norm else zeros((2, 0), np.float32),
+                     np.ascontiguousarray(decoder.dense[0], np.float32), bias,
                      zeros(2, np.float32), zeros(channels, np.float32), zeros(channels, np.float32),
                      zeros(len(bias), np.float32))
         # filtered noise: each frame's FIR in the time domain, from the offline engine's impulses

@@ -77,7 +77,7 @@ def engine_difference(model, engine: Engine, example: dict, seed: int = 0) -> tu
     magnitudes = model.noise.get_controls(out["noise_magnitudes"])["magnitudes"]
     reference = model.reverb(out["harmonic"] + core.frequency_filter(noise[None], magnitudes, window_size=0))
     f0 = example["f0_hz"][:, 0]
-    ours = engine.synthesize(engine.decode_scaled(*_scaled(example)), f0, noise)["audio"]
+    ours = engine.synthesize(engine.decode_scaled(*_scaled(example)), f0, noise).audio
     reference = reference.numpy()[0]
     return float(np.abs(ours - reference).max()), float(np.abs(reference).max())
 

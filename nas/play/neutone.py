@@ -12,7 +12,6 @@ environment.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -25,11 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from nas.atomic import replace_dir, staging_dir
+from nas.config.presets import ModelConfig
 from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, check_streamable
 from nas.engine.synth import crossfade
 from nas.noise_filter import noise_crop, noise_impulses
 from .live import CENTRED, PITCH_EVERY
+from .neutone_settings import BundleSettings, Constants
 
 log = logging.getLogger(__name__)
 BUFFER_SIZES = (128, 256, 512, 1024, 2048)  # what the module takes (Neutone re-cuts the host's buffers)
@@ -41,7 +42,7 @@ class NeutoneError(ValueError):
     """A model or an environment the export cannot use; the message says which and why."""
 
 
-def check(config: dict) -> None:
+def check(config: ModelConfig) -> None:
     """NeutoneError unless the model (its model.json's `model`) streams and the export's
     environment is installed."""
     try:
@@ -104,18 +105,16 @@ def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
     from nas.play.adjust import QUIET_DB
     from nas.spectrum import periodic_hann
 
-    config = engine.config
+    n_bands = engine.config.n_noise_bands
     decoder = engine.decoder
-    w = decoder.w
+    mean, std = decoder.input_moments or (np.zeros(2), np.ones(2))
     blocks, (dense_kernel, dense_bias) = folded_weights("tiny")
     arrays = {
-        "input_mean": w.get("input.mean", np.zeros(2)), "input_std": w.get("input.std", np.ones(2)),
-        "input_conv": w["input_conv"], "kernels": decoder.kernels, "scales": decoder.scales,
-        "shifts": decoder.shifts, "dilations": np.asarray(decoder.dilations),
-        "dense": w["dense_out.kernel"], "bias": w["dense_out.bias"],
-        "out_norm": (np.stack([w["out_norm.scale"], w["out_norm.shift"]]) if "out_norm.scale" in w
-                     else np.zeros((2, 0))),
-        "impulses": noise_impulses(int(config["n_noise_bands"])), "noise": engine.noise,
+        "input_mean": mean, "input_std": std, "input_conv": decoder.input_conv, "kernels": decoder.kernels,
+        "scales": decoder.scales, "shifts": decoder.shifts, "dilations": np.asarray(decoder.dilations),
+        "dense": decoder.dense[0], "bias": decoder.dense[1],
+        "out_norm": np.stack(decoder.out_norm) if decoder.out_norm else np.zeros((2, 0)),
+        "impulses": noise_impulses(n_bands), "noise": engine.noise,
         "fall": crossfade(engine.hop)[0], "rise": crossfade(engine.hop)[1], "reverb": engine.reverb.ir,
         "a_weighting": a_weighting(LOUDNESS_N_FFT, engine.sample_rate),
         "loudness_window": periodic_hann(LOUDNESS_N_FFT),
@@ -124,16 +123,15 @@ def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
            for part, value in zip(("kernel", "bias", "scale", "shift"), block[:4])},
         "crepe_strides": np.array([block[4] for block in blocks]), "bin_cents": BIN_CENTS,
     }
-    settings = {"sample_rate": engine.sample_rate, "hop": engine.hop, "n_harmonics": engine.n_harmonics,
-                "crop": noise_crop(int(config["n_noise_bands"])), "level": engine.level, "lookahead": CENTRED,
-                "delay": delay_samples(engine.hop), "buffer_sizes": BUFFER_SIZES,
-                "pitch_every": PITCH_EVERY, "name": name, "version": version,
-                "constants": {"frame": FRAME_SIZE, "loudness_n_fft": LOUDNESS_N_FFT, "power_frame": POWER_FRAME_SIZE,
-                              "sure_pitch": SURE_PITCH, "sounding_db": SOUNDING_DB, "quiet_db": QUIET_DB,
-                              "db_range": DB_RANGE, "f0_range": F0_RANGE, "noise_bias": NOISE_BIAS,
-                              "eps": NORMALIZE_EPS}}
+    constants = Constants(frame=FRAME_SIZE, loudness_n_fft=LOUDNESS_N_FFT, power_frame=POWER_FRAME_SIZE,
+                          sure_pitch=SURE_PITCH, sounding_db=SOUNDING_DB, quiet_db=QUIET_DB, db_range=DB_RANGE,
+                          f0_range=F0_RANGE, noise_bias=NOISE_BIAS, eps=NORMALIZE_EPS)
+    settings = BundleSettings(sample_rate=engine.sample_rate, hop=engine.hop, n_harmonics=engine.n_harmonics,
+                              crop=noise_crop(n_bands), level=engine.level, lookahead=CENTRED,
+                              delay=delay_samples(engine.hop), buffer_sizes=BUFFER_SIZES, pitch_every=PITCH_EVERY,
+                              name=name, version=version, constants=constants)
     integers, doubles = ("dilations", "crepe_strides"), ("reverb", "bin_cents")  # the rest float32
-    np.savez(path, settings=np.array(json.dumps(settings)),
+    np.savez(path, settings=np.array(settings.to_json()),
              **{k: np.asarray(v, np.int64 if k in integers else np.float64 if k in doubles else np.float32)
                 for k, v in arrays.items()})
 

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from nas.play.neutone_settings import BundleSettings
+
 CONSTANT_ARRAYS = ("input_mean", "input_std", "input_conv", "kernels", "scales", "shifts", "out_norm", "dense", "bias",
                    "impulses", "noise", "fall", "rise", "a_weighting", "loudness_window", "bin_cents", "crepe_dense",
                    "crepe_dense_bias")
@@ -66,33 +68,33 @@ class _CrepeBlock(nn.Module):
 
 
 class Chain(nn.Module):
-    def __init__(self, arrays: Dict[str, np.ndarray], settings: Dict):
+    def __init__(self, arrays: Dict[str, np.ndarray], settings: BundleSettings):
         super().__init__()
         t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
         # nas's constants, as the bundle carries them (TorchScript reads no module globals)
-        c = settings["constants"]
-        self.frame: int = int(c["frame"])
-        self.loudness_n_fft: int = int(c["loudness_n_fft"])
-        self.power_frame: int = int(c["power_frame"])
-        self.sure_pitch: float = float(c["sure_pitch"])
-        self.sounding_db: float = float(c["sounding_db"])
-        self.quiet_db: float = float(c["quiet_db"])
-        self.db_range: float = float(c["db_range"])
-        self.f0_range: float = float(c["f0_range"])
-        self.noise_bias: float = float(c["noise_bias"])
-        self.eps: float = float(c["eps"])
+        c = settings.constants
+        self.frame: int = c.frame
+        self.loudness_n_fft: int = c.loudness_n_fft
+        self.power_frame: int = c.power_frame
+        self.sure_pitch: float = float(c.sure_pitch)
+        self.sounding_db: float = float(c.sounding_db)
+        self.quiet_db: float = float(c.quiet_db)
+        self.db_range: float = float(c.db_range)
+        self.f0_range: float = float(c.f0_range)
+        self.noise_bias: float = float(c.noise_bias)
+        self.eps: float = float(c.eps)
         self.log2_440: float = math.log2(440.0)
-        self.sample_rate: int = int(settings["sample_rate"])
-        self.hop: int = int(settings["hop"])
-        self.n_harmonics: int = int(settings["n_harmonics"])
-        self.crop: int = int(settings["crop"])
-        self.lookahead: int = int(settings["lookahead"])
-        self.buffer_sizes: List[int] = [int(n) for n in settings["buffer_sizes"]]
-        self.delay: int = int(settings["delay"])
-        self.pitch_every: int = int(settings["pitch_every"])
-        self.power: bool = settings["level"] == "power"
-        self.name: str = str(settings.get("name", "nas"))[:30]
-        self.version: str = str(settings.get("version", "1"))
+        self.sample_rate: int = settings.sample_rate
+        self.hop: int = settings.hop
+        self.n_harmonics: int = settings.n_harmonics
+        self.crop: int = settings.crop
+        self.lookahead: int = settings.lookahead
+        self.buffer_sizes: List[int] = list(settings.buffer_sizes)
+        self.delay: int = settings.delay
+        self.pitch_every: int = settings.pitch_every
+        self.power: bool = settings.level == "power"
+        self.name: str = settings.name[:30]  # the SDK's limit
+        self.version: str = settings.version
         self.taps: int = int(t["input_conv"].shape[0])
         self.dilations: List[int] = [int(d) for d in t["dilations"]]
         self.has_out_norm: bool = int(t["out_norm"].shape[1]) > 0
@@ -342,7 +344,7 @@ def _frame_norm(eps: float, y: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
 def load_chain(path: Path) -> Chain:
     with np.load(path) as archive:
         arrays = {k: archive[k] for k in archive.files if k != "settings"}
-        settings = json.loads(str(archive["settings"]))
+        settings = BundleSettings.from_json(str(archive["settings"]))
     return Chain(arrays, settings)
 
 

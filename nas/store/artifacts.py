@@ -11,6 +11,8 @@ scores), used by the CLI, the Prefect cards and W&B alike.
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Self
 
@@ -20,6 +22,7 @@ from ..atomic import json_bytes, write_json
 from ..config.presets import LossConfig, ModelConfig, OptimConfig
 from ..locations import create_new, is_remote, location
 from .names import REPORT_FILE, TABLE_FILE
+from .tables import read_rows
 
 
 class Frozen(BaseModel):
@@ -326,6 +329,26 @@ class WandbRecord(Frozen):
 
     def save(self, path: Path) -> None:
         write_json(path, self.model_dump(exclude_none=True))  # the keys it has, as the files always had
+
+
+@dataclass(frozen=True)
+class MetricsRow:
+    """A row of a run's `metrics.parquet`: what the training loop logged at a step. NaN where
+    nothing was logged (a step's training figures and its evaluation are rows of their own)."""
+
+    step: int
+    loss: float = math.nan
+    eval_loss: float = math.nan
+    grad_norm: float = math.nan
+    learning_rate: float = math.nan
+    steps_per_s: float = math.nan
+    elapsed_s: float = math.nan  # the loop's wall time so far, resumed parts added
+
+    @classmethod
+    def read(cls, path: Path) -> list[MetricsRow]:
+        """The file's rows; a column an older run did not log reads NaN."""
+        names = [f.name for f in fields(cls)]
+        return [cls(**{k: v for k, v in row.items() if k in names and v is not None}) for row in read_rows(path)]
 
 
 class RuntimeFigures(Frozen):

@@ -215,7 +215,7 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
              start, config.steps, config.optim.batch_size, begin.devices)
 
     def report(step: int, row: dict) -> None:
-        metrics.add({"step": step, **row})
+        metrics.add(step, **row)
         for callback in callbacks:
             callback.on_metrics(step, row)
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, fields
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nas.atomic import atomic_path
-from nas.store.tables import read_rows
+from nas.store.artifacts import MetricsRow
 
-COLUMNS = ("step", "loss", "eval_loss", "grad_norm", "learning_rate", "steps_per_s", "elapsed_s")
+SCHEMA = pa.schema([(f.name, pa.int64() if f.name == "step" else pa.float64()) for f in fields(MetricsRow)])
 
 
 class MetricsLog:
@@ -19,22 +20,21 @@ class MetricsLog:
         """Rows already on disk up to `resume_step` are kept: a resumed run repeats the steps
         after its checkpoint, so their rows are logged again."""
         self.path = path
-        self.rows: list[dict] = []
+        self.rows: list[MetricsRow] = []
         if path.exists() and resume_step > 0:
-            self.rows = [r for r in read_rows(path) if r["step"] <= resume_step]
+            self.rows = [r for r in MetricsRow.read(path) if r.step <= resume_step]
 
-    def add(self, row: dict) -> None:
-        self.rows.append({c: float(row.get(c, np.nan)) if c != "step" else int(row["step"]) for c in COLUMNS})
+    def add(self, step: int, **figures: float) -> None:
+        self.rows.append(MetricsRow(step=int(step), **{k: float(v) for k, v in figures.items()}))
 
     def write(self) -> None:
-        table = pa.Table.from_pylist(self.rows, schema=pa.schema(
-            [("step", pa.int64())] + [(c, pa.float64()) for c in COLUMNS[1:]]))
+        table = pa.Table.from_pylist([asdict(r) for r in self.rows], schema=SCHEMA)
         with atomic_path(self.path) as tmp:
             pq.write_table(table, tmp)
 
     def logged(self, column: str) -> list[float]:
         """The values of a column on the rows that have one (eval and train rows alternate)."""
-        return [r[column] for r in self.rows if np.isfinite(r[column])]
+        return [value for r in self.rows if math.isfinite(value := getattr(r, column))]
 
     def last(self, column: str) -> float:
         values = self.logged(column)
