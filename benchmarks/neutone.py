@@ -29,7 +29,7 @@ REPO = streaming.REPO
 RATES, BUFFERS = (44100, 48000), (128, 256, 512, 1024, 2048)
 
 
-def nas_chain(engine, statistics: dict, audio: np.ndarray, rate: int, block: int, repeats: int = 5) -> float:
+def nas_chain(engine, statistics, audio: np.ndarray, rate: int, block: int, repeats: int = 5) -> float:
     """Median seconds per second of `nas play`'s chain on `audio` at `rate` in `block`s."""
     from nas.play.live import LiveTransfer
 

@@ -14,8 +14,8 @@ from nas.store.artifacts import (DatasetMeta, Evaluation, ExportReport, HistoryR
 from nas.store.datasets import load_statistics
 from nas.store.names import METRICS_FILE
 
-_STATS_SHOWN = ("mean_pitch", "std_pitch", "mean_pitch_note", "mean_loudness", "mean_loudness_note",
-                "mean_max_loudness", "mean_min_loudness")
+_STATS_SHOWN = (("pitch (MIDI)", "pitch", False), ("pitch of notes", "pitch", True),
+                ("loudness (dB)", "loudness", False), ("loudness of notes", "loudness", True))
 
 
 def source_table(sources: list[SourceFile]) -> list[dict]:
@@ -50,9 +50,10 @@ def dataset_card(dataset_dir: Path, meta: DatasetMeta, sources: list[SourceFile]
         "",
         "## Statistics (ddsp)",
         "",
-        "| statistic | value |",
-        "|---|---|",
-        *[f"| {k} | {stats[k]:.3f} |" for k in _STATS_SHOWN if k in stats],
+        "| frames | mean | std | mean of each example's min | mean of each example's max |",
+        "|---|---|---|---|---|",
+        *[f"| {label} | {m.mean:.3f} | {m.std:.3f} | {m.mean_min:.3f} | {m.mean_max:.3f} |"
+          for label, m in ((label, stats.of(quantity, notes)) for label, quantity, notes in _STATS_SHOWN)],
         "",
         "## Sources",
         "",

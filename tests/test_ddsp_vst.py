@@ -15,6 +15,7 @@ from nas.data.power import compute_power
 from nas.pitch import SURE_PITCH
 from nas.pitch.tracker import track_pitch
 from nas.resample import resample
+from nas.store.datasets import load_statistics
 from tests.conftest import DEMO_MODELS, REPO, demo_audio
 
 FEATURE_MODEL = REPO / "tests" / "data" / "ddsp-vst" / "extract_features_micro.tflite"
@@ -78,7 +79,7 @@ def exported(tmp_path_factory):
     from nas.models.saved import load_model
 
     model, summary = load_model(VST_MODEL)
-    statistics = json.loads((DEMO_MODELS / "statistics.json").read_text())
+    statistics = load_statistics(DEMO_MODELS)
     result = ddsp_vst.export(model, statistics, summary.sample_rate, tmp_path_factory.mktemp("vst"), "demo-violin")
     return model, summary, result
 

@@ -10,6 +10,7 @@ from nas import ddsp_api
 from nas.config.presets import train_config
 from nas.models.harmonic import harmonic_class
 from nas.models.synthesizer import Synthesizer
+from nas.store.artifacts import DatasetStatistics
 
 
 @pytest.mark.parametrize("preset, output_norm, decoder_parameters", [
@@ -202,8 +203,13 @@ def test_the_reverb_steps_slower_but_starts_as_ddsps():
 def test_standardised_inputs_are_the_dataset_statistics_scaled_like_ddsps_features():
     from nas.models.decoders import input_stats
 
-    stats = input_stats({"mean_loudness": -20.0, "std_loudness": 16.0, "mean_power": -40.0, "std_power": 8.0,
-                         "mean_pitch": 76.2, "std_pitch": 12.7})
+    def moments(mean, std):
+        return {"mean": mean, "std": std, "min": 0, "max": 0, "mean_min": 0, "mean_max": 0}
+
+    quantiles = {"quantiles": [0.0], "references": [0.0]}
+    stats = input_stats(DatasetStatistics(
+        loudness=moments(-20.0, 16.0), power=moments(-40.0, 8.0), pitch=moments(76.2, 12.7),
+        loudness_note=moments(0, 1), power_note=moments(0, 1), pitch_note=moments(0, 1), loudness_quantiles=quantiles))
     assert stats["ld_scaled"] == pytest.approx((0.75, 0.2)) and stats["f0_scaled"] == pytest.approx((0.6, 0.1))
     assert stats["pw_scaled"] == pytest.approx((0.5, 0.1))
     config = train_config("cnn-tiny").model

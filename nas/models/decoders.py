@@ -10,6 +10,7 @@ from nas import ddsp_api
 from nas.constants import LEVELS, NORMALIZE_EPS
 
 from ..config.presets import ModelConfig
+from ..store.artifacts import DatasetStatistics
 
 
 def input_keys(config: ModelConfig) -> tuple[str, str]:
@@ -87,15 +88,14 @@ def _dilated_cnn_class():
     return DilatedCnnDecoder
 
 
-def input_stats(statistics: dict) -> dict[str, tuple[float, float]]:
+def input_stats(statistics: DatasetStatistics) -> dict[str, tuple[float, float]]:
     """(mean, std) of ld_scaled, pw_scaled and f0_scaled over all frames, from a dataset's
     ddsp statistics (loudness and power in dB, pitch in MIDI), in the decoder's input scales."""
     preprocessing = ddsp_api.preprocessing()
-    return {**{scaled: (statistics[f"mean_{name}"] / preprocessing.DB_RANGE + 1.0,
-                        statistics[f"std_{name}"] / preprocessing.DB_RANGE)
+    return {**{scaled: (statistics.of(name).mean / preprocessing.DB_RANGE + 1.0,
+                        statistics.of(name).std / preprocessing.DB_RANGE)
                for name, scaled in (("loudness", "ld_scaled"), ("power", "pw_scaled"))},
-            "f0_scaled": (statistics["mean_pitch"] / preprocessing.F0_RANGE,
-                          statistics["std_pitch"] / preprocessing.F0_RANGE)}
+            "f0_scaled": (statistics.pitch.mean / preprocessing.F0_RANGE, statistics.pitch.std / preprocessing.F0_RANGE)}
 
 
 def build_decoder(config: ModelConfig, input_stats: dict | None = None):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.constants import DB_RANGE
+from nas.store.artifacts import DatasetStatistics
 
 QUIET_DB = 20.0  # ddsp's "quiet" attenuation between notes
 
@@ -21,10 +22,11 @@ class Adjustment:
     loudness_offset_db: float = 0.0
 
     @classmethod
-    def toward(cls, statistics: dict, note_midi: float, note_db: float, level: str = "loudness") -> "Adjustment":
+    def toward(cls, statistics: DatasetStatistics, note_midi: float, note_db: float,
+               level: str = "loudness") -> "Adjustment":
         """From the mean MIDI pitch and level (`loudness` or `power`, dB) of the input's note frames."""
-        return cls(int(np.round((statistics["mean_pitch_note"] - note_midi) / 12.0)),
-                   float(statistics[f"mean_{level}_note"] - note_db))
+        return cls(int(np.round((statistics.pitch_note.mean - note_midi) / 12.0)),
+                   float(statistics.of(level, notes=True).mean - note_db))
 
     def __call__(self, f0_hz: np.ndarray, level_db: np.ndarray,
                  notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.constants import LEVELS
+from nas.store.artifacts import DatasetStatistics
 
 log = logging.getLogger(__name__)
 DRUM_CHANNEL = 9  # General MIDI's channel 10: percussion, not pitches
@@ -47,15 +48,15 @@ class Note:
     channel: int
 
 
-def level_range(statistics: dict, level: str = "loudness") -> tuple[float, float, float]:
+def level_range(statistics: DatasetStatistics, level: str = "loudness") -> tuple[float, float, float]:
     """(silence, quiet note, loud note) in dB from a dataset's statistics: loudness from the
     quantiles of note loudness; power, which has no quantiles, from the mean extremes of
     note power, the range DDSP-VST maps MIDI velocity to."""
     if level == "power":
-        return tuple(float(statistics[k]) for k in ("mean_min_power", "mean_min_power_note", "mean_max_power_note"))
-    table = statistics["loudness_quantiles"]
-    quiet, loud = np.interp([QUIET_QUANTILE, LOUD_QUANTILE], table["references"], table["quantiles"])
-    return float(statistics["mean_min_loudness"]), float(quiet), float(loud)
+        return statistics.power.mean_min, statistics.power_note.mean_min, statistics.power_note.mean_max
+    table = statistics.loudness_quantiles
+    quiet, loud = np.interp([QUIET_QUANTILE, LOUD_QUANTILE], table.references, table.quantiles)
+    return statistics.loudness.mean_min, float(quiet), float(loud)
 
 
 def read_midi(path: Path) -> tuple[list[Note], list[tuple[float, int, float]]]:
@@ -91,11 +92,11 @@ def read_midi(path: Path) -> tuple[list[Note], list[tuple[float, int, float]]]:
     return sorted(sounding, key=lambda n: (n.start, n.pitch)), bends
 
 
-def midi_controls(path: Path, control_rate: int, statistics: dict, playing: Playing = Playing(),
+def midi_controls(path: Path, control_rate: int, statistics: DatasetStatistics, playing: Playing = Playing(),
                   level: str = "loudness") -> dict:
     """f0_hz and the level (`loudness_db` or `power_db`) of each control frame."""
     notes, bends = read_midi(path)
-    low, high = (int(round(statistics[f"{end}_pitch_note"])) for end in ("min", "max"))
+    low, high = round(statistics.pitch_note.min), round(statistics.pitch_note.max)
     outside = [n.pitch for n in notes if not low <= n.pitch <= high]
     if outside:
         log.warning("%s: %d of its %d notes lie outside the notes the model learnt (MIDI %d to %d): %s", path,

@@ -35,6 +35,7 @@ from nas.atomic import atomic_path
 from nas.config.presets import ModelConfig
 from nas.constants import NORMALIZE_EPS, SAMPLE_RATE
 from nas.models.weights import engine_weights
+from nas.store.artifacts import DatasetStatistics
 
 FRAME_RATE = 50  # the plugin calls the model every 320 samples at 16 kHz
 STATE_SIZE = 512  # floats the plugin carries from one call to the next
@@ -155,14 +156,13 @@ def to_tflite(model) -> bytes:
         return converter.convert()
 
 
-def metadata(statistics: dict, config: ModelConfig) -> dict:
+def metadata(statistics: DatasetStatistics, config: ModelConfig) -> dict:
     """What ddsp's exporter writes: the dataset's note ranges (the plugin reads the Hz and
     power ones, and `export_time` as the model's identity) and the model's shape."""
-    low, high = (float(statistics[f"mean_{end}_pitch_note"]) for end in ("min", "max"))
+    low, high = statistics.pitch_note.mean_min, statistics.pitch_note.mean_max
     return {"mean_min_pitch_note": low, "mean_max_pitch_note": high,
             "mean_min_pitch_note_hz": float(_midi_to_hz(low)), "mean_max_pitch_note_hz": float(_midi_to_hz(high)),
-            "mean_min_power_note": float(statistics["mean_min_power_note"]),
-            "mean_max_power_note": float(statistics["mean_max_power_note"]),
+            "mean_min_power_note": statistics.power_note.mean_min, "mean_max_power_note": statistics.power_note.mean_max,
             "version": f"nas {__version__}", "export_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "num_harmonics": config.n_harmonics, "num_noise_amps": config.n_noise_bands,
             "frame_rate": config.control_rate, "frame_size": 1024, "sample_rate": SAMPLE_RATE}
@@ -185,7 +185,7 @@ class VstExport:
     bytes: int
 
 
-def export(model, statistics: dict, sample_rate: int, out: Path, name: str) -> VstExport:
+def export(model, statistics: DatasetStatistics, sample_rate: int, out: Path, name: str) -> VstExport:
     """`out/<name>.tflite` and `out/<name>.reverb_ir_<rate>_hz.wav`; RuleError (and nothing
     written) for a model the plugin could not play."""
     import soundfile as sf

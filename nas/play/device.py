@@ -20,13 +20,14 @@ import numpy as np
 
 from nas.engine.engine import Engine
 from nas.play.live import CENTRED, LiveTransfer
+from nas.store.artifacts import DatasetStatistics
 
 
 class PlayError(RuntimeError):
     """No audio device to play on; the message says which and why."""
 
 
-def _warm(engine: Engine, statistics: dict, block: int, lookahead: int, rate: int) -> None:
+def _warm(engine: Engine, statistics: DatasetStatistics, block: int, lookahead: int, rate: int) -> None:
     """Compile the engine's kernels and trace the tracker on a throwaway stream."""
     warm = LiveTransfer(engine, statistics, block, lookahead, rate=rate)
     out = np.zeros(block, np.float32)
@@ -86,8 +87,8 @@ def device_rate(output_device=None) -> int:
         raise PlayError(f"no output device {output_device!r} ({error}); `nas play --list-devices` lists them") from None
 
 
-def play(engine: Engine, statistics: dict, block: int, seconds: float | None, lookahead: int = CENTRED,
-         input_device=None, output_device=None, source: np.ndarray | None = None,
+def play(engine: Engine, statistics: DatasetStatistics, block: int, seconds: float | None,
+         lookahead: int = CENTRED, input_device=None, output_device=None, source: np.ndarray | None = None,
          record: Path | None = None, on_status=None, ahead: int | None = None, rate: int | None = None,
          input_channel: int = 0) -> Played:
     """Play until `seconds` (default: the source's length; without a source, until interrupted),

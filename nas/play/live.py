@@ -38,6 +38,7 @@ from nas.play.model import load_engine, run_paths, run_statistics
 from nas.play.rates import Resampler
 from nas.play.transfer import read_source
 from nas.spectrum import periodic_hann
+from nas.store.artifacts import DatasetStatistics
 
 CENTRED = FRAME_SIZE // 2  # the offline features' lookahead: the pitch window's centre
 PITCH_EVERY = 4  # control frames a pitch track holds for
@@ -109,7 +110,8 @@ class LiveAdjust:
     """The transfer's adjustment toward the dataset (`nas.play.adjust`), from the note
     frames heard so far, held once `settle_s` of notes have been heard."""
 
-    def __init__(self, statistics: dict, control_rate: int, settle_s: float = 2.0, level: str = "loudness"):
+    def __init__(self, statistics: DatasetStatistics, control_rate: int, settle_s: float = 2.0,
+                 level: str = "loudness"):
         self.statistics = statistics
         self.level = level
         self.settle = int(settle_s * control_rate)
@@ -143,7 +145,7 @@ class LiveTransfer:
     the conversions' filter delays included; `latency` adds the block gathered before it
     is processed: what a listener hears."""
 
-    def __init__(self, engine: Engine, statistics: dict, block: int, lookahead: int = CENTRED,
+    def __init__(self, engine: Engine, statistics: DatasetStatistics, block: int, lookahead: int = CENTRED,
                  pitch_every: int = PITCH_EVERY, rate: int | None = None):
         self.rate = rate or engine.sample_rate
         self.features = LiveFeatures(engine.control_rate, lookahead, pitch_every=pitch_every, level=engine.level)

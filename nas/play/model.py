@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nas.engine.engine import Engine
 from nas.locations import location
+from nas.store.artifacts import DatasetStatistics
 from nas.store.datasets import load_statistics
 from nas.store.names import WEIGHTS_FILE
 from nas.store.runs import RunLayout, model_summary, run_of
@@ -25,7 +26,7 @@ def run_paths(model: Path) -> tuple[Path, dict]:
     return layout.dir, json.loads(layout.config.read_text())
 
 
-def run_statistics(config: dict) -> dict:
+def run_statistics(config: dict) -> DatasetStatistics:
     """The statistics of the dataset a run (its config.json) was trained on."""
     return load_statistics(location(config["dataset"]["dir"]))
 

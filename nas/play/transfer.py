@@ -27,7 +27,7 @@ from nas.play.adjust import Adjustment, Transferred
 from nas.play.model import load_engine, run_paths
 from nas.play.rates import check_rate, convert
 from nas.resample import resample
-from nas.store.artifacts import DatasetMeta
+from nas.store.artifacts import DatasetMeta, DatasetStatistics
 from nas.store.datasets import load_metadata, load_statistics
 
 SILENT_PEAK = 1e-4
@@ -88,7 +88,7 @@ def _pitch(audio_16k: np.ndarray, metadata: DatasetMeta, times: np.ndarray) -> t
     return np.interp(times, frame_times, track.f0_hz), np.interp(times, frame_times, track.confidence)
 
 
-def adjust(features: dict, statistics: dict, level: str = "loudness") -> tuple[dict, Adjustment]:
+def adjust(features: dict, statistics: DatasetStatistics, level: str = "loudness") -> tuple[dict, Adjustment]:
     """Octave shift and level offset toward the dataset (ddsp statistics, note frames):
     `f0_hz` and the level (`loudness_db` or `power_db`)."""
     key = LEVELS[level][0]

@@ -331,6 +331,49 @@ class WandbRecord(Frozen):
         write_json(path, self.model_dump(exclude_none=True))  # the keys it has, as the files always had
 
 
+class Moments(Frozen):
+    """ddsp's figures of one quantity's frames: over all of them, and the mean over examples
+    of each example's extremes."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    mean_min: float
+    mean_max: float
+
+
+class LoudnessQuantiles(Frozen):
+    """ddsp's quantile transform of note loudness: its quantiles (dB) and their references."""
+
+    quantiles: list[float]
+    references: list[float]
+
+
+class DatasetStatistics(Frozen):
+    """A dataset's `statistics.json`: ddsp's statistics of pitch (MIDI), power and loudness
+    (dB) over every frame and over the frames of notes. The file keeps ddsp's flat keys
+    (`mean_pitch`, `std_power_note`, ...)."""
+
+    pitch: Moments
+    pitch_note: Moments
+    power: Moments
+    power_note: Moments
+    loudness: Moments
+    loudness_note: Moments
+    loudness_quantiles: LoudnessQuantiles
+
+    def of(self, quantity: str, notes: bool = False) -> Moments:
+        """`pitch`, `power` or `loudness` (a model's level), over all frames or notes'."""
+        return getattr(self, f"{quantity}_note" if notes else quantity)
+
+    @classmethod
+    def from_flat(cls, flat: dict) -> DatasetStatistics:
+        quantities = [name for name in cls.model_fields if name != "loudness_quantiles"]
+        return cls(**{name: {part: flat[f"{part}_{name}"] for part in Moments.model_fields} for name in quantities},
+                   loudness_quantiles=flat["loudness_quantiles"])
+
+
 @dataclass(frozen=True)
 class MetricsRow:
     """A row of a run's `metrics.parquet`: what the training loop logged at a step. NaN where

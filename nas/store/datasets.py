@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..locations import is_remote, location
-from .artifacts import DatasetMeta
+from .artifacts import DatasetMeta, DatasetStatistics
 
 DATASET_FILE = "dataset.json"
 STATISTICS_FILE = "statistics.json"
@@ -113,8 +113,8 @@ def load_metadata(dataset_dir: Path) -> DatasetMeta:
     return DatasetMeta.model_validate(json.loads(_read_text(DatasetFiles(location(dataset_dir)).metadata)))
 
 
-def load_statistics(dataset_dir: Path) -> dict:
-    return json.loads(_read_text(DatasetFiles(location(dataset_dir)).statistics))
+def load_statistics(dataset_dir: Path) -> DatasetStatistics:
+    return DatasetStatistics.from_flat(json.loads(_read_text(DatasetFiles(location(dataset_dir)).statistics)))
 
 
 def published_version(data_root: Path, name: str, version: str) -> Path:

@@ -19,7 +19,7 @@ from nas.models.saved import WEIGHTS, write_weights
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
 from nas.plots import plot_loss_curve, plot_spectrograms
 from nas.progress import clock, progress
-from nas.store.artifacts import DatasetMeta, FinalLosses, RunSummary
+from nas.store.artifacts import DatasetMeta, DatasetStatistics, FinalLosses, RunSummary
 from nas.store.cache import Checkpoints
 from nas.store.datasets import load_metadata, load_statistics
 from nas.store.names import MODEL_FILE
@@ -68,7 +68,7 @@ class Trainer:
     """Model, optimiser and compiled step, built in a strategy's scope."""
 
     def __init__(self, config: TrainConfig, metadata: DatasetMeta, strategy: tf.distribute.Strategy | None = None,
-                 statistics: dict | None = None):
+                 statistics: DatasetStatistics | None = None):
         """statistics: the dataset's (statistics.json), which set the decoder's input scales."""
         self.config = config
         self.strategy = strategy or default_strategy()
@@ -88,7 +88,7 @@ class Trainer:
             if statistics and hasattr(self.model.harmonic, "lowest_hz"):
                 # Its lowest f0 (MIDI over the train split), a hair under for rounding: batches
                 # that stay above it are synthesised without the harmonics that stay silent.
-                self.model.harmonic.lowest_hz = 0.999 * 440.0 * 2.0 ** ((statistics["min_pitch"] - 69.0) / 12.0)
+                self.model.harmonic.lowest_hz = 0.999 * 440.0 * 2.0 ** ((statistics.pitch.min - 69.0) / 12.0)
             self.model.build_variables()
             self.schedule = learning_rate_schedule(optim)
             self.optimizer = tf.keras.optimizers.Adam(self.schedule)
