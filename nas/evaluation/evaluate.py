@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -33,13 +34,13 @@ from nas.store.datasets import load_metadata
 from nas.store.names import METRICS_FILE, REPORT_FILE, TABLE_FILE
 
 from .history import append_history, latest_evaluation, previous_model
-from .metrics import aggregate, regressions, score_example
+from .metrics import Tracks, aggregate, regressions, score_example
 from .report import write_report
 
 log = logging.getLogger(__name__)
 
 BATCH = 8
-RAW_KEYS = ("f0_hz", "f0_confidence", "loudness_db")
+RAW_KEYS = tuple(f.name for f in fields(Tracks))  # a record's, kept beside the preprocessed batch
 
 
 def _examples(dataset_dir: Path, split: str, metadata: DatasetMeta, preprocessor) -> tf.data.Dataset:
@@ -83,11 +84,11 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
         for i in range(len(audio)):
             index = len(rows)
             loss = float(loss_fn(original[i:i + 1], audio[i:i + 1]))
-            reference = {k: batch[f"record_{k}"][i].numpy() for k in RAW_KEYS}
+            reference = Tracks(*(batch[f"record_{k}"][i].numpy() for k in RAW_KEYS))
             scores, tracks = score_example(index, reference, audio[i], loss, metadata)
             rows.append(scores)
             if index < listen:
-                listened.append(_listening(staging / "listen", index, original[i], audio[i], reference, tracks,
+                listened.append(_listening(staging, index, original[i], audio[i], reference, tracks,
                                            metadata))
             if len(rows) % 10 == 0 or len(rows) == total:
                 log.info("evaluated %d/%d examples (%.1f s)", len(rows), total, time.perf_counter() - started)
@@ -117,16 +118,18 @@ def evaluate(model_dir: Path, dataset_dir: Path, evaluations_dir: Path, history:
     return result
 
 
-def _listening(folder: Path, index: int, original: np.ndarray, audio: np.ndarray, reference: dict,
-               tracks: dict, metadata: DatasetMeta) -> Listening:
+def _listening(folder: Path, index: int, original: np.ndarray, audio: np.ndarray, reference: Tracks,
+               tracks: Tracks, metadata: DatasetMeta) -> Listening:
+    """Writes one example's WAVs and plots into the evaluation folder's listen/."""
     stem = f"{index:03d}"
-    files = {"original": f"{stem}-original.wav", "resynthesis": f"{stem}-resynthesis.wav",
-             "spectrogram": f"{stem}-spectrogram.png", "features": f"{stem}-features.png"}
-    for kind, signal in (("original", original), ("resynthesis", audio)):
-        write_wav(folder / files[kind], signal, metadata.sample_rate)
-    plot_spectrograms(original, audio, metadata.sample_rate, folder / files["spectrogram"], title=f"example {index}")
-    plot_feature_tracks(metadata.frame_rate, {
-        "f0 (Hz)": (reference["f0_hz"], tracks["f0_hz"]),
-        "loudness (dB)": (reference["loudness_db"], tracks["loudness_db"])},
-        folder / files["features"], title=f"example {index}")
-    return Listening(example=index, **{k: f"listen/{v}" for k, v in files.items()})
+    heard = Listening(example=index, original=f"listen/{stem}-original.wav",
+                      resynthesis=f"listen/{stem}-resynthesis.wav", spectrogram=f"listen/{stem}-spectrogram.png",
+                      features=f"listen/{stem}-features.png")
+    for file, signal in ((heard.original, original), (heard.resynthesis, audio)):
+        write_wav(folder / file, signal, metadata.sample_rate)
+    plot_spectrograms(original, audio, metadata.sample_rate, folder / heard.spectrogram,
+                      title=f"example {index}")
+    plot_feature_tracks(metadata.frame_rate, {"f0 (Hz)": (reference.f0_hz, tracks.f0_hz),
+                                              "loudness (dB)": (reference.loudness_db, tracks.loudness_db)},
+                        folder / heard.features, title=f"example {index}")
+    return heard

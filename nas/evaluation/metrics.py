@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from nas.data.loudness import compute_loudness
@@ -26,6 +28,16 @@ LOWER_IS_WORSE = ("rpa",)
 
 def cents(estimate_hz: np.ndarray, reference_hz: np.ndarray) -> np.ndarray:
     return 1200.0 * np.log2(np.maximum(estimate_hz, 1e-3) / np.maximum(reference_hz, 1e-3))
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """A signal's f0 (Hz), its confidence and its loudness (dB) at the dataset's frame rate:
+    a record's, or a resynthesis' as scoring measures it."""
+
+    f0_hz: np.ndarray
+    f0_confidence: np.ndarray
+    loudness_db: np.ndarray
 
 
 class ExampleScores(Frozen):
@@ -54,7 +66,7 @@ def pitch_scores(f0_reference: np.ndarray, confidence: np.ndarray, f0_estimate: 
             "rpa": float((error < RPA_CENTS).mean()) if frames else float("nan")}
 
 
-def resynthesis_tracks(audio: np.ndarray, metadata: DatasetMeta) -> dict[str, np.ndarray]:
+def resynthesis_tracks(audio: np.ndarray, metadata: DatasetMeta) -> Tracks:
     """f0, confidence and loudness of audio at the dataset's frame rate and settings."""
     rate = metadata.sample_rate
     audio_16k = audio if rate == CREPE_RATE else resample(audio, rate, CREPE_RATE)
@@ -62,19 +74,18 @@ def resynthesis_tracks(audio: np.ndarray, metadata: DatasetMeta) -> dict[str, np
     track = track_pitch(audio_16k, hop_for_frame_rate(metadata.frame_rate), crepe.model, crepe.viterbi,
                         metadata.centered)
     loudness = compute_loudness(audio, rate, metadata.frame_rate, centered=metadata.centered)
-    return {"f0_hz": track.f0_hz, "f0_confidence": track.confidence, "loudness_db": loudness}
+    return Tracks(track.f0_hz, track.confidence, loudness)
 
 
-def score_example(example: int, reference: dict, resynthesis: np.ndarray, spectral_loss: float,
-                  metadata: DatasetMeta) -> tuple[ExampleScores, dict]:
-    """reference: a record's f0_hz, f0_confidence, loudness_db at the frame rate.
-    Returns the scores and the resynthesis' tracks (for plots)."""
+def score_example(example: int, reference: Tracks, resynthesis: np.ndarray, spectral_loss: float,
+                  metadata: DatasetMeta) -> tuple[ExampleScores, Tracks]:
+    """reference: a record's tracks. Returns the scores and the resynthesis' tracks (for plots)."""
     tracks = resynthesis_tracks(resynthesis, metadata)
-    n = min(len(reference["loudness_db"]), len(tracks["loudness_db"]))
-    loudness_error = np.abs(tracks["loudness_db"][:n] - reference["loudness_db"][:n])
+    n = min(len(reference.loudness_db), len(tracks.loudness_db))
+    loudness_error = np.abs(tracks.loudness_db[:n] - reference.loudness_db[:n])
     scores = ExampleScores(example=example, spectral_loss=float(spectral_loss),
                            loudness_mae_db=float(loudness_error.mean()),
-                           **pitch_scores(reference["f0_hz"], reference["f0_confidence"], tracks["f0_hz"]))
+                           **pitch_scores(reference.f0_hz, reference.f0_confidence, tracks.f0_hz))
     return scores, tracks
 
 
