@@ -248,7 +248,8 @@ def test_played_the_plugins_way_it_sounds_as_nas_plays_it(exported, feature_mode
     from nas.models.synthesizer import make_spectral_loss
 
     model, summary, result = exported
-    engine = Engine(summary.model_dump(mode="json"), {**engine_weights(model), "reverb.ir": np.zeros(1, np.float32)})
+    engine = Engine(summary.model, summary.sample_rate, {**engine_weights(model), "reverb.ir": np.zeros(1, np.float32)},
+                    seed=summary.seed)
     loss = make_spectral_loss(LossConfig())
     plugin_loss = ours_loss = 0.0
     for clip in (_held_back(*part) for part in HELD_BACK):

@@ -1,6 +1,7 @@
 """The CPU engine against the TensorFlow model, and the exports against TensorFlow."""
 
 import json
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ def test_engine_decoders_and_synth_match_tensorflow(preset, settings):
     rng = tf.random.Generator.from_seed(1)
     for variable in model.trainable_variables:
         variable.assign_add(rng.normal(variable.shape, stddev=0.05))
-    engine = Engine({"model": config.model_dump(mode="json"), "sample_rate": 16000}, engine_weights(model))
+    engine = Engine(config, 16000, engine_weights(model))
     example = example_controls()
     assert relative_difference([engine_difference(model, engine, example)]) < ENGINE_AUDIO_TOLERANCE
 
@@ -88,10 +89,11 @@ def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
     numpy_raw = Engine.load(trained_run.export).decode(*args)
     onnx_raw = Engine.load(trained_run.export, "decoder.onnx").decode(*args)
     int8_raw = Engine.load(trained_run.export, "decoder.int8.onnx").decode(*args)
-    head_range = np.ptp(np.concatenate([v.ravel() for v in numpy_raw.values()]))
-    for key in numpy_raw:
-        assert np.abs(numpy_raw[key] - onnx_raw[key]).max() < FLOAT_TOLERANCE
-        error = np.abs(numpy_raw[key] - int8_raw[key]).mean()
+    groups = [(f.name, *(getattr(raw, f.name) for raw in (numpy_raw, onnx_raw, int8_raw))) for f in fields(numpy_raw)]
+    head_range = np.ptp(np.concatenate([ours.ravel() for _, ours, _, _ in groups]))
+    for key, ours, onnx, int8 in groups:
+        assert np.abs(ours - onnx).max() < FLOAT_TOLERANCE
+        error = np.abs(ours - int8).mean()
         if key == "amps":
             # One channel sharing the head's int8 scale with 125 others: a few steps of that
             # scale are a large share of its own small range (correlation 0.87-0.99 and errors
@@ -101,8 +103,8 @@ def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
             # is judged where it matters, by the int8 spectral loss above.
             assert error < 0.03 * head_range
         else:  # seen: correlation 0.996-0.999, mean error 0.4-10% of the range
-            assert np.corrcoef(numpy_raw[key].ravel(), int8_raw[key].ravel())[0, 1] > 0.9
-            assert error < 0.2 * np.ptp(numpy_raw[key])
+            assert np.corrcoef(ours.ravel(), int8.ravel())[0, 1] > 0.9
+            assert error < 0.2 * np.ptp(ours)
 
 
 def test_engine_renders_any_length_and_rejects_mismatched_controls(trained_run, prepared):

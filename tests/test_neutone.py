@@ -16,7 +16,7 @@ def demo_engine():
     from nas.models.saved import load_model
 
     model, summary = load_model(DEMO_MODELS / "frame")
-    return Engine(summary.model_dump(mode="json"), engine_weights(model)), summary
+    return Engine(summary.model, summary.sample_rate, engine_weights(model), seed=summary.seed), summary
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_a_power_model_plays_in_buffers_that_end_inside_its_hops(tmp_path):
     from nas.resample import resample
 
     model, summary = load_model(DEMO_MODELS / "ddsp-vst")
-    engine = Engine(summary.model_dump(mode="json"), engine_weights(model))
+    engine = Engine(summary.model, summary.sample_rate, engine_weights(model), seed=summary.seed)
     assert delay_samples(engine.hop) == 512 + 320
     bundle(engine, tmp_path / "bundle.npz", "demo-violin", summary.model_version)
     t = np.arange(400) / 50

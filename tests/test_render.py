@@ -91,11 +91,11 @@ def test_midi_controls_follow_bends_and_the_dataset_s_loudness(tmp_path):
     statistics = DatasetStatistics.from_flat(json.loads((DEMO_MODELS / "statistics.json").read_text()))
     bent = midi_controls(_midi(tmp_path / "bent.mid", bend=4096), 250, statistics)  # half of +2 semitones
     plain = midi_controls(_midi(tmp_path / "plain.mid"), 250, statistics)
-    assert np.allclose(1200 * np.log2(bent["f0_hz"] / plain["f0_hz"]), 100, atol=0.1)
-    loud = plain["loudness_db"][int(0.3 * 250)]  # the first note, velocity 110, after its attack
+    assert np.allclose(1200 * np.log2(bent.f0_hz / plain.f0_hz), 100, atol=0.1)
+    loud = plain.level_db[int(0.3 * 250)]  # the first note, velocity 110, after its attack
     note_loudness = np.asarray(statistics.loudness_quantiles.quantiles)
     assert note_loudness.min() <= loud <= note_loudness.max()  # where the dataset's notes are
-    assert plain["loudness_db"][-1] < loud - 20  # released to the dataset's silence
+    assert plain.level_db[-1] < loud - 20  # released to the dataset's silence
 
 
 def test_features_render_and_bad_files_are_named(demo_run, prepared, tmp_path, capsys):

@@ -24,7 +24,7 @@ def _model(norm: str, **settings) -> tuple[Synthesizer, Engine]:
     rng = tf.random.Generator.from_seed(1)
     for variable in model.trainable_variables:
         variable.assign_add(rng.normal(variable.shape, stddev=0.05))
-    return model, Engine({"model": config.model_dump(mode="json"), "sample_rate": 16000}, engine_weights(model))
+    return model, Engine(config, 16000, engine_weights(model))
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +65,9 @@ def test_the_noise_is_the_model_s_whatever_was_played_before():
     first = engine.render(f0, loudness)
     StreamingEngine(engine).render(f0[:100], loudness[:100], 128)
     assert np.array_equal(engine.render(f0, loudness), first)
-    again = Engine({**engine.model}, engine_weights(model))
+    again = Engine(engine.config, engine.sample_rate, engine_weights(model), seed=engine.seed)
     assert np.array_equal(again.render(f0, loudness), first)
-    reseeded = Engine({**engine.model, "seed": 7}, engine_weights(model))
+    reseeded = Engine(engine.config, engine.sample_rate, engine_weights(model), seed=7)
     noise, other = (e.synthesize(e.decode(f0, loudness), f0).noise for e in (engine, reseeded))
     # another seed's noise is another draw: uncorrelated (a max-difference threshold failed on
     # some random initial weights, whose filter made the two noises' peaks close)
@@ -100,7 +100,7 @@ shapes = {"input_conv": (3, 2, 8), "input.mean": (2,), "input.std": (2,), "dense
 shapes |= {f"res{i}.{k}": s for i in range(6) for k, s in (("conv", (3, 8, 8)), ("scale", (8,)), ("shift", (8,)))}
 weights = {k: (0.1 * rng.standard_normal(s)).astype(np.float32) for k, s in shapes.items()}
 weights["input.std"] = np.ones(2, np.float32)
-stream = StreamingEngine(Engine({"model": config.model_dump(mode="json"), "sample_rate": 16000}, weights))
+stream = StreamingEngine(Engine(config, 16000, weights))
 f0, loudness = np.full(20000, 440, np.float32), np.full(20000, -30, np.float32)
 for block in (32, 4096):
     stream.reset()
@@ -161,7 +161,7 @@ def test_the_demo_model_s_engine_and_stream_match_tensorflow(norm):
 
     model, summary = load_model(DEMO_MODELS / norm)
     assert summary.model.norm == norm
-    engine = Engine(summary.model_dump(mode="json"), engine_weights(model))
+    engine = Engine(summary.model, summary.sample_rate, engine_weights(model), seed=summary.seed)
     f0, loudness = _demo_controls(4.0)
     ld, f0_scaled = scale_inputs(f0, loudness)
     example = {"f0_hz": f0[:, None], "loudness_db": loudness[:, None], "ld_scaled": ld[:, None],

@@ -154,7 +154,7 @@ def test_transfer_tracks_with_the_datasets_own_method(prepared, tmp_path, monkey
     sf.write(tmp_path / "tone.wav", _step_tone(220.0, 330.0, step_s=1.0, secs=2.0), RATE)
     features, rate = transfer.analyse(tmp_path / "tone.wav", RATE, metadata, control_rate=250)
     assert rate == RATE
-    f0, times = features["f0_hz"], np.arange(len(features["f0_hz"])) / 250
-    assert len(f0) == 500 and features["notes"].mean() > 0.9
+    f0, times = features.f0_hz, np.arange(len(features.f0_hz)) / 250
+    assert len(f0) == 500 and features.notes.mean() > 0.9
     np.testing.assert_allclose(f0[(times > 0.2) & (times < 0.8)], 220.0, rtol=0.01)
     np.testing.assert_allclose(f0[(times > 1.2) & (times < 1.8)], 330.0, rtol=0.01)

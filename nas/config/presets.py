@@ -173,10 +173,12 @@ def train_config(preset: str = "cnn-tiny", overrides: dict | None = None, recipe
             _set_dotted(tree, dotted, value)
         except KeyError:
             raise ValueError(f"override {dotted!r}: no such setting") from None
-    optim = tree["optim"]
-    if optim["schedule"] == "cosine" and "optim.decay_steps" not in settings and isinstance(tree["steps"], int):
-        optim["decay_steps"] = max(1, tree["steps"] - optim["warmup_steps"])
-    return TrainConfig.model_validate(tree)
+    config = TrainConfig.model_validate(tree)
+    optim = config.optim
+    if optim.schedule == "cosine" and "optim.decay_steps" not in settings and isinstance(config.steps, int):
+        decay = max(1, config.steps - optim.warmup_steps)  # the cosine spans the steps after the warm-up
+        config = config.model_copy(update={"optim": optim.model_copy(update={"decay_steps": decay})})
+    return config
 
 
 def resolve_training(training, settings: dict | None = None) -> TrainConfig:

@@ -70,9 +70,8 @@ def split_chunk(features: dict[str, np.ndarray], sample_rate: int, frame_rate: i
     hops = {k: round(hop_secs * r) for k, r in rates.items()}
     frame_size = round(example_secs * frame_rate) + (1 if centered else 0)
     frame_hop = round(hop_secs * frame_rate)
-    counts = [len(windows(len(features["audio"]), sizes["audio"], hops["audio"])),
-              len(windows(len(features["audio_16k"]), sizes["audio_16k"], hops["audio_16k"])),
-              len(windows(len(features["f0_hz"]), frame_size, frame_hop))]
+    counts = [len(windows(len(features[k]), sizes[k], hops[k])) for k in rates]
+    counts.append(len(windows(len(features["f0_hz"]), frame_size, frame_hop)))
     examples = []
     for i in range(min(counts)):
         example = {k: features[k][i * hops[k]: i * hops[k] + sizes[k]] for k in rates}

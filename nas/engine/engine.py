@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from nas.config.presets import ModelConfig
 from nas.constants import DB_RANGE, F0_RANGE
+from nas.store.artifacts import RunSummary
 from nas.store.names import MODEL_FILE, WEIGHTS_FILE
 
 from . import decoder as decoders
@@ -114,14 +114,12 @@ class SynthTimings:
 
 
 class Engine:
-    """seed: the noise sequence's (default: the model's training seed, 0 for models that
-    did not record it)."""
+    """config: the decoder's and the synthesis' settings (model.json's `model`); seed: the
+    noise sequence's (the model's training seed, 0 for models that did not record it)."""
 
-    def __init__(self, model: dict, weights: dict, decoder=None, seed: int | None = None):
-        self.model = model
-        # the decoder's and the synthesis' settings (model.json's `model`)
-        self.config = config = ModelConfig.model_validate(model["model"])
-        self.sample_rate = int(model["sample_rate"])
+    def __init__(self, config: ModelConfig, sample_rate: int, weights: dict, decoder=None, seed: int = 0):
+        self.config = config
+        self.sample_rate = sample_rate
         self.control_rate = config.control_rate
         if self.sample_rate % self.control_rate:
             raise ValueError(f"control rate {self.control_rate} does not divide {self.sample_rate} Hz")
@@ -130,7 +128,7 @@ class Engine:
         self.level = config.level  # which feature `decode` and `render` take as the level
         self.decoder = decoder or decoders.build(config, weights)
         self.reverb = Reverb(weights["reverb.ir"])
-        self.seed = int(model.get("seed", 0) if seed is None else seed)
+        self.seed = seed
         self._noise_table = None
         _reuse_freed_memory()
 
@@ -139,11 +137,11 @@ class Engine:
         """decoder: "numpy", the name of an ONNX file in the export folder, or a function
         (ld_scaled, f0_scaled) -> raw outputs (another runtime's: nas.export.runtimes)."""
         export_dir = Path(export_dir)
-        model = json.loads((export_dir / MODEL_FILE).read_text())
+        summary = RunSummary.load(export_dir / MODEL_FILE)
         with np.load(export_dir / WEIGHTS_FILE) as archive:
             weights = {k: archive[k] for k in archive.files}
         chosen = decoder if callable(decoder) else None if decoder == "numpy" else OnnxDecoder(export_dir / decoder)
-        return cls(model, weights, chosen, seed)
+        return cls(summary.model, summary.sample_rate, weights, chosen, summary.seed if seed is None else seed)
 
     @functools.cached_property
     def noise(self) -> np.ndarray:

@@ -95,7 +95,8 @@ def input_stats(statistics: DatasetStatistics) -> dict[str, tuple[float, float]]
     return {**{scaled: (statistics.of(name).mean / preprocessing.DB_RANGE + 1.0,
                         statistics.of(name).std / preprocessing.DB_RANGE)
                for name, scaled in (("loudness", "ld_scaled"), ("power", "pw_scaled"))},
-            "f0_scaled": (statistics.pitch.mean / preprocessing.F0_RANGE, statistics.pitch.std / preprocessing.F0_RANGE)}
+            "f0_scaled": (statistics.pitch.mean / preprocessing.F0_RANGE,
+                          statistics.pitch.std / preprocessing.F0_RANGE)}
 
 
 def build_decoder(config: ModelConfig, input_stats: dict | None = None):

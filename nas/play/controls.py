@@ -92,9 +92,18 @@ def read_midi(path: Path) -> tuple[list[Note], list[tuple[float, int, float]]]:
     return sorted(sounding, key=lambda n: (n.start, n.pitch)), bends
 
 
+@dataclass(frozen=True)
+class Controls:
+    """What a model plays from, at its control rate: f0 (Hz) and its level (dB of loudness or
+    power, as the model was trained), float32."""
+
+    f0_hz: np.ndarray
+    level_db: np.ndarray
+
+
 def midi_controls(path: Path, control_rate: int, statistics: DatasetStatistics, playing: Playing = Playing(),
-                  level: str = "loudness") -> dict:
-    """f0_hz and the level (`loudness_db` or `power_db`) of each control frame."""
+                  level: str = "loudness") -> Controls:
+    """f0 and the level (`loudness` or `power`) of each control frame."""
     notes, bends = read_midi(path)
     low, high = round(statistics.pitch_note.min), round(statistics.pitch_note.max)
     outside = [n.pitch for n in notes if not low <= n.pitch <= high]
@@ -137,10 +146,11 @@ def midi_controls(path: Path, control_rate: int, statistics: DatasetStatistics, 
     for i in range(frames):
         now = min(now + up, target[i]) if target[i] > now else max(now - down, target[i])
         amplitude[i] = now
-    return {"f0_hz": f0_hz.astype(np.float32), LEVELS[level][0]: (20 * np.log10(amplitude)).astype(np.float32)}
+    return Controls(f0_hz.astype(np.float32), (20 * np.log10(amplitude)).astype(np.float32))
 
 
-def feature_controls(path: Path, control_rate: int, source: str | None = None, level: str = "loudness") -> dict:
+def feature_controls(path: Path, control_rate: int, source: str | None = None,
+                     level: str = "loudness") -> Controls:
     """f0 and level frames (`loudness_db` or `power_db`) from an `.npz` (`f0_hz`, the level,
     optional `frame_rate`, else the control rate) or a dataset's `features.parquet` (the rows
     of one source file: `source`, or the first), interpolated to the control rate."""
@@ -177,5 +187,5 @@ def feature_controls(path: Path, control_rate: int, source: str | None = None, l
     if np.any(f0 < 0):
         raise ControlsError(f"{path}: negative f0 (at frame {int(np.argmax(f0 < 0))}); f0 is in Hz, 0 where unvoiced")
     frames = np.arange(int(times[-1] * control_rate) + 1) / control_rate
-    return {"f0_hz": np.interp(frames, times, f0).astype(np.float32),
-            key: np.interp(frames, times, levels).astype(np.float32)}
+    return Controls(np.interp(frames, times, f0).astype(np.float32),
+                    np.interp(frames, times, levels).astype(np.float32))

@@ -162,7 +162,8 @@ def metadata(statistics: DatasetStatistics, config: ModelConfig) -> dict:
     low, high = statistics.pitch_note.mean_min, statistics.pitch_note.mean_max
     return {"mean_min_pitch_note": low, "mean_max_pitch_note": high,
             "mean_min_pitch_note_hz": float(_midi_to_hz(low)), "mean_max_pitch_note_hz": float(_midi_to_hz(high)),
-            "mean_min_power_note": statistics.power_note.mean_min, "mean_max_power_note": statistics.power_note.mean_max,
+            "mean_min_power_note": statistics.power_note.mean_min,
+            "mean_max_power_note": statistics.power_note.mean_max,
             "version": f"nas {__version__}", "export_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "num_harmonics": config.n_harmonics, "num_noise_amps": config.n_noise_bands,
             "frame_rate": config.control_rate, "frame_size": 1024, "sample_rate": SAMPLE_RATE}

@@ -44,4 +44,4 @@ def load_engine(run: Path) -> Engine:
     from nas.models.weights import engine_weights
 
     model, summary = load_model(layout.model)
-    return Engine(summary.model_dump(mode="json"), engine_weights(model))
+    return Engine(summary.model, summary.sample_rate, engine_weights(model), seed=summary.seed)

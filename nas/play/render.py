@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.constants import LEVELS
 from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, StreamingEngine, check_streamable
 from nas.play.controls import Playing, feature_controls, midi_controls
@@ -71,7 +70,7 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
         controls = midi_controls(Path(midi), engine.control_rate, statistics, playing, engine.level)
     else:
         controls = feature_controls(Path(features), engine.control_rate, source, engine.level)
-    f0_hz, level = controls["f0_hz"], controls[LEVELS[engine.level][0]]
+    f0_hz, level = controls.f0_hz, controls.level_db
     long = block is None and len(f0_hz) > LONGEST_OFFLINE_S * engine.control_rate
     if long:
         try:

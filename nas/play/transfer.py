@@ -9,11 +9,11 @@ attenuate the frames between notes; synthesise with the CPU engine (any length).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nas.constants import LEVELS
 from nas.data.audio import AudioError, read_mono
 from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
 from nas.data.loudness import compute_loudness
@@ -24,6 +24,7 @@ from nas.pitch import SAMPLE_RATE as PITCH_RATE
 from nas.pitch import SURE_PITCH, hop_for_frame_rate
 from nas.pitch.tracker import track_pitch
 from nas.play.adjust import Adjustment, Transferred
+from nas.play.controls import Controls
 from nas.play.model import load_engine, run_paths
 from nas.play.rates import check_rate, convert
 from nas.resample import resample
@@ -54,9 +55,23 @@ def read_source(path: Path) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
-def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: int) -> tuple[dict[str, np.ndarray], int]:
-    """f0, loudness and power of a monophonic file at the control rate, plus the note mask;
-    and the file's own rate."""
+@dataclass(frozen=True)
+class Analysis:
+    """A recording's frames at the control rate: f0 (Hz), loudness and power (dB), and which
+    frames are notes (a sure pitch, sounding)."""
+
+    f0_hz: np.ndarray
+    loudness_db: np.ndarray
+    power_db: np.ndarray
+    notes: np.ndarray
+
+    def level(self, name: str) -> np.ndarray:
+        """`loudness` or `power`: the level a model takes."""
+        return self.power_db if name == "power" else self.loudness_db
+
+
+def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: int) -> tuple[Analysis, int]:
+    """A monophonic file's analysis at the control rate, and the file's own rate."""
     audio, rate = read_source(path)
     audio = resample(audio, rate, sample_rate)
     frames = len(audio) // (sample_rate // control_rate)
@@ -71,9 +86,8 @@ def analyse(path: Path, sample_rate: int, metadata: DatasetMeta, control_rate: i
     if unclear > POLYPHONIC_SHARE:
         raise TransferError(f"{path}: does not look monophonic (pitch unclear on {unclear:.0%} of sounding "
                             "frames; a single line is needed)")
-    return {"f0_hz": f0_hz.astype(np.float32), "loudness_db": loudness,
-            "power_db": compute_power(audio_16k, control_rate, centered=True)[:frames],
-            "notes": (confidence >= SURE_PITCH) & sounding}, rate
+    return Analysis(f0_hz.astype(np.float32), loudness, compute_power(audio_16k, control_rate, centered=True)[:frames],
+                    (confidence >= SURE_PITCH) & sounding), rate
 
 
 def _pitch(audio_16k: np.ndarray, metadata: DatasetMeta, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,15 +102,13 @@ def _pitch(audio_16k: np.ndarray, metadata: DatasetMeta, times: np.ndarray) -> t
     return np.interp(times, frame_times, track.f0_hz), np.interp(times, frame_times, track.confidence)
 
 
-def adjust(features: dict, statistics: DatasetStatistics, level: str = "loudness") -> tuple[dict, Adjustment]:
-    """Octave shift and level offset toward the dataset (ddsp statistics, note frames):
-    `f0_hz` and the level (`loudness_db` or `power_db`)."""
-    key = LEVELS[level][0]
-    notes = features["notes"] if features["notes"].any() else np.ones_like(features["notes"])
-    shift = Adjustment.toward(statistics, float(hz_to_midi(features["f0_hz"][notes]).mean()),
-                              float(features[key][notes].mean()), level)
-    f0_hz, level_db = shift(features["f0_hz"], features[key], features["notes"])
-    return {"f0_hz": f0_hz, key: level_db}, shift
+def adjust(analysis: Analysis, statistics: DatasetStatistics, level: str = "loudness") -> tuple[Controls, Adjustment]:
+    """The controls shifted by octaves and offset in level toward the dataset's (ddsp
+    statistics, note frames); `level`: `loudness` or `power`."""
+    notes = analysis.notes if analysis.notes.any() else np.ones_like(analysis.notes)
+    shift = Adjustment.toward(statistics, float(hz_to_midi(analysis.f0_hz[notes]).mean()),
+                              float(analysis.level(level)[notes].mean()), level)
+    return Controls(*shift(analysis.f0_hz, analysis.level(level), analysis.notes)), shift
 
 
 def transfer(model: Path, source: Path) -> tuple[np.ndarray, Transferred]:
@@ -105,8 +117,8 @@ def transfer(model: Path, source: Path) -> tuple[np.ndarray, Transferred]:
     dataset_dir = location(config["dataset"]["dir"])
     statistics, metadata = load_statistics(dataset_dir), load_metadata(dataset_dir)
     engine = load_engine(run)
-    features, rate = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
-    adjusted, shift = adjust(features, statistics, engine.level)
-    audio = convert(engine.render(adjusted["f0_hz"], adjusted[LEVELS[engine.level][0]]), engine.sample_rate, rate)
+    analysis, rate = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
+    controls, shift = adjust(analysis, statistics, engine.level)
+    audio = convert(engine.render(controls.f0_hz, controls.level_db), engine.sample_rate, rate)
     return audio, Transferred(shift, rate, len(audio) / rate)
 
