@@ -50,7 +50,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, help="a trained run (default: the committed demo model)")
     args = parser.parse_args()
     from nas.play.neutone import bundle, run_in_environment
-    from nas.play.model import load_engine, run_paths, run_statistics
+    from nas.play.model import load_engine, run_paths
+    from nas.store.datasets import load_statistics
     from nas.play.rates import convert
     from tests.conftest import demo_audio
 
@@ -61,7 +62,7 @@ def main() -> None:
         else:
             from tests.conftest import _demo_run
             run = _demo_run(folder / "root", "frame")
-        engine, statistics = load_engine(run), run_statistics(run_paths(run)[1])
+        engine, statistics = load_engine(run), load_statistics(run_paths(run)[1])
         bundle(engine, folder / "bundle.npz", "demo-violin", "benchmark")
         for command in (("export", str(folder / "bundle.npz"), str(folder / "nm")),
                         ("benchmark", str(folder / "nm" / "model.nm"), str(folder / "rows.json"))):

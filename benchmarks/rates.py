@@ -192,7 +192,8 @@ def main() -> None:
                         help="measure only these parts, keeping the others' figures from the results file")
     args = parser.parse_args()
     wanted = set(args.only or ["render", "conversion", "chain", "jack"])
-    from nas.play.model import load_engine, run_paths, run_statistics
+    from nas.play.model import load_engine, run_paths
+    from nas.store.datasets import load_statistics
     from tests.conftest import demo_audio
     from tests.test_render import _midi
 
@@ -218,8 +219,8 @@ def main() -> None:
                 result["conversion"][f"{rate_in}->{rate_out} {name}"] = figures
                 print(f"{rate_in}->{rate_out} {name}:", {k: round(v, 6) for k, v in figures.items()}, flush=True)
     if "chain" in wanted:
-        run_dir, config = run_paths(run)
-        engine, statistics = load_engine(run_dir), run_statistics(config)
+        run_dir, dataset_dir = run_paths(run)
+        engine, statistics = load_engine(run_dir), load_statistics(dataset_dir)
         result["chain_latency"] = chain_latency(engine, statistics)
         print("latency:", result["chain_latency"], flush=True)
         audio, own = demo_audio()

@@ -297,15 +297,14 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from nas.locations import location
     from nas.resample import resample
     from nas.store.datasets import load_statistics
     from nas.play.model import load_engine, run_paths
     from tests.conftest import demo_audio
 
-    run, config = run_paths(args.run)
+    run, dataset_dir = run_paths(args.run)
     engine = load_engine(run)
-    statistics = load_statistics(location(config["dataset"]["dir"]))
+    statistics = load_statistics(dataset_dir)
     f0, loudness = demo_controls(int(20 * engine.control_rate), engine.control_rate)
     audio, rate = demo_audio()
     audio = resample(audio, rate, 16000)[:20 * 16000]

@@ -130,7 +130,8 @@ def test_play_on_a_real_audio_server_keeps_time(demo_run, jack_server, tmp_path,
     as the chain says."""
     from nas.play.device import blocks_ahead
     from nas.play.live import LiveTransfer
-    from nas.play.model import load_engine, run_paths, run_statistics
+    from nas.play.model import load_engine, run_paths
+    from nas.store.datasets import load_statistics
 
     rate, block, seconds = request.node.callspec.params["jack_server"], 512, 4.0
     source = tmp_path / "violin.wav"
@@ -155,8 +156,8 @@ def test_play_on_a_real_audio_server_keeps_time(demo_run, jack_server, tmp_path,
     assert time.monotonic() - started > seconds  # it ran on the server's clock, not as fast as it could
     played, recorded_rate = sf.read(record, dtype="float32")
     assert recorded_rate == rate and len(played) >= seconds * rate and np.abs(played).max() > 1e-3
-    run, config = run_paths(demo_run)
-    chain = LiveTransfer(load_engine(run), run_statistics(config), block, rate=rate)
+    run, dataset_dir = run_paths(demo_run)
+    chain = LiveTransfer(load_engine(run), load_statistics(dataset_dir), block, rate=rate)
     delay = chain.lag + blocks_ahead(block, rate) * block  # the chain's lag and the lead: the recording's
     assert _pitch_gap_cents(played[delay:], _violin(seconds, rate)[:-delay], rate) < 50
 

@@ -113,18 +113,19 @@ def _play(args) -> int:
         return 0
     from nas.play.device import device_rate, play
     from nas.play.live import CENTRED
-    from nas.play.model import load_engine, run_paths, run_statistics
+    from nas.play.model import load_engine, run_paths
     from nas.play.rates import convert
     from nas.play.transfer import read_source
+    from nas.store.datasets import load_statistics
 
     _check_block(args.block)
     if not args.model:
         raise UserError("a model (run folder) is needed")
     try:
         with refusing(*_playing_errors()):
-            run, config = run_paths(args.model)
+            run, dataset_dir = run_paths(args.model)
             engine = load_engine(run)
-            statistics = run_statistics(config)
+            statistics = load_statistics(dataset_dir)
             rate = device_rate(_device(args.output_device))
             source = convert(*read_source(Path(args.input_file)), rate) if args.input_file else None
             print(f"playing {run.name} at {rate} Hz in blocks of {args.block} ({1000 * args.block / rate:.1f} ms)"

@@ -34,11 +34,12 @@ from nas.pitch import FRAME_SIZE, SAMPLE_RATE, SURE_PITCH
 from nas.pitch.decode import cents_to_hz, local_average_cents
 from nas.pitch.tracker import normalized
 from nas.play.adjust import Adjustment, Transferred
-from nas.play.model import load_engine, run_paths, run_statistics
+from nas.play.model import load_engine, run_paths
 from nas.play.rates import Resampler
 from nas.play.transfer import read_source
 from nas.spectrum import periodic_hann
 from nas.store.artifacts import DatasetStatistics
+from nas.store.datasets import load_statistics
 
 CENTRED = FRAME_SIZE // 2  # the offline features' lookahead: the pitch window's centre
 PITCH_EVERY = 4  # control frames a pitch track holds for
@@ -245,9 +246,9 @@ def live_transfer(model: Path, source: Path, block: int, lookahead: int | None =
     arrives, the transfer's shifts from the notes heard so far, the streaming engine `block`
     samples a call (nas.play.live). The audio returned is aligned with the source, at its
     rate; its `latency_samples` is how far behind it a listener would hear it."""
-    run, config = run_paths(model)
+    run, dataset_dir = run_paths(model)
     audio, rate = read_source(Path(source))
-    live = LiveTransfer(load_engine(run), run_statistics(config), block, CENTRED if lookahead is None else lookahead,
+    live = LiveTransfer(load_engine(run), load_statistics(dataset_dir), block, CENTRED if lookahead is None else lookahead,
                         rate=rate)
     played, late = live.stream(audio)
     return played, Transferred(live.adjust.shift, rate, len(played) / rate, live.latency, late)

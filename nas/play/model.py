@@ -1,4 +1,4 @@
-"""A trained model to play: its run folder, its dataset's statistics, and its CPU engine."""
+"""A trained model to play: its run folder, its dataset's folder, and its CPU engine."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from pathlib import Path
 
 from nas.engine.engine import Engine
 from nas.locations import location
-from nas.store.artifacts import DatasetStatistics
-from nas.store.datasets import load_statistics
 from nas.store.names import WEIGHTS_FILE
 from nas.store.runs import RunLayout, model_summary, run_of
 
@@ -17,18 +15,14 @@ class ModelError(ValueError):
     """A folder that holds no model to play; the message names it and says what to pass."""
 
 
-def run_paths(model: Path) -> tuple[Path, dict]:
-    """A run folder (or its model/ or export/ folder) -> (run folder, its config.json)."""
+def run_paths(model: Path) -> tuple[Path, Path]:
+    """A run folder (or its model/ or export/ folder) -> (run folder, the dataset folder it
+    was trained on, as its config.json records it)."""
     layout = run_of(model)
     if not layout.config.exists():
         raise ModelError(f"{model}: not a trained run (no {layout.config.name}); "
                          "pass a folder under <data root>/<dataset>/runs/")
-    return layout.dir, json.loads(layout.config.read_text())
-
-
-def run_statistics(config: dict) -> DatasetStatistics:
-    """The statistics of the dataset a run (its config.json) was trained on."""
-    return load_statistics(location(config["dataset"]["dir"]))
+    return layout.dir, location(json.loads(layout.config.read_text())["dataset"]["dir"])
 
 
 def load_engine(run: Path) -> Engine:

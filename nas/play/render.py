@@ -11,8 +11,9 @@ import numpy as np
 from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, StreamingEngine, check_streamable
 from nas.play.controls import Playing, feature_controls, midi_controls
-from nas.play.model import load_engine, run_paths, run_statistics
+from nas.play.model import load_engine, run_paths
 from nas.play.rates import Resampler, check_rate, convert
+from nas.store.datasets import load_statistics
 
 # The offline path's intermediates grow with the clip (two hours at 48 kHz peaked at 8.8 GB):
 # longer clips are streamed, a second a call, holding only their audio (5.3 GB for the same,
@@ -62,11 +63,11 @@ def render(model: Path, midi: Path | None = None, features: Path | None = None, 
            playing: Playing = Playing(), source: str | None = None,
            rate: int | None = None) -> tuple[np.ndarray, Rendered]:
     """A MIDI file or feature frames played at `rate` (default: the model's), and what was played."""
-    run, config = run_paths(model)
+    run, dataset_dir = run_paths(model)
     engine = load_engine(run)
     rate = check_rate(rate or engine.sample_rate)
     if midi is not None:
-        statistics = run_statistics(config)
+        statistics = load_statistics(dataset_dir)
         controls = midi_controls(Path(midi), engine.control_rate, statistics, playing, engine.level)
     else:
         controls = feature_controls(Path(features), engine.control_rate, source, engine.level)

@@ -19,7 +19,6 @@ from nas.data.features import POLYPHONIC_SHARE, SOUNDING_DB, unclear_pitch_share
 from nas.data.loudness import compute_loudness
 from nas.data.power import compute_power
 from nas.engine.engine import hz_to_midi
-from nas.locations import location
 from nas.pitch import SAMPLE_RATE as PITCH_RATE
 from nas.pitch import SURE_PITCH, hop_for_frame_rate
 from nas.pitch.tracker import track_pitch
@@ -113,8 +112,7 @@ def adjust(analysis: Analysis, statistics: DatasetStatistics, level: str = "loud
 
 def transfer(model: Path, source: Path) -> tuple[np.ndarray, Transferred]:
     """`source` played by the model in `model`, at the source's rate, and what was done."""
-    run, config = run_paths(model)
-    dataset_dir = location(config["dataset"]["dir"])
+    run, dataset_dir = run_paths(model)
     statistics, metadata = load_statistics(dataset_dir), load_metadata(dataset_dir)
     engine = load_engine(run)
     analysis, rate = analyse(Path(source), engine.sample_rate, metadata, engine.control_rate)
