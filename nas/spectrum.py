@@ -1,8 +1,23 @@
-"""Short-time magnitude spectra in NumPy (loudness features, spectrogram plots)."""
+"""Short-time magnitude spectra in NumPy (loudness features, spectrogram plots), and the
+A-weighting that loudness puts on them."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+LOUDNESS_N_FFT = 512  # ddsp's default for loudness features
+
+
+@functools.lru_cache(maxsize=8)
+def a_weighting(n_fft: int, sample_rate: int) -> np.ndarray:
+    """The A-curve's power weight of each rfft bin."""
+    import librosa
+
+    frequencies = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    with np.errstate(divide="ignore"):  # the A-curve takes log10(0) at 0 Hz (weight 0)
+        return 10 ** (librosa.A_weighting(frequencies) / 10)
 
 
 def periodic_hann(size: int) -> np.ndarray:

@@ -264,6 +264,39 @@ def test_the_floored_loss_is_ddsps_on_sound_and_ignores_bins_below_the_floor():
     assert train_config("cnn-tiny").loss.log_floor == 1e-5  # what training minimises; evaluation keeps ddsp's
 
 
+def test_the_loudness_term_is_the_loudness_features_distance_and_keeps_old_runs_ids():
+    """The term is `loudness_weight` times the mean |dB| between the two signals' loudness as
+    nas's loudness feature computes it on the loss's 512-sample frames: a copy at half the
+    amplitude is 6.02 dB quieter everywhere. Its gradient raises a quiet copy's gain. A config
+    without the term keeps the run id it had before the term existed."""
+    from nas.config.presets import LossConfig
+    from nas.data.loudness import spectra_loudness
+    from nas.models.synthesizer import make_spectral_loss
+    from nas.spectrum import stft_magnitude
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    loud = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size))[None].astype(np.float32)
+    without, weighted = (make_spectral_loss(LossConfig(log_floor=1e-5, loudness_weight=w), 16000) for w in (0, 0.5))
+    term = float(weighted(loud, 0.5 * loud)) - float(without(loud, 0.5 * loud))
+    assert term == pytest.approx(0.5 * 20 * np.log10(2), rel=1e-4)
+    frames = [spectra_loudness(stft_magnitude(np.pad(x[0], 256), 512, 128), 16000) for x in (loud, 0.3 * loud)]
+    expected = float(np.abs(frames[0] - frames[1]).mean())
+    term = float(weighted(loud, 0.3 * loud)) - float(without(loud, 0.3 * loud))
+    assert term == pytest.approx(0.5 * expected, rel=1e-3)
+    gain = tf.Variable(0.5)
+    with tf.GradientTape() as tape:
+        value = weighted(loud, gain * loud) - without(loud, gain * loud)
+    assert float(tape.gradient(value, gain)) < 0
+    with pytest.raises(ValueError, match="sample rate"):
+        make_spectral_loss(LossConfig(loudness_weight=0.5))
+
+    config = train_config("cnn-tiny")
+    assert "loudness_weight" not in config.identity()["loss"]
+    weighted_config = config.model_copy(update={"loss": config.loss.model_copy(update={"loudness_weight": 0.5})})
+    assert weighted_config.identity()["loss"]["loudness_weight"] == 0.5
+
+
 def test_sines_of_turns_are_within_1e_6_and_closer_than_tf_sin_in_float32():
     """The harmonic basis's polynomial sines against float64 NumPy, at every harmonic up to
     60; tf.sin of the float32 product, as the basis took it before, is off by 2e-5 and more."""

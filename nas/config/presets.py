@@ -70,6 +70,10 @@ class LossConfig(Strict):
         0.0, ge=0, description="log magnitudes are taken of max(magnitude, floor). 0 is ddsp 3.7's safe_log, "
                                "which replaces only non-positive magnitudes (by 1e-5), so bins far below hearing, in "
                                "rests and fades, weigh as much as the music's. ddsp's code of 2021 floored at 1e-5")
+    loudness_weight: float = Field(
+        0.0, ge=0, description="weight of the L1 distance (dB) of A-weighted loudness, taken from the loss's own "
+                               "512-sample spectrogram as nas's loudness feature is. The spectral terms alone leave "
+                               "resyntheses about 1 dB quiet (2 dB on loud notes)")
 
 
 class OptimConfig(Strict):
@@ -117,8 +121,11 @@ class TrainConfig(Strict):
         """What makes a run: everything but the step and time budgets, the reporting cadence and the
         recipe's name (its settings are in), so raising `steps` continues the same run from
         its checkpoint."""
-        return self.model_dump(mode="json", exclude={"steps", "minutes", "log_every", "sample_every", "checkpoint_every",
-                                                     "keep_checkpoints", "jit_compile", "recipe"})
+        budgets = ("steps", "minutes", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "jit_compile",
+                   "recipe")
+        # runs from before the loudness term keep their ids
+        loss = {} if self.loss.loudness_weight else {"loss": {"loudness_weight"}}
+        return self.model_dump(mode="json", exclude={**dict.fromkeys(budgets, True), **loss})
 
 
 # The defaults of ModelConfig describe models as they were first trained (a model.json

@@ -22,13 +22,13 @@ from ..atomic import atomic_path
 from ..config import POWER_FRAME_SIZE, DatasetConfig, find_audio
 from ..constants import DB_RANGE
 from ..locations import is_remote
+from ..spectrum import LOUDNESS_N_FFT
 from ..store.artifacts import CrepeMeta, DatasetMeta, FileDigest, PitchMeta, RecordsSummary, Splits
 from ..store.cache import fetch, records_copy
 from ..store.datasets import DatasetFiles, DatasetLayout
 from ..store.tables import read_rows
 from .audio import SourceFile, inspect_source
 from .features_table import write_features
-from .loudness import LOUDNESS_N_FFT
 from .records import SPLITS, Chunk, assign_splits, chunk_starts, file_pattern
 from .tfrecord import count_records, digest_records
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..config import DatasetConfig
 from ..pitch import CLEAR_PITCH, FRAME_SIZE, SAMPLE_RATE, hop_for_frame_rate
-from .loudness import LOUDNESS_N_FFT, compute_loudness
+from ..spectrum import LOUDNESS_N_FFT
+from .loudness import compute_loudness
 from .power import compute_power
 
 SOUNDING_DB = -55.0  # quieter frames are not notes, whatever CREPE says

@@ -9,23 +9,10 @@ function on real audio.
 
 from __future__ import annotations
 
-import functools
-
-import librosa
 import numpy as np
 
 from ..constants import DB_RANGE
-from ..spectrum import stft_magnitude
-
-LOUDNESS_N_FFT = 512  # ddsp's default for loudness features
-
-
-@functools.lru_cache(maxsize=8)
-def a_weighting(n_fft: int, sample_rate: int) -> np.ndarray:
-    """The A-curve's power weight of each rfft bin."""
-    frequencies = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    with np.errstate(divide="ignore"):  # the A-curve takes log10(0) at 0 Hz (weight 0)
-        return 10 ** (librosa.A_weighting(frequencies) / 10)
+from ..spectrum import LOUDNESS_N_FFT, a_weighting, stft_magnitude
 
 
 def compute_loudness(audio: np.ndarray, sample_rate: int, frame_rate: int, n_fft: int = LOUDNESS_N_FFT,

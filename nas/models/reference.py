@@ -28,7 +28,7 @@ def reference_autoencoder(config: TrainConfig, sample_rate: int, example_secs: f
         encoder=None,
         decoder=build_decoder(config.model),
         processor_group=ddsp.processors.ProcessorGroup(dag=dag, name="processor_group"),
-        losses=[make_spectral_loss(config.loss)],
+        losses=[make_spectral_loss(config.loss, sample_rate)],
     )
 
 

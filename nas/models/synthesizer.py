@@ -18,6 +18,8 @@ from nas import ddsp_api
 
 from ..config import POWER_FRAME_SIZE
 from ..config.presets import LossConfig, ModelConfig
+from ..constants import DB_RANGE
+from ..spectrum import LOUDNESS_N_FFT, a_weighting
 from .decoders import build_decoder, input_keys
 from .harmonic import harmonic_class
 from .noise import filtered_noise_class
@@ -67,43 +69,61 @@ def aligned_preprocessor_class(base):
     return AlignedPreprocessor
 
 
-def make_spectral_loss(config: LossConfig):
+def make_spectral_loss(config: LossConfig, sample_rate: int | None = None):
     """ddsp's multi-scale SpectralLoss (L1 of magnitudes and of log magnitudes), with the
-    log magnitudes floored at `config.log_floor` where that is set."""
+    log magnitudes floored at `config.log_floor` and a loudness term where those are set
+    (a loudness term needs the audio's `sample_rate`)."""
     losses = ddsp_api.losses()
     if config.overlap != 0.75:
         raise ValueError("ddsp's SpectralLoss uses 75% overlap")
     settings = dict(fft_sizes=config.fft_sizes, loss_type="L1", mag_weight=config.mag_weight,
                     logmag_weight=config.logmag_weight)
-    if config.log_floor > 0:
-        return floored_spectral_loss_class()(config.log_floor, **settings)
+    if config.loudness_weight and (LOUDNESS_N_FFT not in config.fft_sizes or not sample_rate):
+        raise ValueError(f"a loudness term needs the {LOUDNESS_N_FFT}-sample scale and the sample rate")
+    if config.log_floor > 0 or config.loudness_weight:
+        return spectral_loss_class()(config.log_floor, config.loudness_weight, sample_rate, **settings)
     return losses.SpectralLoss(**settings)
 
 
-def floored_spectral_loss_class():
+def spectral_loss_class():
     losses = ddsp_api.losses()
 
-    class FlooredSpectralLoss(losses.SpectralLoss):
+    class NasSpectralLoss(losses.SpectralLoss):
         """ddsp's SpectralLoss (its magnitude and log-magnitude L1 terms) with log magnitudes
-        of max(magnitude, log_floor). ddsp 3.7's safe_log keeps every positive magnitude,
-        so the near-silent bins of rests and fades (3-4% of the demo's target bins were
-        below 1e-5 before records format 4 made resampled silence zeros) cost nats each,
-        and a bin's gradient grows as 1 / its magnitude."""
+        of max(magnitude, log_floor), and the L1 distance of A-weighted loudness (dB) on the
+        LOUDNESS_N_FFT scale, weighted by `loudness_weight`.
 
-        def __init__(self, log_floor: float, **kwargs):
+        The floor: ddsp 3.7's safe_log keeps every positive magnitude, so the near-silent
+        bins of rests and fades (3-4% of the demo's target bins were below 1e-5 before
+        records format 4 made resampled silence zeros) cost nats each, and a bin's gradient
+        grows as 1 / its magnitude. The loudness: that scale's Hann-windowed magnitudes are
+        what nas's loudness feature takes (nas.data.loudness.spectra_loudness), so the term
+        needs no transform of its own."""
+
+        def __init__(self, log_floor: float, loudness_weight: float, sample_rate: int | None, **kwargs):
             super().__init__(**kwargs)
             self.log_floor = log_floor
+            self.loudness_weight = loudness_weight
+            self.a_weighting = (tf.constant(a_weighting(LOUDNESS_N_FFT, sample_rate), tf.float32)
+                                if loudness_weight else None)
 
         def call(self, target_audio, audio, weights=None):
             loss = 0.0
-            for spectrogram in self.spectrogram_ops:
+            for size, spectrogram in zip(self.fft_sizes, self.spectrogram_ops):
                 target, value = spectrogram(target_audio), spectrogram(audio)
                 loss += self.mag_weight * losses.mean_difference(target, value, "L1", weights)
                 log_target, log_value = (tf.math.log(tf.maximum(m, self.log_floor)) for m in (target, value))
                 loss += self.logmag_weight * losses.mean_difference(log_target, log_value, "L1", weights)
+                if self.loudness_weight and size == LOUDNESS_N_FFT:
+                    loss += self.loudness_weight * losses.mean_difference(
+                        self._loudness(target), self._loudness(value), "L1", weights)
             return loss
 
-    return FlooredSpectralLoss
+        def _loudness(self, magnitudes):
+            mean_power = tf.reduce_mean(tf.square(magnitudes) * self.a_weighting, axis=-1)
+            return 10.0 * tf.math.log(tf.maximum(mean_power, 10.0 ** (-DB_RANGE / 10))) / math.log(10.0)
+
+    return NasSpectralLoss
 
 
 def make_processors(config: ModelConfig, sample_rate: int, example_secs: float) -> dict:

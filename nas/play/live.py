@@ -26,7 +26,7 @@ import numpy as np
 
 from nas.config import POWER_FRAME_SIZE
 from nas.data.features import SOUNDING_DB
-from nas.data.loudness import LOUDNESS_N_FFT, spectra_loudness
+from nas.data.loudness import spectra_loudness
 from nas.data.power import power_db
 from nas.engine.engine import Engine, hz_to_midi
 from nas.engine.stream import PARTITION, StreamingEngine
@@ -37,7 +37,7 @@ from nas.play.adjust import Adjustment, Transferred
 from nas.play.model import load_engine, run_paths
 from nas.play.rates import Resampler
 from nas.play.transfer import read_source
-from nas.spectrum import periodic_hann
+from nas.spectrum import LOUDNESS_N_FFT, periodic_hann
 from nas.store.artifacts import DatasetStatistics
 from nas.store.datasets import load_statistics
 

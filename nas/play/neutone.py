@@ -97,13 +97,12 @@ def bundle(engine: Engine, path: Path, name: str, version: str) -> None:
     from nas.config import POWER_FRAME_SIZE
     from nas.constants import DB_RANGE, F0_RANGE, NORMALIZE_EPS
     from nas.data.features import SOUNDING_DB
-    from nas.data.loudness import LOUDNESS_N_FFT, a_weighting
     from nas.engine.synth import NOISE_BIAS
     from nas.pitch import FRAME_SIZE, SURE_PITCH
     from nas.pitch.decode import BIN_CENTS
     from nas.pitch.weights import folded_weights
     from nas.play.adjust import QUIET_DB
-    from nas.spectrum import periodic_hann
+    from nas.spectrum import LOUDNESS_N_FFT, a_weighting, periodic_hann
 
     n_bands = engine.config.n_noise_bands
     decoder = engine.decoder

@@ -75,7 +75,7 @@ class Trainer:
         self.sample_rate = metadata.sample_rate
         self.example_secs = metadata.example_secs
         self.preprocessor = make_preprocessor(config.model, self.sample_rate, self.example_secs)
-        self.loss_fn = make_spectral_loss(config.loss)  # the objective
+        self.loss_fn = make_spectral_loss(config.loss, self.sample_rate)  # the objective
         self.metric_fn = make_spectral_loss(LossConfig())  # ddsp's loss, what evaluation reports
         optim = config.optim
         if optim.batch_size % self.strategy.num_replicas_in_sync:
