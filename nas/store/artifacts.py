@@ -1,5 +1,6 @@
-"""What the stages hand on, typed: a dataset's `dataset.json`, a run's `run.json` (and its
-model's `model.json`), an evaluation's `metrics.json` and an export's `export.json`.
+"""What the stages hand on, typed: a dataset's `dataset.json` and `statistics.json`, a run's
+`run.json` (and its model's `model.json`) and `metrics.parquet`'s rows, an evaluation's
+`metrics.json` and an export's `export.json`.
 
 Each is a frozen pydantic model with `load` and `save`. The files are the JSON they have
 always been (same keys, so data roots written before these types still load: see
