@@ -183,7 +183,7 @@ def main() -> None:
                     "all_ms": [round(v, 1) for v in step_ms[side.name]]} for side in sides],
                "parts": [{"part": part, **{side.name: statistics.median(r[part] for r in part_ms[side.name])
                                            for side in sides}} for part in part_ms[sides[0].name][0]]}
-    print(f"\n| code | ms/step | steps/s |\n|---|---|---|")
+    print("\n| code | ms/step | steps/s |\n|---|---|---|")
     for row in results["rows"]:
         print(f"| {row['code']} | {row['ms_per_step']:.0f} | {row['steps_per_s']:.2f} |")
     print(f"speedup {results['speedup']:.2f}x\n")
