@@ -188,15 +188,18 @@ def test_a_time_budget_ends_training_where_it_is_spent_and_a_larger_one_goes_on(
     budget = train_config("cnn-tiny", {**settings, "minutes": 0.1})
     assert budget.identity() == train_config("cnn-tiny", settings).identity()
     first = train(dataset_dir, layout, budget)
-    assert 0 < first.step < 100_000 and 6 <= first.trained_s < 30 and first.budget_minutes == 0.1
+    # past the budget by at most a step; the first step compiles, which took 15 s on a loaded machine
+    assert 0 < first.step < 100_000 and 6 <= first.trained_s < 60 and first.budget_minutes == 0.1
     assert layout.model.exists() and (layout.checkpoints / f"ckpt-{first.step}.index").exists()
 
     again = train(dataset_dir, layout, budget)
     assert again.model_version == first.model_version and again.trained_s == first.trained_s
 
-    more = train(dataset_dir, layout, train_config("cnn-tiny", {**settings, "minutes": 0.25}))
-    assert more.step > first.step and 15 <= more.trained_s < 45
+    larger = round(first.trained_s / 60, 2) + 0.1  # 6 s more than the first part took, however long that was
+    more = train(dataset_dir, layout, train_config("cnn-tiny", {**settings, "minutes": larger}))
+    assert more.step > first.step and 60 * larger <= more.trained_s < 60 * larger + 60
     elapsed = MetricsLog(layout.metrics, more.step).logged("elapsed_s")
     assert elapsed == sorted(elapsed) and elapsed[-1] == more.trained_s  # resumed time adds to the first part's
     card = model_card(more, WandbRecord(), layout.loss_plot)
-    assert f"- steps: {more.step} in {more.trained_s / 60:.1f} minutes of training, under a budget of 0.25 minutes" in card
+    assert (f"- steps: {more.step} in {more.trained_s / 60:.1f} minutes of training, under a budget of {larger:g} "
+            "minutes") in card
