@@ -264,6 +264,42 @@ def test_the_floored_loss_is_ddsps_on_sound_and_ignores_bins_below_the_floor():
     assert train_config("cnn-tiny").loss.log_floor == 1e-5  # what training minimises; evaluation keeps ddsp's
 
 
+def test_the_floored_loss_has_autodiffs_gradient_written_out():
+    """The floored loss's gradient is one expression per scale (nas.models.synthesizer.
+    spectral_distance); autodiff through ddsp's magnitudes, the floor and the two L1 means,
+    as the loss was written before, gives the same loss and gradient within float32
+    rounding, on sound and in near-silence where bins fall below the floor."""
+    from nas.config.presets import LossConfig
+    from nas.models.synthesizer import make_spectral_loss
+
+    config = LossConfig(log_floor=1e-5)
+    compute_mag = ddsp_api.spectral_ops().compute_mag
+
+    def autodiff(target, audio):
+        loss = 0.0
+        for size in config.fft_sizes:
+            t, v = compute_mag(target, size), compute_mag(audio, size)
+            loss += tf.reduce_mean(tf.abs(t - v))
+            loss += tf.reduce_mean(tf.abs(tf.math.log(tf.maximum(t, 1e-5)) - tf.math.log(tf.maximum(v, 1e-5))))
+        return loss
+
+    rng = np.random.default_rng(1)
+    t = np.arange(16000) / 16000
+    target = (0.3 * np.sin(2 * np.pi * 440 * t) * (t < 0.6))[None].astype(np.float32)  # a note, then digital silence
+    audio = tf.constant((0.2 * np.sin(2 * np.pi * 450 * t) * (t < 0.7) + 1e-7 * rng.standard_normal(t.size))[None],
+                        tf.float32)  # near-silence at the end
+    results = []
+    for loss_fn in (make_spectral_loss(config), autodiff):
+        with tf.GradientTape() as tape:
+            tape.watch(audio)
+            loss = tf.function(loss_fn, jit_compile=True)(target, audio)
+        results.append((float(loss), tape.gradient(loss, audio).numpy()))
+    (loss, grad), (expected_loss, expected_grad) = results
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert np.abs(grad - expected_grad).max() < 1e-4 * np.abs(expected_grad).max()
+    assert np.abs(grad).max() > 0
+
+
 def test_the_loudness_term_is_the_loudness_features_distance_and_keeps_old_runs_ids():
     """The term is `loudness_weight` times the mean |dB| between the two signals' loudness as
     nas's loudness feature computes it on the loss's 512-sample frames: a copy at half the
@@ -305,7 +341,7 @@ def test_sines_of_turns_are_within_1e_6_and_closer_than_tf_sin_in_float32():
     turns = np.random.default_rng(0).uniform(0, 1, [100_000, 1])
     k = np.arange(1, 61)
     exact = np.sin(2 * np.pi * turns * k)
-    ours = tf.function(sin_turns, jit_compile=True)(tf.constant(turns), tf.constant(k, tf.float32)).numpy()
+    ours = tf.function(sin_turns, jit_compile=True)(tf.constant(turns), tf.constant(k, tf.float32), 60).numpy()
     before = tf.sin(tf.constant((2 * np.pi * turns).astype(np.float32)) * k.astype(np.float32)).numpy()
     assert np.abs(ours - exact).max() < 1e-6
     assert np.abs(before - exact).max() > 1e-5
@@ -327,8 +363,8 @@ def test_the_training_step_computes_the_loss_and_gradients_of_exact_sines(prepar
     trainer = Trainer(train_config("cnn-tiny"), metadata, statistics=load_statistics(dataset_dir))
     examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
     batch = next(iter(data.training_batches(examples, 8, seed=0)))
-    def fixed(shape, minval, maxval, **_):
-        return tf.random.stateless_uniform(shape, [0, 1], minval, maxval)
+    def fixed(shape, minval=0, maxval=None, dtype=tf.float32, **_):  # the noise's seed, and ddsp's noise
+        return tf.random.stateless_uniform(shape, [0, 1], minval, maxval, dtype=dtype)
 
     for module in (tf.random, ddsp_api.synths().tf.random):  # ours and ddsp's (tf.compat.v2's)
         monkeypatch.setattr(module, "uniform", fixed)
@@ -343,9 +379,9 @@ def test_the_training_step_computes_the_loss_and_gradients_of_exact_sines(prepar
 
     loss, grads = step(harmonic.sin_turns)
     assert step(harmonic.sin_turns)[1][0].tobytes() == grads[0].tobytes()  # deterministic
-    exact_loss, exact = step(lambda turns, k: tf.cast(tf.sin(2 * math.pi * turns * tf.cast(k, tf.float64)),
+    exact_loss, exact = step(lambda turns, k, _: tf.cast(tf.sin(2 * math.pi * turns * tf.cast(k, tf.float64)),
                                                       tf.float32))
-    before_loss, before = step(lambda turns, k: tf.sin(tf.cast(2 * math.pi * turns, tf.float32) * k))
+    before_loss, before = step(lambda turns, k, _: tf.sin(tf.cast(2 * math.pi * turns, tf.float32) * k))
     assert loss == pytest.approx(exact_loss, rel=1e-6) and before_loss == pytest.approx(exact_loss, rel=1e-4)
     decoder = [i for i, v in enumerate(trainer.model.trainable_variables) if "reverb" not in v.name]
     assert len(decoder) == len(grads) - 1

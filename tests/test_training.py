@@ -1,4 +1,4 @@
-"""Training: two devices under MirroredStrategy, a killed run resumed, the loss going down."""
+"""Training: two devices under MirroredStrategy, a batch in parts, a killed run resumed, the loss going down."""
 
 import json
 import os
@@ -34,26 +34,41 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from nas.store.datasets import load_metadata
 from nas.config.presets import train_config
 from nas.training import data
-from nas.training.loop import Trainer, train
+from nas.training.loop import Trainer, batch_parts, train
 from nas.store.runs import RunLayout
 
-dataset_dir = Path(sys.argv[1])
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+# Silent noise: each part of a batch draws its own, so only without it can steps be compared
+tf.random.stateless_uniform = lambda shape, *args, **kwargs: tf.zeros(shape)
+dataset_dir, metadata = Path(sys.argv[1]), load_metadata(Path(sys.argv[1]))
 config = train_config("cnn-tiny", {"steps": 2, "log_every": 1, "optim.batch_size": 4})
-trainer = Trainer(config, load_metadata(dataset_dir), strategy)
-examples = data.examples(dataset_dir, "train", load_metadata(dataset_dir), trainer.preprocessor)
-iterator = iter(strategy.experimental_distribute_dataset(data.training_batches(examples, 4, seed=0)))
+
+def trainer_and_batches(strategy, parts=None):
+    trainer = Trainer(config, metadata, strategy)
+    trainer.parts = parts or trainer.parts
+    examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
+    batches = data.training_batches(examples, 4, seed=0)
+    return trainer, iter(strategy.experimental_distribute_dataset(batches))
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+trainer, iterator = trainer_and_batches(strategy)
+one = {parts: trainer_and_batches(tf.distribute.get_strategy(), parts) for parts in (1, 2)}
+for other, _ in one.values():
+    for mine, theirs in zip(other.model.trainable_variables, trainer.model.trainable_variables):
+        mine.assign(theirs.values[0])
 before = [v.numpy().copy() for v in trainer.model.trainable_variables]
-losses = [float(trainer.train_step(iterator)[0]) for _ in range(2)]
+steps = [[float(x) for x in trainer.train_step(iterator)] for _ in range(2)]
 replicas = [strategy.experimental_local_results(v) for v in trainer.model.trainable_variables]
 result = {
     "replicas": strategy.num_replicas_in_sync,
+    "parts": {"mirrored": trainer.parts, "one device": batch_parts(4, tf.distribute.get_strategy()),
+              "odd batch": batch_parts(3, tf.distribute.get_strategy())},
     "copies": sorted({len(r) for r in replicas}),
     "in_sync": all(np.array_equal(r[0].numpy(), r[1].numpy()) for r in replicas),
     "devices": sorted({c.device.rsplit("/", 1)[-1] for r in replicas for c in r}),
     "changed": sum(not np.array_equal(b, v.numpy()) for b, v in zip(before, trainer.model.trainable_variables)),
     "variables": len(before),
-    "losses": losses,
+    "steps": steps,  # loss and gradient norm
+    "one_device_steps": {parts: [float(x) for x in t.train_step(i)] for parts, (t, i) in one.items()},
 }
 # the loop on the same strategy; without XLA, whose compile the steps above already paid
 summary = train(dataset_dir, RunLayout(Path(sys.argv[2])), config.model_copy(update={"jit_compile": False}),
@@ -69,17 +84,26 @@ def _last_json(output: str, tag: str) -> dict:
 
 
 @pytest.mark.slow
-def test_two_training_steps_under_mirrored_strategy_on_two_cpus(prepared, tmp_path):
+def test_two_training_steps_under_mirrored_strategy_and_in_parts_as_on_one_device(prepared, tmp_path):
+    """Two logical CPU devices under MirroredStrategy: two steps, the variables in sync. A
+    replica's batch is computed in two parts at once on 2 cores (an odd batch in one); the
+    first step's loss and gradient norm are those of the whole batch on one device."""
     dataset_dir = prepared[0]
     done = subprocess.run([sys.executable, "-c", MIRRORED, str(dataset_dir), str(tmp_path / "run")], cwd=REPO,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = _last_json(done.stdout, "RESULT")
     assert result["replicas"] == 2 and result["copies"] == [2]
+    assert result["parts"] == {"mirrored": 2, "one device": 2, "odd batch": 1}  # per replica, on 2 cores
     assert result["devices"] == ["device:CPU:0", "device:CPU:1"]
     assert result["in_sync"]  # one all-reduced update applied on both devices
     assert result["changed"] == result["variables"]
-    assert all(np.isfinite(result["losses"]))
+    assert np.isfinite(result["steps"]).all()
+    # the batch on two replicas in two parts each, and on one device in two parts: the loss and
+    # gradient norm of the whole batch on one device
+    whole = result["one_device_steps"]["1"]
+    np.testing.assert_allclose(result["steps"][0], whole, rtol=1e-5)
+    np.testing.assert_allclose(result["one_device_steps"]["2"], whole, rtol=1e-5)
     assert result["loop_step"] == 2 and (tmp_path / "run" / "model" / "model.json").exists()
 
 

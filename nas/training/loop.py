@@ -4,6 +4,7 @@ resumption, metrics and samples reported through callbacks (nas knows no W&B).""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -34,10 +35,22 @@ log = logging.getLogger(__name__)
 EVAL_BATCHES = 4  # eval loss on at most this many batches of the eval split
 
 
+CPU_PARTS = 2  # XLA's CPU step keeps about 1.5 of 2 cores busy; two halves at once keep both
+
+
 def default_strategy() -> tf.distribute.Strategy:
     """MirroredStrategy over several GPUs, otherwise the default (one device, a GPU if any)."""
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def batch_parts(batch_size: int, strategy: tf.distribute.Strategy) -> int:
+    """Parts a replica's batch is split into, each part's loss and gradients computed at once:
+    CPU_PARTS on a CPU (no GPU) with as many cores, where the batch splits evenly; else 1."""
+    per_replica = batch_size // strategy.num_replicas_in_sync
+    if tf.config.list_logical_devices("GPU") or len(os.sched_getaffinity(0)) < CPU_PARTS or per_replica % CPU_PARTS:
+        return 1
+    return CPU_PARTS
 
 
 def learning_rate_schedule(optim: OptimConfig) -> tf.keras.optimizers.schedules.LearningRateSchedule:
@@ -94,6 +107,7 @@ class Trainer:
             self.optimizer = tf.keras.optimizers.Adam(self.schedule)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.parts = batch_parts(optim.batch_size, self.strategy)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
         self._compute = tf.function(self._loss_and_grads, jit_compile=config.use_xla, autograph=False)
         self._forward = tf.function(self._loss_and_audio, autograph=False)
@@ -103,11 +117,15 @@ class Trainer:
         with tf.GradientTape() as tape:
             audio = self.model(batch, training=True)["audio_synth"]
             loss = self.loss_fn(batch["audio"], audio)
-            share = loss / self.strategy.num_replicas_in_sync  # replicas' gradients are summed
+            share = loss / (self.strategy.num_replicas_in_sync * self.parts)  # all parts' gradients are summed
         return loss, tape.gradient(share, variables)
 
     def _replica_step(self, batch: dict):
-        loss, grads = self._compute(batch)
+        # The parts' compiled calls do not depend on each other, so TensorFlow runs them at once.
+        parts = [self._compute({key: value[i::self.parts] for key, value in batch.items()})
+                 for i in range(self.parts)]
+        loss = tf.add_n([part_loss for part_loss, _ in parts]) / self.parts
+        grads = [tf.add_n(part) for part in zip(*(part_grads for _, part_grads in parts))]
         # Sum the replicas' gradients first so clipping sees the whole batch's norm.
         grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, norm = tf.clip_by_global_norm(grads, self.config.optim.clip_norm)
@@ -210,9 +228,9 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
         devices=trainer.strategy.num_replicas_in_sync, config=config.model_dump(mode="json"))
     for callback in callbacks:
         callback.on_start(begin)
-    log.info("training %s (%s, %d decoder parameters) on %s %s: steps %d -> %d, batch %d on %d device(s)",
-             begin.run_id, config.preset, begin.decoder_parameters, metadata.name, metadata.version,
-             start, config.steps, config.optim.batch_size, begin.devices)
+    log.info("training %s (%s, %d decoder parameters) on %s %s: steps %d -> %d, batch %d on %d device(s) in %d "
+             "part(s) at once", begin.run_id, config.preset, begin.decoder_parameters, metadata.name, metadata.version,
+             start, config.steps, config.optim.batch_size, begin.devices, trainer.parts)
 
     def report(step: int, row: dict) -> None:
         metrics.add(step, **row)
