@@ -8,9 +8,9 @@ Nyquist silenced sample by sample), but arranged for speed:
   sin(k * phase) needs no gradient. ddsp differentiates through a cumulative sum and a
   sine over [batch, samples, harmonics].
 - Within control frame n, sample j is the sum over harmonics of the frame's sinusoids
-  times w_fall[j] a[n] + w_rise[j] a[n+1]: XLA computes the sines, the crossfade, the
-  products and the sum in one loop, forward and backward, without the basis in memory
-  (a batched matrix product per frame, which needs it there, was 1.3x slower).
+  times w_fall[j] a[n] + w_rise[j] a[n+1]: an elementwise product and a sum, which XLA
+  fuses with the crossfade (a batched product of small matrices per frame was 1.3x
+  slower, forward and backward).
 - The phase is accumulated in float64 and wrapped once (k * phase stays small), which
   is more accurate than ddsp's float32 cumulative sum over 4 s.
 - The sines are a polynomial (`sin_turns`): XLA's CPU sine took 3x the time of

@@ -5,9 +5,9 @@ frame's response, in the forward and the backward pass.
 
 Two more cuts of the training step, the same signal: the noise's frames (a hop of samples,
 zero-padded) are transformed by one matrix product with the filter's phase ramp folded in,
-where XLA's FFT of 192 points was slower; and the noise is drawn by the stateless Philox
-generator from a seed drawn by ddsp's own stateful op: XLA's stateful uniform took 24x
-as long (5.6 ms for a batch of 4).
+where XLA's FFT of 192 points took 1.5x as long; and the noise is drawn by the stateless
+Philox generator from a seed that TensorFlow's stateful op draws (ddsp draws all of the
+noise with that op, which under XLA took 24x as long: 5.6 ms for a batch of 4).
 """
 
 from __future__ import annotations

@@ -128,9 +128,9 @@ def spectral_loss_class():
 def spectral_distance(spectrum: tf.Tensor, target: tf.Tensor, mag_weight: float, logmag_weight: float,
                       log_floor: float) -> tf.Tensor:
     """ddsp's two L1 terms of one scale, mean |M - T| and mean |log max(M, floor) - log max(T, floor)|
-    with M = |spectrum|, weighted, with their gradient with respect to the complex spectrum as one
-    expression: autodiff's chain through abs, maximum, log and the means kept some ten arrays of
-    the spectrum's size, and the loss was half the training step (benchmarks/train_step.py)."""
+    with M = |spectrum|, weighted, with their gradient with respect to the complex spectrum written
+    out as one expression rather than autodiff's chain through abs, maximum, log and the means,
+    each a pass over the spectrum (the loss alone, forward and backward: 94 -> 87 ms a batch)."""
     log_target = tf.math.log(tf.maximum(target, log_floor))
     count = tf.cast(tf.size(target), tf.float32)
 
@@ -196,7 +196,7 @@ def reverb_class():
             compensation, the response's first tap masked), with the response's FFT taken
             once for the batch (ddsp tiles the response and transforms each copy), at a fast
             size rather than ddsp's power of 2: 81,920 for the 79,999 samples of 4 s and
-            16,000 taps, where ddsp takes 131,072 (0.65x the time, forward and backward)."""
+            16,000 taps, where ddsp takes 131,072 (two thirds of the time, forward and backward)."""
             ir = self._mask_dry_ir(ir)
             samples = int(audio.shape[-1])
             size = fast_size(samples + int(ir.shape[-1]) - 1)
