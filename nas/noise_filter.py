@@ -45,3 +45,14 @@ def noise_filter_matrix(n_bands: int, hop: int) -> tuple[np.ndarray, np.ndarray,
     ramp = np.exp(-2j * np.pi * np.arange(fft_size // 2 + 1) * (ir_size // 2) / fft_size)
     gains = np.fft.rfft(causal, n=fft_size) * ramp.conj()  # imaginary parts ~1e-14 of the real
     return gains.real.astype(np.float32), ramp.astype(np.complex64), fft_size
+
+
+@functools.lru_cache(maxsize=8)
+def frame_spectra_matrix(n_bands: int, hop: int) -> np.ndarray:
+    """[hop, 2 * bins] float32: a hop of samples, zero-padded to the filter's FFT size, to its
+    rfft times the filter's phase ramp, real parts then imaginary: what
+    nas.engine.synth.noise_spectra computes by FFT, as one matrix product for the TensorFlow
+    model, where XLA's FFT of these short frames was slower."""
+    _, ramp, fft_size = noise_filter_matrix(n_bands, hop)
+    spectra = np.exp(-2j * np.pi * np.outer(np.arange(hop), np.arange(fft_size // 2 + 1)) / fft_size) * ramp
+    return np.concatenate([spectra.real, spectra.imag], axis=1).astype(np.float32)

@@ -12,13 +12,10 @@ noise with that op, which under XLA took 24x as long: 5.6 ms for a batch of 4).
 
 from __future__ import annotations
 
-import functools
-
-import numpy as np
 import tensorflow as tf
 
 from nas import ddsp_api
-from nas.noise_filter import noise_crop, noise_filter_matrix
+from nas.noise_filter import frame_spectra_matrix, noise_crop, noise_filter_matrix
 
 
 def filtered_noise(noise: tf.Tensor, magnitudes: tf.Tensor) -> tf.Tensor:
@@ -36,15 +33,6 @@ def filtered_noise(noise: tf.Tensor, magnitudes: tf.Tensor) -> tf.Tensor:
     audio = tf.signal.overlap_and_add(tf.signal.irfft(spectra * tf.complex(response, 0.0), [fft_size]), hop)
     start = noise_crop(bands)
     return audio[:, start:start + samples]
-
-
-@functools.lru_cache(maxsize=8)
-def frame_spectra_matrix(n_bands: int, hop: int) -> np.ndarray:
-    """[hop, 2 * bins] float32: a hop of samples, zero-padded to the filter's FFT size, to its
-    rfft times the filter's phase ramp (nas.noise_filter), real parts then imaginary."""
-    _, ramp, fft_size = noise_filter_matrix(n_bands, hop)
-    spectra = np.exp(-2j * np.pi * np.outer(np.arange(hop), np.arange(fft_size // 2 + 1)) / fft_size) * ramp
-    return np.concatenate([spectra.real, spectra.imag], axis=1).astype(np.float32)
 
 
 def filtered_noise_class():
