@@ -7,9 +7,9 @@ once per example, the in-memory cache, shuffle, batches, prefetch), with no mode
 Each core count runs in a process of its own (TensorFlow's thread pools are fixed at
 start): 1 and 2 cores. Two phases: the first pass over the split (records read and
 preprocessed), and the cached steady state (what every later epoch costs). Medians of
-`--repeats`, beside what a step needs: the CPU's (batch 8 at the measured steps/s of
-`train_vs_ddsp.py`) and a GPU's (an H100 step of 2-18 ms at batch 8: 450 to 4,000 examples a
-second, ../shared/DESIGN.md).
+`--repeats`, beside what a step needs: the CPU's (batch 8 at the steps/s of today's code in
+`train_step.py`'s latest results) and a GPU's (an H100 step of 2-18 ms at batch 8: 450 to
+4,000 examples a second, ../shared/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def main() -> None:
     if args.cores:
         print(json.dumps(measure(args.dataset, args.cores, args.preset, args.batch, args.seconds)))
         return
+    step = load_data("train_step")  # the CPU step's need, from today's code
+    if step.get("preset") != args.preset or step.get("batch") != args.batch:
+        sys.exit(f"train_step.py's latest results are for {step.get('preset')} at batch {step.get('batch')}: "
+                 f"run it for {args.preset} at batch {args.batch} first")
+    cpu_steps = next(r["steps_per_s"] for r in step["rows"] if r["code"] == "today")
     runs: dict[int, list[dict]] = {1: [], 2: []}
     for repeat in range(args.repeats):  # interleaved: a busy spell slows both alike
         for cores in runs:
@@ -80,8 +85,6 @@ def main() -> None:
                 sys.exit(done.stderr[-3000:])
             runs[cores].append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"repeat {repeat + 1}, {cores} core(s): {runs[cores][-1]}", flush=True)
-    step = load_data("train_vs_ddsp")
-    cpu_steps = next(r["steps_per_s"] for r in step["rows"] if r["preset"] == args.preset and "default" in r["variant"])
     rows = [{"cores": cores, "examples": found[0]["examples"],
              "first_pass": statistics.median(r["first_pass"] for r in found),
              "cached": statistics.median(r["cached"] for r in found)} for cores, found in runs.items()]

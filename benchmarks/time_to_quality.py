@@ -8,11 +8,15 @@ and preset, as a table and a plot (docs/time-to-quality.png).
 Each config and preset is one run, trained with `nas train --minutes` to the first budget
 and resumed to each next one (the budget is not part of a run), and scored after each by
 `nas evaluate`. So the points are one long run's prefix. The recipe is `fast` (warm-up to
-3e-3) with its cosine over --steps, the steps the last budget reaches here (4.3 steps a
-second for cnn-tiny on 2 cores): a cosine tied to each budget would make every point a run
-of its own and the curve three times the compute. The rate has not decayed at the early
-points, so a run planned for 5 minutes (its own cosine, as `make demo`'s 750 steps) ends
-lower there than this curve's 5-minute point.
+3e-3) with its cosine over --steps, about the steps the last budget reaches here (each
+preset's own, e.g. --steps cnn=9000): a cosine tied to each budget would make every
+point a run of its own and the curve three times the compute. The rate has not decayed at
+the early points, so a run planned for 5 minutes (its own cosine, as `make demo`'s 750
+steps) ends lower there than this curve's 5-minute point.
+
+The results file keeps the curves of other configs and presets from earlier runs: one
+60-minute run at a time is what fits beside other work, and each row says when and on what
+machine it was measured.
 """
 
 from __future__ import annotations
@@ -23,15 +27,19 @@ import re
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
-from record import save
+from record import load_data, machine, save
 
 REPO = Path(__file__).resolve().parents[1]
 NAS = [sys.executable, "-m", "flows.cli"]
 SCORES = re.compile(r"of (?P<version>\S+): spectral loss (?P<spectral_loss>[\d.]+), f0 (?P<f0_mae_cents>[\d.]+) "
                     r"cents \(RPA (?P<rpa>[\d.]+)\), loudness (?P<loudness_mae_db>[\d.]+) dB")
 PLOT = REPO / "docs" / "time-to-quality.png"
+# About what 60 minutes reach on 2 cores (cnn-tiny: 6-7 steps a second since the faster step);
+# other presets name theirs with --steps.
+STEPS = {"cnn-tiny": 24000}
 
 
 def nas(*args: str) -> str:
@@ -55,8 +63,9 @@ def curve(config: str, preset: str, budgets: list[float], steps: int, data_root:
         scores = SCORES.search(nas("evaluate", config, "--model-version", summary.model_version,
                                    "--data-root", data_root)).groupdict()
         rows.append({"config": Path(config).stem, "preset": preset, "minutes": minutes, "step": summary.step,
-                     "trained_minutes": round(summary.trained_s / 60, 2), "model_version": scores.pop("version"),
-                     **{k: float(v) for k, v in scores.items()}})
+                     "cosine_steps": steps, "trained_minutes": round(summary.trained_s / 60, 2),
+                     "model_version": scores.pop("version"), **{k: float(v) for k, v in scores.items()},
+                     "measured": date.today().isoformat(), "cpu": machine().split(",")[0]})
         print(f"{rows[-1]['config']} {preset} {minutes:g} min: step {summary.step}, "
               f"{', '.join(f'{k} {rows[-1][k]}' for k in ('spectral_loss', 'f0_mae_cents', 'rpa', 'loudness_mae_db'))}"
               f" ({(time.perf_counter() - started) / 60:.1f} min with evaluation)", flush=True)
@@ -75,7 +84,8 @@ def plot(rows: list[dict], path: Path) -> None:
     for key in sorted({(r["config"], r["preset"]) for r in rows}):
         points = [r for r in rows if (r["config"], r["preset"]) == key]
         for ax, (figure, _) in zip(axes, figures):
-            ax.plot([p["trained_minutes"] for p in points], [p[figure] for p in points], "o-", label=" · ".join(key))
+            ax.plot([p["trained_minutes"] for p in points], [p[figure] for p in points], "o-",
+                    label=f"{' · '.join(key)} ({points[0]['measured']})")
     budgets = sorted({r["minutes"] for r in rows})
     for ax, (_, label) in zip(axes, figures):
         ax.set_xscale("log")
@@ -94,13 +104,20 @@ def main() -> None:
     parser.add_argument("configs", nargs="+")
     parser.add_argument("--presets", nargs="+", default=["cnn-tiny"])
     parser.add_argument("--minutes", nargs="+", type=float, default=[5, 15, 60])
-    parser.add_argument("--steps", type=int, default=16000, help="the cosine's length (about what 60 minutes reach)")
+    parser.add_argument("--steps", nargs="+", default=[f"{p}={n}" for p, n in STEPS.items()], metavar="PRESET=N",
+                        help="each preset's cosine length, about what the last budget reaches")
     parser.add_argument("--data-root", default="nas-data")
     args = parser.parse_args()
+    steps = {**STEPS, **{p: int(n) for p, n in (item.split("=", 1) for item in args.steps)}}
+    if missing := set(args.presets) - steps.keys():
+        parser.error(f"--steps: no cosine length for {', '.join(sorted(missing))} (e.g. --steps cnn=9000)")
     rows = [row for config in args.configs for preset in args.presets
-            for row in curve(config, preset, sorted(args.minutes), args.steps, args.data_root)]
+            for row in curve(config, preset, sorted(args.minutes), steps[preset], args.data_root)]
+    measured = {(r["config"], r["preset"]) for r in rows}
+    kept = [r for r in load_data("time_to_quality").get("rows", []) if (r["config"], r["preset"]) not in measured]
+    rows = kept + rows
     plot(rows, PLOT)
-    save("time_to_quality", {"recipe": "fast, cosine over --steps", "steps": args.steps, "rows": rows,
+    save("time_to_quality", {"recipe": "fast, cosine over each row's cosine_steps", "rows": rows,
                              "plot": str(PLOT.relative_to(REPO))})
 
 
