@@ -3,16 +3,16 @@ on the eval split after 5, 15 and 60 minutes of training on this machine, per da
 and preset, as a table and a plot (docs/time-to-quality.png).
 
     .venv/bin/python benchmarks/time_to_quality.py dataset_configs/demo-violin.yaml [more configs]
-        [--presets cnn-tiny cnn] [--minutes 5 15 60] [--steps 16000] [--data-root nas-data]
+        [--presets cnn-tiny cnn] [--minutes 5 15 60] [--steps cnn=14500] [--data-root nas-data]
 
 Each config and preset is one run, trained with `nas train --minutes` to the first budget
 and resumed to each next one (the budget is not part of a run), and scored after each by
 `nas evaluate`. So the points are one long run's prefix. The recipe is `fast` (warm-up to
 3e-3) with its cosine over --steps, about the steps the last budget reaches here (each
-preset's own, e.g. --steps cnn=9000): a cosine tied to each budget would make every
-point a run of its own and the curve three times the compute. The rate has not decayed at
-the early points, so a run planned for 5 minutes (its own cosine, as `make demo`'s 750
-steps) ends lower there than this curve's 5-minute point.
+preset's own, STEPS): a cosine tied to each budget would make every point a run of its own
+and the curve three times the compute. The rate has not decayed at the early points, so a
+run planned for 5 minutes (its own cosine, as `make demo`'s 750 steps) ends lower there
+than this curve's 5-minute point.
 
 The results file keeps the curves of other configs and presets from earlier runs: one
 60-minute run at a time is what fits beside other work, and each row says when and on what
@@ -37,9 +37,9 @@ NAS = [sys.executable, "-m", "flows.cli"]
 SCORES = re.compile(r"of (?P<version>\S+): spectral loss (?P<spectral_loss>[\d.]+), f0 (?P<f0_mae_cents>[\d.]+) "
                     r"cents \(RPA (?P<rpa>[\d.]+)\), loudness (?P<loudness_mae_db>[\d.]+) dB")
 PLOT = REPO / "docs" / "time-to-quality.png"
-# About what 60 minutes reach on 2 cores (cnn-tiny: 6-7 steps a second since the faster step);
-# other presets name theirs with --steps.
-STEPS = {"cnn-tiny": 24000}
+# About what 60 minutes reach on 2 cores since the faster step (cnn-tiny 7-8 steps a second,
+# cnn 4); other presets name theirs with --steps.
+STEPS = {"cnn-tiny": 24000, "cnn": 14500}
 
 
 def nas(*args: str) -> str:
@@ -110,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     steps = {**STEPS, **{p: int(n) for p, n in (item.split("=", 1) for item in args.steps)}}
     if missing := set(args.presets) - steps.keys():
-        parser.error(f"--steps: no cosine length for {', '.join(sorted(missing))} (e.g. --steps cnn=9000)")
+        parser.error(f"--steps: no cosine length for {', '.join(sorted(missing))}: give it as --steps PRESET=N")
     rows = [row for config in args.configs for preset in args.presets
             for row in curve(config, preset, sorted(args.minutes), steps[preset], args.data_root)]
     measured = {(r["config"], r["preset"]) for r in rows}
