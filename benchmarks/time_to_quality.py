@@ -104,8 +104,8 @@ def main() -> None:
     parser.add_argument("configs", nargs="+")
     parser.add_argument("--presets", nargs="+", default=["cnn-tiny"])
     parser.add_argument("--minutes", nargs="+", type=float, default=[5, 15, 60])
-    parser.add_argument("--steps", nargs="+", default=[f"{p}={n}" for p, n in STEPS.items()], metavar="PRESET=N",
-                        help="each preset's cosine length, about what the last budget reaches")
+    parser.add_argument("--steps", nargs="+", default=[], metavar="PRESET=N",
+                        help=f"a preset's cosine length, about what the last budget reaches (default: {STEPS})")
     parser.add_argument("--data-root", default="nas-data")
     args = parser.parse_args()
     steps = {**STEPS, **{p: int(n) for p, n in (item.split("=", 1) for item in args.steps)}}
