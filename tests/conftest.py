@@ -54,12 +54,19 @@ def example_controls(seed: int = 0, frames: int = 1000) -> dict:
             "ld_scaled": ld[:, None], "f0_scaled": f0s[:, None]}
 
 
+MULTI_PROCESSING = {"direct_running_mode": "multi_processing"}  # the default of a user's config
+
+
 def write_config(path: Path, **overrides) -> Path:
     config = {
         "name": "test-violin", "audio": ["audio/*"], "sample_rate": 16000, "frame_rate": 50,
         "centered": True, "example_secs": 4.0, "hop_secs": 2.0, "chunk_secs": 8.0,
         "eval_fraction": 0.25, "train_shards": 2, "eval_shards": 1,
         "crepe": {"capacity": "tiny", "viterbi": True},
+        # Beam in the command's own process: a multi-processing worker would import TensorFlow
+        # and CREPE again (6 s of CPU a prepare); tests of killed, full-disk or noisy runs ask
+        # for the default's worker process (MULTI_PROCESSING).
+        "beam": {"direct_running_mode": "in_memory"},
         "wandb": {"project": "nas-tests", "mode": "offline"},
     }
     config.update(overrides)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import REPO, write_config
+from tests.conftest import MULTI_PROCESSING, REPO, write_config
 
 # What a run printed before (issue 13): TensorFlow's native CUDA and absl lines, Beam's
 # worker chatter, pydub, an autograph divide-by-zero of ours, TFLite's deprecation banner,
@@ -24,7 +24,8 @@ NOISE = ("cuInit", "cudart_stub", "absl::InitializeLog", "apitools not found", "
 def test_verbose_lets_the_libraries_lines_through(small_sources, tmp_path):
     """A default run prints none of NOISE (test_smoke.py, on the whole DAG); with --verbose, a
     fresh preparation, which loads TensorFlow in Beam's worker, lets their lines pass."""
-    config = write_config(small_sources / "console.yaml", audio=["audio/c-vorbis.ogg"], eval_fraction=0.0)
+    config = write_config(small_sources / "console.yaml", audio=["audio/c-vorbis.ogg"], eval_fraction=0.0,
+                          beam=MULTI_PROCESSING)
     verbose = subprocess.run([sys.executable, "-m", "flows.cli", "--verbose", "prepare", str(config), "--data-root",
                               str(tmp_path / "data")], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert verbose.returncode == 0, verbose.stderr[-3000:]

@@ -78,7 +78,8 @@ def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bu
     try:
         with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
             small = ["--set", "crepe.capacity=tiny", "--set", "hop_secs=2.0", "--set", "chunk_secs=8.0",
-                     "--set", "eval_fraction=0.25", "--set", "wandb.mode=offline", "--set", "wandb.project=nas-tests",
+                     "--set", "eval_fraction=0.25", "--set", "beam.direct_running_mode=in_memory",
+                     "--set", "wandb.mode=offline", "--set", "wandb.project=nas-tests",
                      "--set", "training.steps=20", "--set", "training.overrides.optim.batch_size=4"]
             done = _run([str(BIN / "nas"), "register", f"s3://{bucket}/cello", "--name", "cello", *small,
                          "--data-root", str(data_root)], env, cwd=project)

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from tests.conftest import FAKE_KEY, REPO, artifacts_of, flow_runs, write_config
+from tests.conftest import FAKE_KEY, MULTI_PROCESSING, REPO, artifacts_of, flow_runs, write_config
 
 PREPARE = """
 import logging, sys
@@ -57,7 +57,7 @@ def test_killed_preparation_resumes_to_the_records_of_an_uninterrupted_run(prepa
     from nas.data.prepare import prepare_dataset
 
     uninterrupted = prepared[0]
-    config = write_config(small_sources / "killed.yaml")  # the `prepared` config: the same version
+    config = write_config(small_sources / "killed.yaml", beam=MULTI_PROCESSING)  # the `prepared` config: the same version
     root = tmp_path / "data"
     staging = root / "test-violin" / f"{uninterrupted.name}.partial"
     first = _start([sys.executable, "-c", PREPARE, str(config), str(root)])
@@ -219,7 +219,7 @@ def test_a_disk_that_fills_stops_prepare_and_training_with_one_line_and_nothing_
     root = small_disk / "data"
     env = {**os.environ, "TMPDIR": str(small_disk / "tmp"), "WANDB_DIR": str(small_disk / "tmp")}
     config = write_config(small_sources / "full-disk.yaml", name="full-disk", audio=["audio/c-vorbis.ogg"],
-                          eval_fraction=0.5)
+                          eval_fraction=0.5, beam=MULTI_PROCESSING)
     said = f"nas: {root}: no space left on the device; nothing half-written is published: free some space and " \
            "run the command again to go on"
 

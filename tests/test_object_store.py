@@ -21,7 +21,7 @@ from nas.data.reader import record_provider
 from nas.locations import create_new, location
 from nas.store import cache
 from nas.store.datasets import load_metadata
-from tests.conftest import REPO, write_config
+from tests.conftest import MULTI_PROCESSING, REPO, write_config
 from tests.s3_server import Relay, moto_server
 
 
@@ -383,7 +383,7 @@ def test_killed_and_racing_preparations_in_a_bucket_publish_one_version_once(buc
 
     _, name, _ = bucket_dataset
     local = prepared[0]
-    config = write_config(tmp_path / "race.yaml", audio=[f"s3://{name}/audio/"])
+    config = write_config(tmp_path / "race.yaml", audio=[f"s3://{name}/audio/"], beam=MULTI_PROCESSING)
     root = f"s3://{name}/race-root"
     version = f"{name}/race-root/test-violin/{local.name}"
     fs = _fs()

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO, write_config
+from tests.conftest import MULTI_PROCESSING, REPO, write_config
 from test_console import NOISE
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def test_nas_run_prepares_trains_evaluates_and_exports(small_sources, tmp_path):
     config = write_config(small_sources / "smoke.yaml", name="smoke-violin",
-                          audio=["audio/a-mono-32k.flac", "audio/b-stereo-44k-24bit.wav"])
+                          audio=["audio/a-mono-32k.flac", "audio/b-stereo-44k-24bit.wav"], beam=MULTI_PROCESSING)
     root = tmp_path / "data"
     run = [sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(root), "--steps", "20",
            "--set", "optim.batch_size=4", "--set", "log_every=10"]
