@@ -3,15 +3,18 @@ loss, the f0 error and the loudness error on the eval split, per config, weight 
 with the median over seeds.
 
     .venv/bin/python benchmarks/loudness_term.py dataset_configs/demo-violin.yaml [more configs]
-        [--weights 0 0.1] [--seeds 0 1 2] [--steps 1120] [--data-root nas-data]
+        [--weights 0 0.1] [--seeds 0 1 2] [--steps 1120] [--cosine 1300]
+        [--data-root nas-data]
 
-Each run is `nas train` with the `fast` recipe and its cosine planned for 1,300 steps
-(`optim.decay_steps=1100` after the warm-up), stopped at --steps: 1,120 is what a 5-minute
-budget reaches on 2 idle cores (the issue's demo goal), so runs are compared at equal steps
-whatever else the machine runs. A weight of 0 is the loss without the term, whose runs keep
-the ids they had before it existed: runs already trained are reused, and a model already
-evaluated is read back rather than evaluated again (the evaluation is seeded). The rows of
-configs not given keep their earlier figures, so instruments can be run one at a time.
+Each run is `nas train` with the `fast` recipe and its cosine planned for --cosine steps
+(warm-up included), stopped at --steps, so runs are compared at equal steps whatever else
+the machine runs. A 5-minute budget on 2 idle cores reached 1,120 of a 1,300-step cosine
+before the faster training step, and 1,800 of 1,800 since (`--steps 1800 --cosine 1800`:
+the demo's training). A weight of 0 is the loss without the term, whose runs keep the ids
+they had before it existed: runs already trained are reused, and a model already evaluated
+is read back rather than evaluated again (the evaluation is seeded). The rows of other
+configs, weights, step counts and seeds keep their earlier figures, so instruments and
+weights can be run one at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from record import load_data, save
 from time_to_quality import SCORES, nas
 
 FIGURES = ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db")
+WARMUP = 200  # the fast recipe's (nas/config/presets.py)
+GROUP = ("config", "steps", "cosine_steps", "loudness_weight")
 
 
 def scores(config: str, model_dir: Path, data_root: str) -> dict:
@@ -40,15 +45,15 @@ def scores(config: str, model_dir: Path, data_root: str) -> dict:
     return {"model_version": found.pop("version"), **{k: float(v) for k, v in found.items()}}
 
 
-def run(config: str, weight: float, seed: int, steps: int, data_root: str) -> dict:
-    settings = ["--recipe", "fast", "--steps", str(steps), "--set", "optim.decay_steps=1100", "--set", f"seed={seed}",
-                "--data-root", data_root]
+def run(config: str, weight: float, seed: int, steps: int, cosine: int, data_root: str) -> dict:
+    settings = ["--recipe", "fast", "--steps", str(steps), "--set", f"optim.decay_steps={cosine - WARMUP}",
+                "--set", f"seed={seed}", "--data-root", data_root]
     if weight:
         settings += ["--set", f"loss.loudness_weight={weight}"]
     trained = nas("train", config, *settings)
     model_dir = Path(re.search(r"^model \S+: (.+/model)$", trained, re.MULTILINE).group(1))
-    row = {"config": Path(config).stem, "loudness_weight": weight, "seed": seed,
-           **scores(config, model_dir, data_root)}
+    row = {"config": Path(config).stem, "steps": steps, "cosine_steps": cosine, "loudness_weight": weight,
+           "seed": seed, **scores(config, model_dir, data_root)}
     print(" ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     return row
 
@@ -59,18 +64,22 @@ def main() -> None:
     parser.add_argument("--weights", nargs="+", type=float, default=[0.0, 0.1])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1120)
+    parser.add_argument("--cosine", type=int, default=1300, help="the steps the cosine is planned for")
     parser.add_argument("--data-root", default="nas-data")
     args = parser.parse_args()
-    rows = [run(config, weight, seed, args.steps, args.data_root)
+    rows = [run(config, weight, seed, args.steps, args.cosine, args.data_root)
             for config in args.configs for weight in args.weights for seed in args.seeds]
-    ran = {r["config"] for r in rows}  # an earlier run's rows of other configs stay
-    rows = [r for r in load_data("loudness_term").get("rows", []) if r["config"] not in ran] + rows
-    weights = sorted({r["loudness_weight"] for r in rows})
-    medians = [{"config": config, "loudness_weight": weight, "seeds": len(group),
-                **{k: statistics.median(r[k] for r in group) for k in FIGURES}}
-               for config in dict.fromkeys(r["config"] for r in rows) for weight in weights
-               if (group := [r for r in rows if (r["config"], r["loudness_weight"]) == (config, weight)])]
-    save("loudness_term", {"steps": args.steps, "medians": medians, "rows": rows})
+    # an earlier run's rows of other configs, weights, steps or seeds stay
+    ran = {tuple(r[k] for k in (*GROUP, "seed")) for r in rows}
+    rows = [r for r in load_data("loudness_term").get("rows", [])
+            if tuple(r[k] for k in (*GROUP, "seed")) not in ran] + rows
+    rows.sort(key=lambda r: tuple(r[k] for k in (*GROUP, "seed")))
+    groups = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in GROUP), []).append(r)
+    medians = [{**dict(zip(GROUP, key)), "seeds": len(group),
+                **{k: statistics.median(r[k] for r in group) for k in FIGURES}} for key, group in groups.items()]
+    save("loudness_term", {"medians": medians, "rows": rows})
 
 
 if __name__ == "__main__":

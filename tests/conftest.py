@@ -267,8 +267,8 @@ def _demo_run(root: Path, norm: str) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """The demo's streamable model: 750 steps of `make demo` with norm `frame` (the default),
-    committed in tests/data/demo-models/frame."""
+    """The demo's streamable model, norm `frame` (the default): 750 steps, what `make demo`
+    trained until 2026-12-06; committed in tests/data/demo-models/frame."""
     return _demo_run(tmp_path_factory.mktemp("demo-root"), "frame")
 
 

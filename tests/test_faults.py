@@ -57,7 +57,8 @@ def test_killed_preparation_resumes_to_the_records_of_an_uninterrupted_run(prepa
     from nas.data.prepare import prepare_dataset
 
     uninterrupted = prepared[0]
-    config = write_config(small_sources / "killed.yaml", beam=MULTI_PROCESSING)  # the `prepared` config: the same version
+    # the `prepared` config (the same version), prepared as a user's config is: in a Beam worker process
+    config = write_config(small_sources / "killed.yaml", beam=MULTI_PROCESSING)
     root = tmp_path / "data"
     staging = root / "test-violin" / f"{uninterrupted.name}.partial"
     first = _start([sys.executable, "-c", PREPARE, str(config), str(root)])

@@ -153,8 +153,9 @@ def _demo_controls(seconds: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("norm", ["sequence", "frame"])
 def test_the_demo_model_s_engine_and_stream_match_tensorflow(norm):
-    """The demo's models (750 steps of `make demo`, committed) on the demo violin's own
-    controls: the engine's audio within 1e-5 of TensorFlow's peak; the frame model streamed too."""
+    """The demo's models (750 steps, as `make demo` trained them until 2026-12-06; committed) on
+    the demo violin's own controls: the engine's audio within 1e-5 of TensorFlow's peak; the
+    frame model streamed too."""
     from nas.engine.engine import scale_inputs
     from nas.export.bundle import engine_difference, relative_difference
     from nas.models.saved import load_model
