@@ -47,9 +47,8 @@ def scores(config: str, model_dir: Path, data_root: str) -> dict:
 
 def run(config: str, weight: float, seed: int, steps: int, cosine: int, data_root: str) -> dict:
     settings = ["--recipe", "fast", "--steps", str(steps), "--set", f"optim.decay_steps={cosine - WARMUP}",
-                "--set", f"seed={seed}", "--data-root", data_root]
-    if weight:
-        settings += ["--set", f"loss.loudness_weight={weight}"]
+                "--set", f"seed={seed}", "--set", f"loss.loudness_weight={weight}",  # 0 too: a config may set one
+                "--data-root", data_root]
     trained = nas("train", config, *settings)
     model_dir = Path(re.search(r"^model \S+: (.+/model)$", trained, re.MULTILINE).group(1))
     row = {"config": Path(config).stem, "steps": steps, "cosine_steps": cosine, "loudness_weight": weight,
