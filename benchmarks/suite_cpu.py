@@ -52,7 +52,7 @@ os._exit = _logged_exit
 KINDS = (("Beam SDK worker", "sdk_worker_main"), ("flow run in a Prefect worker", "prefect/engine.py"),
          ("Prefect server", "server start"), ("Prefect worker", "worker start"), ("prefect CLI", "bin/prefect"),
          ("nas command", "flows/cli"), ("nas command", "bin/nas"), ("Dask", "distributed"), ("moto", "moto"),
-         ("pytest", "pytest"))
+         ("pytest's controller", "pytest/__main__"))
 
 
 def kind(argv: list[str]) -> str:
