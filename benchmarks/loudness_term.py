@@ -28,8 +28,11 @@ from record import load_data, save
 from time_to_quality import SCORES, nas
 
 FIGURES = ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db")
-WARMUP = 200  # the fast recipe's (nas/config/presets.py)
-GROUP = ("config", "steps", "cosine_steps", "loudness_weight")
+GROUP = ("config", "steps", "cosine_steps", "loudness_weight")  # a median's rows: these, all seeds
+
+
+def run_key(row: dict) -> tuple:
+    return tuple(row[k] for k in (*GROUP, "seed"))
 
 
 def scores(config: str, model_dir: Path, data_root: str) -> dict:
@@ -46,7 +49,10 @@ def scores(config: str, model_dir: Path, data_root: str) -> dict:
 
 
 def run(config: str, weight: float, seed: int, steps: int, cosine: int, data_root: str) -> dict:
-    settings = ["--recipe", "fast", "--steps", str(steps), "--set", f"optim.decay_steps={cosine - WARMUP}",
+    from nas.config.presets import RECIPES
+
+    warmup = RECIPES["fast"]["optim.warmup_steps"]  # the cosine follows it
+    settings = ["--recipe", "fast", "--steps", str(steps), "--set", f"optim.decay_steps={cosine - warmup}",
                 "--set", f"seed={seed}", "--set", f"loss.loudness_weight={weight}",  # 0 too: a config may set one
                 "--data-root", data_root]
     trained = nas("train", config, *settings)
@@ -68,11 +74,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = [run(config, weight, seed, args.steps, args.cosine, args.data_root)
             for config in args.configs for weight in args.weights for seed in args.seeds]
-    # an earlier run's rows of other configs, weights, steps or seeds stay
-    ran = {tuple(r[k] for k in (*GROUP, "seed")) for r in rows}
-    rows = [r for r in load_data("loudness_term").get("rows", [])
-            if tuple(r[k] for k in (*GROUP, "seed")) not in ran] + rows
-    rows.sort(key=lambda r: tuple(r[k] for k in (*GROUP, "seed")))
+    ran = set(map(run_key, rows))  # an earlier run's rows of other configs, weights, steps or seeds stay
+    rows = sorted([r for r in load_data("loudness_term").get("rows", []) if run_key(r) not in ran] + rows,
+                  key=run_key)
     groups = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in GROUP), []).append(r)

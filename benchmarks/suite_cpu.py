@@ -26,7 +26,7 @@ from record import save
 
 REPO = Path(__file__).resolve().parents[1]
 HOOK = '''
-import atexit, json, os, sys, time
+import atexit, json, os, sys
 _log_path = os.environ["NAS_SUITE_CPU_LOG"]
 
 
@@ -76,8 +76,9 @@ def main() -> None:
     total = usage.ru_utime + usage.ru_stime
     kinds, tests = defaultdict(lambda: [0, 0.0]), defaultdict(float)
     for row in rows:
-        kinds[kind(row["argv"])][0] += 1
-        kinds[kind(row["argv"])][1] += row["cpu"]
+        tally = kinds[kind(row["argv"])]
+        tally[0] += 1
+        tally[1] += row["cpu"]
         if row["test"]:
             tests[row["test"].split(" ")[0]] += row["cpu"]
     logged = sum(row["cpu"] for row in rows)
