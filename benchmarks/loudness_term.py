@@ -4,7 +4,7 @@ with the median over seeds.
 
     .venv/bin/python benchmarks/loudness_term.py dataset_configs/demo-violin.yaml [more configs]
         [--weights 0 0.1] [--seeds 0 1 2] [--steps 1120] [--cosine 1300]
-        [--data-root nas-data]
+        [--set optim.batch_size=4] [--data-root nas-data]
 
 Each run is `nas train` with the `fast` recipe and its cosine planned for --cosine steps
 (warm-up included), stopped at --steps, so runs are compared at equal steps whatever else
@@ -14,7 +14,8 @@ the demo's training). A weight of 0 is the loss without the term, whose runs kee
 they had before it existed: runs already trained are reused, and a model already evaluated
 is read back rather than evaluated again (the evaluation is seeded). The rows of other
 configs, weights, step counts and seeds keep their earlier figures, so instruments and
-weights can be run one at a time.
+weights can be run one at a time. `--set` adds training settings to every run (a batch
+size, a peak learning rate); they are part of a row's key, so each setting is its own row.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from record import load_data, save
 from time_to_quality import SCORES, nas
 
 FIGURES = ("spectral_loss", "f0_mae_cents", "rpa", "loudness_mae_db")
-GROUP = ("config", "steps", "cosine_steps", "loudness_weight")  # a median's rows: these, all seeds
+GROUP = ("config", "settings", "steps", "cosine_steps", "loudness_weight")  # a median's rows: these, all seeds
 
 
 def run_key(row: dict) -> tuple:
@@ -48,17 +49,17 @@ def scores(config: str, model_dir: Path, data_root: str) -> dict:
     return {"model_version": found.pop("version"), **{k: float(v) for k, v in found.items()}}
 
 
-def run(config: str, weight: float, seed: int, steps: int, cosine: int, data_root: str) -> dict:
+def run(config: str, weight: float, seed: int, steps: int, cosine: int, data_root: str, settings: list[str]) -> dict:
     from nas.config.presets import RECIPES
 
     warmup = RECIPES["fast"]["optim.warmup_steps"]  # the cosine follows it
-    settings = ["--recipe", "fast", "--steps", str(steps), "--set", f"optim.decay_steps={cosine - warmup}",
-                "--set", f"seed={seed}", "--set", f"loss.loudness_weight={weight}",  # 0 too: a config may set one
-                "--data-root", data_root]
-    trained = nas("train", config, *settings)
+    flags = ["--recipe", "fast", "--steps", str(steps), "--set", f"optim.decay_steps={cosine - warmup}",
+             "--set", f"seed={seed}", "--set", f"loss.loudness_weight={weight}",  # 0 too: a config may set one
+             "--data-root", data_root, *[f for s in settings for f in ("--set", s)]]
+    trained = nas("train", config, *flags)
     model_dir = Path(re.search(r"^model \S+: (.+/model)$", trained, re.MULTILINE).group(1))
-    row = {"config": Path(config).stem, "steps": steps, "cosine_steps": cosine, "loudness_weight": weight,
-           "seed": seed, **scores(config, model_dir, data_root)}
+    row = {"config": Path(config).stem, "settings": " ".join(settings), "steps": steps, "cosine_steps": cosine,
+           "loudness_weight": weight, "seed": seed, **scores(config, model_dir, data_root)}
     print(" ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     return row
 
@@ -70,12 +71,15 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1120)
     parser.add_argument("--cosine", type=int, default=1300, help="the steps the cosine is planned for")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a training setting for every run, e.g. optim.batch_size=4")
     parser.add_argument("--data-root", default="nas-data")
     args = parser.parse_args()
-    rows = [run(config, weight, seed, args.steps, args.cosine, args.data_root)
+    rows = [run(config, weight, seed, args.steps, args.cosine, args.data_root, args.settings)
             for config in args.configs for weight in args.weights for seed in args.seeds]
     ran = set(map(run_key, rows))  # an earlier run's rows of other configs, weights, steps or seeds stay
-    rows = sorted([r for r in load_data("loudness_term").get("rows", []) if run_key(r) not in ran] + rows,
+    earlier = [{"settings": "", **r} for r in load_data("loudness_term").get("rows", [])]  # rows before --set
+    rows = sorted([r for r in earlier if run_key(r) not in ran] + rows,
                   key=run_key)
     groups = {}
     for r in rows:

@@ -6,8 +6,10 @@ to a log as it exits, then summed by kind of process and by test.
 
 A `sitecustomize` on PYTHONPATH registers the hook in each process (and in `os._exit`,
 which Prefect's worker processes end with). Processes killed by a signal (the scenarios'
-SIGKILLs, and whatever is stopped without its exit handlers) write nothing: their share is
-the suite's total, from the kernel, less the sum logged.
+SIGKILLs, and whatever is stopped without its exit handlers) write nothing, and neither do
+programs that are not Python (JACK, Chromium): those are read from /proc twice a second
+while they run, so their figure is a lower bound (by up to half a second's CPU each). What
+neither saw is the suite's total, from the kernel, less both.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -33,7 +36,8 @@ _log_path = os.environ["NAS_SUITE_CPU_LOG"]
 def _log():
     times = os.times()
     with open(_log_path, "a") as log:  # one short line per process: appends do not interleave
-        log.write(json.dumps({"argv": sys.argv[:8], "cpu": times.user + times.system,
+        start = open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]
+        log.write(json.dumps({"pid": [os.getpid(), start], "argv": sys.argv[:8], "cpu": times.user + times.system,
                               "test": os.environ.get("PYTEST_CURRENT_TEST", "")}) + "\\n")
 
 
@@ -50,7 +54,8 @@ os._exit = _logged_exit
 '''
 # (kind, a substring of the process's command line), the first match wins
 KINDS = (("Beam SDK worker", "sdk_worker_main"), ("flow run in a Prefect worker", "prefect/engine.py"),
-         ("Prefect server", "server start"), ("Prefect worker", "worker start"), ("prefect CLI", "bin/prefect"),
+         ("Prefect server", "server start"),
+         ("Prefect server", "uvicorn"), ("Prefect worker", "worker start"), ("prefect CLI", "bin/prefect"),
          ("nas command", "flows/cli"), ("nas command", "bin/nas"), ("Dask", "distributed"), ("moto", "moto"),
          ("pytest's controller", "pytest/__main__"))
 
@@ -58,7 +63,45 @@ KINDS = (("Beam SDK worker", "sdk_worker_main"), ("flow run in a Prefect worker"
 def kind(argv: list[str]) -> str:
     line = " ".join(argv)
     found = next((name for name, mark in KINDS if mark in line), None)
-    return found or ("python -c (xdist workers, scenario scripts)" if argv[:1] == ["-c"] else "other")
+    if found or argv[:1] == ["-c"]:
+        return found or "python -c (xdist workers, scenario scripts)"
+    return f"other: {Path(argv[0]).name}" if argv else "other"
+
+
+class Sampler(threading.Thread):
+    """The CPU seconds of every process that carries `mark` in its environment, read from
+    /proc until stopped: {pid: {"argv", "cpu", "test"}}, each at its last reading."""
+
+    def __init__(self, mark: str):
+        super().__init__(daemon=True)
+        self.mark, self.seen, self.others, self.done = mark.encode(), {}, set(), threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    self.read(entry)
+
+    def read(self, proc: Path) -> None:
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            key = (int(proc.name), stat[19])  # the pid and its start time: pids are reused
+            if key in self.others:
+                return
+            if key not in self.seen:
+                environ = (proc / "environ").read_bytes().split(b"\0")
+                if self.mark not in environ:
+                    self.others.add(key)
+                    return
+                test = next((v for v in environ if v.startswith(b"PYTEST_CURRENT_TEST=")), b"=").split(b"=", 1)[1]
+                argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")[:9]
+                if Path(argv[0]).name.startswith("python"):  # as the hook's sys.argv
+                    argv = argv[1:]
+                self.seen[key] = {"pid": list(key), "argv": argv, "test": test.decode(errors="replace")}
+            self.seen[key]["cpu"] = (int(stat[11]) + int(stat[12])) / self.tick  # utime, stime
+        except (OSError, IndexError, ValueError):  # it ended between the listing and the read
+            pass
 
 
 def main() -> None:
@@ -68,24 +111,30 @@ def main() -> None:
         log = Path(folder) / "log.jsonl"
         env = {**os.environ, "NAS_SUITE_CPU_LOG": str(log),
                "PYTHONPATH": os.pathsep.join(filter(None, [folder, str(REPO), os.environ.get("PYTHONPATH")]))}
+        sampler = Sampler(f"NAS_SUITE_CPU_LOG={log}")
+        sampler.start()
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=REPO, env=env)
         wall = time.monotonic() - started
+        sampler.done.set()
+        sampler.join()
         rows = [json.loads(line) for line in log.read_text().splitlines()]
+    logged = {tuple(row["pid"]) for row in rows}
+    read = [p for p in sampler.seen.values() if tuple(p["pid"]) not in logged and "cpu" in p]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = usage.ru_utime + usage.ru_stime
     kinds, tests = defaultdict(lambda: [0, 0.0]), defaultdict(float)
-    for row in rows:
-        tally = kinds[kind(row["argv"])]
+    for row, how in [*((r, "") for r in rows), *((r, " (read from /proc)") for r in read)]:
+        tally = kinds[kind(row["argv"]) + how]
         tally[0] += 1
         tally[1] += row["cpu"]
         if row["test"]:
             tests[row["test"].split(" ")[0]] += row["cpu"]
-    logged = sum(row["cpu"] for row in rows)
     by_kind = [{"kind": k, "processes": n, "cpu_s": round(c, 1)} for k, (n, c) in
                sorted(kinds.items(), key=lambda item: -item[1][1])]
-    by_kind.append({"kind": "not logged (killed, or ended without exit handlers)", "processes": None,
-                    "cpu_s": round(total - logged, 1)})
+    # negative when processes that outlived their parent were read (the kernel's total leaves them out)
+    by_kind.append({"kind": "seen by neither", "processes": None,
+                    "cpu_s": round(total - sum(r["cpu"] for r in [*rows, *read]), 1)})
     save("suite_cpu", {"exit_code": done.returncode, "wall_s": round(wall), "cpu_s": round(total),
                        "by_kind": by_kind,
                        "by_test": [{"test": t, "cpu_s": round(c, 1)}
