@@ -55,6 +55,7 @@ def run(config: str, weight: float, seed: int, steps: int, cosine: int, data_roo
     warmup = RECIPES["fast"]["optim.warmup_steps"]  # the cosine follows it
     flags = ["--recipe", "fast", "--steps", str(steps), "--set", f"optim.decay_steps={cosine - warmup}",
              "--set", f"seed={seed}", "--set", f"loss.loudness_weight={weight}",  # 0 too: a config may set one
+             "--minutes", "600",  # no budget that binds (a config may set one): runs stop at --steps
              "--data-root", data_root, *[f for s in settings for f in ("--set", s)]]
     trained = nas("train", config, *flags)
     model_dir = Path(re.search(r"^model \S+: (.+/model)$", trained, re.MULTILINE).group(1))

@@ -9,7 +9,8 @@ which Prefect's worker processes end with). Processes killed by a signal (the sc
 SIGKILLs, and whatever is stopped without its exit handlers) write nothing, and neither do
 programs that are not Python (JACK, Chromium): those are read from /proc twice a second
 while they run, so their figure is a lower bound (by up to half a second's CPU each). What
-neither saw is the suite's total, from the kernel, less both.
+neither saw is the suite's total, from the kernel, less both. A test's figure is what it
+started plus what its own process (an xdist worker) spent in it, timed by a pytest plugin.
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ def _logged_exit(code):
 
 os._exit = _logged_exit
 '''
+# A pytest plugin (-p): the CPU each test takes in the process that runs it (an xdist
+# worker's in-process work, which no command line tells apart), beside what it starts.
+PLUGIN = '''
+import json, os
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    before = os.times()
+    yield
+    after = os.times()
+    with open(os.environ["NAS_SUITE_CPU_LOG"], "a") as log:
+        log.write(json.dumps({"in_test": item.nodeid, "cpu": after.user + after.system - before.user - before.system})
+                  + "\\n")
+'''
 # (kind, a substring of the process's command line), the first match wins
 KINDS = (("Beam SDK worker", "sdk_worker_main"), ("flow run in a Prefect worker", "prefect/engine.py"),
          ("Prefect server", "server start"),
@@ -63,7 +80,7 @@ KINDS = (("Beam SDK worker", "sdk_worker_main"), ("flow run in a Prefect worker"
 def kind(argv: list[str]) -> str:
     line = " ".join(argv)
     found = next((name for name, mark in KINDS if mark in line), None)
-    if found or argv[:1] == ["-c"]:
+    if found or "-c" in argv[:2]:  # `-c`, or xdist's `-u -c`
         return found or "python -c (xdist workers, scenario scripts)"
     return f"other: {Path(argv[0]).name}" if argv else "other"
 
@@ -108,17 +125,23 @@ def main() -> None:
     args = sys.argv[1:] or ["-q", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider"]
     with tempfile.TemporaryDirectory(prefix="suite-cpu-") as folder:
         (Path(folder) / "sitecustomize.py").write_text(HOOK)
+        (Path(folder) / "suite_cpu_plugin.py").write_text(PLUGIN)
         log = Path(folder) / "log.jsonl"
         env = {**os.environ, "NAS_SUITE_CPU_LOG": str(log),
                "PYTHONPATH": os.pathsep.join(filter(None, [folder, str(REPO), os.environ.get("PYTHONPATH")]))}
         sampler = Sampler(f"NAS_SUITE_CPU_LOG={log}")
         sampler.start()
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=REPO, env=env)
+        done = subprocess.run([sys.executable, "-m", "pytest", "-p", "suite_cpu_plugin", *args], cwd=REPO, env=env)
         wall = time.monotonic() - started
         sampler.done.set()
         sampler.join()
-        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+    rows = [row for row in lines if "in_test" not in row]
+    in_tests = defaultdict(float)  # the CPU of each test's own process, part of its worker's row above
+    for row in lines:
+        if "in_test" in row:
+            in_tests[row["in_test"]] += row["cpu"]
     logged = {tuple(row["pid"]) for row in rows}
     read = [p for p in sampler.seen.values() if tuple(p["pid"]) not in logged and "cpu" in p]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -130,6 +153,7 @@ def main() -> None:
         tally[1] += row["cpu"]
         if row["test"]:
             tests[row["test"].split(" ")[0]] += row["cpu"]
+    totals = {t: tests.get(t, 0) + in_tests.get(t, 0) for t in {*tests, *in_tests}}  # what it started, and its own
     by_kind = [{"kind": k, "processes": n, "cpu_s": round(c, 1)} for k, (n, c) in
                sorted(kinds.items(), key=lambda item: -item[1][1])]
     # negative when processes that outlived their parent were read (the kernel's total leaves them out)
@@ -137,8 +161,8 @@ def main() -> None:
                     "cpu_s": round(total - sum(r["cpu"] for r in [*rows, *read]), 1)})
     save("suite_cpu", {"exit_code": done.returncode, "wall_s": round(wall), "cpu_s": round(total),
                        "by_kind": by_kind,
-                       "by_test": [{"test": t, "cpu_s": round(c, 1)}
-                                   for t, c in sorted(tests.items(), key=lambda item: -item[1])[:25]]})
+                       "by_test": [{"test": t, "cpu_s": round(c, 1), "in_process_s": round(in_tests.get(t, 0), 1)}
+                                   for t, c in sorted(totals.items(), key=lambda item: -item[1])[:30]]})
     for row in by_kind:
         print(f"{row['cpu_s']:8.1f} s  {row['processes'] or '':>4}  {row['kind']}")
     print(f"{total:.0f} s of CPU in {wall / 60:.1f} minutes (exit code {done.returncode})")
