@@ -9,10 +9,11 @@ with the median over seeds.
 Each run is `nas train` with the `fast` recipe and its cosine planned for --cosine steps
 (warm-up included), stopped at --steps, so runs are compared at equal steps whatever else
 the machine runs. A 5-minute budget on 2 idle cores reached 1,120 of a 1,300-step cosine
-before the faster training step, and 1,800 of 1,800 since (`--steps 1800 --cosine 1800`:
-the demo's training). A weight of 0 is the loss without the term, whose runs keep the ids
-they had before it existed: runs already trained are reused, and a model already evaluated
-is read back rather than evaluated again (the evaluation is seeded). The rows of other
+before the faster training step, and 1,800 of 1,800 since at batch 8; the demo trains
+7,200 of batch 2 (`--steps 7200 --cosine 7200 --set optim.batch_size=2`). A weight of 0
+is the loss without the term, whose runs keep the ids they had before it existed: runs
+already trained are reused, and a model already evaluated is read back rather than
+evaluated again (the evaluation is seeded). The rows of other
 configs, weights, step counts and seeds keep their earlier figures, so instruments and
 weights can be run one at a time. `--set` adds training settings to every run (a batch
 size, a peak learning rate); they are part of a row's key, so each setting is its own row.
@@ -80,8 +81,7 @@ def main() -> None:
             for config in args.configs for weight in args.weights for seed in args.seeds]
     ran = set(map(run_key, rows))  # an earlier run's rows of other configs, weights, steps or seeds stay
     earlier = [{"settings": "", **r} for r in load_data("loudness_term").get("rows", [])]  # rows before --set
-    rows = sorted([r for r in earlier if run_key(r) not in ran] + rows,
-                  key=run_key)
+    rows = sorted([r for r in earlier if run_key(r) not in ran] + rows, key=run_key)
     groups = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in GROUP), []).append(r)

@@ -71,8 +71,8 @@ def pytest_runtest_protocol(item, nextitem):
 '''
 # (kind, a substring of the process's command line), the first match wins
 KINDS = (("Beam SDK worker", "sdk_worker_main"), ("flow run in a Prefect worker", "prefect/engine.py"),
-         ("Prefect server", "server start"),
-         ("Prefect server", "uvicorn"), ("Prefect worker", "worker start"), ("prefect CLI", "bin/prefect"),
+         ("Prefect server", "server start"), ("Prefect server", "uvicorn"), ("Prefect worker", "worker start"),
+         ("prefect CLI", "bin/prefect"),
          ("nas command", "flows/cli"), ("nas command", "bin/nas"), ("Dask", "distributed"), ("moto", "moto"),
          ("pytest's controller", "pytest/__main__"))
 
