@@ -13,10 +13,10 @@ before the faster training step, and 1,800 of 1,800 since at batch 8; the demo t
 7,200 of batch 2 (`--steps 7200 --cosine 7200 --set optim.batch_size=2`). A weight of 0
 is the loss without the term, whose runs keep the ids they had before it existed: runs
 already trained are reused, and a model already evaluated is read back rather than
-evaluated again (the evaluation is seeded). The rows of other
-configs, weights, step counts and seeds keep their earlier figures, so instruments and
-weights can be run one at a time. `--set` adds training settings to every run (a batch
-size, a peak learning rate); they are part of a row's key, so each setting is its own row.
+evaluated again (the evaluation is seeded). The rows of other configs, weights, step
+counts and seeds keep their earlier figures, so instruments and weights can be run one at
+a time. `--set` adds training settings to every run (a batch size, a peak learning rate);
+they are part of a row's key, so each setting is its own row.
 """
 
 from __future__ import annotations

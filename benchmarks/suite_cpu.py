@@ -80,8 +80,10 @@ KINDS = (("Beam SDK worker", "sdk_worker_main"), ("flow run in a Prefect worker"
 def kind(argv: list[str]) -> str:
     line = " ".join(argv)
     found = next((name for name, mark in KINDS if mark in line), None)
-    if found or "-c" in argv[:2]:  # `-c`, or xdist's `-u -c`
-        return found or "python -c (xdist workers, scenario scripts)"
+    if found:
+        return found
+    if "-c" in argv[:2]:  # `-c`, or xdist's `-u -c`
+        return "python -c (xdist workers, scenario scripts)"
     return f"other: {Path(argv[0]).name}" if argv else "other"
 
 
@@ -104,6 +106,7 @@ class Sampler(threading.Thread):
         try:
             stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             key = (int(proc.name), stat[19])  # the pid and its start time: pids are reused
+            cpu = (int(stat[11]) + int(stat[12])) / self.tick  # utime, stime
             if key in self.others:
                 return
             if key not in self.seen:
@@ -116,7 +119,7 @@ class Sampler(threading.Thread):
                 if Path(argv[0]).name.startswith("python"):  # as the hook's sys.argv
                     argv = argv[1:]
                 self.seen[key] = {"pid": list(key), "argv": argv, "test": test.decode(errors="replace")}
-            self.seen[key]["cpu"] = (int(stat[11]) + int(stat[12])) / self.tick  # utime, stime
+            self.seen[key]["cpu"] = cpu
         except (OSError, IndexError, ValueError):  # it ended between the listing and the read
             pass
 
@@ -137,13 +140,14 @@ def main() -> None:
         sampler.done.set()
         sampler.join()
         lines = [json.loads(line) for line in log.read_text().splitlines()]
-    rows = [row for row in lines if "in_test" not in row]
-    in_tests = defaultdict(float)  # the CPU of each test's own process, part of its worker's row above
+    rows, in_tests = [], defaultdict(float)  # in_tests: each test's own process's CPU, part of its worker's row
     for row in lines:
         if "in_test" in row:
             in_tests[row["in_test"]] += row["cpu"]
+        else:
+            rows.append(row)
     logged = {tuple(row["pid"]) for row in rows}
-    read = [p for p in sampler.seen.values() if tuple(p["pid"]) not in logged and "cpu" in p]
+    read = [p for p in sampler.seen.values() if tuple(p["pid"]) not in logged]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = usage.ru_utime + usage.ru_stime
     kinds, tests = defaultdict(lambda: [0, 0.0]), defaultdict(float)
