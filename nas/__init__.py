@@ -7,4 +7,8 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from .machine import persist_compiled_steps  # noqa: E402
+
+persist_compiled_steps()
+
 __version__ = "0.1.0"

@@ -129,11 +129,17 @@ def _stop_shared_server():
 
 @pytest.fixture(scope="module")
 def prefect_server():
-    """A real temporary Prefect server (and its database) for the tests of one module."""
-    from prefect.testing.utilities import prefect_test_harness
+    """A real Prefect server for the flows a test runs in its own process: the one this
+    worker's `nas` commands share (under the session's PREFECT_HOME), started by whichever
+    needs it first, so a worker starts one server, not one per module. Tests read back
+    only the runs and artifacts they made (by run id, or the newest of a key)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+    from flows.cli.local_server import prefect_home, shared_server
+
+    api = shared_server(prefect_home(), 180, announce=lambda line: None)
+    with temporary_settings({PREFECT_API_URL: api}):
+        yield api
 
 
 def artifacts_of(*flow_run_ids) -> dict:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -105,6 +106,36 @@ def test_two_training_steps_under_mirrored_strategy_and_in_parts_as_on_one_devic
     assert result["loop_step"] == 2 and (tmp_path / "run" / "model" / "model.json").exists()
 
 
+def test_xla_keeps_compiled_steps_in_the_cache_of_the_process_s_own_machine(tmp_path, monkeypatch):
+    """TF_XLA_FLAGS names the cache of this process's NAS_CACHE_DIR, per machine (TensorFlow,
+    CPU, GPUs), even when it inherits the flag from a nas process on another cache; the
+    user's own cache directory and other flags stand; an unwritable cache is not asked for."""
+    from nas import machine
+
+    flag = "--tf_xla_persistent_cache_directory"
+    inherited = f"{flag}=/elsewhere/xla/0123456789abcdef"
+    monkeypatch.setenv("TF_XLA_FLAGS", f"--tf_xla_enable_lazy_compilation=false {inherited}")
+    monkeypatch.setenv(machine.OURS, inherited)
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    machine.persist_compiled_steps()
+    ours = os.environ["TF_XLA_FLAGS"].split()
+    assert ours[0] == "--tf_xla_enable_lazy_compilation=false" and len(ours) == 2
+    folder = Path(ours[1].removeprefix(f"{flag}="))
+    assert folder.parent == tmp_path / "cache" / "xla" and len(folder.name) == 16
+    assert os.environ[machine.OURS] == ours[1]
+
+    monkeypatch.setenv("TF_XLA_FLAGS", f"{flag}=/users/own")  # the user's
+    monkeypatch.delenv(machine.OURS)
+    machine.persist_compiled_steps()
+    assert os.environ["TF_XLA_FLAGS"] == f"{flag}=/users/own" and machine.OURS not in os.environ
+
+    monkeypatch.delenv("TF_XLA_FLAGS")
+    checked = []
+    monkeypatch.setattr(machine.os, "access", lambda path, mode: checked.append(path) and False)
+    machine.persist_compiled_steps()
+    assert "TF_XLA_FLAGS" not in os.environ and checked == [tmp_path]  # the nearest folder that exists
+
+
 def test_a_run_resumes_from_its_newest_checkpoint_written_whole(tmp_path):
     """A kill can fall between a checkpoint's files and TensorFlow's state file that names
     it, or within its files: the run resumes from the newest checkpoint that reads whole."""
@@ -137,13 +168,15 @@ def test_a_run_resumes_from_its_newest_checkpoint_written_whole(tmp_path):
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_path):
     """SIGKILL mid-run, then the same command: it resumes from the latest checkpoint, the
-    step count continues, and after a hundred steps the spectral loss is clearly lower."""
+    step count continues, and after a hundred steps the spectral loss is clearly lower. The
+    resumed run loads the step that the killed one compiled, from the machine's cache."""
     dataset_dir = prepared[0]
     run_dir = tmp_path / "run"
     settings = {"checkpoint_every": 10, "log_every": 10, "sample_every": 40, "optim.batch_size": 4,
                 "optim.learning_rate": 3e-3}
+    env = {**os.environ, "NAS_CACHE_DIR": str(tmp_path / "cache")}  # a machine that compiled nothing yet
     first = subprocess.Popen([sys.executable, "-c", TRAIN, str(dataset_dir), str(run_dir),
-                              json.dumps({**settings, "steps": 1000})], cwd=REPO,
+                              json.dumps({**settings, "steps": 1000})], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while not (run_dir / "checkpoints" / "ckpt-20.index").exists():
@@ -155,12 +188,16 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
     from nas.training.loop import complete_checkpoints
 
     killed_at = int(complete_checkpoints(run_dir / "checkpoints")[0].rsplit("-", 1)[1])  # 20, or later
+    compiled = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "xla").rglob("*.pb")}
+    assert compiled  # the step (its batch's two halves have one shape)
 
     steps = 100
     second = subprocess.run([sys.executable, "-c", TRAIN, str(dataset_dir), str(run_dir),
-                             json.dumps({**settings, "steps": steps})], cwd=REPO,
+                             json.dumps({**settings, "steps": steps})], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
+    # loaded, not compiled again (XLA saves what it compiles, over an entry of the same key)
+    assert {p: p.stat().st_mtime_ns for p in compiled} == compiled
     assert f"from its checkpoint at step {killed_at}" in second.stderr
     summary = _last_json(second.stdout, "SUMMARY")
     assert summary["step"] == steps

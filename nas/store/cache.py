@@ -8,11 +8,13 @@ dataset version from a bucket first stages its records here:
     <cache>/datasets/<name>/<version>/   dataset.json, statistics.json, the record shards
     <cache>/folders/<url>/               a model/ folder, fetched for the process that reads it
     <cache>/checkpoints/<url>/           a run's checkpoints, saved here and uploaded after each
+    <cache>/xla/<machine>/               XLA's compiled training steps, for any data root (`nas.machine`)
 
 A staged file is trusted only while its size and sha256 match what the version's
 dataset.json (the bucket's commit object) lists; otherwise it is fetched again (audio is
 named by its sha256). Files are shared by every run on the machine, and the least recently
-used audio and records go first once they hold more than `NAS_CACHE_BYTES` (default 20 GB).
+used audio, records and compiled steps go first once they hold more than `NAS_CACHE_BYTES`
+(default 20 GB).
 """
 
 from __future__ import annotations
@@ -26,15 +28,12 @@ from pathlib import Path
 
 from ..atomic import atomic_path
 from ..locations import is_remote, sha256_file
+from ..machine import cache_dir, compiled_steps_dir
 from .artifacts import DatasetMeta, FileDigest
 from .datasets import DATASET_FILE, DatasetFiles
 
 log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 20 * 10**9
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("NAS_CACHE_DIR") or Path.home() / ".cache" / "nas").expanduser().resolve()
 
 
 def cache_limit() -> int:
@@ -186,10 +185,10 @@ def fetch(source: Path, target: Path, digest: FileDigest | None = None) -> None:
 
 
 def trim(keep: Path | None = None, limit: int | None = None) -> list[Path]:
-    """Remove the least recently used staged records and audio (never those under `keep`)
-    until they hold at most `limit` bytes; returns what went."""
+    """Remove the least recently used staged records, audio and compiled steps (never those
+    under `keep`) until they hold at most `limit` bytes; returns what went."""
     limit = cache_limit() if limit is None else limit
-    roots = [cache_dir() / "datasets", cache_dir() / "audio"]
+    roots = [cache_dir() / "datasets", cache_dir() / "audio", compiled_steps_dir()]
     files = [p for root in roots if root.exists() for p in root.rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
     removed = []
