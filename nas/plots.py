@@ -17,8 +17,9 @@ from .spectrum import stft_magnitude  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
+    # zlib level 1, not Pillow's 6: a third of a spectrogram's CPU less for a 9% larger file
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", pil_kwargs={"compress_level": 1})
     plt.close(fig)
 
 

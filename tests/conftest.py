@@ -120,11 +120,15 @@ def small_sources(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _stop_shared_server():
+def _clean_up_the_session():
+    """At the end, this process's shared server stops, and its Prefect home and cache go (XLA's
+    compiled steps among them: 6 MB each)."""
     yield
     from flows.cli.local_server import prefect_home, stop_shared_server
 
     stop_shared_server(prefect_home())
+    for folder in (prefect_home(), os.environ["NAS_CACHE_DIR"]):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -241,7 +241,7 @@ def test_the_dag_on_machines_that_share_only_the_bucket(server, bucket, small_so
     assert lines["listening report"].startswith(f"{root}/bucket-violin/runs/")
     assert lines["exports"].startswith(f"{root}/bucket-violin/runs/")
     assert sorted(p.name for p in (work.parent / "home" / ".cache" / "nas").iterdir()) == [
-        "audio", "checkpoints", "datasets", "folders", "wandb"]
+        "audio", "checkpoints", "datasets", "folders", "wandb", "xla"]  # xla: the step it compiled
     status = _nas("status", "--data-root", root, env=env, cwd=work)
     assert status.returncode == 0 and "bucket-violin" in status.stdout, status.stderr
     (run,) = fs.glob(f"{bucket}/nas/bucket-violin/runs/*")
