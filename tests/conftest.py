@@ -121,12 +121,15 @@ def small_sources(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _clean_up_the_session():
-    """At the end, this process's shared server stops, and its Prefect home and cache go (XLA's
-    compiled steps among them: 6 MB each)."""
+    """At the end, this process's shared server stops, promptly though this process started it
+    (`prefect_server`), and its Prefect home and cache go (XLA's compiled steps among them:
+    6 MB each)."""
     yield
     from flows.cli.local_server import prefect_home, stop_shared_server
 
+    started = time.monotonic()
     stop_shared_server(prefect_home())
+    assert time.monotonic() - started < 10, "the shared Prefect server took 10 s or more to stop"
     for folder in (prefect_home(), os.environ["NAS_CACHE_DIR"]):
         shutil.rmtree(folder, ignore_errors=True)
 

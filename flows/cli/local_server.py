@@ -191,6 +191,10 @@ def stop_shared_server(home: Path) -> str | None:
 
 
 def _alive(pid: int) -> bool:
+    try:  # reaped if this process started it: a zombie still counts in its process group
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
     try:
         os.killpg(pid, 0)
         return True
