@@ -1,11 +1,12 @@
 """This machine's own folder, `NAS_CACHE_DIR` (default `~/.cache/nas`): a bucket's data
 staged for reading (`nas.store.cache`) and XLA's compiled training steps.
 
-XLA keeps each step it compiles under `<cache>/xla/<machine>/`, keyed by its HLO and
-device and checked in full when loaded: a training resumed, repeated or swept at the same
-shapes loads its step instead of compiling it again (a cnn-tiny step: 4 s of CPU). Light
-to import: `nas` asks for the cache as it is imported, before TensorFlow starts its devices
-(when XLA reads its flags)."""
+XLA keeps each step it compiles under `<cache>/xla/<machine>/`, keyed by the function's
+name, its shapes, its HLO and the device, and checked in full when loaded: the same command
+run again, or resumed after a kill, loads its step instead of compiling it (a cnn-tiny step:
+4 s of CPU). A process that traced other functions first names the step otherwise, and
+compiles it. Light to import: `nas` asks for the cache as it is imported, before TensorFlow
+starts its devices (when XLA reads its flags)."""
 
 from __future__ import annotations
 
