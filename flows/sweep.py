@@ -9,6 +9,9 @@ points; a point that fails is reported and the others go on."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from prefect import flow, get_run_logger, task
 
 from flows.benchmark import benchmark
@@ -20,12 +23,15 @@ from flows.pipeline import train_on_pool
 from flows.prepare import prepare
 from flows.train import train
 from nas import sweep as s
+from nas.config import DatasetConfig
 from nas.config.presets import resolve_training
+from nas.data.prepare import published_dataset
 from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import location, resolve_root
 from nas.store.artifacts import Frozen, MetricsRow
 from nas.store.cache import wandb_dir
-from nas.store.runs import RunLayout
+from nas.store.datasets import load_metadata
+from nas.store.runs import RunLayout, run_layout, trained_to
 from nas.store.sweeps import sweep_layout
 from tasks.sweep import publish_sweep
 
@@ -103,9 +109,32 @@ def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[st
     return SweepResult(name=name, dir=str(layout.dir), points=results, report=text)
 
 
-def sweep_options(dask_address: str | None, dask_workers: int):
+def untrained(config: DatasetConfig, base: Path, data_root: str, points: list[s.Point]) -> list[s.Point]:
+    """The points whose model is not trained yet: all of them if the dataset is not prepared
+    (or its sources changed since)."""
+    root = resolve_root(data_root)
+    dataset_dir = published_dataset(config, base, root)
+    if dataset_dir is None:
+        return points
+    metadata = load_metadata(dataset_dir)
+    recipes = [resolve_training(config.training, p.training()) for p in points]
+    return [p for p, recipe in zip(points, recipes)
+            if trained_to(run_layout(root, metadata, recipe), recipe.steps, recipe.minutes) is None]
+
+
+def sweep_options(dask_address: str | None, dask_workers: int, to_train: int):
     """The sweep on a Dask task runner: an existing cluster, or a local one of `dask_workers`
-    processes (default 2: a point trains in each)."""
+    processes (default 2: a point trains in each), no more than the `to_train` points left.
+    With one left or none, no cluster: the points run one after another in this process
+    (evaluating and exporting what is trained, or finding it done)."""
     from flows.many import dask_runner
 
-    return sweep.with_options(task_runner=dask_runner(dask_address, dask_workers))
+    workers = min(dask_workers, to_train)
+    where = (f"on the Dask scheduler at {dask_address}" if dask_address else
+             f"on {workers} local Dask worker processes" if workers > 1 else "in this process")
+    logging.getLogger("nas.sweep").info("%d point(s) to train, %s", to_train, where)
+    if dask_address or workers > 1:
+        return sweep.with_options(task_runner=dask_runner(dask_address, workers))
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return sweep.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))

@@ -19,10 +19,12 @@ import yaml
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("WANDB_API_KEY", None)  # tests never go online
-# A Prefect home of the session's own: the local server that CLI runs start (when no server
-# is set) lives there, not in the user's ~/.prefect, and is stopped at the end.
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="nas-tests-prefect-")
-os.environ["NAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="nas-tests-cache-")  # not the user's ~/.cache/nas
+# A Prefect home and a cache of the session's own, made by the controller and inherited by
+# xdist's workers: the local server that CLI runs start (when no server is set) lives there,
+# not in the user's ~/.prefect, one for the whole session; XLA's compiled steps are shared.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="nas-tests-prefect-")
+    os.environ["NAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="nas-tests-cache-")  # not the user's ~/.cache/nas
 # Every process of the session carries this mark (xdist's workers and whatever they start
 # inherit it): at the end the controller checks that none it started is left running.
 SESSION_MARK = "NAS_TEST_SESSION"
@@ -119,26 +121,11 @@ def small_sources(tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "sources", build)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _clean_up_the_session():
-    """At the end, this process's shared server stops, promptly though this process started it
-    (`prefect_server`), and its Prefect home and cache go (XLA's compiled steps among them:
-    6 MB each)."""
-    yield
-    from flows.cli.local_server import prefect_home, stop_shared_server
-
-    started = time.monotonic()
-    stop_shared_server(prefect_home())
-    assert time.monotonic() - started < 10, "the shared Prefect server took 10 s or more to stop"
-    for folder in (prefect_home(), os.environ["NAS_CACHE_DIR"]):
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def prefect_server():
     """A real Prefect server for the flows a test runs in its own process: the one this
-    worker's `nas` commands share (under the session's PREFECT_HOME), started by whichever
-    needs it first, so a worker starts one server, not one per module. Tests read back
+    session's `nas` commands share (under its PREFECT_HOME), started by whichever needs it
+    first, so a session starts one server, not one per module or worker. Tests read back
     only the runs and artifacts they made (by run id, or the newest of a key)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -351,15 +338,29 @@ def _left_running() -> list[str]:
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """On the controller, after the workers: no server, worker, jackd or S3 server the suite
-    started may outlive it (each is given 30 s to finish stopping)."""
+    """On the controller, after the workers: the shared server stops promptly (a worker
+    started it), the session's Prefect home and cache go (XLA's compiled steps among them:
+    6 MB each), and no server, worker, jackd or S3 server the suite started may outlive it
+    (each is given 30 s to finish stopping)."""
     if hasattr(session.config, "workerinput"):
         return
+    from flows.cli.local_server import prefect_home, stop_shared_server
+
+    failures = []
+    started = time.monotonic()
+    stop_shared_server(prefect_home())
+    if time.monotonic() - started >= 10:
+        failures.append(f"the shared Prefect server took {time.monotonic() - started:.0f} s to stop")
+    for folder in (prefect_home(), os.environ["NAS_CACHE_DIR"]):
+        shutil.rmtree(folder, ignore_errors=True)
     deadline = time.monotonic() + 30
     while (left := _left_running()) and time.monotonic() < deadline:
         time.sleep(1)
     if left:
+        failures.append("processes the suite started and left running:\n  " + "\n  ".join(left))
+    if failures:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         reporter.ensure_newline()
-        reporter.write_line("processes the suite started and left running:\n  " + "\n  ".join(left), red=True)
+        for failure in failures:
+            reporter.write_line(failure, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -159,15 +159,11 @@ def test_cli_train_rejects_bad_settings_cleanly(small_sources):
         assert message in result.stderr and "Traceback" not in result.stderr
 
 
-async def _latest_artifact(key):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-    from prefect.client.schemas.sorting import ArtifactSort
-
-    async with get_client() as client:
-        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                                            sort=ArtifactSort.CREATED_DESC, limit=1)
-        return found[0]
+def _pipeline_artifacts(state) -> dict:
+    """The artifacts of a pipeline's run and its stages' (the session's server holds other
+    tests' runs of test-violin too), by key."""
+    run_id = state.state_details.flow_run_id
+    return artifacts_of(run_id, *(run.id for run in flow_runs(parent=run_id)))
 
 
 @pytest.mark.slow
@@ -192,16 +188,17 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     config = str(small_sources / "test.yaml")
     settings = {"optim.batch_size": 4, "optim.learning_rate": 3e-3, "log_every": 10}
 
-    first = pipeline(config, str(root), {"steps": 60, **settings})
+    state = pipeline(config, str(root), {"steps": 60, **settings}, return_state=True)
+    first, artifacts = state.result(), _pipeline_artifacts(state)
     assert parses == [config]  # parsed once where the run entered, and passed on to its four subflows
     assert first.dataset_dir == str(dataset_dir) and first.run.model_version == f"{trained_run.dir.name}-60"
-    table = asyncio.run(_latest_artifact("evaluation-test-violin"))
+    table = artifacts["evaluation-test-violin"]
     assert table.type == "table" and len(json.loads(table.data)) == first.evaluation.metrics.examples
-    card = asyncio.run(_latest_artifact("evaluation-test-violin-report")).data
+    card = artifacts["evaluation-test-violin-report"].data
     assert first.run.model_version in card and dataset_dir.name in card and "report.html" in card
-    assert "decoder.int8.onnx" in asyncio.run(_latest_artifact("export-test-violin")).data
-    assert first.evaluation.eval_id in asyncio.run(_latest_artifact("pipeline-test-violin")).data
-    assert "No W&B run recorded" in asyncio.run(_latest_artifact("model-test-violin")).data  # trained outside
+    assert "decoder.int8.onnx" in artifacts["export-test-violin"].data
+    assert first.evaluation.eval_id in artifacts["pipeline-test-violin"].data
+    assert "No W&B run recorded" in artifacts["model-test-violin"].data  # trained outside
     # The offline W&B evaluation run holds the per-example table, the audio and the scores.
     runs = [p for p in (root / "wandb").rglob("run-*.wandb") if f"eval-{first.run.model_version}" in
             p.read_bytes().decode("latin-1")]
@@ -216,7 +213,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at  # not prepared again
     assert more.run.run_dir == first.run.run_dir and more.run.model_version.endswith("-70")  # resumed
     assert more.evaluation.eval_id != first.evaluation.eval_id
-    assert "Logged offline" in asyncio.run(_latest_artifact("model-test-violin")).data
+    assert "Logged offline" in _pipeline_artifacts(state)["model-test-violin"].data
     export_json = more.layout.export / "export.json"
     assert json.loads(export_json.read_text())["model_version"] == more.run.model_version
 
@@ -228,7 +225,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     # nothing left to do: one flow run, found without starting the stages' subflows or tasks
     assert flow_runs(parent=state.state_details.flow_run_id) == []
     assert asyncio.run(_task_names(state.state_details.flow_run_id)) == set()
-    assert again.evaluation.eval_id in asyncio.run(_latest_artifact("pipeline-test-violin")).data
+    assert again.evaluation.eval_id in artifacts_of(state.state_details.flow_run_id)["pipeline-test-violin"].data
     assert (dataset_dir / "dataset.json").stat().st_mtime_ns == prepared_at
 
     # The scheduled re-evaluation scores each config's own model again (the run its training
@@ -241,7 +238,8 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     write_config(configs / "test.yaml", audio=[str(small_sources / "audio" / "*")],
                  training={"overrides": {k: v for k, v in settings.items() if k.startswith("optim.")}})
     write_config(configs / "other.yaml", name="other-violin")
-    rows = {r["config"]: r for r in reevaluate(str(configs), str(root))}
+    state = reevaluate(str(configs), str(root), return_state=True)
+    rows = {r["config"]: r for r in state.result()}
     assert rows["other.yaml"]["status"].startswith("skipped") and "other-violin" in rows["other.yaml"]["status"]
     row = rows["test.yaml"]
     assert row["status"] == "evaluated" and row["model_version"] == more.run.model_version
@@ -249,7 +247,7 @@ def test_pipeline_reuses_what_is_done_and_publishes_lineage(prefect_server, prep
     history = [r for r in pq.read_table(root / "test-violin" / "evaluations.parquet").to_pylist()
                if r["model_version"] == more.run.model_version]
     assert [r["eval_id"] for r in history] == [more.evaluation.eval_id, row["eval_id"]]
-    assert "reevaluation" == asyncio.run(_latest_artifact("reevaluation")).key
+    assert "reevaluation" in artifacts_of(state.state_details.flow_run_id)
 
     status = subprocess.run([sys.executable, "-m", "flows.cli", "status", "--data-root", str(root)], cwd=REPO,
                             capture_output=True, text=True, timeout=120)

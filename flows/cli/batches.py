@@ -38,8 +38,9 @@ def add_commands(commands) -> None:
     sweep.add_argument("--runtimes", type=listed, help="runtimes to benchmark (default: all of "
                        f"{', '.join(RUNTIMES)})")
     sweep.add_argument("--runtime-seconds", type=float, default=10.0, help="measuring time per point (default 10)")
-    sweep.add_argument("--dask-workers", type=int, default=2, help="a local Dask cluster of this many processes, "
-                       "each training one point at a time (default 2)")
+    sweep.add_argument("--dask-workers", type=int, default=2, help="a local Dask cluster of up to this many "
+                       "processes, each training one point at a time, one per point left to train (default 2; with "
+                       "one left, it trains in the command's own process)")
     sweep.add_argument("--dask-address", help="an existing Dask scheduler instead, e.g. tcp://scheduler:8786")
     sweep.add_argument("--train-deployment", help="send each point's training to this deployment, e.g. "
                        "train/train-gpu")
@@ -95,12 +96,14 @@ def _sweep(args) -> int:
         if args.seeds < 1:
             raise ValueError(f"--seeds {args.seeds}: at least 1")
         _check_points(config, args, grid)
-    from flows.sweep import sweep_options
+    from flows.sweep import sweep_options, untrained
 
+    points = s.config_points(config.training, args.preset, args.recipe, args.steps, args.seeds, grid)
+    to_train = len(untrained(config, base, args.data_root, points))
     with prefect_server() as ready:
         if not ready:
             return 1
-        result = sweep_options(args.dask_address, args.dask_workers)(
+        result = sweep_options(args.dask_address, args.dask_workers, to_train)(
             args.config, args.data_root, args.preset, args.recipe, args.steps, args.seeds, grid, args.name,
             args.train_deployment, args.runtimes, args.runtime_seconds, config.model_dump(mode="json"))
     failed = [r for r in result.points if not r.done]

@@ -190,13 +190,25 @@ def stop_shared_server(home: Path) -> str | None:
         return state.api
 
 
-def _alive(pid: int) -> bool:
-    try:  # reaped if this process started it: a zombie still counts in its process group
-        os.waitpid(pid, os.WNOHANG)
+def _alive(group: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: one this process
+    started is reaped here, and an init that reaps no orphans (some containers' pid 1)
+    leaves the others of a server that another process started."""
+    try:
+        os.waitpid(group, os.WNOHANG)
     except ChildProcessError:
         pass
     try:
-        os.killpg(pid, 0)
-        return True
+        os.killpg(group, 0)
     except ProcessLookupError:
         return False
+    if not Path("/proc/self/stat").exists():  # no /proc to tell zombies apart
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # after the command's name: state, parent, process group
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):  # it ended as it was read
+            continue
+        if int(pgrp) == group and state != "Z":
+            return True
+    return False

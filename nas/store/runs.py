@@ -138,7 +138,15 @@ def load_summary(layout: RunLayout) -> RunSummary | None:
 def finished_run(layout: RunLayout, steps: int, minutes: float | None = None) -> RunSummary | None:
     """The run's summary if it is trained to at least `steps`, or for at least `minutes`, and
     its latest checkpoint is that final step (checkpoints are named ckpt-<step>); read
-    without TensorFlow."""
+    without TensorFlow. Said on the console when found."""
+    summary = trained_to(layout, steps, minutes)
+    if summary:
+        log.info("%s is already trained to step %d: %s", layout.dir.name, summary.step, layout.model)
+    return summary
+
+
+def trained_to(layout: RunLayout, steps: int, minutes: float | None = None) -> RunSummary | None:
+    """`finished_run`, silently."""
     summary = load_summary(layout)
     state = layout.checkpoints / "checkpoint"  # TensorFlow's text record of the latest checkpoint
     spent = minutes is not None and summary is not None and (summary.trained_s or 0) >= 60 * minutes
@@ -147,7 +155,6 @@ def finished_run(layout: RunLayout, steps: int, minutes: float | None = None) ->
     latest = re.search(r'^model_checkpoint_path: "(.*)"$', state.read_text(), re.MULTILINE)
     if not latest or not latest.group(1).endswith(f"ckpt-{summary.step}"):
         return None
-    log.info("%s is already trained to step %d: %s", layout.dir.name, summary.step, layout.model)
     return summary.model_copy(update={"run_dir": str(layout.dir)})  # where it is now (data roots get moved)
 
 
