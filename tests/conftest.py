@@ -136,6 +136,20 @@ def prefect_server():
         yield api
 
 
+@pytest.fixture(scope="session")
+def deployments_server():
+    """The session's shared server (as `prefect_server`) for test_deployments, which applies
+    deployments and runs them on process workers: its `url`, and `env`, os.environ pointed at
+    it. (test_worker_death keeps a server of its own: tried on this one beside
+    test_deployments, its killed run once stayed Running past 4 heartbeats, cause not found.)"""
+    from types import SimpleNamespace
+
+    from flows.cli.local_server import prefect_home, shared_server
+
+    api = shared_server(prefect_home(), 180, announce=lambda line: None)
+    return SimpleNamespace(url=api.removesuffix("/api"), env={**os.environ, "PREFECT_API_URL": api})
+
+
 def artifacts_of(*flow_run_ids) -> dict:
     """The Prefect artifacts the given flow runs created, by key, read back through the client."""
     import asyncio

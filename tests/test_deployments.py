@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.cli.local_server import local_server, stop
+from flows.cli.local_server import stop
 from tests.conftest import REPO, artifacts_of, flow_runs
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -21,12 +21,6 @@ from load import checkout  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 CHROMIUM = shutil.which("chromium")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with local_server(tmp_path_factory.mktemp("prefect-home")) as running:
-        yield running
 
 
 def _run(args: list[str], env: dict, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -53,7 +47,8 @@ def _worker(pool: str, env: dict, cwd: Path, log: Path) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bucket, small_sources, tmp_path):
+def test_register_triggers_the_pipeline_through_a_worker(deployments_server, s3_endpoint, bucket, small_sources,
+                                                         tmp_path):
     """On machines that share only a bucket and the Prefect server: the audio and the data root
     are in the bucket, and each worker has its own empty cache."""
     import os
@@ -63,6 +58,7 @@ def test_register_triggers_the_pipeline_through_a_worker(server, s3_endpoint, bu
 
     from nas.locations import location
 
+    server = deployments_server
     project = checkout(tmp_path / "project")  # the repo's code, its own prefect.yaml and configs
     aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # the endpoint, as each machine has it
     env = {**server.env, **aws, "NAS_REPO": str(project)}
