@@ -9,7 +9,6 @@ points; a point that fails is reported and the others go on."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -25,7 +24,6 @@ from flows.train import train
 from nas import sweep as s
 from nas.config import DatasetConfig
 from nas.config.presets import resolve_training
-from nas.data.prepare import published_dataset
 from nas.constants import DEFAULT_DATA_ROOT
 from nas.locations import location, resolve_root
 from nas.store.artifacts import Frozen, MetricsRow
@@ -63,16 +61,40 @@ def run_point(config_path: str, data_root: str, parsed: dict, dataset_dir: str, 
                          decoder_parameters=summary.decoder_parameters, scores=evaluation.metrics)
 
 
+@flow(name="sweep-points")
+def run_points(config_path: str, data_root: str, parsed: dict, dataset_dir: str, points: list[s.Point],
+               train_deployment: str | None, group: str) -> list[s.PointResult]:
+    """Every point at once on this flow's task runner; a point that fails is a result that
+    says so."""
+    logger = get_run_logger()
+    futures = [run_point.submit(config_path, data_root, parsed, dataset_dir, p, train_deployment, group)
+               for p in points]
+    results = []
+    for point, future in zip(points, futures):
+        future.wait()
+        if future.state.is_completed():
+            results.append(future.result())
+            continue
+        message = " ".join(str(future.state.message).split())  # pydantic's errors span lines
+        logger.warning("point %s failed: %s", point.label, message)
+        results.append(s.PointResult(point=point, status=f"failed: {message}"))
+    return results
+
+
 @flow(name="sweep")
 def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[str] | None = None,
           recipes: list[str] | None = None, steps: int | None = None, seeds: int = 1,
           overrides: dict[str, list] | None = None, name: str | None = None, train_deployment: str | None = None,
-          runtimes: list[str] | None = None, runtime_budget_s: float = 10.0, parsed: dict | None = None) -> SweepResult:
+          runtimes: list[str] | None = None, runtime_budget_s: float = 10.0, parsed: dict | None = None,
+          dask_address: str | None = None, dask_workers: int = 2) -> SweepResult:
     """Every combination of `presets`, `recipes` and `overrides` (dotted key -> values),
     each with seeds 0 .. `seeds`-1, trained for `steps` (defaults: the config's training
     section). `train_deployment` (e.g. `train/train-gpu`) sends each point's training to
-    that deployment's pool. Writes `<root>/sweeps/<name>-<id>/`: summary.parquet,
-    frontier.png, curves.png, report.md; and the card `sweep-<name>`."""
+    that deployment's pool. The points run side by side on the Dask scheduler at
+    `dask_address`, or on a local cluster of `dask_workers` processes, no more than the points
+    left to train; with one left or none, one after another in this process. Writes
+    `<root>/sweeps/<name>-<id>/`: summary.parquet, frontier.png, curves.png, report.md; and
+    the card `sweep-<name>`."""
     logger = get_run_logger()
     config, _ = dataset_config(config_path, parsed)
     parsed = config_dump(config)
@@ -83,20 +105,18 @@ def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[st
             "points": [p.model_dump() for p in points], "runtimes": runtimes}
     layout = sweep_layout(resolve_root(data_root), name, spec)
     logger.info("sweep %s: %d points on %s; results in %s", name, len(points), location(dataset_dir).name, layout.dir)
-    futures = [run_point.submit(config_path, data_root, parsed, dataset_dir, p, train_deployment, name) for p in points]
+    left = len(untrained(config, location(dataset_dir), resolve_root(data_root), points))
+    runner, where = _task_runner(dask_address, min(dask_workers, left))
+    logger.info("%d of %d points to train: %s", left, len(points), where)
     results, curves = [], {}
-    for point, future in zip(points, futures):
-        future.wait()
-        if not future.state.is_completed():
-            message = " ".join(str(future.state.message).split())  # pydantic's errors span lines
-            logger.warning("point %s failed: %s", point.label, message)
-            results.append(s.PointResult(point=point, status=f"failed: {message}"))
-            continue
-        done = future.result()
-        seconds, curve = s.training_time(MetricsRow.read(RunLayout(location(done.run_dir)).metrics))
-        curves[point.label] = curve
-        results.append(done.model_copy(update={"training_s": seconds,
-                                               "steps_per_s": point.steps / seconds if seconds else None}))
+    for result in run_points.with_options(task_runner=runner)(config_path, data_root, parsed, dataset_dir, points,
+                                                              train_deployment, name):
+        if result.done:
+            seconds, curve = s.training_time(MetricsRow.read(RunLayout(location(result.run_dir)).metrics))
+            curves[result.point.label] = curve
+            steps_per_s = result.point.steps / seconds if seconds else None
+            result = result.model_copy(update={"training_s": seconds, "steps_per_s": steps_per_s})
+        results.append(result)
     for i, result in enumerate(results):  # one at a time, after all training: nothing else on the cores while timed
         if result.done:
             try:
@@ -109,32 +129,24 @@ def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[st
     return SweepResult(name=name, dir=str(layout.dir), points=results, report=text)
 
 
-def untrained(config: DatasetConfig, base: Path, data_root: str, points: list[s.Point]) -> list[s.Point]:
-    """The points whose model is not trained yet: all of them if the dataset is not prepared
-    (or its sources changed since)."""
-    root = resolve_root(data_root)
-    dataset_dir = published_dataset(config, base, root)
-    if dataset_dir is None:
-        return points
+def untrained(config: DatasetConfig, dataset_dir: Path, root: Path, points: list[s.Point]) -> list[s.Point]:
+    """The points whose model is not trained yet on this dataset version."""
     metadata = load_metadata(dataset_dir)
     recipes = [resolve_training(config.training, p.training()) for p in points]
     return [p for p, recipe in zip(points, recipes)
             if trained_to(run_layout(root, metadata, recipe), recipe.steps, recipe.minutes) is None]
 
 
-def sweep_options(dask_address: str | None, dask_workers: int, to_train: int):
-    """The sweep on a Dask task runner: an existing cluster, or a local one of `dask_workers`
-    processes (default 2: a point trains in each), no more than the `to_train` points left.
-    With one left or none, no cluster: the points run one after another in this process
-    (evaluating and exporting what is trained, or finding it done)."""
+def _task_runner(dask_address: str | None, workers: int):
+    """Prefect's Dask task runner on that scheduler, or on a local cluster of `workers` (a
+    point trains in each); for one point or none, a runner of one thread in this process,
+    which spares the cluster's start. With where that is, to say."""
     from flows.many import dask_runner
 
-    workers = min(dask_workers, to_train)
-    where = (f"on the Dask scheduler at {dask_address}" if dask_address else
-             f"on {workers} local Dask worker processes" if workers > 1 else "in this process")
-    logging.getLogger("nas.sweep").info("%d point(s) to train, %s", to_train, where)
-    if dask_address or workers > 1:
-        return sweep.with_options(task_runner=dask_runner(dask_address, workers))
+    if dask_address:
+        return dask_runner(dask_address, 0), f"on the Dask scheduler at {dask_address}"
+    if workers > 1:
+        return dask_runner(None, workers), f"on {workers} local Dask worker processes"
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    return sweep.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))
+    return ThreadPoolTaskRunner(max_workers=1), "in this process"

@@ -63,7 +63,7 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
     assert done.returncode == 1, done.stderr[-3000:]  # one point failed
     assert "2 of 3 points done" in done.stdout and "model.channels=16" in done.stdout
     # the Dask workers' lines in the command's format, and the cluster's own start silent
-    assert "3 point(s) to train, on 2 local Dask worker processes" in done.stderr
+    assert "3 of 3 points to train: on 2 local Dask worker processes" in done.stderr
     assert " | INFO " not in done.stderr and "Dask cluster" not in done.stderr, done.stderr[-3000:]
     assert any(line.split(" ", 2)[1:2] == ["INFO"] and "nas.training" in line for line in done.stderr.splitlines())
 
@@ -105,7 +105,7 @@ def test_sweep_of_three_points_one_of_them_broken(prepared, tmp_path):
     before = {m: m.stat().st_mtime_ns for m in made}
     again = _sweep(base / "test.yaml", root)
     assert again.returncode == 1 and "2 of 3 points done" in again.stdout, again.stderr[-3000:]
-    assert "1 point(s) to train, in this process" in again.stderr  # no cluster to retry the broken point
+    assert "1 of 3 points to train: in this process" in again.stderr  # no cluster to retry the broken point
     assert {m: m.stat().st_mtime_ns for m in made} == before  # nothing trained, exported or timed again
 
 

@@ -96,16 +96,14 @@ def _sweep(args) -> int:
         if args.seeds < 1:
             raise ValueError(f"--seeds {args.seeds}: at least 1")
         _check_points(config, args, grid)
-    from flows.sweep import sweep_options, untrained
+    from flows.sweep import sweep
 
-    points = s.config_points(config.training, args.preset, args.recipe, args.steps, args.seeds, grid)
-    to_train = len(untrained(config, base, args.data_root, points))
     with prefect_server() as ready:
         if not ready:
             return 1
-        result = sweep_options(args.dask_address, args.dask_workers, to_train)(
-            args.config, args.data_root, args.preset, args.recipe, args.steps, args.seeds, grid, args.name,
-            args.train_deployment, args.runtimes, args.runtime_seconds, config.model_dump(mode="json"))
+        result = sweep(args.config, args.data_root, args.preset, args.recipe, args.steps, args.seeds, grid, args.name,
+                       args.train_deployment, args.runtimes, args.runtime_seconds, config.model_dump(mode="json"),
+                       args.dask_address, args.dask_workers)
     failed = [r for r in result.points if not r.done]
     print(f"sweep {result.name}: {len(result.points) - len(failed)} of {len(result.points)} points done; "
           f"{result.dir}/report.md" + "".join(f"\n  {r.point.label}: {r.status}" for r in failed))
