@@ -292,15 +292,13 @@ def old_demo_run(tmp_path_factory) -> Path:
     return _demo_run(tmp_path_factory.mktemp("old-demo-root"), "sequence")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`), the tests of the trained
-    models share one worker, so each model is trained once; and the tests marked slow (a
+    """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`), the tests marked slow (a
     minute or more) are handed out first, so the short ones fill in around them and both
-    workers end together (collected by file, one scenario of minutes came last)."""
-    for item in items:
-        if {"trained_run", "vst_run"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("trained-model"))
+    workers end together (collected by file, one scenario of minutes came last). Each
+    trained model is built once, by whichever worker asks first (`built_once`). No test is
+    put in an xdist group: under pytest 9.2 a group does nothing (xdist 3.8 marks it in
+    `item._nodeid`, which pytest 9.2 does not read)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
