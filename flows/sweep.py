@@ -103,9 +103,10 @@ def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[st
     dataset_dir = prepare(config_path, data_root, parsed)
     spec = {"dataset": config.name, "dataset_version": location(dataset_dir).name,
             "points": [p.model_dump() for p in points], "runtimes": runtimes}
-    layout = sweep_layout(resolve_root(data_root), name, spec)
+    root = resolve_root(data_root)
+    layout = sweep_layout(root, name, spec)
     logger.info("sweep %s: %d points on %s; results in %s", name, len(points), location(dataset_dir).name, layout.dir)
-    left = len(untrained(config, location(dataset_dir), resolve_root(data_root), points))
+    left = len(_untrained(config, location(dataset_dir), root, points))
     runner, where = _task_runner(dask_address, min(dask_workers, left))
     logger.info("%d of %d points to train: %s", left, len(points), where)
     results, curves = [], {}
@@ -125,11 +126,11 @@ def sweep(config_path: str, data_root: str = DEFAULT_DATA_ROOT, presets: list[st
             except Exception as error:
                 logger.warning("point %s: the runtimes could not be measured: %s", result.point.label, error)
                 results[i] = result.model_copy(update={"status": f"failed: runtimes: {error}"})
-    text = publish_sweep(layout, spec, name, results, curves, config.wandb, wandb_dir(resolve_root(data_root)))
+    text = publish_sweep(layout, spec, name, results, curves, config.wandb, wandb_dir(root))
     return SweepResult(name=name, dir=str(layout.dir), points=results, report=text)
 
 
-def untrained(config: DatasetConfig, dataset_dir: Path, root: Path, points: list[s.Point]) -> list[s.Point]:
+def _untrained(config: DatasetConfig, dataset_dir: Path, root: Path, points: list[s.Point]) -> list[s.Point]:
     """The points whose model is not trained yet on this dataset version."""
     metadata = load_metadata(dataset_dir)
     recipes = [resolve_training(config.training, p.training()) for p in points]

@@ -361,8 +361,8 @@ def pytest_sessionfinish(session, exitstatus):
     failures = []
     started = time.monotonic()
     stop_shared_server(prefect_home())
-    if time.monotonic() - started >= 10:
-        failures.append(f"the shared Prefect server took {time.monotonic() - started:.0f} s to stop")
+    if (took := time.monotonic() - started) >= 10:
+        failures.append(f"the shared Prefect server took {took:.0f} s to stop")
     for folder in (prefect_home(), os.environ["NAS_CACHE_DIR"]):
         shutil.rmtree(folder, ignore_errors=True)
     deadline = time.monotonic() + 30
