@@ -151,8 +151,11 @@ def test_same_model_as_ddsp_autoencoder(prepared):
         assert np.allclose(features[key], encoded[key], atol=1e-6), key
     produced = ours(features)
     controls = outputs["harmonic"]["controls"]
-    assert np.allclose(ours.harmonic.get_controls(produced["amps"], produced["harmonic_distribution"],
-                                                  features["f0_hz"])["amplitudes"], controls["amplitudes"], atol=1e-6)
+    # np.allclose's criterion, saying by how much when it fails (it did once in a dozen suites,
+    # not alone in 25 draws of weights: worst 0.09 of the tolerance)
+    np.testing.assert_allclose(ours.harmonic.get_controls(produced["amps"], produced["harmonic_distribution"],
+                                                          features["f0_hz"])["amplitudes"], controls["amplitudes"],
+                               rtol=1e-5, atol=1e-6)
     # Real violin f0 puts harmonics near Nyquist, where ddsp's float32 phase drifts within
     # milliseconds; both are judged against the float64 reference of ddsp's formula.
     exact = _float64_reference(controls, 64000, 16000)
