@@ -19,18 +19,31 @@ import yaml
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("WANDB_API_KEY", None)  # tests never go online
+REPO = Path(__file__).resolve().parents[1]
+PREFECT_DB = REPO / ".venv" / "prefect-template" / "prefect.db"  # migrated by `make install-test`
+
+
+def migrated_home(home: Path) -> Path:
+    """A Prefect home holding a copy of the database that `make install-test` migrated: a
+    server started there skips the migrations (5 s of its 10 s of CPU). Without the copy (a
+    pytest run without make) its server migrates its own, as a user's first one does."""
+    home.mkdir(parents=True, exist_ok=True)
+    if PREFECT_DB.is_file() and not (home / "prefect.db").exists():
+        shutil.copyfile(PREFECT_DB, home / "prefect.db")
+    return home
+
+
 # A Prefect home and a cache of the session's own, made by the controller and inherited by
 # xdist's workers: the local server that CLI runs start (when no server is set) lives there,
 # not in the user's ~/.prefect, one for the whole session; XLA's compiled steps are shared.
 if "PYTEST_XDIST_WORKER" not in os.environ:
-    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="nas-tests-prefect-")
+    os.environ["PREFECT_HOME"] = str(migrated_home(Path(tempfile.mkdtemp(prefix="nas-tests-prefect-"))))
     os.environ["NAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="nas-tests-cache-")  # not the user's ~/.cache/nas
 # Every process of the session carries this mark (xdist's workers and whatever they start
 # inherit it): at the end the controller checks that none it started is left running.
 SESSION_MARK = "NAS_TEST_SESSION"
 os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
 
-REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo-violin"
 FAKE_KEY = "fake-wandb-key-0123456789abcdef0123456789abcdef"
 

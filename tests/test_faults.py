@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from tests.conftest import FAKE_KEY, MULTI_PROCESSING, REPO, artifacts_of, flow_runs, write_config
+from tests.conftest import FAKE_KEY, MULTI_PROCESSING, REPO, artifacts_of, flow_runs, migrated_home, write_config
 
 PREPARE = """
 import logging, sys
@@ -274,7 +274,7 @@ def test_a_prefect_server_that_restarts_mid_run_leaves_a_run_that_completes_reus
     config = write_config(small_sources / "server-restart.yaml")
     run = [sys.executable, "-m", "flows.cli", "run", str(config), "--data-root", str(root), "--steps", "80",
            "--set", "checkpoint_every=10", "--set", "log_every=10", "--set", "optim.batch_size=4"]
-    with local_server(tmp_path / "prefect-home") as server:
+    with local_server(migrated_home(tmp_path / "prefect-home")) as server:
         first = _start(run, env=server.env)
         deadline = time.time() + 600
         while not any(root.glob("test-violin/runs/*/checkpoints/checkpoint")):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, migrated_home
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from load import run_load  # noqa: E402
@@ -16,6 +16,7 @@ from load import run_load  # noqa: E402
 
 @pytest.mark.slow
 def test_datasets_registered_at_once_each_run_their_pipeline_exactly_once(tmp_path):
+    migrated_home(tmp_path / "prefect-home")  # where run_load starts its server
     result = run_load(tmp_path, datasets=2, workers=1, timeout=600, progress=lambda line: None)
     assert result["not_completed"] == [] and result["duplicates"] == [] and result["lost"] == []
     assert result["completed_once"] == 2 and result["flow_runs"] == 2

@@ -21,7 +21,7 @@ from nas.data.reader import record_provider
 from nas.locations import create_new, location
 from nas.store import cache
 from nas.store.datasets import load_metadata
-from tests.conftest import MULTI_PROCESSING, REPO, write_config
+from tests.conftest import MULTI_PROCESSING, REPO, migrated_home, write_config
 from tests.s3_server import Relay, moto_server
 
 
@@ -196,7 +196,7 @@ def server(tmp_path_factory):
 
     os.environ["PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS"] = "5"
     try:
-        with local_server(tmp_path_factory.mktemp("prefect-home")) as running:
+        with local_server(migrated_home(tmp_path_factory.mktemp("prefect-home"))) as running:
             yield running
     finally:
         del os.environ["PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli.local_server import local_server, stop
-from tests.conftest import REPO
+from tests.conftest import REPO, migrated_home
 from tests.test_deployments import _worker
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -73,7 +73,7 @@ def test_a_pipeline_whose_worker_dies_is_crashed_and_a_retry_completes_it(prepar
     prepared_at = (dataset_dir / "dataset.json").stat().st_mtime
     project = checkout(tmp_path / "project")
     training = {"preset": "cnn-tiny", "steps": 80, "checkpoint_every": 20, "optim.batch_size": 4}
-    with local_server(tmp_path / "prefect-home") as server, \
+    with local_server(migrated_home(tmp_path / "prefect-home")) as server, \
             temporary_settings({PREFECT_API_URL: server.env["PREFECT_API_URL"]}):
         env = {**server.env, "NAS_REPO": str(project), "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
         for args in (["work-pool", "create", "nas-process", "--type", "process"],
