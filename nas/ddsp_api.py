@@ -23,7 +23,7 @@ def _module(name: str) -> ModuleType:
 def _bare_package(name: str) -> None:
     """The package registered without running its __init__, so that its submodules import
     one by one: ddsp.training's imports all of them, its evaluators among them (mir_eval and
-    scipy.stats: 1.1 s of CPU in every process that trains, evaluates or exports)."""
+    scipy.stats: about 1 s of CPU in every process that trains, evaluates or exports)."""
     package = importlib.util.module_from_spec(importlib.util.find_spec(name))  # __path__ set, not executed
     sys.modules[name] = package
     parent, _, child = name.rpartition(".")
