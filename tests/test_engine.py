@@ -7,17 +7,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nas.config.presets import PRESETS
+from nas.config.presets import PRESETS, LossConfig
 from nas.engine.engine import Engine, scale_inputs
 from nas.export.bundle import (
     ENGINE_AUDIO_TOLERANCE,
     FLOAT_TOLERANCE,
-    engine_difference,
+    engine_differences,
     export_model,
     relative_difference,
+    spectral_loss,
 )
 from nas.models.weights import engine_weights
-from nas.models.synthesizer import Synthesizer
+from nas.models.synthesizer import Synthesizer, make_spectral_loss
 from nas.store.artifacts import ExportReport
 from tests.conftest import example_controls
 
@@ -35,7 +36,7 @@ def test_engine_decoders_and_synth_match_tensorflow(preset, settings):
         variable.assign_add(rng.normal(variable.shape, stddev=0.05))
     engine = Engine(config, 16000, engine_weights(model))
     example = example_controls()
-    assert relative_difference([engine_difference(model, engine, example)]) < ENGINE_AUDIO_TOLERANCE
+    assert relative_difference(engine_differences(model, engine, [example])) < ENGINE_AUDIO_TOLERANCE
 
 
 def test_a_harmonic_whose_float32_frequency_rounds_to_nyquist_is_silent_in_both():
@@ -79,7 +80,13 @@ def test_export_parity_and_engine_on_the_trained_model(trained_run, prepared):
     from nas.models.saved import load_model
     from nas.store.datasets import load_metadata
 
-    example = examples(dataset_dir, "eval", load_metadata(dataset_dir), load_model(trained_run.model)[0].config, 1)[0]
+    three = examples(dataset_dir, "eval", load_metadata(dataset_dir), load_model(trained_run.model)[0].config, 3)
+    example = three[0]
+    # the export's loss of a runtime's path, in one call on all its examples: their mean
+    engine, loss_fn = Engine.load(trained_run.export, seed=1), make_spectral_loss(LossConfig())
+    each = [float(loss_fn(e["audio"][None], engine.render(e["f0_hz"][:, 0], e["loudness_db"][:, 0])[None]))
+            for e in three]
+    assert spectral_loss(Engine.load(trained_run.export, seed=1), three) == pytest.approx(np.mean(each), rel=1e-6)
     args = (example["f0_hz"][:, 0], example["loudness_db"][:, 0])
     # The engine scales its inputs as the preprocessor does: loudness exactly, f0 (taken in
     # float64 by the engine, float32 by ddsp) within a few float32 steps.

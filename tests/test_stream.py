@@ -160,7 +160,7 @@ def test_the_demo_model_s_engine_and_stream_match_tensorflow(norm):
     the demo violin's own controls: the engine's audio within 1e-5 of TensorFlow's peak; the
     frame model streamed too."""
     from nas.engine.engine import scale_inputs
-    from nas.export.bundle import engine_difference, relative_difference
+    from nas.export.bundle import engine_differences, relative_difference
     from nas.models.saved import load_model
 
     model, summary = load_model(DEMO_MODELS / norm)
@@ -170,7 +170,7 @@ def test_the_demo_model_s_engine_and_stream_match_tensorflow(norm):
     ld, f0_scaled = scale_inputs(f0, loudness)
     example = {"f0_hz": f0[:, None], "loudness_db": loudness[:, None], "ld_scaled": ld[:, None],
                "f0_scaled": f0_scaled[:, None]}
-    assert relative_difference([engine_difference(model, engine, example)]) <= 1e-5  # the issue's goal
+    assert relative_difference(engine_differences(model, engine, [example])) <= 1e-5  # the issue's goal
     if norm == "frame":  # 32 s: past the noise sequence's 30 s, where both engines wrap it
         f0, loudness = _demo_controls(32.0)
         offline = engine.render(f0, loudness)

@@ -102,8 +102,11 @@ def test_two_training_steps_under_mirrored_strategy_and_in_parts_as_on_one_devic
     assert result["changed"] == result["variables"]
     assert np.isfinite(result["steps"]).all()
     # the batch on two replicas, in two parts on each: the loss and gradient norm of the whole
-    # batch on one device
-    np.testing.assert_allclose(result["steps"][0], result["one_device_step"], rtol=1e-5)
+    # batch on one device. The norm sums gradients whose terms cancel, in another order: it
+    # differed by 2.0e-5 of itself on one machine (the loss by 7e-7), by less on others.
+    (loss, norm), (one_loss, one_norm) = result["steps"][0], result["one_device_step"]
+    np.testing.assert_allclose(loss, one_loss, rtol=1e-5)
+    np.testing.assert_allclose(norm, one_norm, rtol=1e-4)
     assert result["loop_step"] == 2 and (tmp_path / "run" / "model" / "model.json").exists()
 
 

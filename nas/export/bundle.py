@@ -54,9 +54,10 @@ def examples(dataset_dir: Path, split: str, metadata: DatasetMeta, model: ModelC
     return [{k: v.numpy() for k, v in example.items()} for example in examples]
 
 
-def _decoder_outputs(model, example: dict) -> np.ndarray:
-    out = model.decoder({k: example[k][None] for k in input_keys(model.config)})
-    return tf.concat([out["amps"], out["harmonic_distribution"], out["noise_magnitudes"]], -1).numpy()[0]
+def _decoder_outputs(model, examples: list[dict]) -> np.ndarray:
+    """[example, frame, output]: the decoder run once on the examples together."""
+    out = model.decoder({k: np.stack([e[k] for e in examples]) for k in input_keys(model.config)})
+    return tf.concat([out["amps"], out["harmonic_distribution"], out["noise_magnitudes"]], -1).numpy()
 
 
 def _scaled(example: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -65,21 +66,24 @@ def _scaled(example: dict) -> tuple[np.ndarray, np.ndarray]:
     return example[level][:, 0], example["f0_scaled"][:, 0]
 
 
-def engine_difference(model, engine: Engine, example: dict, seed: int = 0) -> tuple[float, float]:
-    """(max abs difference of the engine's audio from the TensorFlow model's, the model's
-    peak), with the same uniform noise fed to both (ddsp's FilteredNoise draws its own
-    inside the model) and the same scaled inputs: the engine scales f0 in float64, within
-    3 float32 ulps of the preprocessor, and a briefly trained model can turn that into
-    5e-4 of its outputs, which would measure the model's sensitivity, not the engine."""
+def engine_differences(model, engine: Engine, examples: list[dict], seed: int = 0) -> list[tuple[float, float]]:
+    """Per example (of one length), (max abs difference of the engine's audio from the
+    TensorFlow model's, the model's peak), with the same uniform noise fed to both (ddsp's
+    FilteredNoise draws its own inside the model) and the same scaled inputs: the engine
+    scales f0 in float64, within 3 float32 ulps of the preprocessor, and a briefly trained
+    model can turn that into 5e-4 of its outputs, which would measure the model's
+    sensitivity, not the engine. The model runs once on the examples together: eagerly, its
+    ops cost about as much on one example as on eight."""
     core = ddsp_api.core()
-    out = model({k: example[k][None] for k in ("f0_hz", *input_keys(model.config))})
+    out = model({k: np.stack([e[k] for e in examples]) for k in ("f0_hz", *input_keys(model.config))})
     noise = np.random.default_rng(seed).uniform(-1, 1, out["harmonic"].shape[1]).astype(np.float32)
     magnitudes = model.noise.get_controls(out["noise_magnitudes"])["magnitudes"]
-    reference = model.reverb(out["harmonic"] + core.frequency_filter(noise[None], magnitudes, window_size=0))
-    f0 = example["f0_hz"][:, 0]
-    ours = engine.synthesize(engine.decode_scaled(*_scaled(example)), f0, noise).audio
-    reference = reference.numpy()[0]
-    return float(np.abs(ours - reference).max()), float(np.abs(reference).max())
+    filtered = core.frequency_filter(np.tile(noise, (len(examples), 1)), magnitudes, window_size=0)
+    differences = []
+    for example, reference in zip(examples, model.reverb(out["harmonic"] + filtered).numpy()):
+        ours = engine.synthesize(engine.decode_scaled(*_scaled(example)), example["f0_hz"][:, 0], noise).audio
+        differences.append((float(np.abs(ours - reference).max()), float(np.abs(reference).max())))
+    return differences
 
 
 def relative_difference(differences: list[tuple[float, float]]) -> float:
@@ -88,10 +92,13 @@ def relative_difference(differences: list[tuple[float, float]]) -> float:
 
 
 def spectral_loss(engine: Engine, examples: list[dict]) -> float:
-    loss = make_spectral_loss(LossConfig())
+    """The mean of the examples' spectral losses, the engine's render of each against its
+    audio. One call of the loss on them all gives that mean (each term is a mean over the
+    elements, and the examples are of one length) for a quarter of the CPU of a call each:
+    TensorFlow runs the loss's ops one by one, eagerly."""
     level = LEVELS[engine.level][0]
-    values = [float(loss(e["audio"][None], engine.render(e["f0_hz"][:, 0], e[level][:, 0])[None])) for e in examples]
-    return float(np.mean(values))
+    rendered = np.stack([engine.render(e["f0_hz"][:, 0], e[level][:, 0]) for e in examples])
+    return float(make_spectral_loss(LossConfig())(np.stack([e["audio"] for e in examples]), rendered))
 
 
 def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> ExportReport:
@@ -113,14 +120,14 @@ def export_model(model_dir: Path, dataset_dir: Path, out_dir: Path) -> ExportRep
     formats.quantize_int8(staging / DECODER_ONNX, staging / DECODER_INT8, [_scaled(e) for e in calibration])
 
     onnx = OnnxDecoder(staging / DECODER_ONNX)
-    reference = [_decoder_outputs(model, e) for e in evaluation]
+    reference = _decoder_outputs(model, evaluation)
     engine = Engine.load(staging)
     differences = Differences(
         onnx=max(float(np.abs(onnx(*_scaled(e)) - r).max()) for e, r in zip(evaluation, reference)),
         tflite=max(float(np.abs(formats.run_tflite(staging / DECODER_TFLITE, *_scaled(e)) - r).max())
                    for e, r in zip(evaluation, reference)),
         engine_decoder=max(float(np.abs(engine.decoder(*_scaled(e)) - r).max()) for e, r in zip(evaluation, reference)),
-        engine_audio_relative=relative_difference([engine_difference(model, engine, e) for e in evaluation]),
+        engine_audio_relative=relative_difference(engine_differences(model, engine, evaluation)),
     )
     losses = {"float": spectral_loss(Engine.load(staging, seed=1), evaluation),
               "int8": spectral_loss(Engine.load(staging, DECODER_INT8, seed=1), evaluation)}
