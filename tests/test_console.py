@@ -102,6 +102,32 @@ def test_a_thread_left_when_the_work_is_done_does_not_keep_the_command_alive():
     assert idle.returncode == 0 and "would keep the process alive" not in idle.stderr, idle.stderr
 
 
+HUNG_EXIT = """
+import atexit, sys, threading
+import flows.cli.main as cli
+cli.EXIT_STACKS_AFTER_S = 1
+def work():
+    atexit.register(threading.Event().wait)  # an exit handler that waits for what never comes
+    print("the command's output")
+    return 3
+cli.main = work
+sys.exit(cli.command())
+"""
+
+
+def test_an_exit_that_hangs_after_the_work_names_its_place_and_ends_with_the_command_s_code():
+    """An exit handler that never returns (as Prefect's queue services' drain once did, for
+    18 minutes after a `nas run`): the threads' stacks go to stderr, then the process ends,
+    with the command's exit code and its output."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", HUNG_EXIT], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and time.monotonic() - started < 60, done.stderr
+    assert done.stdout == "the command's output\n"
+    assert "most recent call first" in done.stderr and "in wait" in done.stderr  # the stack names the wait
+    assert done.stderr.rstrip().endswith("nas: the work is done, but the exit hung for 1 s (the threads' stacks are "
+                                         "above): exiting without it")
+
+
 def test_the_endpoint_and_secrets_are_redacted_as_whole_values_and_names_are_left_alone(monkeypatch):
     """The endpoint, the secret key and the session token become their variable's name where
     they stand as whole values; the access key id is a name and stays; a password in a URL
