@@ -15,15 +15,11 @@ Results: benchmarks/results/export_pass.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from prepare_vs_ddsp import REPO, reference_tree
+from prepare_vs_ddsp import alternating
 from record import save
 
 CHILD = """
@@ -53,11 +49,6 @@ print(json.dumps({"export_cpu_s": export_s, "measure_cpu_s": measure_s,
 """
 
 
-def timed(tree: Path, run: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(run), str(tree)], cwd=tree, capture_output=True,
-                          text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,22 +57,15 @@ def main() -> None:
                                                                "example, one loss call a rendered example)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    run = args.run.resolve()
-    with tempfile.TemporaryDirectory(prefix="nas-export-") as work, \
-            reference_tree(args.reference, Path(work) / "reference") as tree:
-        runs: dict[str, list[dict]] = {"this tree": [], f"@{args.reference}": []}
-        for repeat in range(args.repeats):
-            for name, root in (("this tree", REPO), (f"@{args.reference}", tree)):
-                runs[name].append(timed(root, run))
-                print(f"[{repeat + 1}/{args.repeats}] {name}: export {runs[name][-1]['export_cpu_s']:.2f} s, "
-                      f"runtimes {runs[name][-1]['measure_cpu_s']:.2f} s of CPU", flush=True)
+    runs = alternating(args.reference, args.repeats, CHILD, args.run.resolve(),
+                       describe=lambda r: f"export {r['export_cpu_s']:.2f} s, runtimes {r['measure_cpu_s']:.2f} s of CPU")
     median = {name: {figure: statistics.median(r[figure] for r in results)
                      for figure in ("export_cpu_s", "measure_cpu_s")} for name, results in runs.items()}
     ours, theirs = median["this tree"], median[f"@{args.reference}"]
     result = {"date": time.strftime("%Y-%m-%d"), "run": str(args.run), "reference": args.reference,
-              "median_cpu_s": median, "cpu_ratio": {k: ours[k] / theirs[k] for k in ours}, "figures": {name: {"export": results[-1]["export"],
-                                                         "runtime_losses": results[-1]["runtime_losses"]}
-                                                  for name, results in runs.items()},
+              "median_cpu_s": median, "cpu_ratio": {k: ours[k] / theirs[k] for k in ours},
+              "figures": {name: {"export": results[-1]["export"], "runtime_losses": results[-1]["runtime_losses"]}
+                          for name, results in runs.items()},
               "runs": {name: [{k: r[k] for k in ("export_cpu_s", "measure_cpu_s")} for r in results]
                        for name, results in runs.items()}}
     save("export_pass", result)

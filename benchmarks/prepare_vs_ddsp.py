@@ -15,11 +15,12 @@ per second against the FLOP bound, and CREPE-tiny end to end.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,6 +67,23 @@ def reference_tree(commit: str, path: Path) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO, check=False)
+
+
+def alternating(reference: str, repeats: int, child: str, *args, describe: Callable[[dict], str]) -> dict:
+    """{"this tree": [...], "@<reference>": [...]}: the JSON that `child` (a `python -c`
+    program) prints on its last line, run `repeats` times in each tree, the sides
+    alternating, each run a fresh process started in its tree with `args`, then the tree's
+    path, as its arguments. `describe` says a result in the progress lines."""
+    with tempfile.TemporaryDirectory(prefix="nas-reference-") as work, \
+            reference_tree(reference, Path(work) / "reference") as tree:
+        runs: dict[str, list[dict]] = {"this tree": [], f"@{reference}": []}
+        for repeat in range(repeats):
+            for name, root in (("this tree", REPO), (f"@{reference}", tree)):
+                done = subprocess.run([sys.executable, "-c", child, *map(str, args), str(root)], cwd=root,
+                                      capture_output=True, text=True, check=True)
+                runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(f"[{repeat + 1}/{repeats}] {name}: {describe(runs[name][-1])}", flush=True)
+    return runs
 
 
 def measured(args: list[str], cwd: Path | None = None) -> dict:

@@ -15,13 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from prepare_vs_ddsp import REPO, reference_tree
+from prepare_vs_ddsp import alternating
 from record import save
 
 CHILD = """
@@ -44,11 +41,6 @@ print(json.dumps({"seconds": seconds, "max_rel_difference": worst}))
 """
 
 
-def timed(tree: Path, dataset: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(dataset), str(tree)], cwd=tree, capture_output=True,
-                          text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,13 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = args.dataset.resolve()
     examples = json.loads((dataset / "dataset.json").read_text())["counts"]["train"]
-    with tempfile.TemporaryDirectory(prefix="nas-statistics-") as work, \
-            reference_tree(args.reference, Path(work) / "reference") as tree:
-        runs: dict[str, list[dict]] = {"this tree": [], f"@{args.reference}": []}
-        for repeat in range(args.repeats):
-            for name, root in (("this tree", REPO), (f"@{args.reference}", tree)):
-                runs[name].append(timed(root, dataset))
-                print(f"[{repeat + 1}/{args.repeats}] {name}: {runs[name][-1]['seconds']:.2f} s", flush=True)
+    runs = alternating(args.reference, args.repeats, CHILD, dataset, describe=lambda r: f"{r['seconds']:.2f} s")
     median = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
     result = {"date": time.strftime("%Y-%m-%d"), "dataset": str(dataset), "train_examples": examples,
               "reference": args.reference, "runs": runs, "median_seconds": median,
