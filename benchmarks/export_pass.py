@@ -49,7 +49,6 @@ print(json.dumps({"export_cpu_s": export_s, "measure_cpu_s": measure_s,
 """
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="a trained run's folder")

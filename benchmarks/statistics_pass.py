@@ -41,7 +41,6 @@ print(json.dumps({"seconds": seconds, "max_rel_difference": worst}))
 """
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, required=True)

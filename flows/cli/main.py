@@ -87,7 +87,8 @@ def _end_hung_exit(code: int) -> None:
     """A daemon's wait, ended with the process on a normal exit. A `nas run` whose work and
     output were done once hung at its exit for 18 minutes (the suite's smoke run, on
     2026-12-07), as Prefect's queue services' drain at exit has hung worker runs
-    (flows/worker_runs.py): a second after the stacks, it ends."""
+    (flows/worker_runs.py): a second after the stacks, it ends. The stacks stay with
+    faulthandler's own timer, which dumps them even where no Python thread can run."""
     time.sleep(EXIT_STACKS_AFTER_S + 1)
     sys.stdout.flush()
     print(f"nas: the work is done, but the exit hung for {EXIT_STACKS_AFTER_S} s (the threads' stacks are above): "
