@@ -7,8 +7,10 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from .allocator import keep_freed_memory  # noqa: E402
 from .machine import persist_compiled_steps  # noqa: E402
 
+keep_freed_memory()
 persist_compiled_steps()
 
 __version__ = "0.1.0"
