@@ -10,7 +10,7 @@ largest heap allocation) are still mapped afresh each time.
 
 Applied when `nas` is imported, so every process that runs nas code (commands, flow runs,
 Dask and Beam workers) has it before TensorFlow allocates. Settings the user made through
-glibc's own MALLOC_*_ variables stand, and elsewhere than glibc nothing changes."""
+glibc's own MALLOC_*_ variables or GLIBC_TUNABLES stand, and elsewhere than glibc nothing changes."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ SETTINGS = {
     M_TOP_PAD: 64 << 20,  # and each growth of the heap asks for 64 MB more, for the next buffers
 }
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+USER_TUNABLES = ("glibc.malloc.mmap_threshold", "glibc.malloc.trim_threshold", "glibc.malloc.top_pad")  # GLIBC_TUNABLES
 
 
 def keep_freed_memory() -> bool:
@@ -33,7 +34,8 @@ def keep_freed_memory() -> bool:
         glibc = os.confstr("CS_GNU_LIBC_VERSION")
     except (ValueError, OSError):  # not a glibc system
         return False
-    if not glibc or any(name in os.environ for name in USER_SETTINGS):
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if not glibc or any(name in os.environ for name in USER_SETTINGS) or any(t in tunables for t in USER_TUNABLES):
         return False
     mallopt = ctypes.CDLL(None).mallopt
     return all(mallopt(parameter, value) == 1 for parameter, value in SETTINGS.items())
