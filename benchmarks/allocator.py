@@ -24,8 +24,8 @@ from record import save
 CHILD = """
 import json, os, resource, sys, tempfile
 from pathlib import Path
-cache = tempfile.mkdtemp(prefix="nas-xla-")
-os.environ["NAS_CACHE_DIR"] = cache
+cache = tempfile.TemporaryDirectory(prefix="nas-xla-")  # removed as the process ends
+os.environ["NAS_CACHE_DIR"] = cache.name
 import nas
 assert Path(sys.argv[2]).resolve() in Path(nas.__file__).resolve().parents, "wrong nas imported"
 from nas.config.presets import train_config
