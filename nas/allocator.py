@@ -34,7 +34,7 @@ def keep_freed_memory() -> bool:
         glibc = os.confstr("CS_GNU_LIBC_VERSION")
     except (ValueError, OSError):  # not a glibc system
         return False
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    tunables = os.getenv("GLIBC_TUNABLES", "")
     if not glibc or any(name in os.environ for name in USER_SETTINGS) or any(t in tunables for t in USER_TUNABLES):
         return False
     mallopt = ctypes.CDLL(None).mallopt
