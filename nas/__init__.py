@@ -7,10 +7,11 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .allocator import keep_freed_memory  # noqa: E402
+from .allocator import keep_freed_memory, pool_tensorflow_buffers  # noqa: E402
 from .machine import persist_compiled_steps  # noqa: E402
 
 keep_freed_memory()
+pool_tensorflow_buffers()
 persist_compiled_steps()
 
 __version__ = "0.1.0"
