@@ -1,5 +1,6 @@
 """A short training with many samples, as a sweep's point trains: this tree, whose processes
-keep the memory they free (nas/allocator.py), against a reference commit.
+keep the memory they free (nas/allocator.py: glibc's malloc settings and TensorFlow's pooled
+CPU buffers), against a reference commit.
 
     .venv/bin/python benchmarks/allocator.py --dataset nas-data/demo-violin/<version> \
         [--reference f609ccf] [--repeats 3]
@@ -47,7 +48,8 @@ FIGURES = ("user_s", "system_s", "page_faults", "peak_rss_gb")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, required=True, help="a prepared dataset's folder")
-    parser.add_argument("--reference", default="f609ccf", help="commit of the code before (glibc's defaults)")
+    parser.add_argument("--reference", default="f609ccf", help="commit of the code before (f609ccf: glibc's and TensorFlow's defaults; "
+                        "fb0fbd4: glibc's settings, TensorFlow's default allocator)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     runs = alternating(args.reference, args.repeats, CHILD, args.dataset.resolve(),

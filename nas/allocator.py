@@ -9,13 +9,14 @@ took 4.1 s of system time instead of 9.8, 1.26 million page faults instead of 3.
 largest heap allocation) are still mapped afresh each time by glibc: a harmonic bank of a
 batch of 4 is 102 MB. So TensorFlow's own CPU allocator pools its buffers too (its BFC
 allocator, which it uses for host memory beside a GPU), up to the machine's memory rather
-than its default cap of 64 GB. The same training then took 1.1 s of system time instead of
-3.6, 0.25 million page faults instead of 1.2, and peaked at 1.73 GB instead of 1.99.
+than its default cap of 64 GB. Against glibc's settings alone, the same training took 1.1 s
+of system time instead of 3.5 and 0.26 million page faults instead of 1.25, but 2.5 s more
+user time: the same CPU in all, and a peak of 1.78 GB instead of 2.03.
 
 Applied when `nas` is imported, so every process that runs nas code (commands, flow runs,
 Dask and Beam workers) has it before TensorFlow allocates. Settings the user made through
-glibc's own MALLOC_*_ variables or GLIBC_TUNABLES stand, and elsewhere than glibc nothing changes;
-so do the user's TF_CPU_ALLOCATOR_USE_BFC and TF_CPU_BFC_MEM_LIMIT_IN_MB."""
+glibc's own MALLOC_*_ variables or GLIBC_TUNABLES stand, and elsewhere than glibc its malloc
+is left alone; so do the user's TF_CPU_ALLOCATOR_USE_BFC and TF_CPU_BFC_MEM_LIMIT_IN_MB."""
 
 from __future__ import annotations
 
