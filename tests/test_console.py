@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import MULTI_PROCESSING, REPO, write_config
 
 # What a run printed before (issue 13): TensorFlow's native CUDA and absl lines, Beam's
@@ -107,6 +109,8 @@ import atexit, sys, threading
 import flows.cli.main as cli
 cli.EXIT_STACKS_AFTER_S = 1
 def work():
+    if sys.argv[1] == "filtered":
+        cli.console.configure(False)  # stderr through the console's filter, as main's
     atexit.register(threading.Event().wait)  # an exit handler that waits for what never comes
     print("the command's output")
     return 3
@@ -115,12 +119,15 @@ sys.exit(cli.command())
 """
 
 
-def test_an_exit_that_hangs_after_the_work_names_its_place_and_ends_with_the_command_s_code():
+@pytest.mark.parametrize("stderr", ["plain", "filtered"])
+def test_an_exit_that_hangs_after_the_work_names_its_place_and_ends_with_the_command_s_code(stderr):
     """An exit handler that never returns (as Prefect's queue services' drain once did, for
     18 minutes after a `nas run`): the threads' stacks go to stderr, then the process ends,
-    with the command's exit code and its output."""
+    with the command's exit code and its output, its last line through the console's filter
+    too."""
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", HUNG_EXIT], cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", HUNG_EXIT, stderr], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 3 and time.monotonic() - started < 60, done.stderr
     assert done.stdout == "the command's output\n"
     assert "most recent call first" in done.stderr and "in wait" in done.stderr  # the stack names the wait

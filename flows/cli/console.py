@@ -354,11 +354,25 @@ def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None
     thread = threading.Thread(target=copy, name="stderr-filter", daemon=True)
     thread.start()
 
-    def restore() -> None:  # at exit: hand back the real stderr and let the thread drain the pipe
+    def restore() -> None:  # hand back the real stderr and let the thread drain the pipe
+        _releases.remove(restore)
         sys.stderr.flush()
         os.dup2(real, 2)
         thread.join(timeout=5)
         if thread.is_alive() and tracebacks:  # a process we started still holds the pipe: the held block now
             write_out(tracebacks.flush())
 
-    atexit.register(restore)
+    _releases.append(restore)
+
+
+_releases: list[Callable[[], None]] = []  # the filtered stderr's restore, until it has run
+
+
+def release_stderr() -> None:
+    """Everything written to stderr so far reaches it, and later writes go straight there:
+    at exit, and before an `os._exit`, which runs no exit handler."""
+    for restore in list(_releases):
+        restore()
+
+
+atexit.register(release_stderr)

@@ -71,6 +71,7 @@ def command() -> int:
               f"after {THREADS_GRACE_S:g} s: exiting without it", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
+        console.release_stderr()
         os._exit(code)
     import faulthandler
     import gc
@@ -93,4 +94,5 @@ def _end_hung_exit(code: int) -> None:
     sys.stdout.flush()
     print(f"nas: the work is done, but the exit hung for {EXIT_STACKS_AFTER_S} s (the threads' stacks are above): "
           "exiting without it", file=sys.stderr, flush=True)
+    console.release_stderr()  # else that line can be left in the filter's pipe
     os._exit(code)
