@@ -48,8 +48,9 @@ FIGURES = ("user_s", "system_s", "page_faults", "peak_rss_gb")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, required=True, help="a prepared dataset's folder")
-    parser.add_argument("--reference", default="f609ccf", help="commit of the code before (f609ccf: glibc's and TensorFlow's defaults; "
-                        "fb0fbd4: glibc's settings, TensorFlow's default allocator)")
+    parser.add_argument("--reference", default="f609ccf",
+                        help="commit of the code before (f609ccf: glibc's and TensorFlow's defaults; fb0fbd4: glibc's "
+                             "settings, TensorFlow's default allocator)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     runs = alternating(args.reference, args.repeats, CHILD, args.dataset.resolve(),
