@@ -135,6 +135,29 @@ def test_an_exit_that_hangs_after_the_work_names_its_place_and_ends_with_the_com
                                          "above): exiting without it")
 
 
+NESTED_FILTERS = """
+import sys, time
+from flows.cli import console
+for _ in range(3):
+    console.configure(False)  # as each `main` run in one process does
+print("through three filters", file=sys.stderr, flush=True)
+started = time.monotonic()
+console.release_stderr()
+print(f"released in {time.monotonic() - started:.2f} s", file=sys.stderr)
+"""
+
+
+def test_filters_stacked_by_commands_in_one_process_are_released_newest_first_and_at_once():
+    """Each filter's stderr is the pipe of the one before it: released newest first, each
+    closing its copy of that pipe, every line reaches the real stderr, and no filter waits
+    for a pipe that stays open (5 s each, before)."""
+    done = subprocess.run([sys.executable, "-c", NESTED_FILTERS], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 0 and lines[0] == "through three filters", done.stderr
+    assert lines[1].startswith("released in ") and float(lines[1].split()[2]) < 2, done.stderr
+
+
 def test_the_endpoint_and_secrets_are_redacted_as_whole_values_and_names_are_left_alone(monkeypatch):
     """The endpoint, the secret key and the session token become their variable's name where
     they stand as whole values; the access key id is a name and stays; a password in a URL

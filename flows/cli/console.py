@@ -359,20 +359,23 @@ def _filter_stderr(known: re.Pattern | None, redact: Callable[[str], str] | None
         sys.stderr.flush()
         os.dup2(real, 2)
         thread.join(timeout=5)
-        if thread.is_alive() and tracebacks:  # a process we started still holds the pipe: the held block now
+        if not thread.is_alive():  # drained: its copy of the stderr before goes, so that stderr's pipe can end
+            os.close(real)
+        elif tracebacks:  # a process we started still holds the pipe: the held block now
             write_out(tracebacks.flush())
 
     _releases.append(restore)
 
 
-_releases: list[Callable[[], None]] = []  # the filtered stderr's restore, until it has run
+_releases: list[Callable[[], None]] = []  # each filter's restore, until it has run
 
 
 def release_stderr() -> None:
     """Everything written to stderr so far reaches it, and later writes go straight there:
-    at exit, and before an `os._exit`, which runs no exit handler."""
-    for restore in list(_releases):
-        restore()
+    at exit, and before an `os._exit`, which runs no exit handler. The newest filter first:
+    each filter's stderr is the one before it (as atexit ran them, last in, first out)."""
+    while _releases:
+        _releases[-1]()
 
 
 atexit.register(release_stderr)
