@@ -11,6 +11,8 @@ programs that are not Python (JACK, Chromium): those are read from /proc twice a
 while they run, so their figure is a lower bound (by up to half a second's CPU each). What
 neither saw is the suite's total, from the kernel, less both. A test's figure is what it
 started plus what its own process (an xdist worker) spent in it, timed by a pytest plugin.
+The hook also times each process's first import of the heavy packages (IMPORTED), each less
+the others it imported: what the processes paid before any of them did its work.
 """
 
 from __future__ import annotations
@@ -32,14 +34,56 @@ REPO = Path(__file__).resolve().parents[1]
 HOOK = '''
 import atexit, json, os, sys
 _log_path = os.environ["NAS_SUITE_CPU_LOG"]
+_imports = {}  # package: CPU seconds its first import took, less the timed packages it imported
+
+
+def _cpu():
+    times = os.times()
+    return times.user + times.system
+
+
+class _TimedImports:
+    """On sys.meta_path: times each package of IMPORTED the first time it loads."""
+
+    def __init__(self):
+        self.nested = [0.0]
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in IMPORTED or name in _imports:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)  # the spec of the finders after this one
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def timed(module):
+            self.nested.append(0.0)
+            started = _cpu()
+            try:
+                run(module)
+            finally:
+                spent = _cpu() - started
+                _imports[name] = round(spent - self.nested.pop(), 2)
+                self.nested[-1] += spent
+
+        spec.loader.exec_module = timed
+        return spec
+
+
+sys.meta_path.insert(0, _TimedImports())
 
 
 def _log():
-    times = os.times()
     with open(_log_path, "a") as log:  # one short line per process: appends do not interleave
         start = open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]
-        log.write(json.dumps({"pid": [os.getpid(), start], "argv": sys.argv[:8], "cpu": times.user + times.system,
-                              "test": os.environ.get("PYTEST_CURRENT_TEST", "")}) + "\\n")
+        log.write(json.dumps({"pid": [os.getpid(), start], "argv": sys.argv[:8], "cpu": _cpu(),
+                              "imports": _imports, "test": os.environ.get("PYTEST_CURRENT_TEST", "")}) + "\\n")
 
 
 atexit.register(_log)
@@ -53,6 +97,9 @@ def _logged_exit(code):
 
 os._exit = _logged_exit
 '''
+# The stacks whose first import each process times: what a process pays before its work.
+IMPORTED = ("tensorflow", "tensorflow_probability", "ddsp", "prefect", "apache_beam", "wandb", "distributed",
+            "matplotlib", "onnxruntime", "torch")
 # A pytest plugin (-p): the CPU each test takes in the process that runs it (an xdist
 # worker's in-process work, which no command line tells apart), beside what it starts.
 PLUGIN = '''
@@ -127,7 +174,7 @@ class Sampler(threading.Thread):
 def main() -> None:
     args = sys.argv[1:] or ["-q", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider"]
     with tempfile.TemporaryDirectory(prefix="suite-cpu-") as folder:
-        (Path(folder) / "sitecustomize.py").write_text(HOOK)
+        (Path(folder) / "sitecustomize.py").write_text(f"IMPORTED = {IMPORTED!r}\n{HOOK}")
         (Path(folder) / "suite_cpu_plugin.py").write_text(PLUGIN)
         log = Path(folder) / "log.jsonl"
         env = {**os.environ, "NAS_SUITE_CPU_LOG": str(log),
@@ -150,7 +197,11 @@ def main() -> None:
     read = [p for p in sampler.seen.values() if tuple(p["pid"]) not in logged]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = usage.ru_utime + usage.ru_stime
-    kinds, tests = defaultdict(lambda: [0, 0.0]), defaultdict(float)
+    kinds, tests, imports = defaultdict(lambda: [0, 0.0]), defaultdict(float), defaultdict(lambda: [0, 0.0])
+    for row in rows:
+        for package, cpu in row["imports"].items():
+            imports[package][0] += 1
+            imports[package][1] += cpu
     for row, how in [*((r, "") for r in rows), *((r, " (read from /proc)") for r in read)]:
         tally = kinds[kind(row["argv"]) + how]
         tally[0] += 1
@@ -165,10 +216,15 @@ def main() -> None:
                     "cpu_s": round(total - sum(r["cpu"] for r in [*rows, *read]), 1)})
     save("suite_cpu", {"exit_code": done.returncode, "wall_s": round(wall), "cpu_s": round(total),
                        "by_kind": by_kind,
+                       # a lower bound: the processes read from /proc imported too
+                       "first_imports": [{"package": p, "processes": n, "cpu_s": round(c, 1)} for p, (n, c) in
+                                         sorted(imports.items(), key=lambda item: -item[1][1])],
                        "by_test": [{"test": t, "cpu_s": round(c, 1), "in_process_s": round(in_tests.get(t, 0), 1)}
                                    for t, c in sorted(totals.items(), key=lambda item: -item[1])[:30]]})
     for row in by_kind:
         print(f"{row['cpu_s']:8.1f} s  {row['processes'] or '':>4}  {row['kind']}")
+    for package, (n, cpu) in sorted(imports.items(), key=lambda item: -item[1][1]):
+        print(f"{cpu:8.1f} s  {n:>4}  importing {package}")
     print(f"{total:.0f} s of CPU in {wall / 60:.1f} minutes (exit code {done.returncode})")
 
 
