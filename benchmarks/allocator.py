@@ -15,11 +15,10 @@ The sides alternate; medians. Results: benchmarks/results/allocator.json.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
-from prepare_vs_ddsp import alternating
+from prepare_vs_ddsp import alternating, medians
 from record import save
 
 CHILD = """
@@ -56,8 +55,7 @@ def main() -> None:
     runs = alternating(args.reference, args.repeats, CHILD, args.dataset.resolve(),
                        describe=lambda r: f"{r['user_s']:.1f} s user, {r['system_s']:.1f} s system, "
                                           f"{r['page_faults']} page faults, {r['peak_rss_gb']:.2f} GB peak")
-    median = {name: {figure: statistics.median(r[figure] for r in results) for figure in FIGURES}
-              for name, results in runs.items()}
+    median = medians(runs, FIGURES)
     ours, theirs = median["this tree"], median[f"@{args.reference}"]
     cpu = {name: m["user_s"] + m["system_s"] for name, m in median.items()}
     result = {"date": time.strftime("%Y-%m-%d"), "dataset": str(args.dataset), "reference": args.reference,

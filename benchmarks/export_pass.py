@@ -15,11 +15,10 @@ Results: benchmarks/results/export_pass.json.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
-from prepare_vs_ddsp import alternating
+from prepare_vs_ddsp import alternating, medians
 from record import save
 
 CHILD = """
@@ -58,8 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = alternating(args.reference, args.repeats, CHILD, args.run.resolve(),
                        describe=lambda r: f"export {r['export_cpu_s']:.2f} s, runtimes {r['measure_cpu_s']:.2f} s of CPU")
-    median = {name: {figure: statistics.median(r[figure] for r in results)
-                     for figure in ("export_cpu_s", "measure_cpu_s")} for name, results in runs.items()}
+    median = medians(runs, ("export_cpu_s", "measure_cpu_s"))
     ours, theirs = median["this tree"], median[f"@{args.reference}"]
     result = {"date": time.strftime("%Y-%m-%d"), "run": str(args.run), "reference": args.reference,
               "median_cpu_s": median, "cpu_ratio": {k: ours[k] / theirs[k] for k in ours},

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,12 @@ def alternating(reference: str, repeats: int, child: str, *args, describe: Calla
                 runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
                 print(f"[{repeat + 1}/{repeats}] {name}: {describe(runs[name][-1])}", flush=True)
     return runs
+
+
+def medians(runs: dict[str, list[dict]], figures) -> dict[str, dict[str, float]]:
+    """Each side's median of each figure, from `alternating`'s runs."""
+    return {name: {figure: statistics.median(r[figure] for r in results) for figure in figures}
+            for name, results in runs.items()}
 
 
 def measured(args: list[str], cwd: Path | None = None) -> dict:

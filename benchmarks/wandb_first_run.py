@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
-from prepare_vs_ddsp import AUDIO, REPO, alternating
+from prepare_vs_ddsp import AUDIO, REPO, alternating, medians
 from record import save
 
 sys.path.insert(0, str(REPO))
@@ -85,14 +84,13 @@ def main() -> None:
                                                   f"the command {r['command_s']:.1f} s")
         finally:
             stop_shared_server(home)
-    median = {name: {figure: statistics.median(r[figure] for r in results) for figure in FIGURES}
-              for name, results in runs.items()}
+    median = medians(runs, FIGURES)
     ours, theirs = median["this tree"], median[f"@{args.reference}"]
-    ratios = {f"{figure} ratio": ours[figure] / theirs[figure] for figure in FIGURES}
-    save("wandb_first_run", {"reference": args.reference, "repeats": args.repeats, "median": median, **ratios,
-                             "runs": runs})
-    for figure, ratio in ratios.items():
-        print(f"{figure}: {ratio:.2f}x ({ours[figure.split()[0]]:.2f} s against {theirs[figure.split()[0]]:.2f} s)")
+    ratio = {figure: ours[figure] / theirs[figure] for figure in FIGURES}
+    save("wandb_first_run", {"reference": args.reference, "repeats": args.repeats, "median": median,
+                             **{f"{figure} ratio": r for figure, r in ratio.items()}, "runs": runs})
+    for figure in FIGURES:
+        print(f"{figure}: {ratio[figure]:.2f}x ({ours[figure]:.2f} s against {theirs[figure]:.2f} s)")
 
 
 if __name__ == "__main__":
