@@ -72,11 +72,11 @@ NETWORK_CHILD = """
 import json, sys, time
 from pathlib import Path
 from nas.data.audio import read_segment
-from nas.pitch.network import load_network
+from nas.pitch.onnx_network import load_onnx_network
 from nas.pitch.tracker import tracked_activations
 capacity, seconds = sys.argv[2], float(sys.argv[3])
 audio = read_segment(Path(sys.argv[1]), 0.0, seconds, 16000)
-load_network(capacity)
+load_onnx_network(capacity)
 tracked_activations(audio[:16000], 320, capacity)  # built and warm: only the network's steady speed is timed
 start = time.perf_counter()
 tracked_activations(audio, 320, capacity)

@@ -20,7 +20,8 @@ NOISE = ("cuInit", "cudart_stub", "absl::InitializeLog", "apitools not found", "
          "Discarding unparseable args", "Couldn't find ffmpeg", "divide by zero encountered in log10",
          "tf.lite.Interpreter is deprecated", "pre-processing before quantization", "tf2onnx", "oneDNN",
          # "without a flow run id": progress lines from a thread must still reach the flow run's logs
-         "without a flow run id", "XNNPACK", "Adding directory to artifact", "Still processing items")
+         "without a flow run id", "XNNPACK", "Adding directory to artifact", "Still processing items",
+         "XlaSerializedCacheEntry")
 
 
 def test_verbose_lets_the_libraries_lines_through(small_sources, tmp_path):

@@ -20,15 +20,21 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import FAKE_KEY, MULTI_PROCESSING, REPO, artifacts_of, flow_runs, migrated_home, write_config
+from tests.test_console import NOISE
 
 PREPARE = """
 import logging, sys
 from pathlib import Path
 from nas.config import load_config
-from nas.data.prepare import prepare_dataset
+from nas.data.prepare import prepare_dataset, run_here
 logging.basicConfig(level=logging.INFO)
+def run(stage, *args):
+    done = run_here(stage, *args)
+    if stage.name == "features-and-records":  # CREPE ran here (Beam in memory) or in Beam's workers
+        print("features loaded:", sorted(m for m in ("tensorflow", "ddsp") if m in sys.modules))
+    return done
 config, base = load_config(sys.argv[1])
-print(prepare_dataset(config, base, Path(sys.argv[2])))
+print(prepare_dataset(config, base, Path(sys.argv[2]), run=run))
 """
 
 
@@ -88,6 +94,9 @@ def test_one_dataset_prepared_twice_at_once_is_built_once_beside_another(prepare
     assert [run.returncode for run in runs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
 
     first, second, beside = (Path(out.strip().splitlines()[-1]) for out, _ in outputs)
+    # two built features (one waited), in their own process, loading no TensorFlow (nor ddsp)
+    assert [line for out, _ in outputs for line in out.splitlines() if line.startswith("features loaded:")] == \
+        ["features loaded: []"] * 2
     assert first == second == root / "test-violin" / uninterrupted.name
     assert sum("another run is preparing" in err for _, err in outputs[:2]) == 1  # one waited for the other
     assert sum("is up to date" in err for _, err in outputs[:2]) == 1  # and then found it done
@@ -180,8 +189,9 @@ def test_pipeline_killed_while_training_resumes_once_though_started_twice(prefec
     assert len(resumed) == 1 and len(waited) == 1 and resumed != waited, [err[-3000:] for _, err in outputs]
     assert f"model {run_dir.name}-40, evaluation" in waited[0] and "nothing to do" in waited[0]  # found it all
     assert "is up to date" in resumed[0]  # preparation was not redone
-    for out, _ in outputs:
+    for out, err in outputs:
         assert f"model {run_dir.name}-40" in out and "exports:" in out
+        assert [n for n in NOISE if n in out + err] == []  # our lines only, killed and resumed or not
     steps = [r["step"] for r in pq.read_table(run_dir / "metrics.parquet").to_pylist() if r["loss"] == r["loss"]]
     assert steps == [10, 20, 30, 40]  # each logged once across the kill
     assert len(list((run_dir / "evaluations").iterdir())) == 1  # evaluated once

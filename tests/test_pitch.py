@@ -99,17 +99,18 @@ def test_tiny_network_matches_torchcrepe(torchcrepe):
     assert _cents(ours.f0_hz, _independent_f0(theirs))[confident].max() < 5
 
 
-def test_live_network_in_onnx_runtime_matches_the_tensorflow_network():
-    """The live chain's CREPE (an ONNX graph built from the weights) is the same network: on
-    real violin frames, and one frame at a time as a live block asks for it."""
-    from nas.pitch.live_network import LiveNetwork
+def test_crepe_in_onnx_runtime_matches_the_tensorflow_network():
+    """nas's CREPE (an ONNX graph built from the weights) is the network ddsp's in-graph CREPE
+    builds in TensorFlow: on real violin frames, in batches as preparing runs it (all cores)
+    and one frame at a time as a live block asks for it (one thread)."""
     from nas.pitch.network import load_network
+    from nas.pitch.onnx_network import OnnxNetwork
 
     a, rate = demo_audio("violin-03")
     frames = frame_audio(resample(a[: 2 * rate], rate, 16000), 160, center=True)
-    live, reference = LiveNetwork("tiny"), load_network("tiny")(frames).numpy()
-    assert live(frames).shape == reference.shape == (len(frames), 360)
-    assert np.abs(live(frames) - reference).max() < 1e-5
+    batched, live, reference = OnnxNetwork("tiny"), OnnxNetwork("tiny", threads=1), load_network("tiny")(frames).numpy()
+    assert batched(frames).shape == reference.shape == (len(frames), 360)
+    assert np.abs(batched(frames) - reference).max() < 1e-5
     assert np.abs(live(frames[7:8]) - reference[7:8]).max() < 1e-5
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import MULTI_PROCESSING, REPO, write_config
-from test_console import NOISE
+from tests.test_console import NOISE
 
 pytestmark = pytest.mark.slow
 

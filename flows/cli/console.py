@@ -28,6 +28,8 @@ KNOWN_STDERR_LINES = re.compile("|".join([
     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"[IW]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_executor|gpu_device)\.cc:\d+\] .*",
     r"E\d{4} [\d:. ]+\d+ cuda_(platform|executor|diagnostics)\.cc:\d+\] .*(cuInit|CUDA|cuda).*",
+    # XLA reading a compiled step from its cache (nas.machine): it tries the text format first
+    r"E\d{4} [\d:. ]+\d+ text_format\.cc:\d+\] Error parsing text-format tensorflow\.XlaSerializedCacheEntry: .*",
     r"To enable the following instructions: .* in other operations, rebuild TensorFlow .*",
     r"(WARNING:root:|\S+ WARNING root: )?apitools not found, and bigquery client libraries are not available.*",
     r"INFO:__main__:Logging handler created\.",

@@ -71,9 +71,9 @@ class ComputeFeatures(beam.DoFn):
 
             detector()
         else:
-            from ..pitch.network import load_network
+            from ..pitch.onnx_network import load_onnx_network
 
-            load_network(self.config.crepe.capacity)
+            load_onnx_network(self.config.crepe.capacity)
 
     def process(self, element):
         from .features import compute_features

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from importlib.metadata import version
 from pathlib import Path
 
 import pyarrow as pa
@@ -182,11 +183,6 @@ def crepe_meta(config: DatasetConfig) -> CrepeMeta:
 
 def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceFile],
              summary: RecordsSummary) -> DatasetMeta:
-    import apache_beam
-    import tensorflow as tf
-
-    from .. import ddsp_api
-
     usable = sorted(s.sha256 for s in sources if s.status == "ok")
     return DatasetMeta(
         name=config.name,
@@ -214,8 +210,8 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
         source_manifest_digest=hashlib.sha256("\n".join(usable).encode()).hexdigest(),
         parameters=config.parameters(),
         nas_version=__version__,
-        software={"tensorflow": tf.__version__, "ddsp": ddsp_api.ddsp().__version__,
-                  "apache_beam": apache_beam.__version__},
+        # the installed versions, read without importing them: preparing loads no TensorFlow
+        software={name: version(name) for name in ("tensorflow", "ddsp", "apache_beam")},
     )
 
 

@@ -2,7 +2,8 @@
 
 The weights (`weights`): six blocks of conv (ReLU) -> batch norm -> max-pool(2), then a
 dense sigmoid over 360 pitch bins (20 cents apart). Dropout is inference-time identity
-and is left out. The live chain runs the same network in ONNX Runtime (`live_network`).
+and is left out. nas runs the same network in ONNX Runtime (`onnx_network`); this one is
+what ddsp's in-graph CREPE builds (`nas.crepe_compat.core`).
 """
 
 from __future__ import annotations

