@@ -78,9 +78,9 @@ def write_config(path: Path, **overrides) -> Path:
         "centered": True, "example_secs": 4.0, "hop_secs": 2.0, "chunk_secs": 8.0,
         "eval_fraction": 0.25, "train_shards": 2, "eval_shards": 1,
         "crepe": {"capacity": "tiny", "viterbi": True},
-        # Beam in the command's own process: a multi-processing worker would import TensorFlow
-        # and CREPE again (6 s of CPU a prepare); tests of killed, full-disk or noisy runs ask
-        # for the default's worker process (MULTI_PROCESSING).
+        # Beam in the command's own process: a multi-processing worker would import Beam and
+        # CREPE again; tests of killed, full-disk or noisy runs ask for the default's worker
+        # process (MULTI_PROCESSING).
         "beam": {"direct_running_mode": "in_memory"},
         "wandb": {"project": "nas-tests", "mode": "offline"},
     }

@@ -26,7 +26,7 @@ NOISE = ("cuInit", "cudart_stub", "absl::InitializeLog", "apitools not found", "
 
 def test_verbose_lets_the_libraries_lines_through(small_sources, tmp_path):
     """A default run prints none of NOISE (test_smoke.py, on the whole DAG); with --verbose, a
-    fresh preparation, which loads TensorFlow in Beam's worker, lets their lines pass."""
+    fresh preparation, which loads TensorFlow for its statistics (ddsp's), lets their lines pass."""
     config = write_config(small_sources / "console.yaml", audio=["audio/c-vorbis.ogg"], eval_fraction=0.0,
                           beam=MULTI_PROCESSING)
     verbose = subprocess.run([sys.executable, "-m", "flows.cli", "--verbose", "prepare", str(config), "--data-root",

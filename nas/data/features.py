@@ -24,8 +24,8 @@ def frame_count(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
 
 
 def compute_features(audio_16k: np.ndarray, config: DatasetConfig) -> dict[str, np.ndarray]:
-    """f0_hz, f0_confidence, loudness_db and power_db, all with `frame_count` frames. Only the CREPE
-    method imports TensorFlow."""
+    """f0_hz, f0_confidence, loudness_db and power_db, all with `frame_count` frames. Neither
+    pitch method imports TensorFlow (both run in ONNX Runtime)."""
     frame_rate, centered = config.frame_rate, config.centered
     n = frame_count(len(audio_16k), frame_rate, centered)
     if config.pitch.method == "swiftf0":
