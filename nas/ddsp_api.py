@@ -15,9 +15,45 @@ def _module(name: str) -> ModuleType:
     from .crepe_compat import install  # imports TensorFlow: only when ddsp is wanted
 
     install()
+    lazy_imports_in_their_thread()
     if name.startswith("ddsp.training.") and "ddsp.training" not in sys.modules:
         _bare_package("ddsp.training")
     return importlib.import_module(name)
+
+
+def lazy_imports_in_their_thread() -> None:
+    """tensorflow_datasets, which ddsp's data module imports, imports its dataset builders in
+    etils' `epy.lazy_imports()`, which swaps `builtins.__import__` for the whole process: an
+    import that another thread runs then gets a lazy stand-in that fails when used. Prefect's
+    log worker imports a setting on each call, and died so in a `nas run` (whose exit then
+    hung). From here on the swap holds in the thread that opened the context alone."""
+    import builtins
+    import contextlib
+    import threading
+
+    from etils import epy
+
+    opened = epy.lazy_imports
+    if getattr(opened, "in_their_thread", False):
+        return
+
+    @contextlib.contextmanager
+    def in_their_thread(*args, **kwargs):
+        thread, real = threading.get_ident(), builtins.__import__
+        with opened(*args, **kwargs):
+            lazy = builtins.__import__
+
+            def dispatch(*call, **named):
+                return (lazy if threading.get_ident() == thread else real)(*call, **named)
+
+            builtins.__import__ = dispatch
+            try:
+                yield
+            finally:
+                builtins.__import__ = lazy  # etils puts back what it found on the way out
+
+    in_their_thread.in_their_thread = True
+    epy.lazy_imports = in_their_thread
 
 
 def _bare_package(name: str) -> None:

@@ -164,6 +164,34 @@ def test_same_model_as_ddsp_autoencoder(prepared):
     assert ours_error < 1e-3 * np.abs(exact).max() and ours_error < ddsp_error
 
 
+def test_an_import_window_that_one_thread_opens_is_lazy_in_that_thread_alone():
+    """tensorflow_datasets (imported by ddsp's data module) imports in etils' lazy-import
+    context: an import that another thread runs meanwhile, as Prefect's log worker does on
+    each call, gets the real object (a lazy stand-in broke that worker in a `nas run`), while
+    the thread that opened the context still imports lazily."""
+    import threading
+
+    from etils import epy
+
+    ddsp_api.data()  # ddsp's first import puts the context in its thread
+    opened, got = threading.Event(), []
+
+    def log_worker():
+        opened.wait(10)
+        from prefect.settings import PREFECT_LOGGING_INTERNAL_LEVEL
+
+        got.append(PREFECT_LOGGING_INTERNAL_LEVEL)
+
+    worker = threading.Thread(target=log_worker)
+    worker.start()
+    with epy.lazy_imports():
+        opened.set()
+        worker.join(10)
+        import colorsys as lazy_here
+    assert type(lazy_here).__name__ == "LazyModule"
+    assert type(got[0]).__name__ == "Setting" and got[0].value()
+
+
 def test_recipes_set_the_optimiser_and_a_cosine_ends_with_the_budget():
     from nas.training.loop import learning_rate_schedule
 
