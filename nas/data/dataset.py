@@ -210,7 +210,7 @@ def metadata(config: DatasetConfig, layout: DatasetLayout, sources: list[SourceF
         source_manifest_digest=hashlib.sha256("\n".join(usable).encode()).hexdigest(),
         parameters=config.parameters(),
         nas_version=__version__,
-        # the installed versions, read without importing them: preparing loads no TensorFlow
+        # the installed versions, read without importing the packages
         software={name: version(name) for name in ("tensorflow", "ddsp", "apache_beam")},
     )
 

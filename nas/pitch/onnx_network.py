@@ -4,8 +4,8 @@ as an ONNX graph (no TensorFlow, no conversion) and run by ONNX Runtime.
 A live block tracks one frame at a time, where TensorFlow's per-call overhead dominates:
 with ONNX Runtime the live features take about half their time with TensorFlow's network
 (89.7 against 172.7 ms per second of audio, benchmarks/streaming.py). Offline, batches run
-as fast as in TensorFlow, without its import and first-call tracing (about 4 s of CPU each
-for a process that prepares), so preparing a dataset loads no TensorFlow at all.
+at least as fast as in TensorFlow, without its import and its first call's tracing (about 4 s
+of CPU each), so a dataset's features load no TensorFlow: Beam's workers never import it.
 """
 
 from __future__ import annotations
