@@ -89,6 +89,18 @@ def write_config(path: Path, **overrides) -> Path:
     return path
 
 
+def allocation_growth(script: str) -> dict[int, int]:
+    """{block: bytes} from a script that prints "<block> <bytes>" lines, run in a process of
+    its own: tracemalloc counts every thread's allocations, and in a suite's worker another
+    test's thread once added 263 kB."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(tuple(map(int, line.split())) for line in done.stdout.splitlines() if line.strip())
+
+
 def built_once(tmp_path_factory, name: str, build) -> Path:
     """A folder built once per test run and shared by xdist's workers: the first to ask builds
     it behind a file lock, the others wait for it. Treat it as read-only."""

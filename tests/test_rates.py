@@ -1,14 +1,11 @@
 """The rate conversion of what nas plays: band-limited, aligned, the same streamed as whole,
 and no allocation that grows with the block."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from nas.play.rates import Resampler, check_rate, convert
-from tests.conftest import REPO
+from tests.conftest import allocation_growth
 
 PAIRS = [(16000, 48000), (16000, 44100), (44100, 16000), (48000, 16000), (96000, 16000), (22050, 16000)]
 
@@ -79,11 +76,8 @@ for block in (32, 4096):
 
 def test_a_block_allocates_no_more_for_a_longer_block():
     """What Python allocates per call is a few small objects, not buffers of the block's size.
-    In a process of its own: tracemalloc counts every thread's allocations (in a full suite,
-    another test's thread once added 263 kB)."""
-    done = subprocess.run([sys.executable, "-c", ALLOCATIONS], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    growth = {int(block): int(grown) for block, grown in (line.split() for line in done.stdout.splitlines())}
+    In a process of its own (`allocation_growth`)."""
+    growth = allocation_growth(ALLOCATIONS)
     assert growth[4096] < 4096 and abs(growth[4096] - growth[32]) < 512, growth
 
 

@@ -1,7 +1,5 @@
 """The streaming engine against the offline engine, and the causal model it needs."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,7 +9,7 @@ from nas.engine.engine import Engine
 from nas.engine.stream import NotStreamable, StreamingEngine
 from nas.models.weights import engine_weights
 from nas.models.synthesizer import Synthesizer
-from tests.conftest import DEMO_MODELS, demo_audio, demo_truth, example_controls
+from tests.conftest import DEMO_MODELS, allocation_growth, demo_audio, demo_truth, example_controls
 
 PARITY = 1e-5  # of the offline audio's peak (acids' cached_conv holds streamed output to this)
 
@@ -124,14 +122,8 @@ for block in (32, 4096):
 def test_a_block_allocates_nothing_in_steady_state():
     """What Python allocates while a block is made is the same small amount for a block of 32
     and of 4,096 samples (16 KiB of audio): no buffer of the block's or a frame's size. In a
-    process of its own: tracemalloc counts every thread's allocations."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-c", ALLOCATIONS], capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[1])
-    assert done.returncode == 0, done.stderr[-2000:]
-    growth = dict(tuple(map(int, line.split())) for line in done.stdout.split("\n") if line.strip())
+    process of its own (`allocation_growth`)."""
+    growth = allocation_growth(ALLOCATIONS)
     assert growth[4096] < 4096 and abs(growth[4096] - growth[32]) < 512, growth
 
 
