@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,15 +141,24 @@ def test_xla_keeps_compiled_steps_in_the_cache_of_the_process_s_own_machine(tmp_
     assert "TF_XLA_FLAGS" not in os.environ and checked == [tmp_path]  # the nearest folder that exists
 
 
-def test_the_same_training_run_again_loads_the_step_that_the_first_compiled(prepared, tmp_path):
-    """Two fresh trainings of the same shapes, each in its own process on one machine's cache:
-    the first compiles its step and saves it; the second loads it (nothing compiled, so
-    nothing saved: XLA saves what it compiles, over an entry of the same key)."""
+def test_another_dataset_s_training_loads_the_step_that_the_first_compiled(prepared, tmp_path):
+    """Two fresh trainings of the same settings and shapes, each in its own process on one
+    machine's cache, the second on a dataset whose statistics differ (every mean and spread,
+    and its lowest note a little lower: as many harmonics reach Nyquist): the first compiles
+    its step and saves it; the second loads it (nothing compiled, so nothing saved: XLA saves
+    what it compiles, over an entry of the same key). The step reads the statistics; it does
+    not hold them."""
+    other = Path(shutil.copytree(prepared[0], tmp_path / "other" / prepared[0].name))
+    statistics = json.loads((other / "statistics.json").read_text())
+    for key in [k for k, v in statistics.items() if k.startswith(("mean_", "std_")) and isinstance(v, float)]:
+        statistics[key] *= 1.03
+    statistics["min_pitch"] -= 0.05
+    (other / "statistics.json").write_text(json.dumps(statistics))
     env = {**os.environ, "NAS_CACHE_DIR": str(tmp_path / "cache")}  # a machine that compiled nothing yet
     settings = json.dumps({"steps": 2, "log_every": 1, "sample_every": 1000, "optim.batch_size": 4})
     saved = []
-    for run in ("first", "second"):
-        done = subprocess.run([sys.executable, "-c", TRAIN, str(prepared[0]), str(tmp_path / run), settings],
+    for run, dataset_dir in (("first", prepared[0]), ("second", other)):
+        done = subprocess.run([sys.executable, "-c", TRAIN, str(dataset_dir), str(tmp_path / run), settings],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "UNUSED []" in done.stdout  # ddsp.training's modules one by one, not its __init__'s all

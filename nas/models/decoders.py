@@ -99,6 +99,19 @@ def input_stats(statistics: DatasetStatistics) -> dict[str, tuple[float, float]]
                           statistics.pitch.std / preprocessing.F0_RANGE)}
 
 
+def hold_input_stats_in_variables(decoder) -> None:
+    """The decoder's input statistics as variables its graph reads, not constants in it: a
+    compiled training step then holds no dataset's numbers, and the one XLA compiled and
+    cached for a dataset serves the next with the same settings. Set past Keras' tracking,
+    so checkpoints and saved weights are as before (the model summary keeps the statistics)."""
+    import tensorflow as tf
+
+    if getattr(decoder, "standardize", None):
+        held = [tuple(tf.Variable(value, trainable=False, dtype=tf.float32) for value in pair)
+                for pair in decoder.standardize]
+        object.__setattr__(decoder, "standardize", held)
+
+
 def build_decoder(config: ModelConfig, input_stats: dict | None = None):
     if config.decoder == "dilated-cnn":
         return _dilated_cnn_class()(config, input_stats, name="decoder")

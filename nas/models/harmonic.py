@@ -83,7 +83,9 @@ def harmonic_synthesis(amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor, 
     leaves 44 of 60 audible), so only a batch that goes lower synthesises them. The same
     signal either way, with less work. The branch holds the silent harmonics alone: XLA
     keeps a branch's intermediates for the backward pass, and the other branch's zeros of
-    their shape, so the audible ones are computed outside it."""
+    their shape, so the audible ones are computed outside it. The branch is taken below the
+    lowest f0 that leaves those harmonics as many, at or under lowest_hz: datasets whose
+    lowest notes differ a little compile the same step (XLA's cache keys on it)."""
     frames, harmonics = harmonic_distribution.shape[1], harmonic_distribution.shape[-1]
     if n_samples % frames:
         raise ValueError(f"{n_samples} samples are not a whole number of hops over {frames} frames")
@@ -92,7 +94,9 @@ def harmonic_synthesis(amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor, 
     audio = _synthesis(amps[..., :audible], f0_hz, n_samples, sample_rate)
     if audible == harmonics:
         return audio
-    return audio + tf.cond(tf.reduce_min(f0_hz) >= lowest_hz, lambda: tf.zeros_like(audio),
+    # The lowest f0 that still gives `audible` above: the harmonics left out are silent from it up.
+    threshold = sample_rate / 2 / (audible - 1)
+    return audio + tf.cond(tf.reduce_min(f0_hz) >= threshold, lambda: tf.zeros_like(audio),
                            lambda: _synthesis(amps[..., audible:], f0_hz, n_samples, sample_rate, audible + 1))
 
 

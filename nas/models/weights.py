@@ -19,8 +19,8 @@ def engine_weights(model) -> dict[str, np.ndarray]:
     decoder = model.decoder
     if model.config.decoder == "dilated-cnn":
         weights = {"input_conv": decoder.input_conv.kernel,
-                   "input.mean": np.array([m for m, _ in decoder.standardize]),
-                   "input.std": np.array([s for _, s in decoder.standardize])}
+                   "input.mean": np.array([float(m) for m, _ in decoder.standardize]),
+                   "input.std": np.array([float(s) for _, s in decoder.standardize])}
         if decoder.out_norm is not None:
             weights.update({"out_norm.scale": decoder.out_norm.scale, "out_norm.shift": decoder.out_norm.shift})
         for i, layer in enumerate(decoder.residuals):

@@ -15,7 +15,7 @@ from nas.atomic import replace_dir, staging_dir
 from nas.config.presets import LossConfig, OptimConfig, TrainConfig
 from nas.data.audio import write_wav
 from nas.locations import is_remote, location
-from nas.models.decoders import input_stats
+from nas.models.decoders import hold_input_stats_in_variables, input_stats
 from nas.models.saved import WEIGHTS, write_weights
 from nas.models.synthesizer import Synthesizer, make_preprocessor, make_spectral_loss
 from nas.plots import plot_loss_curve, plot_spectrograms
@@ -98,6 +98,7 @@ class Trainer:
             # plain floats, kept here: Keras would wrap them as the model's attribute
             self.input_stats = input_stats(statistics) if statistics and config.model.standardize_inputs else None
             self.model = Synthesizer(config.model, self.sample_rate, self.example_secs, self.input_stats)
+            hold_input_stats_in_variables(self.model.decoder)
             if statistics and hasattr(self.model.harmonic, "lowest_hz"):
                 # Its lowest f0 (MIDI over the train split), a hair under for rounding: batches
                 # that stay above it are synthesised without the harmonics that stay silent.
