@@ -3,11 +3,12 @@ staged for reading (`nas.store.cache`) and XLA's compiled training steps.
 
 XLA keeps each step it compiles under `<cache>/xla/<machine>/`, keyed by the function's
 name, its shapes, its HLO and the device, and checked in full when loaded: the same
-training started again in a fresh process (a command run again after a failure, a sweep's
-or a test's repeated point), or the same settings on another dataset (the step reads its
-statistics, `decoders.hold_input_stats_in_variables`), loads its step instead of compiling
-it (a cnn-tiny step: 4 s of CPU). A process that traced other functions first, a resumed run's restore among them,
-names the step otherwise and compiles it. Light to import: `nas` asks for the cache as it
+training started again in a fresh process (a command run again after a failure, a resumed
+run, a sweep's or a test's repeated point), or the same settings on another dataset (the
+step reads its statistics, `decoders.hold_input_stats_in_variables`), loads its step
+instead of compiling it (a cnn-tiny step: 4 s of CPU). A process that traced other
+functions first names the step otherwise and compiles it (`Trainer.trace_step` traces it
+before a resumed run's restore). Light to import: `nas` asks for the cache as it
 is imported, before TensorFlow starts its devices (when XLA reads its flags)."""
 
 from __future__ import annotations

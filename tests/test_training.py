@@ -199,13 +199,16 @@ def test_a_run_resumes_from_its_newest_checkpoint_written_whole(tmp_path):
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_path):
     """SIGKILL mid-run, then the same command: it resumes from the latest checkpoint, the
-    step count continues, and after a hundred steps the spectral loss is clearly lower."""
+    step count continues, and after a hundred steps the spectral loss is clearly lower. The
+    resumed process loads the step the killed one compiled (its restore comes after the step's
+    trace, which would otherwise name the step anew)."""
     dataset_dir = prepared[0]
     run_dir = tmp_path / "run"
     settings = {"checkpoint_every": 10, "log_every": 10, "sample_every": 40, "optim.batch_size": 4,
                 "optim.learning_rate": 3e-3}
+    env = {**os.environ, "NAS_CACHE_DIR": str(tmp_path / "cache")}  # a machine that compiled nothing yet
     first = subprocess.Popen([sys.executable, "-c", TRAIN, str(dataset_dir), str(run_dir),
-                              json.dumps({**settings, "steps": 1000})], cwd=REPO,
+                              json.dumps({**settings, "steps": 1000})], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while not (run_dir / "checkpoints" / "ckpt-20.index").exists():
@@ -217,13 +220,16 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
     from nas.training.loop import complete_checkpoints
 
     killed_at = int(complete_checkpoints(run_dir / "checkpoints")[0].rsplit("-", 1)[1])  # 20, or later
+    compiled = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "xla").rglob("*.pb")}
+    assert len(compiled) == 1
 
     steps = 100
     second = subprocess.run([sys.executable, "-c", TRAIN, str(dataset_dir), str(run_dir),
-                             json.dumps({**settings, "steps": steps})], cwd=REPO,
+                             json.dumps({**settings, "steps": steps})], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"from its checkpoint at step {killed_at}" in second.stderr
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "xla").rglob("*.pb")} == compiled
     summary = _last_json(second.stdout, "SUMMARY")
     assert summary["step"] == steps
     assert json.loads((run_dir / "model" / "model.json").read_text())["step"] == steps

@@ -113,6 +113,18 @@ class Trainer:
         self._compute = tf.function(self._loss_and_grads, jit_compile=config.use_xla, autograph=False)
         self._forward = tf.function(self._loss_and_audio, autograph=False)
 
+    def trace_step(self, examples: tf.data.Dataset) -> None:
+        """Trace the compiled step for batches of `examples` now. XLA's cache keys on the step's
+        name, which counts the functions traced before it: traced before a resumed run's
+        restore, the step is named as a fresh run's is, and loads the step that run compiled.
+        Only on one device: each replica of several calls the step under its own device scope,
+        which traces it again."""
+        if not self.config.use_xla or self.strategy.num_replicas_in_sync > 1:
+            return
+        part = self.config.optim.batch_size // self.parts
+        self._compute.get_concrete_function(
+            {key: tf.TensorSpec([part, *spec.shape], spec.dtype) for key, spec in examples.element_spec.items()})
+
     def _loss_and_grads(self, batch: dict):
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
@@ -203,6 +215,8 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
         return finished
     tf.keras.utils.set_random_seed(config.seed)
     trainer = Trainer(config, metadata, strategy, load_statistics(dataset_dir))
+    train_examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
+    trainer.trace_step(train_examples)  # before the restore: see trace_step
     checkpoints = Checkpoints(layout.checkpoints)  # in a bucket: a local copy, uploaded after each save
     manager = tf.train.CheckpointManager(trainer.checkpoint, str(checkpoints.dir),
                                          max_to_keep=config.keep_checkpoints, step_counter=trainer.step)
@@ -212,7 +226,6 @@ def train(dataset_dir: Path, layout: RunLayout, config: TrainConfig, callbacks: 
     write_run_config(layout, dataset_dir, metadata, config, _software())
     metrics = MetricsLog(layout.metrics, start)
 
-    train_examples = data.examples(dataset_dir, "train", metadata, trainer.preprocessor)
     eval_split = metadata.counts.evaluated
     eval_examples = data.examples(dataset_dir, eval_split, metadata, trainer.preprocessor)
     eval_set = data.eval_batches(eval_examples, metadata.counts.of(eval_split), config.optim.batch_size,
