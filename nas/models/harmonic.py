@@ -84,7 +84,7 @@ def harmonic_synthesis(amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor, 
     signal either way, with less work. The branch holds the silent harmonics alone: XLA
     keeps a branch's intermediates for the backward pass, and the other branch's zeros of
     their shape, so the audible ones are computed outside it. The branch is taken below the
-    lowest f0 that leaves those harmonics as many, at or under lowest_hz: datasets whose
+    lowest f0 that leaves as many harmonics audible (at or under lowest_hz), so datasets whose
     lowest notes differ a little compile the same step (XLA's cache keys on it)."""
     frames, harmonics = harmonic_distribution.shape[1], harmonic_distribution.shape[-1]
     if n_samples % frames:
