@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from compiled_step import other_dataset  # noqa: E402
 
 TRAIN = """
 import json, logging, sys
@@ -141,6 +143,11 @@ def test_xla_keeps_compiled_steps_in_the_cache_of_the_process_s_own_machine(tmp_
     assert "TF_XLA_FLAGS" not in os.environ and checked == [tmp_path]  # the nearest folder that exists
 
 
+def _compiled_steps(cache: Path) -> dict[Path, int]:
+    """The steps XLA saved in a machine's cache (`nas.machine`), each with its write time."""
+    return {p: p.stat().st_mtime_ns for p in (cache / "xla").rglob("*.pb")}
+
+
 def test_another_dataset_s_training_loads_the_step_that_the_first_compiled(prepared, tmp_path):
     """Two fresh trainings of the same settings and shapes, each in its own process on one
     machine's cache, the second on a dataset whose statistics differ (every mean and spread,
@@ -148,12 +155,7 @@ def test_another_dataset_s_training_loads_the_step_that_the_first_compiled(prepa
     its step and saves it; the second loads it (nothing compiled, so nothing saved: XLA saves
     what it compiles, over an entry of the same key). The step reads the statistics; it does
     not hold them."""
-    other = Path(shutil.copytree(prepared[0], tmp_path / "other" / prepared[0].name))
-    statistics = json.loads((other / "statistics.json").read_text())
-    for key in [k for k, v in statistics.items() if k.startswith(("mean_", "std_")) and isinstance(v, float)]:
-        statistics[key] *= 1.03
-    statistics["min_pitch"] -= 0.05
-    (other / "statistics.json").write_text(json.dumps(statistics))
+    other = other_dataset(prepared[0], tmp_path / "other")
     env = {**os.environ, "NAS_CACHE_DIR": str(tmp_path / "cache")}  # a machine that compiled nothing yet
     settings = json.dumps({"steps": 2, "log_every": 1, "sample_every": 1000, "optim.batch_size": 4})
     saved = []
@@ -162,7 +164,7 @@ def test_another_dataset_s_training_loads_the_step_that_the_first_compiled(prepa
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "UNUSED []" in done.stdout  # ddsp.training's modules one by one, not its __init__'s all
-        saved.append({p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "xla").rglob("*.pb")})
+        saved.append(_compiled_steps(tmp_path / "cache"))
     assert len(saved[0]) == 1  # the step: its batch's two halves have one shape
     assert saved[1] == saved[0]
 
@@ -220,7 +222,7 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
     from nas.training.loop import complete_checkpoints
 
     killed_at = int(complete_checkpoints(run_dir / "checkpoints")[0].rsplit("-", 1)[1])  # 20, or later
-    compiled = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "xla").rglob("*.pb")}
+    compiled = _compiled_steps(tmp_path / "cache")
     assert len(compiled) == 1
 
     steps = 100
@@ -229,7 +231,7 @@ def test_killed_training_resumes_from_its_checkpoint_and_learns(prepared, tmp_pa
                             capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"from its checkpoint at step {killed_at}" in second.stderr
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "xla").rglob("*.pb")} == compiled
+    assert _compiled_steps(tmp_path / "cache") == compiled
     summary = _last_json(second.stdout, "SUMMARY")
     assert summary["step"] == steps
     assert json.loads((run_dir / "model" / "model.json").read_text())["step"] == steps
