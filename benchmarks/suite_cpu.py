@@ -2,7 +2,12 @@
 (commands, flow runs in workers, Beam and Dask workers, servers) adding its own CPU seconds
 to a log as it exits, then summed by kind of process and by test.
 
-    .venv/bin/python benchmarks/suite_cpu.py [pytest arguments, default: the whole suite]
+    .venv/bin/python benchmarks/suite_cpu.py [--against COMMIT [--rounds 3]] [pytest arguments]
+
+The pytest arguments default to `make test`'s. With `--against`, the suite of COMMIT's tree
+(a git worktree on this tree's installs, with its own console scripts) runs too, the trees
+alternating, and the results add each tree's runs and medians of wall and CPU time, and
+their ratios: the suite before and after a change, on the same machine in the same hours.
 
 A `sitecustomize` on PYTHONPATH registers the hook in each process (and in `os._exit`,
 which Prefect's worker processes end with). Processes killed by a signal (the scenarios'
@@ -17,17 +22,20 @@ the others it imported: what the processes paid before any of them did its work.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
+from prepare_vs_ddsp import reference_tree
 from record import save
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,32 +179,40 @@ class Sampler(threading.Thread):
             pass
 
 
-def main() -> None:
-    args = sys.argv[1:] or ["-q", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider"]
+def run_suite(tree: Path, pytest_args: list[str]) -> dict:
+    """One run of the suite of the checkout `tree`: its exit code, wall and CPU seconds, the
+    processes' log lines and the processes that only the sampler saw."""
     with tempfile.TemporaryDirectory(prefix="suite-cpu-") as folder:
         (Path(folder) / "sitecustomize.py").write_text(f"IMPORTED = {IMPORTED!r}\n{HOOK}")
         (Path(folder) / "suite_cpu_plugin.py").write_text(PLUGIN)
         log = Path(folder) / "log.jsonl"
         env = {**os.environ, "NAS_SUITE_CPU_LOG": str(log),
-               "PYTHONPATH": os.pathsep.join(filter(None, [folder, str(REPO), os.environ.get("PYTHONPATH")]))}
+               "PYTHONPATH": os.pathsep.join(filter(None, [folder, str(tree), os.environ.get("PYTHONPATH")]))}
         sampler = Sampler(f"NAS_SUITE_CPU_LOG={log}")
         sampler.start()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "pytest", "-p", "suite_cpu_plugin", *args], cwd=REPO, env=env)
+        done = subprocess.run([str(tree / ".venv" / "bin" / "python"), "-m", "pytest", "-p", "suite_cpu_plugin",
+                               *pytest_args], cwd=tree, env=env)
         wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         sampler.done.set()
         sampler.join()
         lines = [json.loads(line) for line in log.read_text().splitlines()]
+    total = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"exit_code": done.returncode, "wall": wall, "total": total, "lines": lines, "seen": sampler.seen}
+
+
+def breakdown(run: dict) -> dict:
+    """A run's CPU by kind of process, by first import and by test (the 30 that cost most)."""
     rows, in_tests = [], defaultdict(float)  # in_tests: each test's own process's CPU, part of its worker's row
-    for row in lines:
+    for row in run["lines"]:
         if "in_test" in row:
             in_tests[row["in_test"]] += row["cpu"]
         else:
             rows.append(row)
     logged = {tuple(row["pid"]) for row in rows}
-    read = [p for p in sampler.seen.values() if tuple(p["pid"]) not in logged]
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = usage.ru_utime + usage.ru_stime
+    read = [p for p in run["seen"].values() if tuple(p["pid"]) not in logged]
     kinds, tests, imports = defaultdict(lambda: [0, 0.0]), defaultdict(float), defaultdict(lambda: [0, 0.0])
     for row in rows:
         for package, cpu in row["imports"].items():
@@ -213,19 +229,76 @@ def main() -> None:
                sorted(kinds.items(), key=lambda item: -item[1][1])]
     # negative when processes that outlived their parent were read (the kernel's total leaves them out)
     by_kind.append({"kind": "seen by neither", "processes": None,
-                    "cpu_s": round(total - sum(r["cpu"] for r in [*rows, *read]), 1)})
-    save("suite_cpu", {"exit_code": done.returncode, "wall_s": round(wall), "cpu_s": round(total),
-                       "by_kind": by_kind,
-                       # a lower bound: the processes read from /proc imported too
-                       "first_imports": [{"package": p, "processes": n, "cpu_s": round(c, 1)} for p, (n, c) in
-                                         sorted(imports.items(), key=lambda item: -item[1][1])],
-                       "by_test": [{"test": t, "cpu_s": round(c, 1), "in_process_s": round(in_tests.get(t, 0), 1)}
-                                   for t, c in sorted(totals.items(), key=lambda item: -item[1])[:30]]})
-    for row in by_kind:
+                    "cpu_s": round(run["total"] - sum(r["cpu"] for r in [*rows, *read]), 1)})
+    return {"exit_code": run["exit_code"], "wall_s": round(run["wall"]), "cpu_s": round(run["total"]),
+            "by_kind": by_kind,
+            # a lower bound: the processes read from /proc imported too
+            "first_imports": [{"package": p, "processes": n, "cpu_s": round(c, 1)} for p, (n, c) in
+                              sorted(imports.items(), key=lambda item: -item[1][1])],
+            "by_test": [{"test": t, "cpu_s": round(c, 1), "in_process_s": round(in_tests.get(t, 0), 1)}
+                        for t, c in sorted(totals.items(), key=lambda item: -item[1])[:30]]}
+
+
+def venv_for(tree: Path) -> None:
+    """The reference tree's `.venv`: ours (its packages and Prefect template, links), with the
+    tree's own console scripts, which name the modules of its code (`nas` moved once)."""
+    ours = REPO / ".venv"
+    (tree / ".venv" / "bin").mkdir(parents=True)
+    scripts = tomllib.loads((tree / "pyproject.toml").read_text())["project"].get("scripts", {})
+    for entry in ours.iterdir():
+        if entry.name != "bin":
+            (tree / ".venv" / entry.name).symlink_to(entry)
+    for entry in (ours / "bin").iterdir():
+        if entry.name not in scripts:
+            (tree / ".venv" / "bin" / entry.name).symlink_to(entry)
+    for name, target in scripts.items():
+        module, function = target.split(":")
+        script = tree / ".venv" / "bin" / name
+        script.write_text(f"#!{tree / '.venv' / 'bin' / 'python'}\nimport sys\nfrom {module} import {function}\n"
+                          f"sys.exit({function}())\n")
+        script.chmod(0o755)
+    if (REPO / ".venv-neutone").exists():
+        (tree / ".venv-neutone").symlink_to(REPO / ".venv-neutone")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Where the suite's CPU goes (the module's docstring).")
+    parser.add_argument("--against", metavar="COMMIT", help="also run COMMIT's suite, the trees alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each tree with --against")
+    args, pytest_args = parser.parse_known_args()
+    pytest_args = pytest_args or ["-q", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider"]
+    if not args.against:
+        figures = breakdown(run_suite(REPO, pytest_args))
+    else:
+        reference = f"@{args.against}"
+        runs: dict[str, list[dict]] = {"this tree": [], reference: []}
+        with tempfile.TemporaryDirectory(prefix="nas-reference-") as work, \
+                reference_tree(args.against, Path(work) / "reference") as tree:
+            venv_for(tree)
+            for repeat in range(args.rounds):
+                for name, root in (("this tree", REPO), (reference, tree)):
+                    run = run_suite(root, pytest_args)
+                    runs[name].append({"exit_code": run["exit_code"], "wall_s": round(run["wall"]),
+                                       "cpu_s": round(run["total"])})
+                    print(f"[{repeat + 1}/{args.rounds}] {name}: {run['total']:.0f} s of CPU in "
+                          f"{run['wall'] / 60:.1f} minutes (exit code {run['exit_code']})", flush=True)
+                    if name == "this tree":
+                        figures = breakdown(run)  # this tree's last run, in detail
+        sides = {name: {f: statistics.median(r[f] for r in results) for f in ("wall_s", "cpu_s")}
+                 for name, results in runs.items()}
+        figures["against"] = [{"tree": name, **{f"{f}_runs": [r[f] for r in results]
+                                                for f in ("exit_code", "wall_s", "cpu_s")}, **sides[name]}
+                              for name, results in runs.items()]
+        figures["cpu_ratio"] = round(sides["this tree"]["cpu_s"] / sides[reference]["cpu_s"], 3)
+        figures["wall_ratio"] = round(sides["this tree"]["wall_s"] / sides[reference]["wall_s"], 3)
+    save("suite_cpu", figures)
+    for row in figures["by_kind"]:
         print(f"{row['cpu_s']:8.1f} s  {row['processes'] or '':>4}  {row['kind']}")
-    for package, (n, cpu) in sorted(imports.items(), key=lambda item: -item[1][1]):
-        print(f"{cpu:8.1f} s  {n:>4}  importing {package}")
-    print(f"{total:.0f} s of CPU in {wall / 60:.1f} minutes (exit code {done.returncode})")
+    for row in figures["first_imports"]:
+        print(f"{row['cpu_s']:8.1f} s  {row['processes']:>4}  importing {row['package']}")
+    print(f"{figures['cpu_s']} s of CPU in {figures['wall_s'] / 60:.1f} minutes (exit code {figures['exit_code']})")
+    for row in figures.get("against", []):
+        print(f"{row['tree']}: medians {row['cpu_s']:.0f} s of CPU, {row['wall_s'] / 60:.1f} minutes")
 
 
 if __name__ == "__main__":
