@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -35,7 +34,7 @@ import tomllib
 from collections import defaultdict
 from pathlib import Path
 
-from prepare_vs_ddsp import reference_tree
+from prepare_vs_ddsp import medians, reference_tree
 from record import save
 
 REPO = Path(__file__).resolve().parents[1]
@@ -284,8 +283,7 @@ def main() -> None:
                           f"{run['wall'] / 60:.1f} minutes (exit code {run['exit_code']})", flush=True)
                     if name == "this tree":
                         figures = breakdown(run)  # this tree's last run, in detail
-        sides = {name: {f: statistics.median(r[f] for r in results) for f in ("wall_s", "cpu_s")}
-                 for name, results in runs.items()}
+        sides = medians(runs, ("wall_s", "cpu_s"))
         figures["against"] = [{"tree": name, **{f"{f}_runs": [r[f] for r in results]
                                                 for f in ("exit_code", "wall_s", "cpu_s")}, **sides[name]}
                               for name, results in runs.items()]
