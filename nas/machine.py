@@ -6,10 +6,11 @@ name, its shapes, its HLO and the device, and checked in full when loaded: the s
 training started again in a fresh process (a command run again after a failure, a resumed
 run, a sweep's or a test's repeated point), or the same settings on another dataset (the
 step reads its statistics, `decoders.hold_input_stats_in_variables`), loads its step
-instead of compiling it (a cnn-tiny step: 4 s of CPU). A process that traced other
-functions first names the step otherwise and compiles it (`Trainer.trace_step` traces it
-before a resumed run's restore). Light to import: `nas` asks for the cache as it
-is imported, before TensorFlow starts its devices (when XLA reads its flags)."""
+instead of compiling it (a cnn-tiny step: 4 s of CPU). A second training in one process
+compiles its own: its layers and the step's branches are numbered on. So would a resumed
+run whose restore came first (`Trainer.trace_step` traces the step before it). Light to
+import: `nas` asks for the cache as it is imported, before TensorFlow starts its devices
+(when XLA reads its flags)."""
 
 from __future__ import annotations
 

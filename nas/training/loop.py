@@ -114,9 +114,9 @@ class Trainer:
         self._forward = tf.function(self._loss_and_audio, autograph=False)
 
     def trace_step(self, examples: tf.data.Dataset) -> None:
-        """Trace the compiled step for batches of `examples` now. XLA's cache keys on the step's
-        name, which counts the functions traced before it: traced before a resumed run's
-        restore, the step is named as a fresh run's is, and loads the step that run compiled.
+        """Trace the compiled step for batches of `examples` now. Traced after a resumed run's
+        restore, the step differs in XLA's key from a fresh run's and compiles again; traced
+        before it, it loads the step that run compiled.
         Only on one device: each replica of several calls the step under its own device scope,
         which traces it again."""
         if not self.config.use_xla or self.strategy.num_replicas_in_sync > 1:
